@@ -1,0 +1,14 @@
+/** What activities receive from the worker: real clients, built once. */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+import type { EventLog } from '../infra/event-log.ts';
+import type { Config } from '../shared/config.ts';
+
+export interface ActivityDeps {
+  s3: S3Client;
+  bucket: string;
+  events: EventLog;
+  tools: Config['tools'];
+  llm: Config['llm'];
+  log: Logger;
+}

@@ -1,0 +1,70 @@
+/**
+ * HTTP errors and the one error middleware that maps them to
+ * `{ "error": { "code", "message", "details"? } }`. Nothing here exits the process.
+ */
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/** An error with an HTTP status and a stable machine-readable code. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details?: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
+
+/** A dependency (Redis, Temporal, S3) is unavailable: 503, try again later. */
+export class UnavailableError extends HttpError {
+  constructor(dependency: string, cause?: unknown) {
+    super(503, 'unavailable', `${dependency} is unavailable, try again shortly`);
+    this.cause = cause;
+  }
+}
+
+/** Turns a zod failure into a 400 whose message names the first bad field. */
+export function validationError(err: z.ZodError, where: string): HttpError {
+  const details = err.issues.map((i) => ({ field: i.path.join('.') || where, message: i.message }));
+  const first = details[0]!;
+  return new HttpError(400, 'invalid_request', `${first.field}: ${first.message}`, details);
+}
+
+export function parseOr400<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationError(r.error, where);
+  return r.data;
+}
+
+export const jsonNotFound: RequestHandler = (req, _res, next) => {
+  next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
+};
+
+export function errorMiddleware(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    let e: HttpError;
+    const bodyParser = err as { type?: string; status?: number; message?: string };
+    if (err instanceof HttpError) e = err;
+    else if (bodyParser?.type === 'entity.parse.failed') e = new HttpError(400, 'invalid_json', `body is not valid JSON: ${bodyParser.message ?? ''}`.trim());
+    else if (bodyParser?.type === 'entity.too.large') e = new HttpError(413, 'body_too_large', 'request body is larger than the server accepts');
+    else if (bodyParser?.type === 'charset.unsupported' || bodyParser?.type === 'encoding.unsupported') e = new HttpError(415, 'unsupported_encoding', bodyParser.message ?? 'unsupported encoding');
+    else {
+      log.error({ err, method: req.method, path: req.path }, 'request failed');
+      e = new HttpError(500, 'internal', 'internal error');
+    }
+    if (e.status >= 500 && e.status !== 500) log.warn({ code: e.code, path: req.path, cause: (e.cause as Error | undefined)?.message }, e.message);
+    if (e.status === 503) res.setHeader('Retry-After', '2');
+    res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } });
+  };
+}

