@@ -1,0 +1,129 @@
+/**
+ * Test helpers: the environment of the running local stack (./dev up), and
+ * real worker / API processes started on a task queue of the test's own.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { S3Client } from '@aws-sdk/client-s3';
+import { createS3 } from '../../src/infra/s3.ts';
+import { createRedis } from '../../src/infra/redis.ts';
+import type { Redis } from 'ioredis';
+import { loadConfig } from '../../src/shared/config.ts';
+import type { Config } from '../../src/shared/config.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up). */
+export function stackEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  const file = join(ROOT, '.data', 'stack', 'env');
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) env[line.slice(0, eq)] = line.slice(eq + 1);
+    }
+  }
+  for (const k of Object.keys(env)) if (process.env[k]) env[k] = process.env[k];
+  if (!env.TEMPORAL_ADDRESS) throw new Error('the local stack is not configured: run ./dev up (or ./dev test)');
+  return env;
+}
+
+export function uniqueQueue(prefix = 'test'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...stackEnv(), ...overrides });
+}
+
+/** Polls until `check` returns a truthy value; fails with `what` after the deadline. */
+export async function waitUntil<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startProcess(script: string, env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [join(ROOT, script)], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, output: () => out, exited };
+}
+
+export async function startWorker(env: Record<string, string>): Promise<Proc> {
+  const p = startProcess('src/worker/main.ts', env);
+  await waitUntil('worker started', () => {
+    if (p.child.exitCode !== null) throw new Error(`worker exited: ${p.output()}`);
+    return p.output().includes('"worker started"');
+  }, 120_000);
+  return p;
+}
+
+export async function startApi(env: Record<string, string>): Promise<Proc & { url: string }> {
+  const p = startProcess('src/api/main.ts', { API_PORT: '0', ...env });
+  const url = await waitUntil('api listening', () => {
+    if (p.child.exitCode !== null) throw new Error(`api exited: ${p.output()}`);
+    const m = /"url":"(http:\/\/[^"]+)"/.exec(p.output());
+    return m?.[1];
+  }, 60_000);
+  return { ...p, url };
+}
+
+export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill(signal);
+  await p.exited;
+}
+
+export interface Clients {
+  temporal: Client;
+  redis: Redis;
+  s3: S3Client;
+  config: Config;
+  close(): Promise<void>;
+}
+
+export async function connectClients(): Promise<Clients> {
+  const config = testConfig();
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const redis = createRedis(config.redis.url, { offlineQueue: true });
+  await redis.connect();
+  const s3 = createS3(config.s3);
+  return {
+    temporal, redis, s3, config,
+    async close() {
+      await connection.close();
+      redis.disconnect();
+      s3.destroy();
+    },
+  };
+}
