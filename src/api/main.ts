@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   await checkRedis(sub, config.redis.url);
   let connection: Connection;
   try {
-    connection = await withTimeout('temporal connect', 10_000, Connection.connect({ address: config.temporal.address }));
+    connection = await withTimeout('temporal connect', 10_000, Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }));
   } catch (err) {
     throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
   }

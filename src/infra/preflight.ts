@@ -6,7 +6,7 @@ import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
-import { redactUrl } from './redis.ts';
+import { lastRedisError, redactUrl } from './redis.ts';
 
 /** Thrown by a failed start-up check; `message` is the one line to print. */
 export class PreflightError extends Error {
@@ -38,9 +38,10 @@ export async function checkRedis(redis: Redis, url: string, timeoutMs = 5000): P
   try {
     if (redis.status === 'wait') await withTimeout('redis connect', timeoutMs, redis.connect());
     const pong = await withTimeout('redis ping', timeoutMs, redis.ping());
-    if (pong !== 'PONG') throw new Error(`unexpected PING reply ${pong}`);
+    if (pong !== 'PONG') throw new Error(`unexpected PING reply ${String(pong)}`);
   } catch (err) {
-    throw new PreflightError(`Redis at ${redactUrl(url)} is unreachable: ${reason(err)} (start it with ./dev up, or set REDIS_URL)`, { cause: err });
+    const underlying = lastRedisError(redis) ?? err;
+    throw new PreflightError(`Redis at ${redactUrl(url)} is unreachable: ${reason(underlying)} (start it with ./dev up, or set REDIS_URL)`, { cause: err });
   }
 }
 

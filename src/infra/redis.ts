@@ -27,7 +27,18 @@ export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis 
     keepAlive: 10_000,
   };
   if (url.startsWith('rediss://')) options.tls = {};
-  return new Redis(url, options);
+  const redis = new Redis(url, options);
+  // Connection errors surface through failed commands and readiness checks; remember the
+  // last one for messages instead of letting ioredis print "Unhandled error event".
+  redis.on('error', (err: Error) => { lastErrors.set(redis, err); });
+  return redis;
+}
+
+const lastErrors = new WeakMap<Redis, Error>();
+
+/** The last connection error seen on this client, if any (e.g. ECONNREFUSED). */
+export function lastRedisError(redis: Redis): Error | undefined {
+  return lastErrors.get(redis);
 }
 
 /** Human form of a Redis URL for messages: never prints the password. */

@@ -1,0 +1,71 @@
+/**
+ * A process that cannot do its job refuses to start, with one line saying why
+ * (the earlier design's worker ran for days without ever dequeuing a job).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { ROOT, stackEnv, uniqueQueue } from '../helpers/stack.ts';
+
+function boot(script: 'worker' | 'api', env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src', script, 'main.ts')], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr, stdout }); });
+  });
+}
+
+function assertRefused(r: { code: number | null; stderr: string }, component: string, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit code; stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `exactly one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0]!, new RegExp(`^agentrun ${component}: cannot start: `));
+  assert.match(lines[0]!, pattern);
+}
+
+describe('refusing to start', () => {
+  let env: Record<string, string>;
+  before(() => {
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('boot') };
+  });
+
+  for (const component of ['worker', 'api'] as const) {
+    it(`${component}: Redis unreachable`, async () => {
+      assertRefused(await boot(component, { ...env, REDIS_URL: 'redis://127.0.0.1:1' }), component, /Redis at redis:\/\/127\.0\.0\.1:1.* is unreachable/);
+    });
+    it(`${component}: Temporal unreachable`, async () => {
+      assertRefused(await boot(component, { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' }), component, /Temporal at 127\.0\.0\.1:1 is unreachable/);
+    });
+    it(`${component}: Temporal namespace missing`, async () => {
+      assertRefused(await boot(component, { ...env, TEMPORAL_NAMESPACE: 'no-such-namespace' }), component, /namespace no-such-namespace does not exist/);
+    });
+    it(`${component}: configuration invalid`, async () => {
+      assertRefused(await boot(component, { ...env, S3_ACCESS_KEY_ID: '', EVENT_STREAM_MAXLEN: 'lots' }), component, /(?=.*S3_ACCESS_KEY_ID is required)(?=.*EVENT_STREAM_MAXLEN="lots")/);
+    });
+  }
+
+  it('worker: S3 credentials rejected', async () => {
+    assertRefused(await boot('worker', { ...env, S3_SECRET_ACCESS_KEY: 'definitely-not-the-key' }), 'worker', /rejected the credentials/);
+  });
+  it('worker: S3 bucket missing', async () => {
+    assertRefused(await boot('worker', { ...env, S3_BUCKET: 'agentrun-no-such-bucket' }), 'worker', /bucket agentrun-no-such-bucket does not exist/);
+  });
+  it('worker: S3 unreachable', async () => {
+    assertRefused(await boot('worker', { ...env, S3_ENDPOINT: 'http://127.0.0.1:1' }), 'worker', /S3 at http:\/\/127\.0\.0\.1:1 is unreachable/);
+  });
+
+  it('worker: namespace without the search attributes', async () => {
+    const ns = `agentrun-noattrs-${uniqueQueue('ns')}`;
+    const r = spawnSync(env.TEMPORAL_CLI!, ['operator', 'namespace', 'create', '--namespace', ns, '--address', env.TEMPORAL_ADDRESS!], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assertRefused(await boot('worker', { ...env, TEMPORAL_NAMESPACE: ns }), 'worker', /lacks search attribute\(s\) AgentStatus, UserId, AgentPriority \(run: temporal operator search-attribute create/);
+  });
+});

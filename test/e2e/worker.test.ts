@@ -1,0 +1,153 @@
+/**
+ * The worker process under stress: killed with SIGKILL mid-run, stopped with
+ * SIGTERM mid-step, and its step activity retried by hand.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../src/activities/index.ts';
+import { EventLog } from '../../src/infra/event-log.ts';
+import { createLogger } from '../../src/infra/logger.ts';
+import { redisKeys, s3Keys } from '../../src/shared/names.ts';
+import { newRunId } from '../../src/api/ids.ts';
+import type { StepResult } from '../../src/shared/run.ts';
+import { connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import type { Clients, Proc } from '../helpers/stack.ts';
+import { collect, createRun, parse } from '../helpers/runs.ts';
+
+async function streamHas(c: Clients, runId: string, predicate: (type: string, data: Record<string, unknown>) => boolean): Promise<boolean> {
+  const rows = await c.redis.xrange(redisKeys.events(runId), '-', '+');
+  return rows.some(([, f]) => predicate(f[1]!, JSON.parse(f[3]!) as Record<string, unknown>));
+}
+
+async function runStepHistory(c: Clients, runId: string) {
+  const history = await c.temporal.workflow.getHandle(runId).fetchHistory();
+  const events = history.events ?? [];
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep');
+  const started = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => ({
+    scheduledId: Number(e.activityTaskStartedEventAttributes!.scheduledEventId), attempt: e.activityTaskStartedEventAttributes!.attempt ?? 1,
+  }));
+  return scheduled.map((s) => ({ id: Number(s.eventId), attempt: started.find((x) => x.scheduledId === Number(s.eventId))?.attempt }));
+}
+
+async function lastModified(c: Clients, key: string): Promise<Date> {
+  const h = await c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: key }));
+  return h.LastModified!;
+}
+
+describe('worker resilience', () => {
+  let env: Record<string, string>;
+  let api: (Proc & { url: string }) | undefined;
+  const workers: Proc[] = [];
+  let c: Clients;
+
+  before(async () => {
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('worker') };
+    c = await connectClients();
+    api = await startApi(env);
+  });
+  after(async () => {
+    await Promise.all([stop(api), ...workers.map((w) => stop(w, 'SIGKILL'))]);
+    await c?.close();
+  });
+
+  it('keeps worker:heartbeat fresh with a TTL', async () => {
+    const w = await startWorker({ ...env, WORKER_HEARTBEAT_TTL_S: '6' });
+    workers.push(w);
+    const beat = JSON.parse((await c.redis.get(redisKeys.workerHeartbeat))!) as { pid: number; taskQueue: string };
+    assert.equal(beat.pid, w.child.pid);
+    const ttl = await c.redis.ttl(redisKeys.workerHeartbeat);
+    assert.ok(ttl > 0 && ttl <= 6, `ttl ${ttl}`);
+    await stop(w);
+  });
+
+  it('when the worker is SIGKILLed mid-run, a new worker completes the run and finished steps do not run again', async () => {
+    const w1 = await startWorker(env);
+    workers.push(w1);
+    const id = await createRun(api!.url, 'write_file a.txt first\nshell sh -c "echo start; sleep 3; echo finish"\nwrite_file b.txt second');
+    await waitUntil('shell step started', () => streamHas(c, id, (t, d) => t === 'step' && d.index === 1 && d.phase === 'started'));
+    await waitUntil('shell output', () => streamHas(c, id, (t, d) => t === 'log' && d.text === 'start'));
+    const killedAt = new Date();
+    w1.child.kill('SIGKILL');
+    await w1.exited;
+
+    const w2 = await startWorker(env);
+    workers.push(w2);
+    const events = await collect(api!.url, id, { timeoutMs: 90_000 });
+    assert.equal(events.at(-1)!.event, 'end');
+    assert.equal(parse(events.at(-1)!).status, 'completed');
+
+    // Step 0's effect and record predate the kill: it was not executed again.
+    assert.ok(await lastModified(c, s3Keys.file('local', id, 'a.txt')) <= killedAt);
+    assert.ok(await lastModified(c, s3Keys.stepRecord('local', id, 0)) <= killedAt);
+    // One activity per step; only the step in flight at the kill was retried.
+    const acts = await runStepHistory(c, id);
+    assert.equal(acts.length, 3);
+    assert.deepEqual(acts.map((a) => a.attempt), [1, 2, 1]);
+    // Every step event appears once on the stream; the retried step's new attempt printed its own output.
+    for (const index of [0, 1, 2]) {
+      for (const phase of ['started', 'completed']) {
+        assert.equal(events.filter((e) => e.event === 'step' && parse(e).index === index && parse(e).phase === phase).length, 1, `step ${index} ${phase}`);
+      }
+    }
+    const texts = events.filter((e) => e.event === 'log').map((e) => parse(e).text);
+    assert.deepEqual(texts, ['start', 'start', 'finish']);
+    await stop(w2);
+  });
+
+  it('drains an in-flight step on SIGTERM, then exits cleanly', async () => {
+    const w1 = await startWorker(env);
+    workers.push(w1);
+    const id = await createRun(api!.url, 'shell sh -c "sleep 2; echo drained"\nwrite_file z.txt done');
+    await waitUntil('shell step started', () => streamHas(c, id, (t, d) => t === 'step' && d.index === 0 && d.phase === 'started'));
+    w1.child.kill('SIGTERM');
+    const exit = await w1.exited;
+    assert.equal(exit.code, 0, w1.output());
+    assert.ok(await streamHas(c, id, (t, d) => t === 'step' && d.index === 0 && d.phase === 'completed' && d.ok === true), 'the step finished before the worker left');
+
+    const w2 = await startWorker(env);
+    workers.push(w2);
+    const events = await collect(api!.url, id, { timeoutMs: 60_000 });
+    assert.equal(parse(events.at(-1)!).status, 'completed');
+    assert.deepEqual((await runStepHistory(c, id)).map((a) => a.attempt), [1, 1]);
+    assert.equal(events.filter((e) => e.event === 'log' && parse(e).text === 'drained').length, 1);
+    await stop(w2);
+  });
+
+  it('a retried step activity returns its recorded result instead of clobbering newer content', async () => {
+    const cfg = c.config;
+    const log = createLogger('silent', 'test');
+    const acts = createActivities({
+      s3: c.s3, bucket: cfg.s3.bucket, tools: cfg.tools, llm: cfg.llm, log,
+      events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
+    });
+    const runId = newRunId();
+    const input = { runId, userId: 'local', index: 0, step: { tool: 'write_file' as const, path: 'f.txt', content: 'from the step' } };
+    const env1 = new MockActivityEnvironment({ attempt: 1 });
+    const first: StepResult = await env1.run((i: typeof input) => acts.runStep(i), input);
+    assert.equal(first.ok, true);
+    // A later step (or the user) writes newer content; then the first activity is retried.
+    const key = s3Keys.file('local', runId, 'f.txt');
+    await c.s3.send(new PutObjectCommand({ Bucket: cfg.s3.bucket, Key: key, Body: 'newer' }));
+    const second: StepResult = await new MockActivityEnvironment({ attempt: 2 }).run((i: typeof input) => acts.runStep(i), input);
+    assert.deepEqual(second, first);
+    const body = await (await c.s3.send(new GetObjectCommand({ Bucket: cfg.s3.bucket, Key: key }))).Body!.transformToString();
+    assert.equal(body, 'newer');
+    const completed = (await c.redis.xrange(redisKeys.events(runId), '-', '+')).filter(([, f]) => f[3]!.includes('"completed"'));
+    assert.equal(completed.length, 1);
+  });
+
+  it('a path that escapes the workspace fails the step non-retryably with the reason', async () => {
+    const w = await startWorker(env);
+    workers.push(w);
+    const id = await createRun(api!.url, 'write_file ../../other-user/x.txt gotcha');
+    const events = await collect(api!.url, id);
+    const end = parse(events.at(-1)!);
+    assert.equal(end.status, 'failed');
+    assert.equal((end.error as { code: string }).code, 'InvalidPath');
+    assert.match((end.error as { message: string }).message, /'\.\.' segments are not allowed/);
+    assert.deepEqual((await runStepHistory(c, id)).map((a) => a.attempt), [1]);
+    await stop(w);
+  });
+});
