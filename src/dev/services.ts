@@ -128,25 +128,34 @@ async function temporalHealthy(): Promise<boolean> {
   return ui?.ok === true;
 }
 
+/** Arguments of `temporal server start-dev` for this project: loopback, SQLite file, our search attributes. */
+export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: number; metricsPort: number; dbFile: string }): string[] {
+  const args = [
+    'server', 'start-dev',
+    '--ip', HOST, '--port', String(o.port),
+    '--http-port', String(o.httpPort), '--metrics-port', String(o.metricsPort),
+    '--db-filename', o.dbFile,
+    '--namespace', 'default',
+    '--log-level', 'warn',
+    '--sqlite-pragma', 'journal_mode=WAL',
+    // Fairness keys per user (issue 4) need this on the dev server.
+    '--dynamic-config-value', 'matching.enableFairness=true',
+  ];
+  if (o.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-ip', HOST, '--ui-port', String(o.uiPort), '--ui-disable-news-fetch');
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
 async function upTemporal(): Promise<void> {
   if (readPid(pidFile('temporal')) && (await temporalHealthy().catch(() => false))) return;
   await stopPid(pidFile('temporal'));
   const dir = join(DATA, 'temporal');
   mkdirSync(dir, { recursive: true });
-  const args = [
-    'server', 'start-dev',
-    '--ip', HOST, '--port', String(PORTS.temporal),
-    '--ui-ip', HOST, '--ui-port', String(PORTS.temporalUi),
-    '--http-port', String(PORTS.temporalHttp), '--metrics-port', String(PORTS.temporalMetrics),
-    '--db-filename', join(dir, 'temporal.db'),
-    '--namespace', 'default',
-    '--log-level', 'warn',
-    '--ui-disable-news-fetch',
-    '--sqlite-pragma', 'journal_mode=WAL',
-    // Fairness keys per user (issue 4) need this on the dev server.
-    '--dynamic-config-value', 'matching.enableFairness=true',
-  ];
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  const args = temporalDevArgs({
+    port: PORTS.temporal, uiPort: PORTS.temporalUi, httpPort: PORTS.temporalHttp, metricsPort: PORTS.temporalMetrics,
+    dbFile: join(dir, 'temporal.db'),
+  });
   startDetached(temporalBin(), args, { logFile: logFile('temporal'), pidFile: pidFile('temporal') });
   await waitFor('Temporal dev server', 90_000, () => temporalHealthy().catch(() => false), `see ${logFile('temporal')}`);
 }

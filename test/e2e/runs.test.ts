@@ -9,6 +9,7 @@ import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
+import { readSse } from '../../src/dev/sse-client.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 
 describe('agent runs through the HTTP API', () => {
@@ -18,7 +19,7 @@ describe('agent runs through the HTTP API', () => {
   let c: Clients;
 
   before(async () => {
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('runs') };
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('runs'), SSE_HEARTBEAT_MS: '200' };
     c = await connectClients();
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
@@ -57,6 +58,22 @@ describe('agent runs through the HTTP API', () => {
     assert.equal(rest.at(-1)!.event, 'end');
     const lines = [...firstPart, ...rest].filter((e) => e.event === 'log').map((e) => parse(e).text);
     assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+  });
+
+  it('keeps an idle stream open with heartbeat comments and reports progress while running', async () => {
+    const id = await createRun(api!.url, 'shell sleep 1.5');
+    let heartbeats = 0;
+    const types: string[] = [];
+    for await (const m of readSse(`${api!.url}/v1/runs/${id}/events`, { onComment: (t) => { if (t === 'heartbeat') heartbeats += 1; } })) {
+      types.push(m.event);
+      if (m.event === 'step' && parse(m).phase === 'started') {
+        const run = (await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; currentStep: number };
+        assert.equal(run.status, 'running');
+        assert.equal(run.currentStep, 0);
+      }
+    }
+    assert.ok(heartbeats >= 2, `heartbeats: ${heartbeats}`);
+    assert.equal(types.at(-1), 'end');
   });
 
   it('replays a finished run from the start and from any id', async () => {
