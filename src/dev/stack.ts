@@ -5,6 +5,7 @@
  *   up        start Temporal, Redis, PostgreSQL and MinIO on loopback, wait until healthy
  *   down      stop them (data stays in .data/)
  *   status    say what runs where
+ *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
  *   env       print the environment that points processes at the stack
  *   demo      install + up, start a worker and the API, run a demo agent run and stream its log
  *   test      install + up, then the test suite (npm test)
@@ -18,7 +19,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { configTable } from '../shared/config.ts';
 import { ENV_FILE, LOGS, ROOT } from './paths.ts';
 import { StackError } from './proc.ts';
-import { ensureDirs, secrets, SERVICES, stackEnv, writeEnvFile } from './services.ts';
+import { adminUrl, DATABASE, ensureDirs, secrets, SERVICES, stackEnv, writeEnvFile } from './services.ts';
+import { migrate } from '../store/migrate.ts';
+import { PgStore } from '../store/pg.ts';
 import { readSse } from './sse-client.ts';
 import { openSync } from 'node:fs';
 
@@ -36,8 +39,29 @@ async function up(): Promise<void> {
     await s.up();
     say(`  ${s.name.padEnd(9)} up   ${s.where()}`);
   }
-  writeEnvFile(ENV_FILE);
+  await writeEnvFile(ENV_FILE);
   say(`  env file  ${ENV_FILE}`);
+  await topUpLocalUser();
+}
+
+/** The local user (DEFAULT_USER_ID) gets credits to run with: topped up to LOCAL_CREDITS on every up. */
+const LOCAL_CREDITS = 1000;
+async function topUpLocalUser(): Promise<void> {
+  const store = new PgStore({ databaseUrl: adminUrl(DATABASE) });
+  try {
+    const user = process.env.DEFAULT_USER_ID || 'local';
+    const { available } = await store.balance(user);
+    if (available < LOCAL_CREDITS) await store.grant(user, LOCAL_CREDITS - available, `dev-topup:${user}:${Date.now()}`, 'local stack top-up');
+    say(`  credits   user ${user}: ${Math.max(available, LOCAL_CREDITS)} available`);
+  } finally {
+    await store.close();
+  }
+}
+
+async function migrateCmd(): Promise<void> {
+  const url = process.env.DATABASE_URL || adminUrl(DATABASE);
+  const applied = await migrate({ databaseUrl: url, log: (l) => say(l) });
+  say(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to apply: the database is up to date');
 }
 
 async function down(): Promise<void> {
@@ -86,7 +110,7 @@ const DEMO_PROMPT = [
 async function demo(): Promise<void> {
   await up();
   const port = await freePort();
-  const env = { ...process.env, ...stackEnv(), API_PORT: String(port), TEMPORAL_TASK_QUEUE: process.env.TEMPORAL_TASK_QUEUE ?? 'agentrun-demo' };
+  const env = { ...process.env, ...(await stackEnv()), API_PORT: String(port), TEMPORAL_TASK_QUEUE: process.env.TEMPORAL_TASK_QUEUE ?? 'agentrun-demo' };
   const worker = startNode('src/worker/main.ts', env, join(LOGS, 'demo-worker.log'));
   const api = startNode('src/api/main.ts', env, join(LOGS, 'demo-api.log'));
   const exited = (name: string, p: ChildProcess) => new Promise<never>((_, reject) =>
@@ -111,7 +135,7 @@ async function demo(): Promise<void> {
     await Promise.race([stream, failFast]);
     const final = (await (await fetch(`${base}/v1/runs/${created.id}`)).json()) as { status: string };
     say(`\nrun ${created.id} ${final.status}`);
-    say(`Temporal Web UI: ${stackEnv().TEMPORAL_UI_URL}/namespaces/default/workflows/${created.id}`);
+    say(`Temporal Web UI: ${(await stackEnv()).TEMPORAL_UI_URL}/namespaces/default/workflows/${created.id}`);
     if (final.status !== 'completed') throw new StackError(`demo run ended ${final.status}`);
   } finally {
     api.kill('SIGTERM');
@@ -122,7 +146,7 @@ async function demo(): Promise<void> {
 
 async function test(args: string[]): Promise<number> {
   await up();
-  const env = { ...process.env, ...stackEnv() };
+  const env = { ...process.env, ...(await stackEnv()) };
   const child = spawn('npm', ['test', ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, env, stdio: 'inherit' });
   return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
 }
@@ -134,12 +158,13 @@ async function main(): Promise<number> {
     case 'up': await up(); return 0;
     case 'down': await down(); return 0;
     case 'status': return (await status()) ? 0 : 1;
-    case 'env': for (const [k, v] of Object.entries(stackEnv())) say(`export ${k}='${v}'`); return 0;
+    case 'migrate': await migrateCmd(); return 0;
+    case 'env': for (const [k, v] of Object.entries(await stackEnv())) say(`export ${k}='${v}'`); return 0;
     case 'demo': await demo(); return 0;
     case 'test': return test(rest);
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|env|demo|test|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|config-table');
       return cmd ? 2 : 0;
   }
 }

@@ -33,6 +33,11 @@ export const CONFIG_VARS = {
   S3_FORCE_PATH_STYLE: v(bool, 'Use path-style addressing (needed by MinIO and most S3-compatible servers)', 'true'),
   S3_ACCESS_KEY_ID: v(z.string().min(3), 'S3 access key id (the stack manager generates a local one)', undefined, true),
   S3_SECRET_ACCESS_KEY: v(z.string().min(8), 'S3 secret access key (the stack manager generates a local one)', undefined, true),
+  STORE: v(z.enum(['postgres', 'supabase']), 'Records and credits: `postgres` (DATABASE_URL, via pg) or `supabase` (SUPABASE_URL + service-role key, via supabase-js)', 'postgres'),
+  DATABASE_URL: v(z.url({ protocol: /^postgres(ql)?$/ }).optional(), 'Postgres URL for STORE=postgres (local stack, or Supabase\'s direct connection string)', undefined, true),
+  SUPABASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Supabase project URL for STORE=supabase (REST under /rest/v1)', undefined),
+  SUPABASE_SERVICE_ROLE_KEY: v(z.string().min(20).optional(), 'Supabase service-role key for STORE=supabase (bypasses RLS; never give it to clients)', undefined, true),
+  RUN_CREDIT_RESERVATION: v(int(1, 1_000_000_000), 'Credits reserved when a run starts; unused credits return at settle', '100'),
   LLM_PROVIDER: v(z.enum(['offline']), 'Planner: `offline` is deterministic and needs no key (see "Prompt syntax")', 'offline'),
   SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell step', '60000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
@@ -82,6 +87,10 @@ export interface Config {
     endpoint?: string; region: string; bucket: string; forcePathStyle: boolean;
     accessKeyId: string; secretAccessKey: string;
   };
+  store:
+    | { kind: 'postgres'; databaseUrl: string }
+    | { kind: 'supabase'; url: string; serviceRoleKey: string };
+  credits: { runReservation: number };
   llm: { provider: 'offline' };
   tools: { shellTimeoutMs: number; outputMaxBytes: number };
   api: { host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number; defaultUserId: string };
@@ -91,7 +100,19 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parseVars(env);
+  let store: Config['store'];
+  if (c.STORE === 'postgres') {
+    if (!c.DATABASE_URL) throw new ConfigError('invalid configuration: DATABASE_URL is required when STORE=postgres');
+    store = { kind: 'postgres', databaseUrl: c.DATABASE_URL };
+  } else {
+    if (!c.SUPABASE_URL || !c.SUPABASE_SERVICE_ROLE_KEY) {
+      throw new ConfigError('invalid configuration: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORE=supabase');
+    }
+    store = { kind: 'supabase', url: c.SUPABASE_URL, serviceRoleKey: c.SUPABASE_SERVICE_ROLE_KEY };
+  }
   return {
+    store,
+    credits: { runReservation: c.RUN_CREDIT_RESERVATION },
     temporal: { address: c.TEMPORAL_ADDRESS, namespace: c.TEMPORAL_NAMESPACE, taskQueue: c.TEMPORAL_TASK_QUEUE },
     redis: { url: c.REDIS_URL, streamMaxLen: c.EVENT_STREAM_MAXLEN, streamTtlS: c.EVENT_STREAM_TTL_S },
     s3: {
@@ -112,7 +133,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Markdown table of every variable, for README.md (`./dev config-table`). */
 export function configTable(): string {
   const rows = Object.entries(CONFIG_VARS).map(
-    ([name, spec]) => `| \`${name}\` | ${spec.default === undefined ? '*required*' : `\`${spec.default}\``} | ${spec.description} |`,
+    ([name, spec]) => {
+      const def = spec.default !== undefined ? `\`${spec.default}\`` : spec.schema.safeParse(undefined).success ? '—' : '*required*';
+      return `| \`${name}\` | ${def} | ${spec.description} |`;
+    },
   );
   return ['| variable | default | what |', '|---|---|---|', ...rows].join('\n');
 }

@@ -1,0 +1,56 @@
+/**
+ * Applies the SQL migrations in migrations/ with node-pg-migrate. One entry
+ * point used by `./dev migrate`, `./dev up`, `npm run migrate` and the tests.
+ */
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import pg from 'pg';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+export interface MigrateOptions {
+  databaseUrl: string;
+  /** Receives progress lines; silent by default. */
+  log?: (line: string) => void;
+}
+
+/** Applies every pending migration in one transaction; returns the names applied. */
+export async function migrate(opts: MigrateOptions): Promise<string[]> {
+  const log = opts.log ?? (() => undefined);
+  const applied = await runner({
+    databaseUrl: opts.databaseUrl,
+    dir: MIGRATIONS_DIR,
+    direction: 'up',
+    migrationsTable: 'pgmigrations',
+    count: Infinity,
+    singleTransaction: true,
+    checkOrder: true,
+    log,
+    logger: { debug: () => undefined, info: log, warn: log, error: log },
+  });
+  // PostgREST caches the schema: ask it to reload (harmless when none listens).
+  const client = new pg.Client({ connectionString: opts.databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`NOTIFY pgrst, 'reload schema'`);
+  } finally {
+    await client.end();
+  }
+  return applied.map((m) => m.name);
+}
+
+// `node src/store/migrate.ts` (npm run migrate): migrate DATABASE_URL.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    process.stderr.write('agentrun migrate: DATABASE_URL is not set\n');
+    process.exit(1);
+  }
+  migrate({ databaseUrl: url, log: (l) => process.stdout.write(`${l}\n`) }).then(
+    (names) => process.stdout.write(`applied ${names.length} migration(s)${names.length ? `: ${names.join(', ')}` : ''}\n`),
+    (err: unknown) => {
+      process.stderr.write(`agentrun migrate: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
+import pg from 'pg';
+import type { Balance, CreditResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { RunStatus } from '../shared/run.ts';
+
+export interface PgStoreOptions {
+  databaseUrl: string;
+  maxConnections?: number;
+  statementTimeoutMs?: number;
+}
+
+export class PgStore implements Store {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+
+  constructor(opts: PgStoreOptions) {
+    this.pool = new pg.Pool({
+      connectionString: opts.databaseUrl,
+      max: opts.maxConnections ?? 10,
+      connectionTimeoutMillis: 5000,
+      statement_timeout: opts.statementTimeoutMs ?? 15_000,
+      application_name: 'agentrun',
+    });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  private async fn<T>(name: string, args: unknown[]): Promise<T> {
+    const placeholders = args.map((_, i) => `$${i + 1}`).join(', ');
+    const r = await this.pool.query<{ result: T }>(`SELECT ${name}(${placeholders}) AS result`, args);
+    return r.rows[0]!.result;
+  }
+
+  async schemaInfo(): Promise<SchemaInfo> {
+    const cols = await this.pool.query<{ table_name: string; cols: string[] }>(
+      `SELECT table_name, array_agg(column_name::text ORDER BY ordinal_position) AS cols
+         FROM information_schema.columns WHERE table_schema = 'public' GROUP BY table_name`);
+    const fns = await this.pool.query<{ proname: string }>(
+      `SELECT DISTINCT p.proname::text AS proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'`);
+    const columns = Object.fromEntries(cols.rows.map((r) => [r.table_name, r.cols]));
+    let migration: string | null = null;
+    if (columns.pgmigrations) {
+      migration = (await this.pool.query<{ name: string | null }>('SELECT max(name) AS name FROM pgmigrations')).rows[0]!.name;
+    }
+    return { columns, functions: fns.rows.map((r) => r.proname), migration };
+  }
+
+  grant(userId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
+    return this.fn('credit_grant', [userId, amount, key, note ?? null]);
+  }
+  reserve(userId: string, runId: string, amount: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_reserve', [userId, runId, amount, key]);
+  }
+  charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_charge', [runId, stepIndex, amount, tokens, key]);
+  }
+  settle(runId: string, key: string): Promise<CreditResult> {
+    return this.fn('credit_settle', [runId, key]);
+  }
+  release(runId: string, key: string): Promise<CreditResult> {
+    return this.fn('credit_release', [runId, key]);
+  }
+  refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
+    return this.fn('credit_refund', [runId, amount, key, note ?? null]);
+  }
+  async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
+    await this.fn('credit_set_limits', [userId, limits.dailyTokenLimit, limits.monthlyCostLimit]);
+  }
+  async balance(userId: string): Promise<Balance> {
+    const r = await this.fn<{ available: number; reserved: number }>('credit_balance', [userId]);
+    return { available: r.available, reserved: r.reserved };
+  }
+
+  async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
+    return this.fn('run_create', [run.id, run.userId, run.prompt, run.priority ?? 0, run.status ?? 'queued']);
+  }
+  async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
+    await this.fn('run_update', [id, status, JSON.stringify(fields)]);
+  }
+  async recordStep(s: StepRecordInput): Promise<void> {
+    await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
+      s.outputSummary ?? null, s.durationMs ?? null]);
+  }
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const r = await this.pool.query<RunRecord>(
+      `SELECT id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
+              tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at
+         FROM agent_runs WHERE id = $1`, [id]);
+    return r.rows[0];
+  }
+
+  /** For tests and tooling: a raw query on the same pool. */
+  query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

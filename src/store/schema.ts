@@ -1,0 +1,54 @@
+/**
+ * What the code needs from the database, checked at every start: a process
+ * whose schema is missing something refuses to start and names it (the earlier
+ * system failed every job on `credit_balances.available_credits does not exist`).
+ */
+import type { SchemaInfo } from './types.ts';
+
+/** The newest migration this code was written against (a unit test keeps it equal to the last file). */
+export const LATEST_MIGRATION = '1795420000000_initial-schema';
+
+export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
+
+export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
+  agent_runs: ['id', 'user_id', 'prompt', 'status', 'priority', 'plan', 'result_summary', 'error', 'tokens_in', 'tokens_out',
+    'credits_charged', 'created_at', 'updated_at', 'started_at', 'finished_at'],
+  agent_steps: ['run_id', 'step_index', 'user_id', 'tool', 'input', 'output_summary', 'status', 'attempts', 'started_at',
+    'finished_at', 'duration_ms', 'tokens_in', 'tokens_out', 'credits'],
+  credit_balances: ['user_id', 'available_credits', 'reserved_credits', 'updated_at'],
+  credit_ledger: ['id', 'user_id', 'run_id', 'step_index', 'kind', 'amount', 'available_delta', 'reserved_delta', 'tokens',
+    'idempotency_key', 'created_at'],
+  credit_reservations: ['run_id', 'user_id', 'reserved', 'charged', 'refunded', 'status'],
+  usage_limits: ['user_id', 'daily_token_limit', 'monthly_cost_limit'],
+  pgmigrations: ['name'],
+};
+
+export const REQUIRED_FUNCTIONS = [
+  'credit_grant', 'credit_reserve', 'credit_charge', 'credit_settle', 'credit_release', 'credit_refund',
+  'credit_set_limits', 'credit_balance', 'run_create', 'run_update', 'step_record', 'agentrun_schema_info',
+] as const;
+
+/** Every problem, most fundamental first; empty when the schema is usable. Pure. */
+export function schemaProblems(info: SchemaInfo, latest = LATEST_MIGRATION): string[] {
+  const problems: string[] = [];
+  for (const [table, columns] of Object.entries(REQUIRED_COLUMNS)) {
+    const have = info.columns[table];
+    if (!have) {
+      problems.push(`table ${table} is missing`);
+      continue;
+    }
+    for (const c of columns) if (!have.includes(c)) problems.push(`column ${table}.${c} is missing`);
+  }
+  for (const f of REQUIRED_FUNCTIONS) if (!info.functions.includes(f)) problems.push(`function ${f} is missing`);
+  if (problems.length === 0 && (info.migration === null || info.migration < latest)) {
+    problems.push(`database is at migration ${info.migration ?? '(none)'}, the code needs ${latest}`);
+  }
+  return problems;
+}
+
+/** One line for a refusal to start. */
+export function schemaRefusal(problems: string[], where: string): string {
+  const shown = problems.slice(0, 3).join('; ');
+  const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+  return `database ${where} is not usable: ${shown}${more} — ${MIGRATE_HINT}`;
+}

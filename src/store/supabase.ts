@@ -1,0 +1,99 @@
+/**
+ * The Supabase adapter: supabase-js with the service-role key, calling the same
+ * SQL functions through PostgREST RPC. The service role bypasses row-level
+ * security, so every call here names the user or run it acts on explicitly.
+ */
+import { createClient } from '@supabase/supabase-js';
+import type { SupabaseClient } from '@supabase/supabase-js';
+import type { Balance, CreditResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { RunStatus } from '../shared/run.ts';
+
+export interface SupabaseStoreOptions {
+  url: string;
+  serviceRoleKey: string;
+}
+
+/** A PostgREST error surfaced by supabase-js, kept with its code (e.g. PGRST202 = function missing). */
+export class SupabaseCallError extends Error {
+  readonly code: string | undefined;
+  constructor(fn: string, err: { message: string; code?: string; details?: string | null; hint?: string | null }) {
+    super(`${fn}: ${err.message}${err.code ? ` (${err.code})` : ''}`);
+    this.name = 'SupabaseCallError';
+    this.code = err.code;
+  }
+}
+
+export class SupabaseStore implements Store {
+  readonly kind = 'supabase' as const;
+  private readonly client: SupabaseClient;
+
+  constructor(opts: SupabaseStoreOptions) {
+    this.client = createClient(opts.url, opts.serviceRoleKey, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+  }
+
+  private async fn<T>(name: string, args: Record<string, unknown>): Promise<T> {
+    const { data, error } = await this.client.rpc(name, args);
+    if (error) throw new SupabaseCallError(name, error);
+    return data as T;
+  }
+
+  async schemaInfo(): Promise<SchemaInfo> {
+    try {
+      return await this.fn<SchemaInfo>('agentrun_schema_info', {});
+    } catch (err) {
+      // No function at all: an empty or foreign database. Report it as such.
+      if (err instanceof SupabaseCallError && (err.code === 'PGRST202' || err.code === '42883')) return { columns: {}, functions: [], migration: null };
+      throw err;
+    }
+  }
+
+  grant(userId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
+    return this.fn('credit_grant', { p_user_id: userId, p_amount: amount, p_idempotency_key: key, p_note: note ?? null });
+  }
+  reserve(userId: string, runId: string, amount: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_reserve', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key });
+  }
+  charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_charge', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key });
+  }
+  settle(runId: string, key: string): Promise<CreditResult> {
+    return this.fn('credit_settle', { p_run_id: runId, p_idempotency_key: key });
+  }
+  release(runId: string, key: string): Promise<CreditResult> {
+    return this.fn('credit_release', { p_run_id: runId, p_idempotency_key: key });
+  }
+  refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
+    return this.fn('credit_refund', { p_run_id: runId, p_amount: amount, p_idempotency_key: key, p_note: note ?? null });
+  }
+  async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
+    await this.fn('credit_set_limits', { p_user_id: userId, p_daily_token_limit: limits.dailyTokenLimit, p_monthly_cost_limit: limits.monthlyCostLimit });
+  }
+  async balance(userId: string): Promise<Balance> {
+    const r = await this.fn<{ available: number; reserved: number }>('credit_balance', { p_user_id: userId });
+    return { available: r.available, reserved: r.reserved };
+  }
+
+  async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
+    return this.fn('run_create', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_status: run.status ?? 'queued' });
+  }
+  async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
+    await this.fn('run_update', { p_id: id, p_status: status, p_fields: fields });
+  }
+  async recordStep(s: StepRecordInput): Promise<void> {
+    await this.fn('step_record', {
+      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {},
+      p_status: s.status, p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,
+    });
+  }
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const { data, error } = await this.client.from('agent_runs').select('*').eq('id', id).maybeSingle();
+    if (error) throw new SupabaseCallError('agent_runs', error);
+    return (data ?? undefined) as RunRecord | undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.client.removeAllChannels();
+  }
+}
