@@ -3,11 +3,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { EventLog } from '../infra/event-log.ts';
 import type { Config } from '../shared/config.ts';
+import type { Store } from '../store/types.ts';
 
 export interface ActivityDeps {
   s3: S3Client;
   bucket: string;
   events: EventLog;
+  store: Store;
   tools: Config['tools'];
   llm: Config['llm'];
   log: Logger;

@@ -6,7 +6,7 @@
  * activity never duplicate them on the run's stream.
  */
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { readFile, writeFile } from './tools/files.ts';
 import { runShell } from './tools/shell.ts';
@@ -50,40 +50,57 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     key: `step:${index}:${phase}`, type: 'step', data: { index, tool: step.tool, phase, ...extra },
   });
 
+  const ctx = Context.current();
+  const record = (status: 'running' | 'completed' | 'failed', r?: StepResult) => deps.store.recordStep({
+    runId, index, userId, tool: step.tool, input: describeStep(step), status, attempt: ctx.info.attempt,
+    outputSummary: r?.summary, durationMs: r?.durationMs,
+  });
+
   const done = await loadRecord(deps, recordKey);
   if (done) {
+    await record(done.ok ? 'completed' : 'failed', done);
     await deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })]);
     return done;
   }
 
+  await record('running');
   await deps.events.append(runId, [stepEvent('started', describeStep(step))]);
-  const ctx = Context.current();
   const started = performance.now();
   let result: StepResult;
-
-  switch (step.tool) {
-    case 'write_file': {
-      const r = await writeFile(deps, { userId, runId, path: step.path }, step.content);
-      result = { index, tool: step.tool, ok: true, summary: `wrote ${r.bytes} bytes to ${step.path}`, durationMs: 0 };
-      break;
+  try {
+    result = await executeTool(deps, input, ctx);
+  } catch (err) {
+    // A refusal (bad path, missing file) ends the step for good: record it as failed.
+    if (err instanceof ApplicationFailure && err.nonRetryable) {
+      await record('failed', { index, tool: step.tool, ok: false, summary: err.message, durationMs: Math.round(performance.now() - started) });
     }
-    case 'read_file': {
-      const r = await readFile(deps, { userId, runId, path: step.path });
-      await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'file', path: step.path, text: r.preview, bytes: r.bytes } }]);
-      result = { index, tool: step.tool, ok: true, summary: `read ${r.bytes} bytes from ${step.path}`, durationMs: 0 };
-      break;
-    }
-    case 'shell': {
-      result = await runShellStep(deps, input, step.argv, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
-      break;
-    }
+    throw err;
   }
   result.durationMs = Math.round(performance.now() - started);
   await deps.s3.send(new PutObjectCommand({
     Bucket: deps.bucket, Key: recordKey, Body: JSON.stringify(result), ContentType: 'application/json',
   }));
+  await record(result.ok ? 'completed' : 'failed', result);
   await deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]);
   return result;
+}
+
+async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context): Promise<StepResult> {
+  const { runId, userId, index, step } = input;
+  switch (step.tool) {
+    case 'write_file': {
+      const r = await writeFile(deps, { userId, runId, path: step.path }, step.content);
+      return { index, tool: step.tool, ok: true, summary: `wrote ${r.bytes} bytes to ${step.path}`, durationMs: 0 };
+    }
+    case 'read_file': {
+      const r = await readFile(deps, { userId, runId, path: step.path });
+      await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'file', path: step.path, text: r.preview, bytes: r.bytes } }]);
+      return { index, tool: step.tool, ok: true, summary: `read ${r.bytes} bytes from ${step.path}`, durationMs: 0 };
+    }
+    case 'shell': {
+      return runShellStep(deps, input, step.argv, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
+    }
+  }
 }
 
 async function runShellStep(

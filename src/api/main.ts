@@ -12,6 +12,7 @@ import { createLogger } from '../infra/logger.ts';
 import { checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
 import { createRedis } from '../infra/redis.ts';
 import { loadConfig } from '../shared/config.ts';
+import { checkStore, createStore } from '../store/index.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -19,8 +20,10 @@ async function main(): Promise<void> {
 
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
+  const store = createStore(config.store);
   await checkRedis(redis, config.redis.url);
   await checkRedis(sub, config.redis.url);
+  await checkStore(store, config.store);
   let connection: Connection;
   try {
     connection = await withTimeout('temporal connect', 10_000, Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }));
@@ -32,7 +35,9 @@ async function main(): Promise<void> {
 
   const hub = new EventHub(sub, log.child({ component: 'event-hub' }));
   const app = createApp({
-    runs: new RunsService({ temporal, taskQueue: config.temporal.taskQueue, log: log.child({ component: 'runs' }) }),
+    runs: new RunsService({
+      temporal, store, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation, log: log.child({ component: 'runs' }),
+    }),
     hub,
     events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
     config: config.api,
@@ -53,6 +58,7 @@ async function main(): Promise<void> {
     server.closeAllConnections(); // SSE clients reconnect elsewhere with Last-Event-ID
     void hub.close()
       .then(() => connection.close())
+      .then(() => store.close())
       .finally(() => redis.disconnect());
   };
   process.once('SIGTERM', stop);

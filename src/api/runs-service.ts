@@ -9,11 +9,14 @@ import { newRunId } from './ids.ts';
 import { notFound, UnavailableError } from './errors.ts';
 import { isRunId, WORKFLOW_TYPE } from '../shared/names.ts';
 import type { RunInput, RunState, RunStatus } from '../shared/run.ts';
+import type { Store } from '../store/types.ts';
 import { searchAttributes, statusQuery } from '../workflows/definitions.ts';
 
 export interface RunsServiceDeps {
   temporal: Client;
+  store: Store;
   taskQueue: string;
+  creditReservation: number;
   log: Logger;
 }
 
@@ -25,6 +28,7 @@ export interface RunView {
   steps: RunState['steps'];
   currentStep?: number;
   error?: RunState['error'];
+  usage: { credits: number };
   createdAt?: string;
   closedAt?: string;
 }
@@ -46,7 +50,9 @@ export class RunsService {
 
   async start(userId: string, prompt: string): Promise<{ id: string; status: RunStatus }> {
     const id = newRunId();
-    const input: RunInput = { runId: id, userId, prompt };
+    const input: RunInput = { runId: id, userId, prompt, creditReservation: this.deps.creditReservation };
+    // The record first: a run that exists in Temporal always has one.
+    await this.deps.store.createRun({ id, userId, prompt, status: 'queued' });
     try {
       await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
         workflowId: id,
@@ -58,6 +64,8 @@ export class RunsService {
         ],
       });
     } catch (err) {
+      await this.deps.store.updateRun(id, 'failed', { error: { code: 'start_failed', message: (err as Error).message } })
+        .catch((e: unknown) => this.deps.log.error({ err: e, id }, 'could not mark an unstarted run failed'));
       if (isUnavailable(err)) throw new UnavailableError('Temporal', err);
       throw err;
     }
@@ -84,15 +92,17 @@ export class RunsService {
       id, createdAt: d.startTime.toISOString(), closedAt: d.closeTime?.toISOString(),
       userId: d.typedSearchAttributes.get(searchAttributes.userId) ?? 'unknown',
     };
+    const record = await this.deps.store.getRun(id);
+    const usage = { credits: Number(record?.credits_charged ?? 0) };
     try {
       const s = await this.deps.temporal.workflow.getHandle(id).query(statusQuery);
-      return { ...base, status: s.status, plan: s.plan, steps: s.steps, currentStep: s.currentStep, error: s.error };
+      return { ...base, status: s.status, plan: s.plan, steps: s.steps, currentStep: s.currentStep, error: s.error, usage };
     } catch (err) {
-      // No worker to answer (or the run never got one): report what the server knows.
+      // No worker to answer (or the run never got one): report what the server and the record know.
       this.deps.log.debug({ err, id }, 'status query failed; falling back to describe');
-      const status = CLOSED_STATUS[d.status.name]
+      const status = CLOSED_STATUS[d.status.name] ?? record?.status
         ?? (d.typedSearchAttributes.get(searchAttributes.agentStatus) as RunStatus | undefined) ?? 'queued';
-      return { ...base, status, steps: [] };
+      return { ...base, status, steps: [], plan: record?.plan as RunState['plan'], error: (record?.error ?? undefined) as RunState['error'], usage };
     }
   }
 

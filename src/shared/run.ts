@@ -40,6 +40,8 @@ export interface RunInput {
   runId: string;
   userId: string;
   prompt: string;
+  /** Credits reserved for the run when it starts; what is not charged returns at the end. */
+  creditReservation: number;
 }
 
 export interface StepResult {
@@ -60,6 +62,8 @@ export interface RunState {
   steps: StepResult[];
   currentStep?: number;
   error?: { code: string; message: string };
+  /** Credits charged so far. */
+  creditsCharged: number;
 }
 
 /** Events carried on a run's log stream (SSE event names). */

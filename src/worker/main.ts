@@ -12,6 +12,7 @@ import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightEr
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
 import { loadConfig } from '../shared/config.ts';
+import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
 import { sdkLogger } from './temporal-logger.ts';
 
@@ -22,10 +23,12 @@ async function main(): Promise<void> {
 
   const redis = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-worker' });
   const s3 = createS3(config.s3);
+  const store = createStore(config.store);
   let connection: NativeConnection | undefined;
   try {
     await checkRedis(redis, config.redis.url);
     await checkBucket(s3, config.s3.bucket, config.s3.endpoint);
+    await checkStore(store, config.store);
     try {
       connection = await withTimeout('temporal connect', 10_000, NativeConnection.connect({ address: config.temporal.address }));
     } catch (err) {
@@ -34,7 +37,7 @@ async function main(): Promise<void> {
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
 
     const activities = createActivities({
-      s3, bucket: config.s3.bucket, tools: config.tools, llm: config.llm, log: log.child({ component: 'activities' }),
+      s3, bucket: config.s3.bucket, store, tools: config.tools, llm: config.llm, log: log.child({ component: 'activities' }),
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
     });
     const worker = await Worker.create({
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     log.info('worker stopped');
   } finally {
     await connection?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
     s3.destroy();
     redis.disconnect();
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
-import { connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { readSse } from '../../src/dev/sse-client.ts';
@@ -17,10 +17,12 @@ describe('agent runs through the HTTP API', () => {
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
   let c: Clients;
+  let user: string;
 
   before(async () => {
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('runs'), SSE_HEARTBEAT_MS: '200' };
     c = await connectClients();
+    user = await newUser(c, 100_000, 'runs');
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('runs'), SSE_HEARTBEAT_MS: '200', DEFAULT_USER_ID: user };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
@@ -39,7 +41,7 @@ describe('agent runs through the HTTP API', () => {
     assert.ok(events.some((e) => e.event === 'log' && parse(e).text === 'hi'));
     for (const e of events) assert.match(e.id ?? '', /^\d+-\d+$/);
 
-    const obj = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file('local', id, 'out/greeting.txt') }));
+    const obj = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, id, 'out/greeting.txt') }));
     assert.equal(await obj.Body!.transformToString(), 'hello world');
 
     const run = (await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; steps: unknown[]; plan: { steps: unknown[] } };
@@ -127,6 +129,6 @@ describe('agent runs through the HTTP API', () => {
     assert.equal(run.status, 'cancelled');
     const d = await c.temporal.workflow.getHandle(id).describe();
     assert.equal(d.status.name, 'CANCELLED');
-    await assert.rejects(c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file('local', id, 'never.txt') })));
+    await assert.rejects(c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, id, 'never.txt') })));
   });
 });

@@ -15,7 +15,7 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { temporalDevArgs } from '../../src/dev/services.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
-import { connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
 function freePort(): Promise<number> {
@@ -50,9 +50,10 @@ describe('a Temporal server restart mid-run', () => {
     dir = mkdtempSync(join(tmpdir(), 'agentrun-temporal-'));
     const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
     args = temporalDevArgs({ port, httpPort, metricsPort, dbFile: join(dir, 'temporal.db') });
-    env = { ...stackEnv(), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_TASK_QUEUE: uniqueQueue('restart') };
-    await startServer();
     c = await connectClients();
+    const user = await newUser(c, 10_000, 'restart');
+    env = { ...stackEnv(), TEMPORAL_ADDRESS: `127.0.0.1:${port}`, TEMPORAL_TASK_QUEUE: uniqueQueue('restart'), DEFAULT_USER_ID: user };
+    await startServer();
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
@@ -72,6 +73,6 @@ describe('a Temporal server restart mid-run', () => {
     const events = await collect(api!.url, id, { timeoutMs: 120_000 });
     assert.equal(events.at(-1)!.event, 'end');
     assert.equal(parse(events.at(-1)!).status, 'completed');
-    await c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file('local', id, 'r.txt') }));
+    await c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(env.DEFAULT_USER_ID!, id, 'r.txt') }));
   });
 });

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/infra/logger.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 import { newRunId } from '../../src/api/ids.ts';
 import type { StepResult } from '../../src/shared/run.ts';
-import { connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 
@@ -41,10 +41,12 @@ describe('worker resilience', () => {
   let api: (Proc & { url: string }) | undefined;
   const workers: Proc[] = [];
   let c: Clients;
+  let user: string;
 
   before(async () => {
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('worker') };
     c = await connectClients();
+    user = await newUser(c, 100_000, 'worker');
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('worker'), DEFAULT_USER_ID: user };
     api = await startApi(env);
   });
   after(async () => {
@@ -79,8 +81,8 @@ describe('worker resilience', () => {
     assert.equal(parse(events.at(-1)!).status, 'completed');
 
     // Step 0's effect and record predate the kill: it was not executed again.
-    assert.ok(await lastModified(c, s3Keys.file('local', id, 'a.txt')) <= killedAt);
-    assert.ok(await lastModified(c, s3Keys.stepRecord('local', id, 0)) <= killedAt);
+    assert.ok(await lastModified(c, s3Keys.file(user, id, 'a.txt')) <= killedAt);
+    assert.ok(await lastModified(c, s3Keys.stepRecord(user, id, 0)) <= killedAt);
     // One activity per step; only the step in flight at the kill was retried.
     const acts = await runStepHistory(c, id);
     assert.equal(acts.length, 3);
@@ -119,16 +121,17 @@ describe('worker resilience', () => {
     const cfg = c.config;
     const log = createLogger('silent', 'test');
     const acts = createActivities({
-      s3: c.s3, bucket: cfg.s3.bucket, tools: cfg.tools, llm: cfg.llm, log,
+      s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, llm: cfg.llm, log,
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
     });
     const runId = newRunId();
-    const input = { runId, userId: 'local', index: 0, step: { tool: 'write_file' as const, path: 'f.txt', content: 'from the step' } };
+    await c.store.createRun({ id: runId, userId: user, prompt: 'write_file f.txt from the step' });
+    const input = { runId, userId: user, index: 0, step: { tool: 'write_file' as const, path: 'f.txt', content: 'from the step' } };
     const env1 = new MockActivityEnvironment({ attempt: 1 });
     const first: StepResult = await env1.run((i: typeof input) => acts.runStep(i), input);
     assert.equal(first.ok, true);
     // A later step (or the user) writes newer content; then the first activity is retried.
-    const key = s3Keys.file('local', runId, 'f.txt');
+    const key = s3Keys.file(user, runId, 'f.txt');
     await c.s3.send(new PutObjectCommand({ Bucket: cfg.s3.bucket, Key: key, Body: 'newer' }));
     const second: StepResult = await new MockActivityEnvironment({ attempt: 2 }).run((i: typeof input) => acts.runStep(i), input);
     assert.deepEqual(second, first);

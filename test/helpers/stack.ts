@@ -15,6 +15,7 @@ import { createS3 } from '../../src/infra/s3.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../../src/shared/config.ts';
+import { PgStore } from '../../src/store/pg.ts';
 import type { Config } from '../../src/shared/config.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -107,8 +108,16 @@ export interface Clients {
   temporal: Client;
   redis: Redis;
   s3: S3Client;
+  store: PgStore;
   config: Config;
   close(): Promise<void>;
+}
+
+/** A fresh user id with `credits` granted, so tests never share a balance. */
+export async function newUser(c: Clients, credits: number, prefix = 'user'): Promise<string> {
+  const id = `${prefix}-${randomBytes(5).toString('hex')}`;
+  if (credits > 0) await c.store.grant(id, credits, `test-grant:${id}`);
+  return id;
 }
 
 export async function connectClients(): Promise<Clients> {
@@ -118,10 +127,13 @@ export async function connectClients(): Promise<Clients> {
   const redis = createRedis(config.redis.url, { offlineQueue: true });
   await redis.connect();
   const s3 = createS3(config.s3);
+  if (config.store.kind !== 'postgres') throw new Error('tests expect STORE=postgres in the stack env');
+  const store = new PgStore({ databaseUrl: config.store.databaseUrl });
   return {
-    temporal, redis, s3, config,
+    temporal, redis, s3, store, config,
     async close() {
       await connection.close();
+      await store.close();
       redis.disconnect();
       s3.destroy();
     },
