@@ -32,7 +32,10 @@ export async function checkStore(store: Store, cfg: Config['store'], timeoutMs =
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const why = (e.message || e.code || String(err)).split('\n')[0];
-    if (e.code === '28P01' || e.code === '28000') throw new PreflightError(`${where} rejected the credentials (check ${cfg.kind === 'postgres' ? 'DATABASE_URL' : 'SUPABASE_SERVICE_ROLE_KEY'})`, { cause: err });
+    if (e.code === '28P01' || e.code === '28000' || e.code?.startsWith('PGRST30')) throw new PreflightError(`${where} rejected the credentials (check ${cfg.kind === 'postgres' ? 'DATABASE_URL' : 'SUPABASE_SERVICE_ROLE_KEY'})`, { cause: err });
+    if (cfg.kind === 'supabase' && /: </.test(why ?? '')) {
+      throw new PreflightError(`${where} does not serve PostgREST under /rest/v1 (check SUPABASE_URL)`, { cause: err });
+    }
     if (e.code === '3D000') throw new PreflightError(`${where}: ${why} (create it, or fix DATABASE_URL)`, { cause: err });
     throw new PreflightError(`${where} is unreachable: ${why} (start it with ./dev up, or set ${cfg.kind === 'postgres' ? 'DATABASE_URL' : 'SUPABASE_URL'})`, { cause: err });
   }

@@ -3,33 +3,10 @@
  * (the earlier design's worker ran for days without ever dequeuing a job).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-import { ROOT, stackEnv, uniqueQueue } from '../helpers/stack.ts';
-
-function boot(script: 'worker' | 'api', env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'src', script, 'main.ts')], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr, stdout }); });
-  });
-}
-
-function assertRefused(r: { code: number | null; stderr: string }, component: string, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code; stderr: ${r.stderr}`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `exactly one line on stderr, got: ${r.stderr}`);
-  assert.match(lines[0]!, new RegExp(`^agentrun ${component}: cannot start: `));
-  assert.match(lines[0]!, pattern);
-}
+import { assertRefused, boot } from '../helpers/boot.ts';
+import { stackEnv, uniqueQueue } from '../helpers/stack.ts';
 
 describe('refusing to start', () => {
   let env: Record<string, string>;

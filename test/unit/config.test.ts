@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CONFIG_VARS, ConfigError, loadConfig } from '../../src/shared/config.ts';
 
-const secrets = { S3_ACCESS_KEY_ID: 'local-key', S3_SECRET_ACCESS_KEY: 'local-secret-value' };
+const secrets = { S3_ACCESS_KEY_ID: 'local-key', S3_SECRET_ACCESS_KEY: 'local-secret-value', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/agentrun' };
 
 describe('config', () => {
   it('applies defaults and builds typed slices', () => {
@@ -19,6 +19,15 @@ describe('config', () => {
     assert.throws(() => loadConfig({ ...secrets, REDIS_URL: 'http://x' }), /REDIS_URL="http:\/\/x"/);
     assert.throws(() => loadConfig({ ...secrets, API_PORT: 'eighty' }), /API_PORT/);
     assert.throws(() => loadConfig({ ...secrets, S3_SECRET_ACCESS_KEY: 'short' }), (e: unknown) => (e as Error).message.includes('<redacted>') && !(e as Error).message.includes('short'));
+  });
+
+  it('checks the store settings across fields', () => {
+    assert.deepEqual(loadConfig({ ...secrets }).store, { kind: 'postgres', databaseUrl: secrets.DATABASE_URL });
+    assert.throws(() => loadConfig({ ...secrets, DATABASE_URL: '' }), /DATABASE_URL is required when STORE=postgres/);
+    assert.throws(() => loadConfig({ ...secrets, STORE: 'supabase' }), /SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORE=supabase/);
+    const sb = loadConfig({ ...secrets, STORE: 'supabase', SUPABASE_URL: 'https://x.supabase.co', SUPABASE_SERVICE_ROLE_KEY: 'k'.repeat(40) });
+    assert.equal(sb.store.kind, 'supabase');
+    assert.throws(() => loadConfig({ ...secrets, STORE: 'mysql' }), /STORE="mysql"/);
   });
 
   it('accepts rediss:// and ACL users', () => {

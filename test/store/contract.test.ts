@@ -1,0 +1,170 @@
+/**
+ * One contract, two adapters: Postgres through pg, and Supabase through
+ * supabase-js → nginx /rest/v1 → the real PostgREST → the same Postgres.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { newRunId } from '../../src/api/ids.ts';
+import { PgStore } from '../../src/store/pg.ts';
+import { SupabaseStore } from '../../src/store/supabase.ts';
+import type { Store } from '../../src/store/types.ts';
+import { stackEnv } from '../helpers/stack.ts';
+
+const env = stackEnv();
+const adapters: [string, () => Store][] = [
+  ['postgres (pg)', () => new PgStore({ databaseUrl: env.DATABASE_URL! })],
+  ['supabase (supabase-js via PostgREST)', () => new SupabaseStore({ url: env.SUPABASE_URL!, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY! })],
+];
+
+const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
+
+for (const [name, make] of adapters) {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    let db: PgStore; // to read the ledger directly
+
+    before(() => {
+      store = make();
+      db = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    });
+    after(async () => {
+      await store.close();
+      await db.close();
+    });
+
+    async function ledgerSums(user: string) {
+      const r = await db.query<{ a: string; r: string }>(
+        'SELECT coalesce(sum(available_delta),0) AS a, coalesce(sum(reserved_delta),0) AS r FROM credit_ledger WHERE user_id = $1', [user]);
+      return { available: Number(r.rows[0]!.a), reserved: Number(r.rows[0]!.r) };
+    }
+
+    it('passes the schema check', async () => {
+      const info = await store.schemaInfo();
+      assert.ok(info.columns.credit_balances?.includes('available_credits'));
+      assert.ok(info.functions.includes('credit_reserve'));
+      assert.ok(info.migration);
+    });
+
+    it('100 concurrent reservations against a balance for exactly 10: 10 succeed, none overdraws, the ledger sums to the balance', async () => {
+      const user = uid('race');
+      await store.grant(user, 100, `g:${user}`);
+      const results = await Promise.all(Array.from({ length: 100 }, () => {
+        const run = newRunId();
+        return store.reserve(user, run, 10, `reserve:${run}`);
+      }));
+      const ok = results.filter((r) => r.ok);
+      assert.equal(ok.length, 10);
+      for (const r of results) {
+        assert.ok(r.available >= 0);
+        if (!r.ok) assert.equal(r.reason, 'insufficient_credits');
+      }
+      const bal = await store.balance(user);
+      assert.deepEqual(bal, { available: 0, reserved: 100 });
+      assert.deepEqual(await ledgerSums(user), bal);
+    });
+
+    it('replaying every operation with its idempotency key changes nothing', async () => {
+      const user = uid('replay');
+      const run = newRunId();
+      await store.createRun({ id: run, userId: user, prompt: 'p' });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: {}, status: 'running', attempt: 1 });
+      const ops: [string, () => ReturnType<Store['grant']>][] = [
+        ['grant', () => store.grant(user, 50, `g:${run}`)],
+        ['reserve', () => store.reserve(user, run, 20, `reserve:${run}`)],
+        ['charge', () => store.charge(run, 0, 7, 100, `charge:${run}:0`)],
+        ['refund', () => store.refund(run, 2, `refund:${run}`)],
+        ['settle', () => store.settle(run, `settle:${run}`)],
+      ];
+      for (const [op, call] of ops) {
+        const first = await call();
+        assert.equal(first.ok, true, `${op}: ${JSON.stringify(first)}`);
+        const before = await store.balance(user);
+        const ledgerBefore = await ledgerSums(user);
+        const again = await call();
+        assert.equal(again.ok, true);
+        assert.equal((again as { replayed: boolean }).replayed, true, `${op} replay is marked`);
+        assert.deepEqual(await store.balance(user), before, `${op} replay left the balance alone`);
+        assert.deepEqual(await ledgerSums(user), ledgerBefore, `${op} replay added no ledger row`);
+      }
+      // 50 granted, 7 charged, 2 refunded, the rest of the reservation returned.
+      assert.deepEqual(await store.balance(user), { available: 45, reserved: 0 });
+      assert.deepEqual(await ledgerSums(user), { available: 45, reserved: 0 });
+      const rec = await store.getRun(run);
+      assert.equal(Number(rec!.credits_charged), 7);
+    });
+
+    it('a settle retried after the first already ran (or a release after a settle) is charged once', async () => {
+      const user = uid('settle');
+      const run = newRunId();
+      await store.grant(user, 30, `g:${run}`);
+      await store.reserve(user, run, 30, `reserve:${run}`);
+      await store.charge(run, null, 10, 0, `charge:${run}:x`);
+      const results = await Promise.all([store.settle(run, `settle:${run}`), store.settle(run, `settle:${run}`), store.release(run, `release:${run}`)]);
+      assert.equal(results.filter((r) => r.ok && !r.replayed).length, 1);
+      assert.deepEqual(await store.balance(user), { available: 20, reserved: 0 });
+      const rows = await db.query('SELECT kind FROM credit_ledger WHERE run_id = $1 ORDER BY id', [run]);
+      assert.deepEqual(rows.rows.map((r) => (r as { kind: string }).kind), ['reserve', 'charge', 'release']);
+    });
+
+    it('refuses with typed results, never an exception: insufficient, exhausted, closed, missing, invalid', async () => {
+      const user = uid('refuse');
+      const run = newRunId();
+      const none = await store.reserve(user, run, 5, `reserve:${run}`);
+      assert.equal(none.ok, false);
+      assert.equal(!none.ok && none.reason, 'insufficient_credits');
+      await store.grant(user, 10, `g:${run}`);
+      assert.equal((await store.reserve(user, run, 10, `reserve:${run}:2`)).ok, true);
+      const over = await store.charge(run, 0, 11, 0, `c:${run}:0`);
+      assert.equal(!over.ok && over.reason, 'budget_exhausted');
+      assert.equal((await store.charge(run, 0, 10, 0, `c:${run}:1`)).ok, true);
+      await store.release(run, `release:${run}`);
+      const closed = await store.charge(run, 1, 1, 0, `c:${run}:2`);
+      assert.equal(!closed.ok && closed.reason, 'reservation_closed');
+      const missing = await store.charge(newRunId(), 0, 1, 0, `c:${run}:3`);
+      assert.equal(!missing.ok && missing.reason, 'no_reservation');
+      const bad = await store.grant(user, -5, `g:${run}:neg`);
+      assert.equal(!bad.ok && bad.reason, 'invalid_amount');
+      assert.deepEqual(await store.balance(user), { available: 0, reserved: 0 });
+    });
+
+    it('enforces the daily token and monthly cost limits', async () => {
+      const user = uid('limits');
+      await store.grant(user, 1000, `g:${user}`);
+      await store.setLimits(user, { dailyTokenLimit: 1000, monthlyCostLimit: 50 });
+      const run = newRunId();
+      assert.equal((await store.reserve(user, run, 100, `reserve:${run}`)).ok, true);
+      assert.equal((await store.charge(run, 0, 10, 900, `c:${run}:0`)).ok, true);
+      const tokens = await store.charge(run, 1, 10, 200, `c:${run}:1`);
+      assert.equal(!tokens.ok && tokens.reason, 'budget_exceeded');
+      assert.match(!tokens.ok ? tokens.message : '', /daily token limit of 1000/);
+      assert.equal((await store.charge(run, 1, 40, 0, `c:${run}:2`)).ok, true); // 50 spent this month
+      await store.settle(run, `settle:${run}`);
+      const run2 = newRunId();
+      const month = await store.reserve(user, run2, 10, `reserve:${run2}`);
+      assert.equal(!month.ok && month.reason, 'budget_exceeded');
+      assert.match(!month.ok ? month.message : '', /monthly cost limit of 50/);
+    });
+
+    it('keeps one step row per (run, index) however often it is recorded, and never un-finishes it', async () => {
+      const user = uid('steps');
+      const run = newRunId();
+      await store.createRun({ id: run, userId: user, prompt: 'p' });
+      assert.deepEqual(await store.createRun({ id: run, userId: user, prompt: 'p' }), { ok: true, created: false });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: { argv: ['x'] }, status: 'running', attempt: 1 });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: { argv: ['x'] }, status: 'running', attempt: 2 });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: { argv: ['x'] }, status: 'completed', attempt: 2, outputSummary: 'ok', durationMs: 5 });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: { argv: ['x'] }, status: 'running', attempt: 1 });
+      const rows = await db.query<{ status: string; attempts: number; output_summary: string }>('SELECT status, attempts, output_summary FROM agent_steps WHERE run_id = $1', [run]);
+      assert.deepEqual(rows.rows, [{ status: 'completed', attempts: 2, output_summary: 'ok' }]);
+      await store.updateRun(run, 'completed');
+      await store.updateRun(run, 'running');
+      assert.equal((await store.getRun(run))!.status, 'completed', 'a terminal run never changes status again');
+    });
+
+    it('the ledger is append-only', async () => {
+      await assert.rejects(db.query("UPDATE credit_ledger SET amount = 0 WHERE kind = 'grant'"), /append-only/);
+      await assert.rejects(db.query('DELETE FROM credit_ledger'), /append-only/);
+    });
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * Row-level security through the real PostgREST (behind the /rest/v1 gateway):
+ * with a user's JWT, another user's runs, steps, balance and ledger rows are invisible,
+ * and the credit functions are out of reach.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from '@supabase/supabase-js';
+import { SignJWT } from 'jose';
+import { newRunId } from '../../src/api/ids.ts';
+import { PgStore } from '../../src/store/pg.ts';
+import { stackEnv } from '../helpers/stack.ts';
+
+const env = stackEnv();
+const secret = new TextEncoder().encode(env.SUPABASE_JWT_SECRET);
+const jwt = (claims: Record<string, unknown>, exp = '5m') =>
+  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(exp).sign(secret);
+
+describe('row-level security through PostgREST', () => {
+  let db: PgStore;
+  const users = [`rls-a-${randomBytes(4).toString('hex')}`, `rls-b-${randomBytes(4).toString('hex')}`] as const;
+  const runs: Record<string, string> = {};
+  let anonKey: string;
+
+  before(async () => {
+    db = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    anonKey = await jwt({ role: 'anon' }, '1h');
+    for (const u of users) {
+      const run = newRunId();
+      runs[u] = run;
+      await db.createRun({ id: run, userId: u, prompt: `secret prompt of ${u}` });
+      await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1 });
+      await db.grant(u, 10, `g:${u}`);
+      await db.reserve(u, run, 5, `reserve:${run}`);
+    }
+  });
+  after(async () => db.close());
+
+  const rest = async (path: string, token?: string, init: RequestInit = {}) => {
+    const headers: Record<string, string> = { apikey: anonKey, ...(token ? { Authorization: `Bearer ${token}` } : {}), 'Content-Type': 'application/json' };
+    return fetch(`${env.SUPABASE_URL}/rest/v1/${path}`, { ...init, headers });
+  };
+
+  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations']) {
+    it(`${table}: a user sees only their own rows`, async () => {
+      const [a, b] = users;
+      const token = await jwt({ sub: a, role: 'authenticated' });
+      const res = await rest(`${table}?select=user_id&user_id=in.(${a},${b})`, token);
+      assert.equal(res.status, 200);
+      const rows = (await res.json()) as { user_id: string }[];
+      assert.ok(rows.length > 0, 'own rows are visible');
+      assert.ok(rows.every((r) => r.user_id === a), `only ${a}'s rows: ${JSON.stringify(rows)}`);
+    });
+  }
+
+  it('supabase-js with a user JWT sees the same: own run only', async () => {
+    const [a, b] = users;
+    const client = createClient(env.SUPABASE_URL!, anonKey, {
+      auth: { persistSession: false, autoRefreshToken: false },
+      global: { headers: { Authorization: `Bearer ${await jwt({ sub: b, role: 'authenticated' })}` } },
+    });
+    const { data, error } = await client.from('agent_runs').select('id, user_id').in('id', [runs[a]!, runs[b]!]);
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ id: runs[b], user_id: b }]);
+  });
+
+  it('anonymous requests see nothing, and users cannot grant themselves credits', async () => {
+    const anon = await rest('agent_runs?select=id');
+    assert.ok([401, 403].includes(anon.status) || (anon.status === 200 && ((await anon.json()) as unknown[]).length === 0), `anon got ${anon.status}`);
+    const token = await jwt({ sub: users[0], role: 'authenticated' });
+    const grant = await rest('rpc/credit_grant', token, { method: 'POST', body: JSON.stringify({ p_user_id: users[0], p_amount: 1000000, p_idempotency_key: 'evil' }) });
+    assert.ok([401, 403].includes(grant.status), `credit_grant as a user answered ${grant.status}`);
+    const write = await rest('agent_runs', token, { method: 'POST', body: JSON.stringify({ id: newRunId(), user_id: users[0], prompt: 'x' }) });
+    assert.ok([401, 403].includes(write.status), `insert as a user answered ${write.status}`);
+    assert.deepEqual(await db.balance(users[0]), { available: 5, reserved: 5 });
+  });
+
+  it('rejects expired and wrongly signed tokens', async () => {
+    const expired = await new SignJWT({ sub: users[0], role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' })
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 3600).setExpirationTime(Math.floor(Date.now() / 1000) - 60).sign(secret);
+    assert.equal((await rest('agent_runs?select=id', expired)).status, 401);
+    const forged = await new SignJWT({ sub: users[0], role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m').sign(new TextEncoder().encode('not-the-secret-not-the-secret-not-the-secret'));
+    assert.equal((await rest('agent_runs?select=id', forged)).status, 401);
+  });
+});
