@@ -52,7 +52,11 @@ export class RunsService {
     const id = newRunId();
     const input: RunInput = { runId: id, userId, prompt, creditReservation: this.deps.creditReservation };
     // The record first: a run that exists in Temporal always has one.
-    await this.deps.store.createRun({ id, userId, prompt, status: 'queued' });
+    try {
+      await this.deps.store.createRun({ id, userId, prompt, status: 'queued' });
+    } catch (err) {
+      throw new UnavailableError('the database', err);
+    }
     try {
       await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
         workflowId: id,
@@ -92,7 +96,11 @@ export class RunsService {
       id, createdAt: d.startTime.toISOString(), closedAt: d.closeTime?.toISOString(),
       userId: d.typedSearchAttributes.get(searchAttributes.userId) ?? 'unknown',
     };
-    const record = await this.deps.store.getRun(id);
+    // The record adds usage; without the database the run is still reported from Temporal.
+    const record = await this.deps.store.getRun(id).catch((err: unknown) => {
+      this.deps.log.warn({ err: (err as Error).message, id }, 'run record unavailable');
+      return undefined;
+    });
     const usage = { credits: Number(record?.credits_charged ?? 0) };
     try {
       const s = await this.deps.temporal.workflow.getHandle(id).query(statusQuery);

@@ -95,6 +95,12 @@ describe('worker resilience', () => {
     }
     const texts = events.filter((e) => e.event === 'log').map((e) => parse(e).text);
     assert.deepEqual(texts, ['start', 'start', 'finish']);
+    // The retried step kept its one row and counts its attempts.
+    const rows = await c.store.query<{ step_index: number; status: string; attempts: number }>(
+      'SELECT step_index, status, attempts FROM agent_steps WHERE run_id = $1 ORDER BY step_index', [id]);
+    assert.deepEqual(rows.rows, [
+      { step_index: 0, status: 'completed', attempts: 1 }, { step_index: 1, status: 'completed', attempts: 2 }, { step_index: 2, status: 'completed', attempts: 1 },
+    ]);
     await stop(w2);
   });
 
