@@ -12,6 +12,12 @@ export const FAILURE_TYPES = {
   invalidPath: 'InvalidPath',
   /** read_file named a file that is not in the workspace. */
   fileNotFound: 'FileNotFound',
+  /** The LLM provider refused the request (400, 401, 403, 404, 413 …): retrying cannot help. */
+  llmRejected: 'LlmRequestRejected',
+  /** The model's answer did not match the expected structure. */
+  llmInvalidOutput: 'LlmInvalidOutput',
+  /** The LLM provider is overloaded or unreachable (429, 529, 5xx, network): retried, after retry-after when given. */
+  llmUnavailable: 'LlmUnavailable',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

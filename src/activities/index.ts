@@ -3,14 +3,14 @@
  * worker creates once. Workflows import the `Activities` type only.
  */
 import type { ActivityDeps } from './deps.ts';
-import { FAILURE_TYPES, nonRetryable } from './errors.ts';
+import { llmActivities } from './llm.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
-import { planFromPrompt, PromptSyntaxError } from '../shared/offline-planner.ts';
-import type { Plan, RunEvent, RunStatus, StepResult } from '../shared/run.ts';
+import type { LlmProvider } from '../llm/types.ts';
+import { offlineProvider } from '../llm/offline.ts';
+import type { RunEvent, RunStatus, StepResult } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
 
-export interface PlanInput { runId: string; userId: string; prompt: string }
 export interface PublishInput { runId: string; events: RunEvent[] }
 export interface TransitionInput {
   runId: string;
@@ -20,26 +20,27 @@ export interface TransitionInput {
   data?: Record<string, unknown>;
   fields?: RunFields;
 }
+export interface ChargeInput {
+  runId: string;
+  /** The step execution charged, or null for an LLM call. */
+  index: number | null;
+  amount: number;
+  tokens: number;
+  /** Idempotency key, built by the workflow (stable across retries and replays). */
+  key: string;
+  what: string;
+}
 
-/** Idempotency keys of credit operations: one per run (and step), stable across retries and replays. */
+/** Idempotency keys of credit operations that are one per run. */
 export const creditKeys = {
   reserve: (runId: string) => `reserve:${runId}`,
-  charge: (runId: string, index: number) => `charge:${runId}:${index}`,
   settle: (runId: string) => `settle:${runId}`,
   release: (runId: string) => `release:${runId}`,
 };
 
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(deps: ActivityDeps, providers: { anthropic?: LlmProvider } = {}) {
   return {
-    /** Turns the prompt into a plan with the configured provider. */
-    async plan(input: PlanInput): Promise<Plan> {
-      try {
-        return planFromPrompt(input.prompt);
-      } catch (err) {
-        if (err instanceof PromptSyntaxError) throw nonRetryable(FAILURE_TYPES.invalidPrompt, err.message, { line: err.line });
-        throw err;
-      }
-    },
+    ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
 
     /** Appends events to the run's log (idempotent by event key). */
     async publish(input: PublishInput): Promise<void> {
@@ -62,11 +63,21 @@ export function createActivities(deps: ActivityDeps) {
       return deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
     },
 
-    /** Charges a finished step against the run's reservation. */
-    async chargeStep(input: { runId: string; index: number; amount: number; tokens: number }): Promise<CreditResult> {
-      const r = await deps.store.charge(input.runId, input.index, input.amount, input.tokens, creditKeys.charge(input.runId, input.index));
-      if (r.ok) await deps.events.append(input.runId, [{ key: `usage:${input.index}`, type: 'usage', data: { index: input.index, credits: input.amount, tokens: input.tokens, runCharged: r.run_charged } }]);
+    /** Charges a step or an LLM call against the run's reservation, and says so on the run's log. */
+    async charge(input: ChargeInput): Promise<CreditResult> {
+      const r = await deps.store.charge(input.runId, input.index, input.amount, input.tokens, input.key);
+      if (r.ok) {
+        await deps.events.append(input.runId, [{
+          key: `usage:${input.key}`, type: 'usage',
+          data: { index: input.index, what: input.what, credits: input.amount, tokens: input.tokens, runCharged: r.run_charged, runReserved: r.run_reserved },
+        }]);
+      }
       return r;
+    },
+
+    /** Adds approved credits to the run's reservation. */
+    async extendReservation(input: { runId: string; amount: number; key: string }): Promise<CreditResult> {
+      return deps.store.extend(input.runId, input.amount, input.key);
     },
 
     /** Returns what a completed run did not use. */

@@ -8,7 +8,7 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
-import { readFile, writeFile } from './tools/files.ts';
+import { copyFile, readFile, writeFile } from './tools/files.ts';
 import { runShell } from './tools/shell.ts';
 import { isNotFound } from '../infra/s3.ts';
 import { s3Keys } from '../shared/names.ts';
@@ -17,9 +17,15 @@ import type { PlanStep, RunEvent, StepResult } from '../shared/run.ts';
 export interface RunStepInput {
   runId: string;
   userId: string;
+  /** Execution number within the run: the step's identity for records, events and charges. */
   index: number;
+  /** Position in the plan. */
+  planIndex?: number;
   step: PlanStep;
 }
+
+/** Bytes of output kept in the step's record for the supervisor (never in history). */
+const OUTPUT_TAIL_BYTES = 4000;
 
 const LOG_FLUSH_MS = 100;
 const LOG_BATCH_MAX = 200;
@@ -37,7 +43,7 @@ async function loadRecord(deps: ActivityDeps, key: string): Promise<StepResult |
 
 function describeStep(step: PlanStep): Record<string, unknown> {
   switch (step.tool) {
-    case 'write_file': return { path: step.path, bytes: Buffer.byteLength(step.content) };
+    case 'write_file': return { path: step.path, bytes: step.contentRef ? undefined : Buffer.byteLength(step.content) };
     case 'read_file': return { path: step.path };
     case 'shell': return { argv: step.argv };
   }
@@ -56,8 +62,9 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     outputSummary: r?.summary, durationMs: r?.durationMs,
   });
 
-  const done = await loadRecord(deps, recordKey);
-  if (done) {
+  const recorded = await loadRecord(deps, recordKey);
+  if (recorded) {
+    const { outputTail: _tail, ...done } = recorded as StepResult & { outputTail?: string };
     await record(done.ok ? 'completed' : 'failed', done);
     await deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })]);
     return done;
@@ -77,8 +84,11 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     throw err;
   }
   result.durationMs = Math.round(performance.now() - started);
+  if (input.planIndex !== undefined) result.planIndex = input.planIndex;
+  const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
+  result = forHistory;
   await deps.s3.send(new PutObjectCommand({
-    Bucket: deps.bucket, Key: recordKey, Body: JSON.stringify(result), ContentType: 'application/json',
+    Bucket: deps.bucket, Key: recordKey, Body: JSON.stringify({ ...result, outputTail }), ContentType: 'application/json',
   }));
   await record(result.ok ? 'completed' : 'failed', result);
   await deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]);
@@ -89,7 +99,9 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
   const { runId, userId, index, step } = input;
   switch (step.tool) {
     case 'write_file': {
-      const r = await writeFile(deps, { userId, runId, path: step.path }, step.content);
+      const r = step.contentRef
+        ? await copyFile(deps, step.contentRef, { userId, runId, path: step.path })
+        : await writeFile(deps, { userId, runId, path: step.path }, step.content);
       return { index, tool: step.tool, ok: true, summary: `wrote ${r.bytes} bytes to ${step.path}`, durationMs: 0 };
     }
     case 'read_file': {
@@ -138,7 +150,12 @@ async function runShellStep(
     const why = r.spawnError ? `could not start ${argv[0]}: ${r.spawnError}`
       : r.timedOut ? `timed out after ${timeoutMs} ms`
       : `exit code ${r.exitCode ?? `signal ${r.signal}`}`;
-    return { index, tool: 'shell', ok, summary: `${argv[0]}: ${why}${r.truncated ? ' (output truncated)' : ''}`, exitCode: r.exitCode ?? undefined, durationMs: r.durationMs };
+    const tail = `${r.stdout.slice(-OUTPUT_TAIL_BYTES)}${r.stderr ? `\n[stderr]\n${r.stderr.slice(-OUTPUT_TAIL_BYTES)}` : ''}`;
+    const result: StepResult & { outputTail: string } = {
+      index, tool: 'shell', ok, summary: `${argv[0]}: ${why}${r.truncated ? ' (output truncated)' : ''}`,
+      exitCode: r.exitCode ?? undefined, durationMs: r.durationMs, outputTail: tail,
+    };
+    return result;
   } finally {
     clearInterval(flushTimer);
     clearInterval(beat);

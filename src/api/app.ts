@@ -22,6 +22,9 @@ export interface AppDeps {
 const createRunBody = z.object({
   prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
     .trim().min(1, 'must not be empty').max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
+  requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
+  priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
+  budget: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
 }).strict();
 
 const lastEventId = z.string().refine(isStreamId, 'must be a stream id like 1700000000000-0');
@@ -44,7 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.post('/v1/runs', express.json({ limit: deps.config.bodyMaxBytes, strict: false }), async (req, res) => {
     if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
     const body = parseOr400(createRunBody, req.body, 'body');
-    const run = await deps.runs.start(deps.config.defaultUserId, body.prompt);
+    const run = await deps.runs.start(deps.config.defaultUserId, body);
     res.status(202).location(`/v1/runs/${run.id}`).json({ id: run.id, status: run.status, links: links(run.id) });
   });
 

@@ -9,8 +9,9 @@ import { EventHub } from './event-hub.ts';
 import { RunsService } from './runs-service.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
-import { checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
+import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
 import { createRedis } from '../infra/redis.ts';
+import { createS3 } from '../infra/s3.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 
@@ -21,7 +22,9 @@ async function main(): Promise<void> {
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
   const store = createStore(config.store);
+  const s3 = createS3(config.s3);
   await checkRedis(redis, config.redis.url);
+  await checkBucket(s3, config.s3.bucket, config.s3.endpoint);
   await checkRedis(sub, config.redis.url);
   await checkStore(store, config.store);
   let connection: Connection;
@@ -36,7 +39,8 @@ async function main(): Promise<void> {
   const hub = new EventHub(sub, log.child({ component: 'event-hub' }));
   const app = createApp({
     runs: new RunsService({
-      temporal, store, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation, log: log.child({ component: 'runs' }),
+      temporal, store, s3, bucket: config.s3.bucket, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
+      provider: config.llm.provider, limits: config.runs, log: log.child({ component: 'runs' }),
     }),
     hub,
     events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
@@ -59,7 +63,10 @@ async function main(): Promise<void> {
     void hub.close()
       .then(() => connection.close())
       .then(() => store.close())
-      .finally(() => redis.disconnect());
+      .finally(() => {
+        s3.destroy();
+        redis.disconnect();
+      });
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -4,20 +4,39 @@
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import { newRunId } from './ids.ts';
 import { notFound, UnavailableError } from './errors.ts';
-import { isRunId, WORKFLOW_TYPE } from '../shared/names.ts';
-import type { RunInput, RunState, RunStatus } from '../shared/run.ts';
+import { isRunId, s3Keys, WORKFLOW_TYPE } from '../shared/names.ts';
+import type { RunInput, RunLimits, RunState, RunStatus } from '../shared/run.ts';
 import type { Store } from '../store/types.ts';
 import { searchAttributes, statusQuery } from '../workflows/definitions.ts';
 
 export interface RunsServiceDeps {
   temporal: Client;
   store: Store;
+  s3: S3Client;
+  bucket: string;
   taskQueue: string;
   creditReservation: number;
+  provider: RunInput['provider'];
+  limits: RunLimits;
   log: Logger;
+}
+
+/** Prompts above this size go to the workspace instead of workflow history. */
+export const INLINE_PROMPT_MAX_BYTES = 8192;
+export const DEFAULT_PRIORITY = 3;
+
+export interface StartRequest {
+  prompt: string;
+  requireApproval?: boolean;
+  /** 1 (first) … 5 (last); default 3. */
+  priority?: number;
+  /** Credits to reserve instead of the default. */
+  budget?: number;
 }
 
 export interface RunView {
@@ -48,12 +67,28 @@ export class RunsService {
     this.deps = deps;
   }
 
-  async start(userId: string, prompt: string): Promise<{ id: string; status: RunStatus }> {
+  async start(userId: string, req: StartRequest): Promise<{ id: string; status: RunStatus }> {
     const id = newRunId();
-    const input: RunInput = { runId: id, userId, prompt, creditReservation: this.deps.creditReservation };
+    const { prompt } = req;
+    const priority = req.priority ?? DEFAULT_PRIORITY;
+    const input: RunInput = {
+      runId: id, userId, prompt, creditReservation: req.budget ?? this.deps.creditReservation, provider: this.deps.provider,
+      requireApproval: req.requireApproval ?? false, priority, limits: this.deps.limits,
+    };
+    // Large prompts live in the run's workspace; history carries a reference and a preview.
+    if (Buffer.byteLength(prompt) > INLINE_PROMPT_MAX_BYTES) {
+      const key = `${s3Keys.runPrefix(userId, id)}.agentrun/prompt.txt`;
+      try {
+        await this.deps.s3.send(new PutObjectCommand({ Bucket: this.deps.bucket, Key: key, Body: prompt, ContentType: 'text/plain; charset=utf-8' }));
+      } catch (err) {
+        throw new UnavailableError('the workspace store (S3)', err);
+      }
+      input.prompt = prompt.slice(0, 500);
+      input.promptRef = key;
+    }
     // The record first: a run that exists in Temporal always has one.
     try {
-      await this.deps.store.createRun({ id, userId, prompt, status: 'queued' });
+      await this.deps.store.createRun({ id, userId, prompt, priority, status: 'queued' });
     } catch (err) {
       throw new UnavailableError('the database', err);
     }
@@ -65,7 +100,10 @@ export class RunsService {
         typedSearchAttributes: [
           { key: searchAttributes.agentStatus, value: 'queued' },
           { key: searchAttributes.userId, value: userId },
+          { key: searchAttributes.priority, value: priority },
         ],
+        // Priority orders tasks; the user as fairness key keeps one user's flood from starving others.
+        priority: { priorityKey: priority, fairnessKey: userId },
       });
     } catch (err) {
       await this.deps.store.updateRun(id, 'failed', { error: { code: 'start_failed', message: (err as Error).message } })

@@ -38,7 +38,17 @@ export const CONFIG_VARS = {
   SUPABASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Supabase project URL for STORE=supabase (REST under /rest/v1)', undefined),
   SUPABASE_SERVICE_ROLE_KEY: v(z.string().min(20).optional(), 'Supabase service-role key for STORE=supabase (bypasses RLS; never give it to clients)', undefined, true),
   RUN_CREDIT_RESERVATION: v(int(1, 1_000_000_000), 'Credits reserved when a run starts; unused credits return at settle', '100'),
-  LLM_PROVIDER: v(z.enum(['offline']), 'Planner: `offline` is deterministic and needs no key (see "Prompt syntax")', 'offline'),
+  LLM_PROVIDER: v(z.enum(['offline', 'anthropic']).optional(), 'Planner and supervisor: `anthropic`, or `offline` (deterministic, no key; see "Prompt syntax"). Unset: `anthropic` when ANTHROPIC_API_KEY is set, else `offline`', undefined),
+  ANTHROPIC_API_KEY: v(z.string().min(8).optional(), 'Anthropic API key (selects the anthropic provider when LLM_PROVIDER is unset)', undefined, true),
+  ANTHROPIC_BASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Anthropic API base URL (a gateway or proxy); unset means api.anthropic.com', undefined),
+  ANTHROPIC_MODEL: v(z.string().min(1), 'Claude model for plans and supervision', 'claude-sonnet-4-5'),
+  ANTHROPIC_MAX_TOKENS: v(int(256, 64_000), 'max_tokens of each Anthropic call', '4096'),
+  LLM_TIMEOUT_MS: v(int(1000, 600_000), 'Time limit of one LLM call (Temporal retries after it)', '120000'),
+  MAX_ITERATIONS: v(int(1, 100_000), 'Step executions (retries included) a run may make', '10'),
+  ACTIVATION_TIMEOUT_S: v(int(1, 604_800), 'Working time a run may take, excluding waits for humans', '600'),
+  APPROVAL_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for `approve` before it is cancelled', '86400'),
+  HUMAN_REPLY_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for a `message` after the supervisor asks a human', '3600'),
+  APPROVAL_TOOLS: v(z.string().regex(/^(|[a-z_]+(,[a-z_]+)*)$/, 'must be a comma-separated list of tool names'), 'Tools whose presence in a plan requires approval (e.g. `shell`)', ''),
   SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell step', '60000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
   API_HOST: v(z.string().min(1), 'Address the API listens on', '127.0.0.1'),
@@ -91,7 +101,12 @@ export interface Config {
     | { kind: 'postgres'; databaseUrl: string }
     | { kind: 'supabase'; url: string; serviceRoleKey: string };
   credits: { runReservation: number };
-  llm: { provider: 'offline' };
+  llm: {
+    provider: 'offline' | 'anthropic';
+    anthropic?: { apiKey: string; baseURL?: string; model: string; maxTokens: number; timeoutMs: number };
+  };
+  /** Per-run limits, copied into each run's input when it starts (so a config change never alters a running run). */
+  runs: { maxIterations: number; activationTimeoutMs: number; approvalTimeoutMs: number; humanReplyTimeoutMs: number; approvalTools: string[] };
   tools: { shellTimeoutMs: number; outputMaxBytes: number };
   api: { host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number; defaultUserId: string };
   worker: { shutdownGraceMs: number; heartbeatTtlS: number };
@@ -100,6 +115,8 @@ export interface Config {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parseVars(env);
+  const provider = c.LLM_PROVIDER ?? (c.ANTHROPIC_API_KEY ? 'anthropic' : 'offline');
+  if (provider === 'anthropic' && !c.ANTHROPIC_API_KEY) throw new ConfigError('invalid configuration: ANTHROPIC_API_KEY is required when LLM_PROVIDER=anthropic');
   let store: Config['store'];
   if (c.STORE === 'postgres') {
     if (!c.DATABASE_URL) throw new ConfigError('invalid configuration: DATABASE_URL is required when STORE=postgres');
@@ -119,7 +136,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       endpoint: c.S3_ENDPOINT, region: c.S3_REGION, bucket: c.S3_BUCKET, forcePathStyle: c.S3_FORCE_PATH_STYLE,
       accessKeyId: c.S3_ACCESS_KEY_ID, secretAccessKey: c.S3_SECRET_ACCESS_KEY,
     },
-    llm: { provider: c.LLM_PROVIDER },
+    llm: {
+      provider,
+      anthropic: c.ANTHROPIC_API_KEY ? {
+        apiKey: c.ANTHROPIC_API_KEY, baseURL: c.ANTHROPIC_BASE_URL, model: c.ANTHROPIC_MODEL, maxTokens: c.ANTHROPIC_MAX_TOKENS, timeoutMs: c.LLM_TIMEOUT_MS,
+      } : undefined,
+    },
+    runs: {
+      maxIterations: c.MAX_ITERATIONS,
+      activationTimeoutMs: c.ACTIVATION_TIMEOUT_S * 1000,
+      approvalTimeoutMs: c.APPROVAL_TIMEOUT_S * 1000,
+      humanReplyTimeoutMs: c.HUMAN_REPLY_TIMEOUT_S * 1000,
+      approvalTools: c.APPROVAL_TOOLS ? c.APPROVAL_TOOLS.split(',') : [],
+    },
     tools: { shellTimeoutMs: c.SHELL_TIMEOUT_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES },
     api: {
       host: c.API_HOST, port: c.API_PORT, bodyMaxBytes: c.API_BODY_MAX_BYTES,

@@ -16,6 +16,8 @@ export const writeFileStep = z.object({
   tool: z.literal('write_file'),
   path: z.string().min(1).max(1024),
   content: z.string().max(1_000_000),
+  /** Set by the plan activity when the content is large: it lives in the workspace, not in history. */
+  contentRef: z.string().max(1024).optional(),
 });
 export const readFileStep = z.object({
   tool: z.literal('read_file'),
@@ -36,16 +38,49 @@ export const plan = z.object({
 });
 export type Plan = z.infer<typeof plan>;
 
+/** Limits copied into each run at start, so a configuration change never alters a running run. */
+export interface RunLimits {
+  maxIterations: number;
+  activationTimeoutMs: number;
+  approvalTimeoutMs: number;
+  humanReplyTimeoutMs: number;
+  approvalTools: string[];
+}
+
 export interface RunInput {
   runId: string;
   userId: string;
+  /** The prompt, or its first characters when it is large (then `promptRef` holds it in the workspace). */
   prompt: string;
+  promptRef?: string;
   /** Credits reserved for the run when it starts; what is not charged returns at the end. */
   creditReservation: number;
+  provider: 'offline' | 'anthropic';
+  requireApproval: boolean;
+  /** Temporal priority key, 1 (first) … 5 (last). */
+  priority: number;
+  limits: RunLimits;
+  /** State carried across continue-as-new. */
+  carry?: RunCarry;
+}
+
+export interface RunCarry {
+  state: RunState;
+  plan: Plan;
+  nextIndex: number;
+  seq: number;
+  llmCalls: number;
+  approvals: number;
+  waitedMs: number;
+  startedAtMs: number;
+  messages: string[];
 }
 
 export interface StepResult {
+  /** Execution number within the run (retries and replanned steps get new ones). */
   index: number;
+  /** Position in the plan at the time. */
+  planIndex?: number;
   tool: ToolName;
   ok: boolean;
   /** Short human summary; large outputs stay in the workspace. */
@@ -59,11 +94,20 @@ export interface RunState {
   userId: string;
   status: RunStatus;
   plan?: Plan;
-  steps: StepResult[];
   currentStep?: number;
   error?: { code: string; message: string };
   /** Credits charged so far. */
   creditsCharged: number;
+  /** Step executions so far (retries included). */
+  iterations: number;
+  /** Steps that finished successfully. */
+  completedSteps: number;
+  /** Credits reserved for the run (grows when an approval extends the budget). */
+  creditsReserved: number;
+  /** Why the run waits for a human, while it does. */
+  waitingFor?: { kind: 'approval' | 'budget' | 'question'; detail: string };
+  /** Results of the most recent steps (older ones are in the workspace and the database). */
+  steps: StepResult[];
 }
 
 /** Events carried on a run's log stream (SSE event names). */

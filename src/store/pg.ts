@@ -63,6 +63,9 @@ export class PgStore implements Store {
   refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
     return this.fn('credit_refund', [runId, amount, key, note ?? null]);
   }
+  extend(runId: string, amount: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_extend', [runId, amount, key]);
+  }
   async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
     await this.fn('credit_set_limits', [userId, limits.dailyTokenLimit, limits.monthlyCostLimit]);
   }

@@ -78,6 +78,9 @@ export class SupabaseStore implements Store {
   refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult> {
     return this.fn('credit_refund', { p_run_id: runId, p_amount: amount, p_idempotency_key: key, p_note: note ?? null });
   }
+  extend(runId: string, amount: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_extend', { p_run_id: runId, p_amount: amount, p_idempotency_key: key });
+  }
   async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
     await this.fn('credit_set_limits', { p_user_id: userId, p_daily_token_limit: limits.dailyTokenLimit, p_monthly_cost_limit: limits.monthlyCostLimit });
   }

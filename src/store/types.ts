@@ -46,6 +46,8 @@ export interface Store {
   settle(runId: string, key: string): Promise<CreditResult>;
   release(runId: string, key: string): Promise<CreditResult>;
   refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult>;
+  /** Adds credits to an active run reservation (an approved budget increase). */
+  extend(runId: string, amount: number, key: string): Promise<CreditResult>;
   setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void>;
   balance(userId: string): Promise<Balance>;
 

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
+import { createAnthropicProvider } from '../llm/anthropic.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
@@ -36,10 +37,11 @@ async function main(): Promise<void> {
     }
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
 
+    const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
     const activities = createActivities({
       s3, bucket: config.s3.bucket, store, tools: config.tools, llm: config.llm, log: log.child({ component: 'activities' }),
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
-    });
+    }, { anthropic });
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,

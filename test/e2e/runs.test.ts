@@ -58,7 +58,7 @@ describe('agent runs through the HTTP API', () => {
     const all = (await c.redis.xrange(redisKeys.events(id), '-', '+')).map(([eid]) => eid);
     assert.deepEqual(seen, all, 'the two connections together saw the whole stream once, in order');
     assert.equal(rest.at(-1)!.event, 'end');
-    const lines = [...firstPart, ...rest].filter((e) => e.event === 'log').map((e) => parse(e).text);
+    const lines = [...firstPart, ...rest].filter((e) => e.event === 'log' && parse(e).stream === 'stdout').map((e) => parse(e).text);
     assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
   });
 

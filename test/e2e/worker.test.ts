@@ -93,7 +93,7 @@ describe('worker resilience', () => {
         assert.equal(events.filter((e) => e.event === 'step' && parse(e).index === index && parse(e).phase === phase).length, 1, `step ${index} ${phase}`);
       }
     }
-    const texts = events.filter((e) => e.event === 'log').map((e) => parse(e).text);
+    const texts = events.filter((e) => e.event === 'log' && parse(e).stream === 'stdout').map((e) => parse(e).text);
     assert.deepEqual(texts, ['start', 'start', 'finish']);
     // The retried step kept its one row and counts its attempts.
     const rows = await c.store.query<{ step_index: number; status: string; attempts: number }>(

@@ -1,5 +1,5 @@
 /** write_file / read_file against the run's S3 workspace. */
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { isNotFound } from '../../infra/s3.ts';
@@ -24,6 +24,15 @@ export async function writeFile(deps: ActivityDeps, t: FileTarget, content: stri
   const body = Buffer.from(content, 'utf8');
   await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body, ContentType: 'text/plain; charset=utf-8' }));
   return { key, bytes: body.length };
+}
+
+/** Server-side copy of out-of-line plan content to its destination path. */
+export async function copyFile(deps: ActivityDeps, fromKey: string, t: FileTarget): Promise<{ key: string; bytes: number }> {
+  const key = safeKey(t);
+  if (!fromKey.startsWith(s3Keys.runPrefix(t.userId, t.runId))) throw nonRetryable(FAILURE_TYPES.invalidPath, `content reference outside the run: ${fromKey}`);
+  await deps.s3.send(new CopyObjectCommand({ Bucket: deps.bucket, Key: key, CopySource: `${deps.bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }));
+  const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
+  return { key, bytes: head.ContentLength ?? 0 };
 }
 
 export async function readFile(deps: ActivityDeps, t: FileTarget): Promise<{ key: string; bytes: number; preview: string }> {

@@ -1,0 +1,133 @@
+/**
+ * The `plan` and `supervise` activities: provider calls with errors mapped for
+ * Temporal (transient → retry, honouring retry-after; rejected → non-retryable
+ * with the reason), transcripts and large contents kept in the run's workspace
+ * so history only holds references.
+ */
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { ActivityDeps } from './deps.ts';
+import { FAILURE_TYPES, nonRetryable } from './errors.ts';
+import { LlmRejectedError, LlmTransientError } from '../llm/types.ts';
+import type { LlmProvider, TokenUsage } from '../llm/types.ts';
+import { isNotFound } from '../infra/s3.ts';
+import { s3Keys } from '../shared/names.ts';
+import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
+import type { SupervisorDecision } from '../shared/supervisor.ts';
+
+/** write_file contents above this size are moved out of the plan into the workspace. */
+export const INLINE_CONTENT_MAX_BYTES = 2048;
+
+export interface LlmCallInput {
+  runId: string;
+  userId: string;
+  prompt: string;
+  promptRef?: string;
+  callId: number;
+  provider: 'offline' | 'anthropic';
+  messages: string[];
+}
+export interface PlanInput extends LlmCallInput {
+  previous?: { plan: Plan; results: StepResult[]; reason: string };
+}
+export interface SuperviseInput extends LlmCallInput {
+  plan: Plan;
+  index: number;
+  step: PlanStep;
+  result: StepResult;
+  attempt: number;
+  isLast: boolean;
+}
+
+async function getText(deps: ActivityDeps, key: string): Promise<string | undefined> {
+  try {
+    const r = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+    return (await r.Body?.transformToString('utf8')) ?? '';
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function putJson(deps: ActivityDeps, key: string, value: unknown): Promise<void> {
+  await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }));
+}
+
+async function fullPrompt(deps: ActivityDeps, input: LlmCallInput): Promise<string> {
+  if (!input.promptRef) return input.prompt;
+  const text = await getText(deps, input.promptRef);
+  if (text === undefined) throw nonRetryable(FAILURE_TYPES.invalidPrompt, `the run's prompt is missing from the workspace (${input.promptRef})`);
+  return text;
+}
+
+/** Runs a provider call with cancellation, heartbeats, and Temporal-shaped failures. */
+async function providerCall<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const beat = setInterval(() => ctx.heartbeat(), 5000);
+  try {
+    return await fn(ctx.cancellationSignal);
+  } catch (err) {
+    if (err instanceof LlmRejectedError) {
+      const type = err.kind === 'invalid_prompt' ? FAILURE_TYPES.invalidPrompt : err.kind === 'invalid_output' ? FAILURE_TYPES.llmInvalidOutput : FAILURE_TYPES.llmRejected;
+      throw nonRetryable(type, err.message, { status: err.status });
+    }
+    if (err instanceof LlmTransientError) {
+      throw ApplicationFailure.create({
+        type: FAILURE_TYPES.llmUnavailable, message: err.message, nonRetryable: false,
+        nextRetryDelay: err.retryAfterMs !== undefined ? Math.max(err.retryAfterMs, 100) : undefined,
+      });
+    }
+    throw err;
+  } finally {
+    clearInterval(beat);
+  }
+}
+
+/** Moves large write_file contents into the workspace; the plan keeps a reference. */
+async function compactPlan(deps: ActivityDeps, input: LlmCallInput, plan: Plan): Promise<Plan> {
+  const steps = await Promise.all(plan.steps.map(async (step, i) => {
+    if (step.tool !== 'write_file' || Buffer.byteLength(step.content) <= INLINE_CONTENT_MAX_BYTES) return step;
+    const key = `${s3Keys.runPrefix(input.userId, input.runId)}.agentrun/plans/${input.callId}/step-${i}.txt`;
+    await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: step.content, ContentType: 'text/plain; charset=utf-8' }));
+    return { ...step, content: '', contentRef: key };
+  }));
+  return { ...plan, steps };
+}
+
+export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 'anthropic', LlmProvider | undefined>) {
+  const provider = (name: 'offline' | 'anthropic'): LlmProvider => {
+    const p = providers[name];
+    if (!p) throw nonRetryable(FAILURE_TYPES.llmRejected, `this worker has no ${name} provider configured (set ANTHROPIC_API_KEY)`);
+    return p;
+  };
+  const transcriptKey = (input: LlmCallInput, kind: string) => `${s3Keys.runPrefix(input.userId, input.runId)}.agentrun/llm/${String(input.callId).padStart(4, '0')}-${kind}.json`;
+
+  return {
+    /** Plans (or replans) the run with its provider. */
+    async plan(input: PlanInput): Promise<{ plan: Plan; usage: TokenUsage; transcriptKey: string }> {
+      const prompt = await fullPrompt(deps, input);
+      const r = await providerCall((signal) => provider(input.provider).plan({
+        runId: input.runId, prompt, tools: ['write_file', 'read_file', 'shell'], previous: input.previous, messages: input.messages,
+      }, signal));
+      const key = transcriptKey(input, input.previous ? 'replan' : 'plan');
+      await putJson(deps, key, r.transcript);
+      return { plan: await compactPlan(deps, input, r.value), usage: r.usage, transcriptKey: key };
+    },
+
+    /** Asks the supervisor what to do after a step. */
+    async supervise(input: SuperviseInput): Promise<{ decision: SupervisorDecision; usage: TokenUsage; transcriptKey: string }> {
+      const prompt = await fullPrompt(deps, input);
+      // The step's output tail lives in its record in the workspace, not in history.
+      const record = await getText(deps, s3Keys.stepRecord(input.userId, input.runId, input.index));
+      const outputTail = record ? (JSON.parse(record) as { outputTail?: string }).outputTail : undefined;
+      const r = await providerCall((signal) => provider(input.provider).supervise({
+        runId: input.runId, prompt, plan: input.plan, index: input.index, step: input.step, result: { ...input.result, outputTail },
+        attempt: input.attempt, isLast: input.isLast, messages: input.messages,
+      }, signal));
+      const key = transcriptKey(input, `supervise-${input.index}`);
+      await putJson(deps, key, r.transcript);
+      return { decision: r.value, usage: r.usage, transcriptKey: key };
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * The Anthropic provider: Claude through @anthropic-ai/sdk, with tool use for
+ * structured plans and supervisor decisions (validated with zod), prompt caching
+ * on the stable system prompt and tools, and errors classified for Temporal's
+ * retry policy. The SDK's own retries are off: Temporal owns retries.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { z } from 'zod';
+import { plan as planSchema } from '../shared/run.ts';
+import type { Plan } from '../shared/run.ts';
+import { supervisorDecision } from '../shared/supervisor.ts';
+import type { SupervisorDecision } from '../shared/supervisor.ts';
+import { LlmRejectedError, LlmTransientError } from './types.ts';
+import type { LlmCall, LlmProvider, PlanRequest, SuperviseRequest, TokenUsage } from './types.ts';
+
+export interface AnthropicOptions {
+  apiKey: string;
+  baseURL?: string;
+  model: string;
+  maxTokens: number;
+  timeoutMs: number;
+}
+
+const PLAN_TOOL = 'submit_plan';
+const DECIDE_TOOL = 'decide';
+
+const PLANNER_SYSTEM = [
+  'You plan work for an autonomous agent run. Break the user\'s request into concrete tool steps.',
+  'Tools: write_file {path, content} writes a UTF-8 file in the run workspace; read_file {path} reads one;',
+  'shell {argv} runs one process with that argv (no shell parsing; use ["sh","-c","…"] only when a shell is needed).',
+  'Paths are relative to the workspace, without "..". Keep plans short. Answer only by calling submit_plan.',
+].join(' ');
+
+const SUPERVISOR_SYSTEM = [
+  'You supervise an agent run step by step. After each step decide: continue (next step),',
+  'retry (the same step again, optionally changed), replan (a new plan for the rest), finish (with outcome),',
+  'or ask_human (a question for the operator). Retry a failed step only with a change that addresses the failure.',
+  'Answer only by calling decide.',
+].join(' ');
+
+// JSON Schemas for the tools come from the same zod schemas that validate the answers.
+const planInputSchema = z.toJSONSchema(planSchema, { target: 'draft-2020-12' }) as Anthropic.Tool.InputSchema;
+const decisionInputSchema = {
+  type: 'object',
+  properties: { decision: z.toJSONSchema(supervisorDecision, { target: 'draft-2020-12' }) },
+  required: ['decision'],
+} as Anthropic.Tool.InputSchema;
+
+const TOOLS_PLAN: Anthropic.Tool[] = [{ name: PLAN_TOOL, description: 'Submit the plan.', input_schema: planInputSchema, cache_control: { type: 'ephemeral' } }];
+const TOOLS_DECIDE: Anthropic.Tool[] = [{ name: DECIDE_TOOL, description: 'Submit the decision.', input_schema: decisionInputSchema, cache_control: { type: 'ephemeral' } }];
+
+function usageOf(m: Anthropic.Message): TokenUsage {
+  return {
+    inputTokens: m.usage.input_tokens,
+    outputTokens: m.usage.output_tokens,
+    cacheReadTokens: m.usage.cache_read_input_tokens ?? 0,
+    cacheWriteTokens: m.usage.cache_creation_input_tokens ?? 0,
+  };
+}
+
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = headers?.get('retry-after-ms');
+  if (ms && Number.isFinite(Number(ms))) return Number(ms);
+  const s = headers?.get('retry-after');
+  if (!s) return undefined;
+  if (Number.isFinite(Number(s))) return Number(s) * 1000;
+  const at = Date.parse(s);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+/** Maps SDK errors to transient (Temporal retries) or rejected (non-retryable, with the reason). */
+export function classifyAnthropicError(err: unknown): Error {
+  if (err instanceof Anthropic.APIUserAbortError) return err; // cancellation: let it through as is
+  if (err instanceof Anthropic.APIConnectionError) return new LlmTransientError(`Anthropic unreachable: ${err.message}`);
+  if (err instanceof Anthropic.APIError) {
+    const status = err.status;
+    const body = err.error as { error?: { type?: string; message?: string } } | undefined;
+    const what = `${body?.error?.type ?? 'error'}: ${body?.error?.message ?? err.message}`;
+    if (status === 408 || status === 409 || status === 429 || status === 529 || (status !== undefined && status >= 500)) {
+      return new LlmTransientError(`Anthropic ${status} ${what}`, status, retryAfterMs(err.headers));
+    }
+    return new LlmRejectedError('request_rejected', `Anthropic ${status ?? '?'} ${what}`, status);
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function toolInput(m: Anthropic.Message, tool: string): unknown {
+  const block = m.content.find((b): b is Anthropic.ToolUseBlock => b.type === 'tool_use' && b.name === tool);
+  if (!block) throw new LlmRejectedError('invalid_output', `model answered without calling ${tool} (stop_reason ${m.stop_reason})`);
+  return block.input;
+}
+
+function parseOrReject<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new LlmRejectedError('invalid_output', `model returned an invalid ${what}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
+  const client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
+
+  async function call(body: Anthropic.MessageCreateParamsNonStreaming, signal: AbortSignal): Promise<Anthropic.Message> {
+    try {
+      return await client.messages.create(body, { signal });
+    } catch (err) {
+      throw classifyAnthropicError(err);
+    }
+  }
+
+  return {
+    name: 'anthropic',
+    async plan(req: PlanRequest, signal: AbortSignal): Promise<LlmCall<Plan>> {
+      const context = req.previous
+        ? `\n\nReplanning because: ${req.previous.reason}\nPrevious plan: ${JSON.stringify(req.previous.plan)}\nResults so far: ${JSON.stringify(req.previous.results)}`
+        : '';
+      const notes = req.messages.length ? `\n\nOperator messages:\n${req.messages.map((m) => `- ${m}`).join('\n')}` : '';
+      const body: Anthropic.MessageCreateParamsNonStreaming = {
+        model: opts.model,
+        max_tokens: opts.maxTokens,
+        system: [{ type: 'text', text: PLANNER_SYSTEM, cache_control: { type: 'ephemeral' } }],
+        tools: TOOLS_PLAN,
+        tool_choice: { type: 'tool', name: PLAN_TOOL },
+        messages: [{ role: 'user', content: `${req.prompt}${context}${notes}` }],
+      };
+      const m = await call(body, signal);
+      const value = parseOrReject(planSchema, toolInput(m, PLAN_TOOL), 'plan');
+      return { value, usage: usageOf(m), transcript: { request: body, response: m } };
+    },
+
+    async supervise(req: SuperviseRequest, signal: AbortSignal): Promise<LlmCall<SupervisorDecision>> {
+      const body: Anthropic.MessageCreateParamsNonStreaming = {
+        model: opts.model,
+        max_tokens: opts.maxTokens,
+        system: [{ type: 'text', text: SUPERVISOR_SYSTEM, cache_control: { type: 'ephemeral' } }],
+        tools: TOOLS_DECIDE,
+        tool_choice: { type: 'tool', name: DECIDE_TOOL },
+        messages: [{
+          role: 'user',
+          content: JSON.stringify({
+            request: req.prompt, plan: req.plan, stepIndex: req.index, step: req.step, attempt: req.attempt,
+            isLastStep: req.isLast, result: req.result, operatorMessages: req.messages,
+          }),
+        }],
+      };
+      const m = await call(body, signal);
+      const input = toolInput(m, DECIDE_TOOL) as { decision?: unknown } | undefined;
+      const value = parseOrReject(supervisorDecision, input?.decision, 'decision');
+      return { value, usage: usageOf(m), transcript: { request: body, response: m } };
+    },
+  };
+}
