@@ -1,0 +1,123 @@
+/**
+ * Workflow logic tests: TestWorkflowEnvironment on the real dev-server (or the
+ * time-skipping test server) binary installed by ./dev, and plain-object fake
+ * activities that record what the workflow asked for.
+ */
+import { fileURLToPath } from 'node:url';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../src/activities/index.ts';
+import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/shared/run.ts';
+import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
+import type { CreditResult } from '../../src/store/types.ts';
+import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { stackEnv } from './stack.ts';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)),
+    logger: new DefaultLogger('WARN'),
+  });
+  return bundle;
+}
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+export async function localEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI! },
+      searchAttributes: Object.values(searchAttributes),
+      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', '--log-level', 'error'],
+    },
+  });
+}
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: stackEnv().TEMPORAL_TEST_SERVER! } },
+  });
+}
+
+export function runInput(overrides: Partial<RunInput> = {}): RunInput {
+  const id = `run_${Math.random().toString(36).slice(2).padEnd(26, '0').slice(0, 26)}`;
+  return {
+    runId: id, userId: 'u1', prompt: 'p', creditReservation: 100, provider: 'offline', requireApproval: false, priority: 3,
+    limits: { maxIterations: 50, activationTimeoutMs: 600_000, approvalTimeoutMs: 3_600_000, humanReplyTimeoutMs: 3_600_000, approvalTools: [] },
+    ...overrides,
+  };
+}
+
+export interface FakeOptions {
+  plans: Plan[];
+  /** Decides a step's outcome; default: ok. */
+  step?: (step: PlanStep, index: number) => Partial<StepResult> | Promise<Partial<StepResult>>;
+  decisions?: SupervisorDecision[];
+  /** Credits the run may spend before charges are refused with budget_exhausted. */
+  budget?: number;
+  reserveRefusal?: CreditResult;
+}
+
+export interface Recorded {
+  calls: { name: string; input: unknown }[];
+  events: RunEvent[];
+  statuses: string[];
+  charged: number;
+}
+
+export function fakeActivities(o: FakeOptions): { activities: Activities; rec: Recorded } {
+  const rec: Recorded = { calls: [], events: [], statuses: [], charged: 0 };
+  let budget = o.budget ?? 1_000_000;
+  const plans = [...o.plans];
+  const decisions = [...(o.decisions ?? [])];
+  const zero = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
+  const call = (name: string, input: unknown) => rec.calls.push({ name, input });
+  const ok = (extra: Record<string, number> = {}): CreditResult => ({ ok: true, replayed: false, available: 0, reserved: 0, ...extra });
+  const activities = {
+    async plan(input: { provider: string }) {
+      call('plan', input);
+      return { plan: plans.shift() ?? { summary: 'empty', steps: [] }, usage: input.provider === 'offline' ? zero : { ...zero, inputTokens: 1500 }, transcriptKey: 'k' };
+    },
+    async supervise(input: unknown) { call('supervise', input); return { decision: decisions.shift() ?? { action: 'continue', reason: 'default' }, usage: { ...zero, inputTokens: 500 }, transcriptKey: 'k' }; },
+    async publish(input: { events: RunEvent[] }) { rec.events.push(...input.events); },
+    async transition(input: { status: string; eventKey: string; data?: Record<string, unknown> }) {
+      rec.statuses.push(input.status);
+      rec.events.push({ key: input.eventKey, type: 'status', data: { status: input.status, ...input.data } });
+    },
+    async runStep(input: { index: number; step: PlanStep }): Promise<StepResult> {
+      call('runStep', input);
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 200); // cancellation reaches an activity through heartbeats
+      const r = await Promise.race([
+        Promise.resolve(o.step?.(input.step, input.index) ?? {}),
+        ctx.cancelled.then(() => { throw new CancelledFailure('cancelled'); }),
+      ]).finally(() => clearInterval(beat));
+      return { index: input.index, tool: input.step.tool, ok: true, summary: 'done', durationMs: 1, ...r };
+    },
+    async reserveCredits(input: unknown) { call('reserveCredits', input); return o.reserveRefusal ?? ok(); },
+    async charge(input: { amount: number; key: string }) {
+      call('charge', input);
+      if (input.amount > budget) return { ok: false, reason: 'budget_exhausted', message: `needs ${input.amount}, ${budget} left`, available: 0, reserved: budget } as CreditResult;
+      budget -= input.amount;
+      rec.charged += input.amount;
+      return ok({ run_charged: rec.charged });
+    },
+    async extendReservation(input: { amount: number }) { call('extendReservation', input); budget += input.amount; return ok({ run_reserved: budget }); },
+    async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },
+    async releaseCredits(input: unknown) { call('releaseCredits', input); return ok(); },
+  };
+  return { activities: activities as unknown as Activities, rec };
+}
+
+export const names = (rec: Recorded) => rec.calls.map((c) => c.name);

@@ -1,0 +1,195 @@
+/**
+ * AgentRun's logic on the real dev server (TestWorkflowEnvironment with the
+ * installed binary) with plain-object fake activities: approval gate, pause and
+ * resume, budgets, the supervisor's decisions, limits, cancellation, and
+ * continue-as-new. Histories of these runs are the replay fixtures.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { WORKFLOW_TYPE } from '../../src/shared/names.ts';
+import type { Plan, RunInput } from '../../src/shared/run.ts';
+import { approveSignal, messageSignal, pauseSignal, progressQuery, resumeSignal, statusQuery } from '../../src/workflows/definitions.ts';
+import type { AgentRun } from '../../src/workflows/agent-run.ts';
+import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
+import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
+import { waitUntil } from '../helpers/stack.ts';
+
+const FIXTURES = new URL('../fixtures/', import.meta.url);
+const plan = (...tools: ('write_file' | 'read_file' | 'shell')[]): Plan => ({
+  summary: 'test plan',
+  steps: tools.map((t, i) => (t === 'shell' ? { tool: 'shell', argv: ['echo', String(i)] } : t === 'read_file' ? { tool: 'read_file', path: `f${i}` } : { tool: 'write_file', path: `f${i}`, content: 'x' })),
+});
+
+describe('AgentRun workflow logic', () => {
+  let env: TestWorkflowEnvironment;
+  let n = 0;
+
+  before(async () => {
+    env = await localEnv();
+    await workflowBundle();
+  });
+  after(async () => env?.teardown());
+
+  /** Runs one workflow with fake activities; `drive` interacts with it while it runs. */
+  async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string) {
+    const taskQueue = `wf-logic-${n++}`;
+    const { activities, rec } = fakeActivities(fake);
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    const outcome = await worker.runUntil(async () => {
+      const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
+      if (drive) await drive(h, rec);
+      const result = await h.result().then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+      if (fixture) {
+        const history = await h.fetchHistory();
+        writeFileSync(new URL(`${fixture}.json`, FIXTURES), JSON.stringify(history));
+      }
+      return result;
+    });
+    return { outcome, rec };
+  }
+
+  const waitStatus = (h: WorkflowHandle<typeof AgentRun>, status: string) =>
+    waitUntil(`status ${status}`, async () => (await h.query(statusQuery)).status === status, 20_000);
+
+  it('runs reserve → plan → steps → settle, charging each step and each LLM call', async () => {
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'shell', 'read_file')] }, runInput({ provider: 'anthropic' }), undefined, 'anthropic-three-steps');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.deepEqual(names(rec).filter((x) => x !== 'charge'), ['reserveCredits', 'plan', 'runStep', 'supervise', 'runStep', 'supervise', 'runStep', 'supervise', 'settleCredits']);
+    // plan 1500 tokens → 2 credits; 3 supervise calls of 500 → 1 each; steps 1 + 2 + 1.
+    assert.equal(rec.charged, 2 + 3 + 4);
+    assert.deepEqual(rec.events.at(-1)!.type, 'end');
+  });
+
+  it('waits at the approval gate when the run asks for it; approve lets it proceed', async () => {
+    const { outcome, rec } = await run({ plans: [plan('write_file')] }, runInput({ requireApproval: true }), async (h) => {
+      await waitStatus(h, 'awaiting_approval');
+      const progress = await h.query(progressQuery);
+      assert.equal(progress.waitingFor?.kind, 'approval');
+      await h.signal(approveSignal, { approved: true, comment: 'looks fine' });
+    }, 'approval-approved');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.ok(rec.events.some((e) => e.type === 'approval' && e.data.approved === true && e.data.comment === 'looks fine'));
+  });
+
+  it('gates plans that use a tool configured as needing approval; a rejection cancels and releases', async () => {
+    const input = runInput();
+    input.limits.approvalTools = ['shell'];
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'shell')] }, input, async (h) => {
+      await waitStatus(h, 'awaiting_approval');
+      assert.match((await h.query(statusQuery)).waitingFor!.detail, /uses shell/);
+      await h.signal(approveSignal, { approved: false, comment: 'no shell today' });
+    }, 'approval-rejected');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'cancelled');
+    assert.deepEqual(outcome.r.error, { code: 'rejected', message: 'rejected: no shell today' });
+    assert.ok(!names(rec).includes('runStep'));
+    assert.ok(names(rec).includes('releaseCredits') && !names(rec).includes('settleCredits'));
+  });
+
+  it('pauses before the next step on `pause` and goes on after `resume`', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
+      await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
+      await h.signal(pauseSignal);
+      release();
+      await waitStatus(h, 'paused');
+      assert.equal(r.calls.filter((c) => c.name === 'runStep').length, 1, 'no step starts while paused');
+      await h.signal(resumeSignal);
+    }, 'pause-resume');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.deepEqual(rec.statuses.filter((s) => s === 'paused' || s === 'running').slice(-2), ['paused', 'running']);
+  });
+
+  it('when the budget runs out, waits for approval, extends the reservation, then goes on without overspending', async () => {
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file', 'write_file')], budget: 2 }, runInput(), async (h) => {
+      await waitStatus(h, 'awaiting_approval');
+      const s = await h.query(statusQuery);
+      assert.equal(s.waitingFor?.kind, 'budget');
+      assert.equal(s.creditsCharged, 2);
+      await h.signal(approveSignal, { approved: true, extraCredits: 5 });
+    }, 'budget-extended');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.deepEqual(rec.calls.filter((c) => c.name === 'extendReservation').map((c) => (c.input as { amount: number }).amount), [5]);
+    assert.equal(rec.charged, 3);
+  });
+
+  it('follows the supervisor: retry with a changed step, ask a human, replan, finish', async () => {
+    const { outcome, rec } = await run({
+      plans: [plan('shell', 'write_file', 'write_file'), plan('read_file')],
+      step: (s) => (s.tool === 'shell' && s.argv[0] === 'echo' ? { ok: false, summary: 'exit code 1' } : {}),
+      decisions: [
+        { action: 'retry', reason: 'try true', step: { tool: 'shell', argv: ['true'] } },
+        { action: 'continue', reason: 'ok now' },
+        { action: 'ask_human', reason: 'unsure', question: 'keep the second file?' },
+        { action: 'replan', reason: 'operator said no' },
+        { action: 'finish', reason: 'done', outcome: 'completed' },
+      ],
+    }, runInput({ provider: 'anthropic' }), async (h) => {
+      await waitStatus(h, 'awaiting_approval');
+      assert.equal((await h.query(statusQuery)).waitingFor?.detail, 'keep the second file?');
+      await h.signal(messageSignal, { text: 'no, read f0 instead' });
+    }, 'supervisor-decisions');
+    assert.ok(outcome.ok, String(!outcome.ok && outcome.e));
+    const steps = rec.calls.filter((c) => c.name === 'runStep').map((c) => (c.input as { index: number; step: { tool: string; argv?: string[] } }));
+    assert.deepEqual(steps.map((s) => [s.index, s.step.tool, s.step.argv?.[0]]), [[0, 'shell', 'echo'], [1, 'shell', 'true'], [2, 'write_file', undefined], [3, 'read_file', undefined]]);
+    const replan = rec.calls.filter((c) => c.name === 'plan')[1]!.input as { previous: { reason: string }; messages: string[] };
+    assert.equal(replan.previous.reason, 'operator said no');
+    assert.deepEqual(replan.messages, ['no, read f0 instead']);
+  });
+
+  it('stops at MAX_ITERATIONS with a reason', async () => {
+    const input = runInput();
+    input.limits.maxIterations = 2;
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file', 'write_file')] }, input);
+    assert.ok(!outcome.ok);
+    assert.match(String((outcome.e as { cause?: Error }).cause?.message), /MAX_ITERATIONS \(2\)/);
+    assert.equal((rec.events.at(-1)!.data.error as { code: string }).code, 'max_iterations');
+    assert.ok(names(rec).includes('releaseCredits'));
+  });
+
+  it('ends as failed with insufficient_credits when the reservation is refused, charging nothing', async () => {
+    const { outcome, rec } = await run({
+      plans: [plan('write_file')],
+      reserveRefusal: { ok: false, reason: 'insufficient_credits', message: '100 credits needed, 5 available', available: 5, reserved: 0 },
+    }, runInput(), undefined, 'insufficient-credits');
+    assert.ok(!outcome.ok);
+    assert.equal((outcome.e as { cause?: { type?: string } }).cause?.type, 'insufficient_credits');
+    assert.deepEqual(names(rec), ['reserveCredits']);
+  });
+
+  it('on cancel: stops the in-flight step, releases the reservation, publishes the end event', async () => {
+    const { outcome, rec } = await run({ plans: [plan('shell', 'write_file')], step: () => new Promise(() => undefined) }, runInput(), async (h, r) => {
+      await waitUntil('step running', () => r.calls.some((c) => c.name === 'runStep'));
+      await h.cancel();
+    }, 'cancelled-mid-step');
+    assert.ok(!outcome.ok);
+    assert.equal((outcome.e as { cause?: { name?: string } }).cause?.name, 'CancelledFailure', String((outcome.e as Error).stack));
+    assert.ok(names(rec).includes('releaseCredits'));
+    assert.deepEqual(rec.events.at(-1)!.data.status, 'cancelled');
+    assert.equal(rec.events.at(-1)!.type, 'end');
+  });
+
+  it('continues as new every 100 steps, carrying its state: a 250-step run completes', async () => {
+    const steps = Array.from({ length: 250 }, () => 'write_file' as const);
+    const input = runInput();
+    input.limits.maxIterations = 1000;
+    const { outcome, rec } = await run({ plans: [plan(...steps)] }, input);
+    assert.ok(outcome.ok);
+    assert.deepEqual(outcome.r, { status: 'completed', steps: 250, creditsCharged: 250 });
+    assert.equal(names(rec).filter((x) => x === 'reserveCredits').length, 1, 'reserved once across executions');
+    assert.equal(names(rec).filter((x) => x === 'settleCredits').length, 1);
+    const indexes = rec.calls.filter((c) => c.name === 'runStep').map((c) => (c.input as { index: number }).index);
+    assert.deepEqual(indexes, Array.from({ length: 250 }, (_, i) => i));
+    const keys = rec.events.map((e) => e.key);
+    assert.equal(new Set(keys).size, keys.length, 'event keys stay unique across continue-as-new');
+  });
+});
