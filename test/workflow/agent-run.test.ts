@@ -2,13 +2,15 @@
  * AgentRun's logic on the real dev server (TestWorkflowEnvironment with the
  * installed binary) with plain-object fake activities: approval gate, pause and
  * resume, budgets, the supervisor's decisions, limits, cancellation, and
- * continue-as-new. Histories of these runs are the replay fixtures.
+ * continue-as-new. With RECORD_FIXTURES=1 (npm run record-fixtures) their histories
+ * become the replay fixtures in test/fixtures/.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { WorkflowHandle } from '@temporalio/client';
 import { WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import type { Plan, RunInput } from '../../src/shared/run.ts';
@@ -43,9 +45,9 @@ describe('AgentRun workflow logic', () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       if (drive) await drive(h, rec);
       const result = await h.result().then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
-      if (fixture) {
+      if (fixture && process.env.RECORD_FIXTURES === '1') {
         const history = await h.fetchHistory();
-        writeFileSync(new URL(`${fixture}.json`, FIXTURES), JSON.stringify(history));
+        writeFileSync(new URL(`${fixture}.json`, FIXTURES), historyToJSON(history));
       }
       return result;
     });
