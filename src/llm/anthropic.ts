@@ -73,11 +73,12 @@ export function classifyAnthropicError(err: unknown): Error {
   if (err instanceof Anthropic.APIUserAbortError) return err; // cancellation: let it through as is
   if (err instanceof Anthropic.APIConnectionError) return new LlmTransientError(`Anthropic unreachable: ${err.message}`);
   if (err instanceof Anthropic.APIError) {
-    const status = err.status;
-    const body = err.error as { error?: { type?: string; message?: string } } | undefined;
-    const what = `${body?.error?.type ?? 'error'}: ${body?.error?.message ?? err.message}`;
+    const apiErr = err as { status: number | undefined; headers: Headers | undefined; error: unknown; message: string };
+    const status = apiErr.status;
+    const body = apiErr.error as { error?: { type?: string; message?: string } } | undefined;
+    const what = `${body?.error?.type ?? 'error'}: ${body?.error?.message ?? apiErr.message}`;
     if (status === 408 || status === 409 || status === 429 || status === 529 || (status !== undefined && status >= 500)) {
-      return new LlmTransientError(`Anthropic ${status} ${what}`, status, retryAfterMs(err.headers));
+      return new LlmTransientError(`Anthropic ${status} ${what}`, status, retryAfterMs(apiErr.headers));
     }
     return new LlmRejectedError('request_rejected', `Anthropic ${status ?? '?'} ${what}`, status);
   }

@@ -123,7 +123,7 @@ export class FakeAnthropic {
           send(apiError(400, 'invalid_request_error', problem));
           return;
         }
-        const recorded: RecordedRequest = { at: Date.now(), path: req.url!, headers: req.headers, body };
+        const recorded: RecordedRequest = { at: Date.now(), path: req.url, headers: req.headers, body };
         this.requests.push(recorded);
         const next = this.script.shift();
         if (!next) {
@@ -134,7 +134,7 @@ export class FakeAnthropic {
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.url;
   }
 

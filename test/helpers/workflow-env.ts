@@ -128,7 +128,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },
     async releaseCredits(input: unknown) { call('releaseCredits', input); return ok(); },
   };
-  return { activities: activities as unknown as Activities, rec };
+  return { activities: activities, rec };
 }
 
 export const names = (rec: Recorded) => rec.calls.map((c) => c.name);

@@ -26,7 +26,7 @@ describe('AgentRun waits, with time skipping', () => {
     const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-approval', workflowId: input.runId, args: [input] }));
     assert.equal(result.status, 'cancelled');
     assert.equal(result.error?.code, 'approval_timeout');
-    assert.match(result.error!.message, /no approval within 86400 s/);
+    assert.match(result.error.message, /no approval within 86400 s/);
     assert.ok(!names(rec).includes('runStep'));
     assert.ok(names(rec).includes('releaseCredits'));
   });
