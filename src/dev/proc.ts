@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { SpawnOptions } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Raised when a prerequisite is missing or a service will not come up; the message is the one line to print. */
@@ -85,4 +86,16 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
     await sleep(200);
   }
   throw new StackError(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${lastErr ? ` (${lastErr})` : ''}${hint ? `; ${hint}` : ''}`);
+}
+
+/** A TCP port free on loopback right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }

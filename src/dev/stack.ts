@@ -13,12 +13,11 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configTable } from '../shared/config.ts';
 import { ENV_FILE, LOGS, ROOT } from './paths.ts';
-import { StackError } from './proc.ts';
+import { freePort, StackError } from './proc.ts';
 import { adminUrl, DATABASE, ensureDirs, secrets, SERVICES, stackEnv, writeEnvFile } from './services.ts';
 import { migrate } from '../store/migrate.ts';
 import { PgStore } from '../store/pg.ts';
@@ -83,16 +82,6 @@ async function status(): Promise<boolean> {
   return all;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function startNode(script: string, env: NodeJS.ProcessEnv, log: string): ChildProcess {
   const fd = openSync(log, 'a');
