@@ -103,6 +103,18 @@ function parseOrReject<T>(schema: z.ZodType<T>, value: unknown, what: string): T
 export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
   const client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
 
+  /** One user turn that must be answered by calling the (only) tool; system prompt and tools are cached. */
+  function forcedToolCall(system: string, tools: Anthropic.Tool[], content: string): Anthropic.MessageCreateParamsNonStreaming {
+    return {
+      model: opts.model,
+      max_tokens: opts.maxTokens,
+      system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
+      tools,
+      tool_choice: { type: 'tool', name: tools[0]!.name },
+      messages: [{ role: 'user', content }],
+    };
+  }
+
   async function call(body: Anthropic.MessageCreateParamsNonStreaming, signal: AbortSignal): Promise<Anthropic.Message> {
     try {
       return await client.messages.create(body, { signal });
@@ -118,34 +130,17 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
         ? `\n\nReplanning because: ${req.previous.reason}\nPrevious plan: ${JSON.stringify(req.previous.plan)}\nResults so far: ${JSON.stringify(req.previous.results)}`
         : '';
       const notes = req.messages.length ? `\n\nOperator messages:\n${req.messages.map((m) => `- ${m}`).join('\n')}` : '';
-      const body: Anthropic.MessageCreateParamsNonStreaming = {
-        model: opts.model,
-        max_tokens: opts.maxTokens,
-        system: [{ type: 'text', text: PLANNER_SYSTEM, cache_control: { type: 'ephemeral' } }],
-        tools: TOOLS_PLAN,
-        tool_choice: { type: 'tool', name: PLAN_TOOL },
-        messages: [{ role: 'user', content: `${req.prompt}${context}${notes}` }],
-      };
+      const body = forcedToolCall(PLANNER_SYSTEM, TOOLS_PLAN, `${req.prompt}${context}${notes}`);
       const m = await call(body, signal);
       const value = parseOrReject(planSchema, toolInput(m, PLAN_TOOL), 'plan');
       return { value, usage: usageOf(m), transcript: { request: body, response: m } };
     },
 
     async supervise(req: SuperviseRequest, signal: AbortSignal): Promise<LlmCall<SupervisorDecision>> {
-      const body: Anthropic.MessageCreateParamsNonStreaming = {
-        model: opts.model,
-        max_tokens: opts.maxTokens,
-        system: [{ type: 'text', text: SUPERVISOR_SYSTEM, cache_control: { type: 'ephemeral' } }],
-        tools: TOOLS_DECIDE,
-        tool_choice: { type: 'tool', name: DECIDE_TOOL },
-        messages: [{
-          role: 'user',
-          content: JSON.stringify({
-            request: req.prompt, plan: req.plan, stepIndex: req.index, step: req.step, attempt: req.attempt,
-            isLastStep: req.isLast, result: req.result, operatorMessages: req.messages,
-          }),
-        }],
-      };
+      const body = forcedToolCall(SUPERVISOR_SYSTEM, TOOLS_DECIDE, JSON.stringify({
+        request: req.prompt, plan: req.plan, stepIndex: req.index, step: req.step, attempt: req.attempt,
+        isLastStep: req.isLast, result: req.result, operatorMessages: req.messages,
+      }));
       const m = await call(body, signal);
       const input = toolInput(m, DECIDE_TOOL) as { decision?: unknown } | undefined;
       const value = parseOrReject(supervisorDecision, input?.decision, 'decision');
