@@ -11,6 +11,5 @@ export interface ActivityDeps {
   events: EventLog;
   store: Store;
   tools: Config['tools'];
-  llm: Config['llm'];
   log: Logger;
 }

@@ -39,7 +39,7 @@ async function main(): Promise<void> {
 
     const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
     const activities = createActivities({
-      s3, bucket: config.s3.bucket, store, tools: config.tools, llm: config.llm, log: log.child({ component: 'activities' }),
+      s3, bucket: config.s3.bucket, store, tools: config.tools, log: log.child({ component: 'activities' }),
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
     }, { anthropic });
     const worker = await Worker.create({

@@ -127,7 +127,7 @@ describe('worker resilience', () => {
     const cfg = c.config;
     const log = createLogger('silent', 'test');
     const acts = createActivities({
-      s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, llm: cfg.llm, log,
+      s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, log,
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
     });
     const runId = newRunId();
