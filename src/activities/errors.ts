@@ -12,12 +12,24 @@ export const FAILURE_TYPES = {
   invalidPath: 'InvalidPath',
   /** read_file named a file that is not in the workspace. */
   fileNotFound: 'FileNotFound',
+  /** A file tool met a file (or content) larger than WORKSPACE_FILE_MAX_BYTES. */
+  fileTooLarge: 'FileTooLarge',
+  /** write_file found the file changed since the step observed it: a newer writer's content is kept. */
+  writeConflict: 'WriteConflict',
   /** The LLM provider refused the request (400, 401, 403, 404, 413 …): retrying cannot help. */
   llmRejected: 'LlmRequestRejected',
   /** The model's answer did not match the expected structure. */
   llmInvalidOutput: 'LlmInvalidOutput',
   /** The LLM provider is overloaded or unreachable (429, 529, 5xx, network): retried, after retry-after when given. */
   llmUnavailable: 'LlmUnavailable',
+  /** A sandbox execution's Job failed (a container exited non-zero, was OOM-killed, or could not start). */
+  sandboxFailed: 'SandboxFailed',
+  /** A sandbox execution's Job ran past activeDeadlineSeconds. */
+  sandboxDeadline: 'SandboxDeadlineExceeded',
+  /** A Job completed but its runner left no result record. */
+  sandboxNoResult: 'SandboxNoResult',
+  /** S3 held newer content than the execution started from; nothing was overwritten. */
+  workspaceConflict: 'WorkspaceConflict',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

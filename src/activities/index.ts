@@ -2,6 +2,7 @@
  * The activity factory: every side effect of a run, built from the clients the
  * worker creates once. Workflows import the `Activities` type only.
  */
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { llmActivities } from './llm.ts';
 import { runStep } from './steps.ts';
@@ -10,6 +11,8 @@ import type { LlmProvider } from '../llm/types.ts';
 import { offlineProvider } from '../llm/offline.ts';
 import type { RunEvent, RunStatus, StepResult } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
+import { pruneWorkspaces } from '../workspace/retention.ts';
+import { archiveEvents } from '../infra/event-archive.ts';
 
 export interface PublishInput { runId: string; events: RunEvent[] }
 export interface TransitionInput {
@@ -31,6 +34,9 @@ export interface ChargeInput {
   what: string;
 }
 
+/** What a retention sweep reports (counts, and the first workspaces deleted). */
+export interface RetentionSweepResult { cutoff: string; scanned: number; deleted: number; kept: number; deletedWorkspaces: string[] }
+
 /** Idempotency keys of credit operations that are one per run. */
 export const creditKeys = {
   reserve: (runId: string) => `reserve:${runId}`,
@@ -45,11 +51,21 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
     /** Appends events to the run's log (idempotent by event key). */
     async publish(input: PublishInput): Promise<void> {
       await deps.events.append(input.runId, input.events);
+      // The run's last event: archive its whole log, so it outlives the Redis stream.
+      if (input.events.some((e) => e.type === 'end')) {
+        const run = await deps.store.getRun(input.runId);
+        if (run) await archiveEvents(deps.events, deps.s3, deps.bucket, run.user_id, input.runId);
+      }
     },
 
-    /** Records a status transition on the run record, then announces it on the run's log. */
+    /**
+     * Records a status transition on the run record, moves the run's jobs:* entry (one
+     * idempotent script, see src/shared/queue.ts), then announces it on the run's log.
+     */
     async transition(input: TransitionInput): Promise<void> {
       await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
+      const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
+      await deps.queue?.track(input.runId, input.status, { reason: error ?? undefined });
       await deps.events.append(input.runId, [{ key: input.eventKey, type: 'status', data: { status: input.status, ...input.data } }]);
     },
 
@@ -83,6 +99,18 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
     /** Returns what a completed run did not use. */
     async settleCredits(input: { runId: string }): Promise<CreditResult> {
       return deps.store.settle(input.runId, creditKeys.settle(input.runId));
+    },
+
+    /** One sweep of the workspace retention policy (the WorkspaceRetention schedule runs it). */
+    async pruneWorkspaces(input: { retentionDays: number; userIds?: string[] }): Promise<RetentionSweepResult> {
+      const ctx = Context.current();
+      const r = await pruneWorkspaces({ s3: deps.s3, bucket: deps.bucket, store: deps.store, log: deps.log }, {
+        retentionDays: input.retentionDays, userIds: input.userIds, onProgress: (scanned) => ctx.heartbeat({ scanned }),
+      });
+      return {
+        cutoff: r.cutoff, scanned: r.scanned, deleted: r.deleted.length, kept: r.kept.length,
+        deletedWorkspaces: r.deleted.slice(0, 100).map((d) => `${d.userId}/${d.runId}`),
+      };
     },
 
     /** Returns what a failed or cancelled run did not use. */

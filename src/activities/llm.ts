@@ -13,6 +13,7 @@ import { LlmRejectedError, LlmTransientError } from '../llm/types.ts';
 import type { LlmProvider, TokenUsage } from '../llm/types.ts';
 import { isNotFound } from '../infra/s3.ts';
 import { s3Keys } from '../shared/names.ts';
+import { TOOL_NAMES } from '../shared/run.ts';
 import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 
@@ -108,7 +109,7 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
     async plan(input: PlanInput): Promise<{ plan: Plan; usage: TokenUsage; transcriptKey: string }> {
       const prompt = await fullPrompt(deps, input);
       const r = await providerCall((signal) => provider(input.provider).plan({
-        runId: input.runId, prompt, tools: ['write_file', 'read_file', 'shell'], previous: input.previous, messages: input.messages,
+        runId: input.runId, prompt, tools: TOOL_NAMES, previous: input.previous, messages: input.messages,
       }, signal));
       const key = transcriptKey(input, input.previous ? 'replan' : 'plan');
       await putJson(deps, key, r.transcript);

@@ -6,11 +6,14 @@
  * activity never duplicate them on the run's stream.
  */
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
-import { copyFile, readFile, writeFile } from './tools/files.ts';
-import { runShell } from './tools/shell.ts';
+import { FAILURE_TYPES, nonRetryable } from './errors.ts';
+import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './tools/files.ts';
+import type { Workspace } from './tools/files.ts';
 import { isNotFound } from '../infra/s3.ts';
+import { WorkspaceConflictError } from '../sandbox/sync.ts';
+import type { SandboxRequest } from '../sandbox/types.ts';
 import { s3Keys } from '../shared/names.ts';
 import type { PlanStep, RunEvent, StepResult } from '../shared/run.ts';
 
@@ -21,8 +24,13 @@ export interface RunStepInput {
   index: number;
   /** Position in the plan. */
   planIndex?: number;
+  /** The run whose workspace files the file tools use; absent means the run's own. */
+  workspaceId?: string;
   step: PlanStep;
 }
+
+/** Files a list_files step shows on the run's log (the step's summary counts them all). */
+const LIST_EVENT_FILES = 200;
 
 /** Bytes of output kept in the step's record for the supervisor (never in history). */
 const OUTPUT_TAIL_BYTES = 4000;
@@ -45,7 +53,11 @@ function describeStep(step: PlanStep): Record<string, unknown> {
   switch (step.tool) {
     case 'write_file': return { path: step.path, bytes: step.contentRef ? undefined : Buffer.byteLength(step.content) };
     case 'read_file': return { path: step.path };
+    case 'list_files': return { prefix: step.prefix ?? null };
+    case 'stat_file': return { path: step.path };
+    case 'delete_file': return { path: step.path };
     case 'shell': return { argv: step.argv };
+    case 'code': return { language: step.language, bytes: Buffer.byteLength(step.source) };
   }
 }
 
@@ -97,26 +109,51 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 
 async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context): Promise<StepResult> {
   const { runId, userId, index, step } = input;
+  const ws: Workspace = { userId, runId, workspaceId: input.workspaceId ?? runId };
   switch (step.tool) {
     case 'write_file': {
+      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index) };
       const r = step.contentRef
-        ? await copyFile(deps, step.contentRef, { userId, runId, path: step.path })
-        : await writeFile(deps, { userId, runId, path: step.path }, step.content);
-      return { index, tool: step.tool, ok: true, summary: `wrote ${r.bytes} bytes to ${step.path}`, durationMs: 0 };
+        ? await writeFromRef(deps, ws, step.contentRef, step.path, opts)
+        : await writeFile(deps, ws, step.path, Buffer.from(step.content, 'utf8'), opts);
+      return { index, tool: step.tool, ok: true, summary: `wrote ${r.bytes} bytes to ${step.path} (${r.contentType.split(';')[0]})`, durationMs: 0 };
     }
     case 'read_file': {
-      const r = await readFile(deps, { userId, runId, path: step.path });
+      const r = await readFile(deps, ws, step.path);
       await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'file', path: step.path, text: r.preview, bytes: r.bytes } }]);
       return { index, tool: step.tool, ok: true, summary: `read ${r.bytes} bytes from ${step.path}`, durationMs: 0 };
     }
+    case 'list_files': {
+      const r = await listFiles(deps, ws, step.prefix);
+      const shown = r.files.slice(0, LIST_EVENT_FILES);
+      await deps.events.append(runId, [{
+        key: `step:${index}:files`, type: 'log',
+        data: { index, stream: 'files', prefix: r.prefix, files: shown, count: r.files.length, more: r.truncated || shown.length < r.files.length },
+      }]);
+      const where = r.prefix === '' ? 'the workspace' : r.prefix;
+      return { index, tool: step.tool, ok: true, summary: `${r.files.length}${r.truncated ? '+' : ''} file(s), ${r.totalBytes} bytes, in ${where}`, durationMs: 0 };
+    }
+    case 'stat_file': {
+      const r = await statFile(deps, ws, step.path);
+      await deps.events.append(runId, [{ key: `step:${index}:stat`, type: 'log', data: { index, stream: 'file', ...r } }]);
+      const summary = r.exists ? `${step.path}: ${r.bytes} bytes, ${r.contentType ?? 'unknown type'}, modified ${r.lastModified ?? '?'}` : `no file ${step.path}`;
+      return { index, tool: step.tool, ok: true, summary, durationMs: 0 };
+    }
+    case 'delete_file': {
+      const r = await deleteFile(deps, ws, step.path);
+      return { index, tool: step.tool, ok: true, summary: r.existed ? `deleted ${step.path}` : `${step.path} was already absent`, durationMs: 0 };
+    }
     case 'shell': {
-      return runShellStep(deps, input, step.argv, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
+      return runSandboxStep(deps, input, { argv: step.argv }, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
+    }
+    case 'code': {
+      return runSandboxStep(deps, input, { code: { language: step.language, source: step.source } }, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
     }
   }
 }
 
-async function runShellStep(
-  deps: ActivityDeps, input: RunStepInput, argv: string[], timeoutMs: number, ctx: Context,
+async function runSandboxStep(
+  deps: ActivityDeps, input: RunStepInput, command: SandboxRequest['command'], timeoutMs: number, ctx: Context,
 ): Promise<StepResult> {
   const { runId, index } = input;
   const attempt = ctx.info.attempt;
@@ -124,35 +161,61 @@ async function runShellStep(
   // because a new attempt is a new execution whose output is new.
   let pending: RunEvent[] = [];
   let lineNo = 0;
-  let flushing: Promise<unknown> = Promise.resolve();
-  const flush = () => {
-    if (pending.length === 0) return flushing;
-    const batch = pending;
-    pending = [];
-    flushing = flushing.then(() => deps.events.append(runId, batch));
-    return flushing;
+  // One flusher at a time; a batch leaves `pending` only once Redis took it (appends are
+  // idempotent by key), so a Redis outage delays lines but never drops them.
+  let inFlight: Promise<void> | undefined;
+  const flushAll = async () => {
+    while (pending.length > 0) {
+      const batch = pending.slice(0, LOG_BATCH_MAX);
+      await deps.events.append(runId, batch);
+      pending = pending.slice(batch.length);
+    }
   };
-  const flushTimer = setInterval(() => { void flush().catch((e: unknown) => deps.log.warn({ err: e }, 'log flush failed')); }, LOG_FLUSH_MS);
+  const flush = (): Promise<void> => {
+    inFlight ??= flushAll().finally(() => { inFlight = undefined; });
+    return inFlight;
+  };
+  const flushTimer = setInterval(() => { void flush().catch((e: unknown) => deps.log.warn({ err: (e as Error).message, runId }, 'log flush failed; will retry')); }, LOG_FLUSH_MS);
   const beat = setInterval(() => ctx.heartbeat({ lines: lineNo }), HEARTBEAT_MS);
   try {
-    const r = await runShell({
-      argv, timeoutMs, outputMaxBytes: deps.tools.outputMaxBytes, signal: ctx.cancellationSignal,
+    const r = await deps.sandbox.run({
+      runId, userId: input.userId, index,
+      workspacePrefix: s3Keys.workspaceFiles(input.userId, input.workspaceId ?? runId),
+      command, limits: { timeoutMs, outputMaxBytes: deps.tools.outputMaxBytes },
+    }, {
+      signal: ctx.cancellationSignal,
+      heartbeat: (d) => ctx.heartbeat({ lines: lineNo, ...(d as object) }),
       onLine: (stream, text) => {
         lineNo += 1;
         pending.push({ key: `step:${index}:a${attempt}:line:${lineNo}`, type: 'log', data: { index, stream, text } });
-        if (pending.length >= LOG_BATCH_MAX) void flush();
+        if (pending.length >= LOG_BATCH_MAX) void flush().catch(() => undefined); // retried by the timer
       },
+    }).catch((err: unknown) => {
+      if (err instanceof WorkspaceConflictError) throw nonRetryable(FAILURE_TYPES.workspaceConflict, err.message, { path: err.path });
+      throw err;
     });
     clearInterval(flushTimer);
-    await flush();
-    if (r.cancelled) throw ctx.cancellationSignal.reason ?? new CancelledFailure('shell step cancelled');
+    // The step's output must reach the log before its result is recorded: keep trying
+    // (heartbeating) while Redis is away; the activity's own timeouts bound the wait.
+    for (;;) {
+      try {
+        await flush();
+        break;
+      } catch (err) {
+        deps.log.warn({ err: (err as Error).message, runId, pending: pending.length }, 'log flush failed; retrying');
+        ctx.heartbeat({ lines: lineNo });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const label = 'argv' in command ? command.argv[0]! : command.code.language;
     const ok = !r.timedOut && r.exitCode === 0;
-    const why = r.spawnError ? `could not start ${argv[0]}: ${r.spawnError}`
+    const why = r.spawnError ? `could not start ${label}: ${r.spawnError}`
       : r.timedOut ? `timed out after ${timeoutMs} ms`
       : `exit code ${r.exitCode ?? `signal ${r.signal}`}`;
+    const files = r.changedFiles.length > 0 ? `; ${r.changedFiles.length} file(s) changed` : '';
     const tail = `${r.stdout.slice(-OUTPUT_TAIL_BYTES)}${r.stderr ? `\n[stderr]\n${r.stderr.slice(-OUTPUT_TAIL_BYTES)}` : ''}`;
     const result: StepResult & { outputTail: string } = {
-      index, tool: 'shell', ok, summary: `${argv[0]}: ${why}${r.truncated ? ' (output truncated)' : ''}`,
+      index, tool: 'argv' in command ? 'shell' : 'code', ok, summary: `${label}: ${why}${r.truncated ? ' (output truncated)' : ''}${files}`,
       exitCode: r.exitCode ?? undefined, durationMs: r.durationMs, outputTail: tail,
     };
     return result;

@@ -1,78 +1,57 @@
-/** The HTTP face: routes, validation at the boundary, one error middleware. */
+/** The HTTP face: a thin composition of routers, the policies every answer gets, and one error middleware. */
 import express from 'express';
 import type { Logger } from 'pino';
-import { z } from 'zod';
-import { errorMiddleware, HttpError, jsonNotFound, parseOr400, UnavailableError } from './errors.ts';
+import { requireCaller } from './auth.ts';
+import type { Authenticator } from './auth.ts';
+import { errorMiddleware, jsonNotFound } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
+import { cors, securityHeaders } from './http-policy.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import { createOpsRouter } from './ops-routes.ts';
+import type { OpsDeps } from './ops-routes.ts';
+import { createQueueRouter } from './queue-routes.ts';
+import type { QueueService } from './queue-service.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { runsRouter } from './runs-routes.ts';
 import type { RunsService } from './runs-service.ts';
-import { DEFAULT_SSE_OPTIONS, SseSession } from './sse.ts';
+import { seedRouter } from './seed-routes.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { Config } from '../shared/config.ts';
-import { MAX_PROMPT_CHARS } from '../shared/run.ts';
-import { isStreamId } from '../shared/stream-id.ts';
 
 export interface AppDeps {
+  /** /readyz, /metrics, and the request-latency middleware (src/api/ops-routes.ts). */
+  ops?: OpsDeps & { metricsMiddleware?: express.RequestHandler };
+  /** The queue facade under /v1/queue (src/api/queue-routes.ts); operator-only: `operatorAuth` guards it when set. */
+  queue?: QueueService;
+  operatorAuth?: express.RequestHandler;
   runs: RunsService;
   hub: EventHub;
   events: EventLog;
+  /** Who is calling (JWT, API key, or AUTH_MODE=none). */
+  auth: Authenticator;
+  /** Per-user request rate, in Redis. */
+  rateLimiter: RateLimiter;
+  /** Idempotency-Key of POST /v1/runs, in Redis. */
+  idempotency: IdempotencyStore;
   config: Config['api'];
   log: Logger;
-}
-
-const createRunBody = z.object({
-  prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-    .trim().min(1, 'must not be empty').max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
-  requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
-  priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
-  budget: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
-}).strict();
-
-const lastEventId = z.string().refine(isStreamId, 'must be a stream id like 1700000000000-0');
-
-function links(id: string) {
-  return { self: `/v1/runs/${id}`, events: `/v1/runs/${id}/events` };
 }
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  if (deps.ops?.metricsMiddleware) app.use(deps.ops.metricsMiddleware);
   app.set('trust proxy', false);
-  app.use((_req, res, next) => {
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    next();
-  });
+  app.use(securityHeaders(), cors(deps.config.corsOrigins));
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
+  if (deps.ops) app.use(createOpsRouter(deps.ops));
+  if (deps.queue) app.use('/v1/queue', ...(deps.operatorAuth ? [deps.operatorAuth] : []), createQueueRouter(deps.queue));
 
-  app.post('/v1/runs', express.json({ limit: deps.config.bodyMaxBytes, strict: false }), async (req, res) => {
-    if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
-    const body = parseOr400(createRunBody, req.body, 'body');
-    const run = await deps.runs.start(deps.config.defaultUserId, body);
-    res.status(202).location(`/v1/runs/${run.id}`).json({ id: run.id, status: run.status, links: links(run.id) });
-  });
-
-  app.get('/v1/runs/:id', async (req, res) => {
-    const run = await deps.runs.get(req.params.id);
-    res.json({ ...run, links: links(run.id) });
-  });
-
-  app.get('/v1/runs/:id/events', async (req, res) => {
-    const id = req.params.id;
-    await deps.runs.describe(id); // 404 for unknown runs
-    const raw = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
-    const cursor = raw === undefined || raw === '' ? undefined : parseOr400(lastEventId, raw, 'Last-Event-ID');
-    const session = new SseSession(
-      { hub: deps.hub, events: deps.events, log: deps.log, isClosed: () => deps.runs.isClosed(id) },
-      { ...DEFAULT_SSE_OPTIONS, heartbeatMs: deps.config.sseHeartbeatMs },
-      id, res, cursor,
-    );
-    try {
-      await session.open(req);
-    } catch (err) {
-      throw new UnavailableError('Redis', err);
-    }
-    await session.done();
-  });
+  /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
+  const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware()];
+  app.use('/v1/runs', ...asCaller, runsRouter(deps));
+  app.use('/agent', ...asCaller, seedRouter(deps));
 
   app.use(jsonNotFound);
   app.use(errorMiddleware(deps.log));

@@ -11,14 +11,28 @@ export class HttpError extends Error {
   readonly status: number;
   readonly code: string;
   readonly details?: unknown;
-  constructor(status: number, code: string, message: string, details?: unknown) {
+  /** Extra response headers (`Retry-After`, `WWW-Authenticate`, …). */
+  readonly headers?: Readonly<Record<string, string>>;
+  constructor(status: number, code: string, message: string, details?: unknown, headers?: Record<string, string>) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.code = code;
     this.details = details;
+    this.headers = headers;
   }
 }
+
+/** 429: a limit of the caller's (requests per window, runs at once); try again after `retryAfterS`. */
+export class TooManyRequestsError extends HttpError {
+  constructor(code: string, message: string, retryAfterS: number, details?: unknown) {
+    super(429, code, message, details, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterS))) });
+    this.name = 'TooManyRequestsError';
+  }
+}
+
+/** 409: the run cannot do that in its current state (closed, not started, not waiting). */
+export const conflict = (code: string, message: string, details?: unknown) => new HttpError(409, code, message, details);
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
 
@@ -59,12 +73,16 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     else if (bodyParser?.type === 'entity.parse.failed') e = new HttpError(400, 'invalid_json', `body is not valid JSON: ${bodyParser.message ?? ''}`.trim());
     else if (bodyParser?.type === 'entity.too.large') e = new HttpError(413, 'body_too_large', 'request body is larger than the server accepts');
     else if (bodyParser?.type === 'charset.unsupported' || bodyParser?.type === 'encoding.unsupported') e = new HttpError(415, 'unsupported_encoding', bodyParser.message ?? 'unsupported encoding');
-    else {
+    else if (typeof bodyParser?.status === 'number' && bodyParser.status >= 400 && bodyParser.status < 500) {
+      // The router's own refusals (e.g. a URL parameter that is not valid percent-encoding).
+      e = new HttpError(bodyParser.status, 'invalid_request', bodyParser.message ?? 'invalid request');
+    } else {
       log.error({ err, method: req.method, path: req.path }, 'request failed');
       e = new HttpError(500, 'internal', 'internal error');
     }
     if (e.status >= 500 && e.status !== 500) log.warn({ code: e.code, path: req.path, cause: (e.cause as Error | undefined)?.message }, e.message);
     if (e.status === 503) res.setHeader('Retry-After', '2');
+    for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v);
     res.status(e.status).json({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } });
   };
 }

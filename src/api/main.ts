@@ -5,11 +5,19 @@
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from './app.ts';
+import { Authenticator } from './auth.ts';
 import { EventHub } from './event-hub.ts';
+import { IdempotencyStore } from './idempotency.ts';
+import { LegacyIngress } from './legacy-ingress.ts';
+import { createApiMetrics } from './metrics.ts';
+import { QueueService } from './queue-service.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { RunsService } from './runs-service.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
+import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
 import { loadConfig } from '../shared/config.ts';
@@ -37,16 +45,53 @@ async function main(): Promise<void> {
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
   const hub = new EventHub(sub, log.child({ component: 'event-hub' }));
+  const queue = new QueueFacade(redis, config.queue.keyPrefix);
+  const metrics = createApiMetrics({
+    queue, countRunsByStatus: () => store.countRunsByStatus(), sseClients: () => hub.clientCount, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
+  });
+  let ingress: LegacyIngress | undefined;
+  const ops = {
+    metricsMiddleware: metrics.middleware,
+    registry: metrics.registry,
+    timeoutMs: config.ops.readyTimeoutMs,
+    checks: {
+      temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
+      redis: async () => { await redis.ping(); },
+      database: async () => { await store.getRun('run_00000000000000000000000000'); },
+      s3: async () => { await s3.send(new HeadBucketCommand({ Bucket: config.s3.bucket })); },
+      ...(config.queue.consumer ? {
+        queue_consumer: async () => {
+          const idleS = (Date.now() - (ingress?.lastPollAt ?? 0)) / 1000;
+          if (idleS > Math.max(30, (config.queue.pollMs * 20) / 1000)) throw new Error(`no poll for ${Math.round(idleS)} s`);
+        },
+      } : {}),
+    },
+  };
+  const runs = new RunsService({
+    temporal, store, s3, bucket: config.s3.bucket, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
+    provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns,
+    log: log.child({ component: 'runs' }), queue,
+  });
   const app = createApp({
-    runs: new RunsService({
-      temporal, store, s3, bucket: config.s3.bucket, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
-      provider: config.llm.provider, limits: config.runs, log: log.child({ component: 'runs' }),
-    }),
+    runs,
     hub,
     events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
     config: config.api,
+    auth: new Authenticator(config.api.auth),
+    rateLimiter: new RateLimiter(redis, config.api.rateLimit, log.child({ component: 'rate-limit' })),
+    idempotency: new IdempotencyStore(redis, { ttlS: config.api.idempotencyTtlS }),
+    ops,
+    queue: new QueueService({ queue, store, log: log.child({ component: 'queue' }) }),
     log: log.child({ component: 'http' }),
   });
+
+  if (config.queue.consumer) {
+    ingress = new LegacyIngress({
+      redis, queue, runs, store, log: log.child({ component: 'legacy-ingress' }), pollMs: config.queue.pollMs,
+      maxAttempts: config.queue.maxAttempts, defaultPriority: 3, onOutcome: metrics.ingress,
+    });
+    await ingress.start();
+  }
 
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
@@ -54,13 +99,15 @@ async function main(): Promise<void> {
     server.once('error', (err) => reject(new PreflightError(`cannot listen on ${config.api.host}:${config.api.port}: ${err.message}`)));
   });
   const { port } = server.address() as AddressInfo;
-  log.info({ url: `http://${config.api.host}:${port}` }, 'api listening');
+  log.info({ url: `http://${config.api.host}:${port}`, auth: config.api.auth.mode }, 'api listening');
+  if (config.api.auth.mode === 'none') log.warn({ userId: config.api.auth.userId }, 'AUTH_MODE=none: every request acts as DEFAULT_USER_ID');
 
   const stop = (signal: string) => {
     log.info({ signal }, 'api stopping');
     server.close();
     server.closeAllConnections(); // SSE clients reconnect elsewhere with Last-Event-ID
-    void hub.close()
+    void (ingress?.stop() ?? Promise.resolve())
+      .then(() => hub.close())
       .then(() => connection.close())
       .then(() => store.close())
       .finally(() => {

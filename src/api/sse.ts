@@ -28,6 +28,8 @@ export interface SseDeps {
   log: Logger;
   /** Asked when idle: has the run closed without an `end` event (e.g. terminated)? */
   isClosed: () => Promise<{ closed: boolean; status?: string }>;
+  /** The run's archived log after an id, or undefined when it has none (yet). */
+  archive?: (afterId: string | undefined) => Promise<StoredEvent[] | undefined>;
 }
 
 export class SseSession implements Follower {
@@ -57,7 +59,9 @@ export class SseSession implements Follower {
   async open(req: Request): Promise<void> {
     this.unfollow = await this.deps.hub.follow(this.runId, this);
     let first: StoredEvent[];
+    let backfill: { notice: Record<string, unknown>; events: StoredEvent[] } | undefined;
     try {
+      backfill = await this.backfill();
       first = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
     } catch (err) {
       this.unfollow();
@@ -73,9 +77,35 @@ export class SseSession implements Follower {
     req.on('close', () => this.close());
     this.heartbeat = setInterval(() => this.tick(), this.opts.heartbeatMs);
     this.reading = true;
+    if (backfill) {
+      this.res.write(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
+      for (const e of backfill.events) this.deliver(e);
+      if (this.closed) return;
+    }
     for (const e of first) this.deliver(e);
     if (first.length < this.opts.pageSize) this.finishRead();
     else void this.read();
+  }
+
+  /**
+   * When the stream no longer holds everything after the client's id (trimmed,
+   * or expired after the run), the events come from the S3 archive, announced
+   * by a `gap` event. Without an archive (the run is still going), the notice
+   * says what was lost and the stream continues from its oldest entry.
+   */
+  private async backfill(): Promise<{ notice: Record<string, unknown>; events: StoredEvent[] } | undefined> {
+    const gap = await this.deps.events.hasGap(this.runId, this.cursor);
+    if (!gap) return undefined;
+    const archived = await this.deps.archive?.(this.cursor);
+    if (archived) {
+      // Later events are read from the stream after the last archived one (deliver() skips repeats).
+      return { notice: { after: this.cursor ?? null, reason: gap, backfill: 'archive', events: archived.length }, events: archived };
+    }
+    if (gap === 'missing') return undefined; // a new run whose first event is not written yet
+    const oldest = (await this.deps.events.readAfter(this.runId, undefined, 1))[0];
+    const notice = { after: this.cursor ?? null, reason: gap, backfill: null, resumesAt: oldest?.id ?? null };
+    this.cursor = undefined;
+    return { notice, events: [] };
   }
 
   /** Resolves when the session ends (end event, client gone, or dropped). */

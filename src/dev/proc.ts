@@ -99,3 +99,11 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** A port from the environment variable `name`, or `def`; anything else is a StackError. */
+export function envPort(name: string, def: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? def : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new StackError(`${name}=${raw} is not a port number`);
+  return n;
+}

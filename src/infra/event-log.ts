@@ -6,6 +6,7 @@
  */
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../shared/names.ts';
+import { compareStreamIds } from '../shared/stream-id.ts';
 import type { EventType, RunEvent } from '../shared/run.ts';
 
 /** An event as stored: its stream id plus type and data. */
@@ -56,6 +57,29 @@ export class EventLog {
     for (const e of events) args.push(e.key, e.type, JSON.stringify(e.data));
     const ids = (await this.redis.eval(APPEND_LUA, 2, redisKeys.events(runId), redisKeys.eventDedupe(runId), ...args)) as string[];
     return ids;
+  }
+
+  /**
+   * True when events after `afterId` may be missing from the stream: it was
+   * trimmed past that id (MAXLEN), or it no longer exists (expired after the run).
+   */
+  async hasGap(runId: string, afterId: string | undefined): Promise<'missing' | 'trimmed' | false> {
+    let info: unknown[];
+    try {
+      info = (await this.redis.call('XINFO', 'STREAM', redisKeys.events(runId))) as unknown[];
+    } catch (err) {
+      if (/no such key/i.test((err as Error).message)) return 'missing';
+      throw err;
+    }
+    // Trimming removes the oldest entries (XINFO's max-deleted-entry-id only tracks XDEL):
+    // something may be missing after the cursor when entries were removed and the oldest
+    // remaining one is newer than the cursor.
+    const field = (name: string) => { const i = info.indexOf(name); return i >= 0 ? info[i + 1] : undefined; };
+    const removed = Number(field('entries-added') ?? 0) - Number(field('length') ?? 0);
+    if (removed <= 0) return false;
+    const first = field('first-entry') as [string, unknown] | null | undefined;
+    if (!first) return 'trimmed';
+    return afterId === undefined || compareStreamIds(first[0], afterId) > 0 ? 'trimmed' : false;
   }
 
   /** Events strictly after `afterId` (or from the start), at most `count`. */

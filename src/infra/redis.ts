@@ -13,6 +13,8 @@ export interface RedisConnectOptions {
   offlineQueue?: boolean;
   connectTimeoutMs?: number;
   name?: string;
+  /** CA bundle for `rediss://` with a private CA (processes can also use NODE_EXTRA_CA_CERTS). */
+  tlsCa?: string | Buffer;
 }
 
 export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis {
@@ -26,7 +28,7 @@ export function createRedis(url: string, opts: RedisConnectOptions = {}): Redis 
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 3000),
     keepAlive: 10_000,
   };
-  if (url.startsWith('rediss://')) options.tls = {};
+  if (url.startsWith('rediss://')) options.tls = opts.tlsCa ? { ca: opts.tlsCa } : {};
   const redis = new Redis(url, options);
   // Connection errors surface through failed commands and readiness checks; remember the
   // last one for messages instead of letting ioredis print "Unhandled error event".

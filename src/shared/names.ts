@@ -30,7 +30,25 @@ export const redisKeys = {
   /** Set of event keys already appended, so a retried activity never appends twice. */
   eventDedupe: (runId: string) => `agent:events:${runId}:keys`,
   workerHeartbeat: 'worker:heartbeat',
+  /** Requests of one user in the current rate-limit window (INCR, expires with the window). */
+  rateLimit: (userId: string) => `api:ratelimit:${userId}`,
+  /** What an `Idempotency-Key` of POST /v1/runs produced; `keyHash` is the SHA-256 of the key. */
+  idempotency: (userId: string, keyHash: string) => `api:idempotency:${userId}:${keyHash}`,
 } as const;
+
+/** The queue facade's Redis keys (the seeds' `jobs:*` names under a configurable prefix, `jobs:` by default). */
+export function queueKeys(prefix = 'jobs:') {
+  return {
+    pending: `${prefix}pending`,
+    highPriority: `${prefix}high_priority`,
+    processing: `${prefix}processing`,
+    retry: `${prefix}retry`,
+    failed: `${prefix}failed`,
+    /** Hash run id → `<list key>\n<member>`: where each tracked run's entry is, so a transition can move it exactly. */
+    index: `${prefix}index`,
+  } as const;
+}
+export type QueueKeys = ReturnType<typeof queueKeys>;
 
 export function runIdFromChannel(channel: string): string | undefined {
   const prefix = 'agent:logs:';
@@ -39,8 +57,32 @@ export function runIdFromChannel(channel: string): string | undefined {
 
 export const s3Keys = {
   runPrefix: (userId: string, runId: string) => `users/${userId}/runs/${runId}/`,
+  /**
+   * Prefix of a workspace's files. A workspace belongs to the run that created
+   * it; a later run of the same user continues in it by naming that run as its
+   * `workspaceId`, so every key stays under `users/{userId}/runs/{runId}/`.
+   */
+  workspaceFiles: (userId: string, workspaceRunId: string) => `users/${userId}/runs/${workspaceRunId}/files/`,
   /** A workspace file; `safePath` must come from `checkWorkspacePath`. */
   file: (userId: string, runId: string, safePath: string) => `users/${userId}/runs/${runId}/files/${safePath}`,
+  /** The run's full event log, archived when the run ends (JSON lines of {id, type, data}). */
+  eventArchive: (userId: string, runId: string) => `users/${userId}/runs/${runId}/.agentrun/events.jsonl`,
+  /** Result record the sandbox runner writes for a shell/code execution (the Job's outcome, independent of pod logs). */
+  sandboxResult: (userId: string, runId: string, index: number) =>
+    `users/${userId}/runs/${runId}/.agentrun/sandbox/${String(index).padStart(5, '0')}.json`,
+  /** Prefix under which every user's runs live (the retention sweep walks it). */
+  usersPrefix: 'users/',
+  /** Which workspace a run works in, written when it is another run's (`{ workspaceId }`). */
+  workspaceLink: (userId: string, runId: string) => `users/${userId}/runs/${runId}/.agentrun/workspace.json`,
+  /** Marker: run `userRunId` works in this workspace (the retention sweep keeps workspaces in use). */
+  workspaceUser: (userId: string, workspaceRunId: string, userRunId: string) =>
+    `users/${userId}/runs/${workspaceRunId}/.agentrun/workspace-users/${userRunId}`,
+  workspaceUsers: (userId: string, workspaceRunId: string) => `users/${userId}/runs/${workspaceRunId}/.agentrun/workspace-users/`,
+  /** Tombstone written by the retention sweep before it deletes a workspace's files; a deleted workspace is never reused. */
+  workspaceTombstone: (userId: string, workspaceRunId: string) => `users/${userId}/runs/${workspaceRunId}/.agentrun/workspace-deleted.json`,
+  /** What a file step observed before writing (the version it may overwrite), so a retry writes under the same condition. */
+  stepIntent: (userId: string, runId: string, index: number) =>
+    `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.intent.json`,
   /** Result record of a completed step: its presence means the step's effects already happened. */
   stepRecord: (userId: string, runId: string, index: number) =>
     `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.json`,

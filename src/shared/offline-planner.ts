@@ -4,7 +4,11 @@
  *
  *   write_file <path> <content…>   content is the rest of the line; \n and \\ are escapes
  *   read_file <path>
+ *   list_files [<prefix>]          the files under a directory (all files without one)
+ *   stat_file <path>
+ *   delete_file <path>
  *   shell <arg> <arg> …            argv split on spaces, "double quotes" group; no shell runs it
+ *   code <language>: <source…>     source is the rest of the line (escapes as write_file); python, node or bash
  *
  * Blank lines and lines starting with `#` are ignored; any other line is prose and
  * becomes part of the plan summary. A prompt with no tool line gets one step that
@@ -60,6 +64,10 @@ function unescapeContent(text: string): string {
   return text.replace(/\\(n|t|\\)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
 }
 
+const CODE_LANGUAGES = ['python', 'node', 'bash'] as const;
+/** `code <language>: <source>`; a line starting with `code` but not `code <word>:` is prose. */
+const CODE_LINE = /^code\s+([A-Za-z0-9_+-]+):\s*(.*)$/;
+
 export function planFromPrompt(prompt: string): Plan {
   const steps: PlanStep[] = [];
   const prose: string[] = [];
@@ -68,7 +76,18 @@ export function planFromPrompt(prompt: string): Plan {
     const lineNo = i + 1;
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
-    const match = /^(write_file|read_file|shell)(?:\s+(.*))?$/.exec(line);
+    const code = CODE_LINE.exec(line);
+    if (code) {
+      const language = code[1]!;
+      if (!(CODE_LANGUAGES as readonly string[]).includes(language)) {
+        throw new PromptSyntaxError(lineNo, `code language ${language} is not one of ${CODE_LANGUAGES.join(', ')}`);
+      }
+      const source = unescapeContent(code[2] ?? '');
+      if (source.trim() === '') throw new PromptSyntaxError(lineNo, 'code needs source after the colon');
+      steps.push({ tool: 'code', language: language as (typeof CODE_LANGUAGES)[number], source });
+      return;
+    }
+    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell)(?:\s+(.*))?$/.exec(line);
     if (!match) {
       prose.push(line);
       return;
@@ -81,11 +100,17 @@ export function planFromPrompt(prompt: string): Plan {
       steps.push({ tool: 'shell', argv });
       return;
     }
+    if (tool === 'list_files') {
+      const words = rest.trim() === '' ? [] : rest.trim().split(/\s+/);
+      if (words.length > 1) throw new PromptSyntaxError(lineNo, 'list_files takes at most a prefix');
+      steps.push(words[0] === undefined ? { tool: 'list_files' } : { tool: 'list_files', prefix: words[0] });
+      return;
+    }
     const pathMatch = /^(\S+)(?:\s(.*))?$/.exec(rest);
     if (!pathMatch) throw new PromptSyntaxError(lineNo, `${tool} needs a path`);
-    if (tool === 'read_file') {
-      if (pathMatch[2]) throw new PromptSyntaxError(lineNo, 'read_file takes only a path');
-      steps.push({ tool: 'read_file', path: pathMatch[1]! });
+    if (tool === 'read_file' || tool === 'stat_file' || tool === 'delete_file') {
+      if (pathMatch[2]) throw new PromptSyntaxError(lineNo, `${tool} takes only a path`);
+      steps.push({ tool, path: pathMatch[1]! });
     } else {
       steps.push({ tool: 'write_file', path: pathMatch[1]!, content: unescapeContent(pathMatch[2] ?? '') });
     }

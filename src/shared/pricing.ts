@@ -30,6 +30,16 @@ export function llmCredits(u: TokenUsage): number {
 }
 
 export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs'>): number {
-  if (step.tool === 'shell') return PRICES.stepBase + PRICES.shellPer10s * Math.max(1, Math.ceil(result.durationMs / 10_000));
-  return PRICES.stepBase;
+  switch (step.tool) {
+    case 'shell':
+    case 'code':
+      return PRICES.stepBase + PRICES.shellPer10s * Math.max(1, Math.ceil(result.durationMs / 10_000));
+    // Workspace file tools: one request-sized operation each (bytes are bounded by WORKSPACE_FILE_MAX_BYTES).
+    case 'write_file':
+    case 'read_file':
+    case 'list_files':
+    case 'stat_file':
+    case 'delete_file':
+      return PRICES.stepBase;
+  }
 }

@@ -23,14 +23,36 @@ export const readFileStep = z.object({
   tool: z.literal('read_file'),
   path: z.string().min(1).max(1024),
 });
+export const listFilesStep = z.object({
+  tool: z.literal('list_files'),
+  /** A directory of the workspace (a trailing `/` is allowed); absent means the whole workspace. */
+  prefix: z.string().min(1).max(1024).optional(),
+});
+export const statFileStep = z.object({
+  tool: z.literal('stat_file'),
+  path: z.string().min(1).max(1024),
+});
+export const deleteFileStep = z.object({
+  tool: z.literal('delete_file'),
+  path: z.string().min(1).max(1024),
+});
 export const shellStep = z.object({
   tool: z.literal('shell'),
   argv: z.array(z.string().max(4096)).min(1).max(256),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
 });
-export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, shellStep]);
+/** Source code run by an interpreter in the sandbox, against the run's workspace. */
+export const codeStep = z.object({
+  tool: z.literal('code'),
+  language: z.enum(['python', 'node', 'bash']),
+  source: z.string().min(1).max(200_000),
+  timeoutMs: z.number().int().positive().max(3_600_000).optional(),
+});
+export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep]);
 export type PlanStep = z.infer<typeof planStep>;
 export type ToolName = PlanStep['tool'];
+/** Every tool a plan may use (the order the planner prompt lists them in). */
+export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code'];
 
 export const plan = z.object({
   summary: z.string(),
@@ -53,6 +75,11 @@ export interface RunInput {
   /** The prompt, or its first characters when it is large (then `promptRef` holds it in the workspace). */
   prompt: string;
   promptRef?: string;
+  /**
+   * The run whose workspace files this run works in: an earlier run of the same
+   * user (checked by the API), or absent for the run's own workspace.
+   */
+  workspaceId?: string;
   /** Credits reserved for the run when it starts; what is not charged returns at the end. */
   creditReservation: number;
   provider: 'offline' | 'anthropic';

@@ -18,9 +18,12 @@ export class InvalidPathError extends Error {
 export const MAX_PATH_CHARS = 1024;
 const MAX_SEGMENT_CHARS = 255;
 
-// C0, DEL and C1 controls; bidi overrides/isolates; zero-width characters and BOM.
+// C0, DEL and C1 controls; line and paragraph separators; bidi marks, overrides and isolates;
+// zero-width characters and BOM.
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/u;
+const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/u;
+// A high surrogate not followed by a low one, or a low one not preceded by a high one (no `u` flag: code units).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 // Characters that look like or fold to a slash, backslash or dot.
 const LOOKALIKES = /[\u2044\u2215\u29f8\u29f5\u2216\ufe68\uff0f\uff3c\u2024\u2025\u2026\ufe52\uff0e\u3002\uff61]/u;
 
@@ -31,6 +34,8 @@ const LOOKALIKES = /[\u2044\u2215\u29f8\u29f5\u2216\ufe68\uff0f\uff3c\u2024\u202
 export function checkWorkspacePath(input: string): string {
   if (typeof input !== 'string' || input.length === 0) throw new InvalidPathError(String(input), 'empty path');
   if (input.length > MAX_PATH_CHARS) throw new InvalidPathError(input, `longer than ${MAX_PATH_CHARS} characters`);
+  // A lone surrogate has no UTF-8 form: S3 would store U+FFFD, a different key than the one checked.
+  if (LONE_SURROGATE.test(input)) throw new InvalidPathError(input, 'contains a lone surrogate (not valid Unicode)');
   if (FORBIDDEN_CHARS.test(input)) throw new InvalidPathError(input, 'contains a control, bidi or zero-width character');
   if (input.includes('\\')) throw new InvalidPathError(input, 'contains a backslash');
   if (/%[0-9a-fA-F]{2}/.test(input)) throw new InvalidPathError(input, 'contains a percent-encoded sequence');

@@ -1,6 +1,6 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
-import type { Balance, CreditResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { AdmitResult, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
 import type { RunStatus } from '../shared/run.ts';
 
 export interface PgStoreOptions {
@@ -8,6 +8,9 @@ export interface PgStoreOptions {
   maxConnections?: number;
   statementTimeoutMs?: number;
 }
+
+const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
+  tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at`;
 
 export class PgStore implements Store {
   readonly kind = 'postgres' as const;
@@ -84,12 +87,33 @@ export class PgStore implements Store {
     await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
       s.outputSummary ?? null, s.durationMs ?? null]);
   }
+  async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
+    const r = await this.pool.query<{ status: RunStatus; n: number }>('SELECT status, count(*)::int AS n FROM agent_runs GROUP BY status');
+    return Object.fromEntries(r.rows.map((row) => [row.status, row.n]));
+  }
   async getRun(id: string): Promise<RunRecord | undefined> {
-    const r = await this.pool.query<RunRecord>(
-      `SELECT id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
-              tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at
-         FROM agent_runs WHERE id = $1`, [id]);
+    const r = await this.pool.query<RunRecord>(`SELECT ${RUN_COLUMNS} FROM agent_runs WHERE id = $1`, [id]);
     return r.rows[0];
+  }
+
+  async admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult> {
+    return this.fn('run_admit', [run.id, run.userId, run.prompt, run.priority ?? 0, maxActive]);
+  }
+  async listRuns(userId: string, q: ListRunsQuery): Promise<RunRecord[]> {
+    const where = ['user_id = $1'];
+    const args: unknown[] = [userId];
+    if (q.before !== undefined) {
+      args.push(q.before);
+      where.push(`id < $${args.length}`);
+    }
+    if (q.statuses !== undefined) {
+      args.push(q.statuses);
+      where.push(`status = ANY($${args.length}::text[])`);
+    }
+    args.push(q.limit);
+    const r = await this.pool.query<RunRecord>(
+      `SELECT ${RUN_COLUMNS} FROM agent_runs WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT $${args.length}`, args);
+    return r.rows;
   }
 
   /** For tests and tooling: a raw query on the same pool. */

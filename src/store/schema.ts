@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1795430000000_credit-extend';
+export const LATEST_MIGRATION = '1795440000000_run-admission';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
@@ -25,7 +25,7 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
 
 export const REQUIRED_FUNCTIONS = [
   'credit_grant', 'credit_reserve', 'credit_charge', 'credit_settle', 'credit_release', 'credit_refund',
-  'credit_set_limits', 'credit_balance', 'credit_extend', 'run_create', 'run_update', 'step_record', 'agentrun_schema_info',
+  'credit_set_limits', 'credit_balance', 'credit_extend', 'run_create', 'run_admit', 'run_update', 'step_record', 'agentrun_schema_info',
 ] as const;
 
 /** Every problem, most fundamental first; empty when the schema is usable. Pure. */

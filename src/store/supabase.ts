@@ -5,7 +5,8 @@
  */
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { Balance, CreditResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { AdmitResult, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import { RUN_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
 
 export interface SupabaseStoreOptions {
@@ -101,11 +102,31 @@ export class SupabaseStore implements Store {
       p_status: s.status, p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,
     });
   }
+  async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
+    const counts = await Promise.all(RUN_STATUSES.map(async (status) => {
+      const res = await this.client.from('agent_runs').select('id', { count: 'exact', head: true }).eq('status', status);
+      if (res.error) throw new Error(`supabase count runs: ${res.error.message}`);
+      return [status, res.count ?? 0] as const;
+    }));
+    return Object.fromEntries(counts);
+  }
   async getRun(id: string): Promise<RunRecord | undefined> {
     const res = await this.client.from('agent_runs').select('*').eq('id', id).maybeSingle();
     if (res.error) throw new SupabaseCallError('agent_runs', res.error);
     const data: unknown = res.data;
     return (data ?? undefined) as RunRecord | undefined;
+  }
+  async admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult> {
+    return this.fn('run_admit', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_max_active: maxActive });
+  }
+  async listRuns(userId: string, q: ListRunsQuery): Promise<RunRecord[]> {
+    let query = this.client.from('agent_runs').select('*').eq('user_id', userId);
+    if (q.before !== undefined) query = query.lt('id', q.before);
+    if (q.statuses !== undefined) query = query.in('status', [...q.statuses]);
+    const res = await query.order('id', { ascending: false }).limit(q.limit);
+    if (res.error) throw new SupabaseCallError('agent_runs', res.error);
+    const data: unknown = res.data;
+    return data as RunRecord[];
   }
 
   async close(): Promise<void> {

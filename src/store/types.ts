@@ -28,6 +28,20 @@ export interface RunRecord {
   created_at: string; updated_at: string; started_at: string | null; finished_at: string | null;
 }
 
+/** The outcome of `admitRun`: refused when the user already has `maxActive` runs going. */
+export type AdmitResult =
+  | { ok: true; created: boolean; status: RunStatus }
+  | { ok: false; reason: 'too_many_active_runs'; active: number; message: string }
+  | { ok: false; reason: 'not_found'; message: string };
+
+export interface ListRunsQuery {
+  /** Only runs in one of these statuses; all when absent. */
+  statuses?: readonly RunStatus[];
+  /** Runs older than this run id (the previous page's last id). */
+  before?: string;
+  limit: number;
+}
+
 /** What `agentrun_schema_info()` (or information_schema) says the database holds. */
 export interface SchemaInfo {
   columns: Record<string, string[]>;
@@ -55,6 +69,17 @@ export interface Store {
   updateRun(id: string, status: RunStatus | null, fields?: RunFields): Promise<void>;
   recordStep(step: StepRecordInput): Promise<void>;
   getRun(id: string): Promise<RunRecord | undefined>;
+  /**
+   * Records run `run.id` as queued unless its user already has `maxActive` runs that have not
+   * ended (exact under concurrency: admissions of one user serialise). A `created` record of
+   * the same user (the seeds' create-then-start) moves to `queued`; any other existing record
+   * is left as it is (`created: false`).
+   */
+  admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult>;
+  /** How many run records are in each status (for the `agentrun_runs` gauge); statuses with none may be absent. */
+  countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>>;
+  /** A user's runs, newest first (run ids sort by creation), `limit` at most. */
+  listRuns(userId: string, query: ListRunsQuery): Promise<RunRecord[]>;
 
   close(): Promise<void>;
 }

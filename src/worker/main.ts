@@ -3,29 +3,41 @@
  * run the Temporal worker, keep `worker:heartbeat` fresh; on SIGTERM/SIGINT the
  * worker drains in-flight work, then clients close in reverse order.
  */
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { createAnthropicProvider } from '../llm/anthropic.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
+import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
+import { checkSandbox, createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
+import { createWorkerRegistry, freeLoopbackPort, serveWorkerMetrics } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
+import { ensureRetentionSchedule } from '../workspace/schedule.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-worker');
-  Runtime.install({ logger: sdkLogger(log.child({ component: 'temporal' })), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  // Core's Prometheus exporter listens on a private loopback port; /metrics on WORKER_METRICS_PORT serves it with ours.
+  const sdkMetricsPort = await freeLoopbackPort();
+  Runtime.install({
+    logger: sdkLogger(log.child({ component: 'temporal' })), shutdownSignals: ['SIGINT', 'SIGTERM'],
+    telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${sdkMetricsPort}`, countersTotalSuffix: true, useSecondsForDurations: true } } },
+  });
 
   const redis = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-worker' });
   const s3 = createS3(config.s3);
   const store = createStore(config.store);
   let connection: NativeConnection | undefined;
+  let metrics: { server: Server; url: string } | undefined;
   try {
     await checkRedis(redis, config.redis.url);
     await checkBucket(s3, config.s3.bucket, config.s3.endpoint);
@@ -36,11 +48,15 @@ async function main(): Promise<void> {
       throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
     }
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
+    await checkSandbox(config);
 
     const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
     const activities = createActivities({
       s3, bucket: config.s3.bucket, store, tools: config.tools, log: log.child({ component: 'activities' }),
+      workspace: config.workspace,
+      sandbox: createExecutor(config, s3, log.child({ component: 'sandbox' })),
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
+      queue: new QueueFacade(redis, config.queue.keyPrefix),
     }, { anthropic });
     const worker = await Worker.create({
       connection,
@@ -51,6 +67,21 @@ async function main(): Promise<void> {
       shutdownGraceTime: config.worker.shutdownGraceMs,
     });
 
+    // The workspace retention policy runs as a Temporal Schedule of this task queue (removed when it is off).
+    await ensureRetentionSchedule(new Client({ connection, namespace: config.temporal.namespace }), config.temporal.taskQueue, config.workspace.retentionDays)
+      .then((outcome) => log.info({ outcome, retentionDays: config.workspace.retentionDays }, 'workspace retention schedule'))
+      .catch((err: unknown) => log.warn({ err }, 'could not set up the workspace retention schedule'));
+
+    try {
+      metrics = await serveWorkerMetrics({
+        host: config.ops.workerMetricsHost, port: config.ops.workerMetricsPort, temporalUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
+        registry: createWorkerRegistry({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }), log: log.child({ component: 'metrics' }),
+      });
+    } catch (err) {
+      throw new PreflightError(`cannot serve worker metrics on ${config.ops.workerMetricsHost}:${config.ops.workerMetricsPort}: ${(err as Error).message} (set WORKER_METRICS_PORT)`, { cause: err });
+    }
+    log.info({ url: metrics.url }, 'worker metrics listening');
+
     const ttl = config.worker.heartbeatTtlS;
     const beat = () => redis.set(redisKeys.workerHeartbeat, JSON.stringify({
       pid: process.pid, taskQueue: config.temporal.taskQueue, at: new Date().toISOString(),
@@ -58,7 +89,7 @@ async function main(): Promise<void> {
     await beat();
     const heartbeat = setInterval(() => void beat(), Math.max(1000, (ttl * 1000) / 3));
 
-    log.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker started');
+    log.info({ sandbox: config.sandbox.kind, taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker started');
     try {
       await worker.run(); // resolves after SIGTERM/SIGINT once in-flight work drained
     } finally {
@@ -66,6 +97,7 @@ async function main(): Promise<void> {
     }
     log.info('worker stopped');
   } finally {
+    metrics?.server.close();
     await connection?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
     s3.destroy();

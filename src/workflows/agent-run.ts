@@ -237,7 +237,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       const exec = state.iterations++;
       stepsThisExecution += 1;
       state.currentStep = nextIndex;
-      const result = await withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex: nextIndex, step });
+      const result = await withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex: nextIndex, workspaceId: input.workspaceId, step });
       state.steps = [...state.steps.slice(-(RECENT_STEPS - 1)), result];
       await charge(exec, stepCredits(step, result), 0, `charge:${runId}:${exec}`, `step ${exec} (${step.tool})`);
       if (result.ok) state.completedSteps += 1;

@@ -10,6 +10,7 @@ import { redisKeys } from '../../src/shared/names.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { apiFetch } from '../helpers/auth.ts';
 
 async function ledger(c: Clients, runId: string): Promise<{ kind: string; amount: number }[]> {
   const r = await c.store.query<{ kind: string; amount: string }>('SELECT kind, amount FROM credit_ledger WHERE run_id = $1 ORDER BY id', [runId]);
@@ -60,7 +61,7 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       assert.ok(rec!.started_at && rec!.finished_at);
       const steps = await c.store.query<{ step_index: number; status: string; credits: string }>('SELECT step_index, status, credits FROM agent_steps WHERE run_id = $1 ORDER BY step_index', [id]);
       assert.deepEqual(steps.rows.map((s) => [s.step_index, s.status, Number(s.credits)]), [[0, 'completed', 1], [1, 'completed', 2], [2, 'completed', 1]]);
-      const view = (await (await fetch(`${api.url}/v1/runs/${id}`)).json()) as { usage: { credits: number } };
+      const view = (await (await apiFetch(`${api.url}/v1/runs/${id}`)).json()) as { usage: { credits: number } };
       assert.equal(view.usage.credits, 4);
       await Promise.all([stop(api), stop(worker)]);
     });

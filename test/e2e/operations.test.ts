@@ -10,6 +10,7 @@ import { redisKeys } from '../../src/shared/names.ts';
 import { collect, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { apiFetch } from '../helpers/auth.ts';
 
 describe('operating runs with the temporal CLI', () => {
   let c: Clients;
@@ -34,11 +35,11 @@ describe('operating runs with the temporal CLI', () => {
     return r.stdout;
   };
   const start = async (body: Record<string, unknown>) => {
-    const res = await fetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await apiFetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal(res.status, 202);
     return ((await res.json()) as { id: string }).id;
   };
-  const status = async (id: string) => ((await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string }).status;
+  const status = async (id: string) => ((await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string }).status;
 
   it('an approval-gated run waits, is listed by AgentStatus, and proceeds on `temporal workflow signal --name approve`', async () => {
     const id = await start({ prompt: 'write_file gated.txt ok', requireApproval: true });

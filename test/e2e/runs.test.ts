@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { apiFetch, authHeaders } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { readSse } from '../../src/dev/sse-client.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
@@ -44,7 +45,7 @@ describe('agent runs through the HTTP API', () => {
     const obj = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, id, 'out/greeting.txt') }));
     assert.equal(await obj.Body!.transformToString(), 'hello world');
 
-    const run = (await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; steps: unknown[]; plan: { steps: unknown[] } };
+    const run = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; steps: unknown[]; plan: { steps: unknown[] } };
     assert.equal(run.status, 'completed');
     assert.equal(run.steps.length, 3);
   });
@@ -66,10 +67,10 @@ describe('agent runs through the HTTP API', () => {
     const id = await createRun(api!.url, 'shell sleep 1.5');
     let heartbeats = 0;
     const types: string[] = [];
-    for await (const m of readSse(`${api!.url}/v1/runs/${id}/events`, { onComment: (t) => { if (t === 'heartbeat') heartbeats += 1; } })) {
+    for await (const m of readSse(`${api!.url}/v1/runs/${id}/events`, { headers: authHeaders(api!.url), onComment: (t) => { if (t === 'heartbeat') heartbeats += 1; } })) {
       types.push(m.event);
       if (m.event === 'step' && parse(m).phase === 'started') {
-        const run = (await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; currentStep: number };
+        const run = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; currentStep: number };
         assert.equal(run.status, 'running');
         assert.equal(run.currentStep, 0);
       }
@@ -86,7 +87,7 @@ describe('agent runs through the HTTP API', () => {
   });
 
   it('rejects malformed bodies with a 400 naming the problem, and unknown runs with 404', async () => {
-    const post = (body: string, type = 'application/json') => fetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: string, type = 'application/json') => apiFetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { 'content-type': type }, body });
     const cases: [string, number, string, RegExp][] = [
       ['{"prompt":', 400, 'invalid_json', /JSON/],
       ['{}', 400, 'invalid_request', /^prompt: is required/],
@@ -108,11 +109,11 @@ describe('agent runs through the HTTP API', () => {
     assert.equal(wrongType.status, 415);
 
     for (const path of ['/v1/runs/run_00000000000000000000000000', '/v1/runs/nope', '/v1/runs/run_00000000000000000000000000/events', '/v1/nothing']) {
-      const res = await fetch(`${api!.url}${path}`);
+      const res = await apiFetch(`${api!.url}${path}`);
       assert.equal(res.status, 404, path);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
     }
-    const badId = await fetch(`${api!.url}/v1/runs/${await createRun(api!.url, 'write_file a x')}/events`, { headers: { 'Last-Event-ID': 'garbage' } });
+    const badId = await apiFetch(`${api!.url}/v1/runs/${await createRun(api!.url, 'write_file a x')}/events`, { headers: { 'Last-Event-ID': 'garbage' } });
     assert.equal(badId.status, 400);
   });
 
@@ -125,7 +126,7 @@ describe('agent runs through the HTTP API', () => {
     const got = await events;
     assert.equal(got.at(-1)!.event, 'end');
     assert.equal(parse(got.at(-1)!).status, 'cancelled');
-    const run = (await (await fetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string };
+    const run = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string };
     assert.equal(run.status, 'cancelled');
     const d = await c.temporal.workflow.getHandle(id).describe();
     assert.equal(d.status.name, 'CANCELLED');

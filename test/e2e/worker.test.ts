@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities/index.ts';
+import { createExecutor } from '../../src/sandbox/index.ts';
 import { EventLog } from '../../src/infra/event-log.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
@@ -128,6 +129,7 @@ describe('worker resilience', () => {
     const log = createLogger('silent', 'test');
     const acts = createActivities({
       s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, log,
+      workspace: cfg.workspace, sandbox: createExecutor(cfg, c.s3, log),
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
     });
     const runId = newRunId();

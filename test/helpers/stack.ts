@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { mintToken, rememberToken } from './auth.ts';
 import { createS3 } from '../../src/infra/s3.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import type { Redis } from 'ioredis';
@@ -88,14 +89,21 @@ export async function startWorker(env: Record<string, string>): Promise<Proc> {
   return p;
 }
 
-export async function startApi(env: Record<string, string>): Promise<Proc & { url: string }> {
-  const p = startProcess('src/api/main.ts', { API_PORT: '0', ...env });
+/**
+ * An API process verifying JWTs with the stack's secret (AUTH_JWT_SECRET; pass AUTH_MODE=none
+ * and AUTH_JWT_SECRET='' to run without). `token` is a JWT for DEFAULT_USER_ID (or `local`);
+ * the helpers (createRun, collect, apiFetch) send it.
+ */
+export async function startApi(env: Record<string, string>): Promise<Proc & { url: string; token: string }> {
+  const p = startProcess('src/api/main.ts', { API_PORT: '0', AUTH_JWT_SECRET: env.SUPABASE_JWT_SECRET ?? stackEnv().SUPABASE_JWT_SECRET!, ...env });
   const url = await waitUntil('api listening', () => {
     if (p.child.exitCode !== null) throw new Error(`api exited: ${p.output()}`);
     const m = /"url":"(http:\/\/[^"]+)"/.exec(p.output());
     return m?.[1];
   }, 60_000);
-  return { ...p, url };
+  const token = await mintToken(env.DEFAULT_USER_ID ?? 'local');
+  rememberToken(url, token);
+  return { ...p, url, token };
 }
 
 export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

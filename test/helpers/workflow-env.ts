@@ -127,6 +127,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     async extendReservation(input: { amount: number }) { call('extendReservation', input); budget += input.amount; return ok({ run_reserved: budget }); },
     async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },
     async releaseCredits(input: unknown) { call('releaseCredits', input); return ok(); },
+    async pruneWorkspaces(input: unknown) { call('pruneWorkspaces', input); return { cutoff: '', scanned: 0, deleted: 0, kept: 0, deletedWorkspaces: [] }; },
   };
   return { activities: activities, rec };
 }

@@ -162,6 +162,53 @@ for (const [name, make] of adapters) {
       assert.equal((await store.getRun(run))!.status, 'completed', 'a terminal run never changes status again');
     });
 
+    it('admits runs up to the active limit, exactly, under 20 concurrent admissions; ended runs free a place', async () => {
+      const user = uid('admit');
+      const ids = Array.from({ length: 20 }, (_, i) => newRunId(Date.now() + i));
+      const results = await Promise.all(ids.map((id) => store.admitRun({ id, userId: user, prompt: 'p', priority: 3 }, 3)));
+      const admitted = ids.filter((_, i) => results[i]!.ok);
+      assert.equal(admitted.length, 3);
+      for (const r of results) if (!r.ok) assert.equal(r.reason, 'too_many_active_runs');
+      await store.updateRun(admitted[0]!, 'completed');
+      const next = newRunId();
+      assert.deepEqual(await store.admitRun({ id: next, userId: user, prompt: 'p' }, 3), { ok: true, created: true, status: 'queued' });
+      // Replayed admission of an admitted run: no second record, no refusal.
+      assert.deepEqual(await store.admitRun({ id: next, userId: user, prompt: 'p' }, 3), { ok: true, created: false, status: 'queued' });
+    });
+
+    it('admits a created record of the same user (create, then start), never another user\'s', async () => {
+      const user = uid('created');
+      const id = newRunId();
+      await store.createRun({ id, userId: user, prompt: 'p', status: 'created' });
+      const other = await store.admitRun({ id, userId: uid('intruder'), prompt: 'x' }, 5);
+      assert.equal(!other.ok && other.reason, 'not_found');
+      assert.deepEqual(await store.admitRun({ id, userId: user, prompt: 'p' }, 5), { ok: true, created: false, status: 'queued' });
+      assert.equal((await store.getRun(id))!.status, 'queued');
+    });
+
+    it('lists a user\'s runs newest first, by pages, filtered by status, and nobody else\'s', async () => {
+      const user = uid('list');
+      const t0 = Date.now() - 60_000;
+      const ids = Array.from({ length: 7 }, (_, i) => newRunId(t0 + i * 1000));
+      for (const id of ids) await store.createRun({ id, userId: user, prompt: `prompt ${id}` });
+      await store.createRun({ id: newRunId(t0 + 500), userId: uid('someone-else'), prompt: 'p' });
+      await store.updateRun(ids[1]!, 'failed');
+      await store.updateRun(ids[4]!, 'failed');
+      const newestFirst = [...ids].reverse();
+      const page1 = await store.listRuns(user, { limit: 3 });
+      assert.deepEqual(page1.map((r) => r.id), newestFirst.slice(0, 3));
+      const page2 = await store.listRuns(user, { limit: 3, before: page1.at(-1)!.id });
+      assert.deepEqual(page2.map((r) => r.id), newestFirst.slice(3, 6));
+      const page3 = await store.listRuns(user, { limit: 3, before: page2.at(-1)!.id });
+      assert.deepEqual(page3.map((r) => r.id), newestFirst.slice(6));
+      const failed = await store.listRuns(user, { limit: 10, statuses: ['failed'] });
+      assert.deepEqual(failed.map((r) => r.id), [ids[4], ids[1]]);
+      assert.equal(failed[0]!.user_id, user);
+      assert.equal(Number(failed[0]!.credits_charged), 0);
+      assert.ok(!Number.isNaN(new Date(failed[0]!.created_at).getTime()));
+      assert.deepEqual(await store.listRuns(user, { limit: 10, statuses: ['paused', 'running'] }), []);
+    });
+
     it('the ledger is append-only', async () => {
       await assert.rejects(db.query("UPDATE credit_ledger SET amount = 0 WHERE kind = 'grant'"), /append-only/);
       await assert.rejects(db.query('DELETE FROM credit_ledger'), /append-only/);

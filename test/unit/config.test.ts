@@ -34,6 +34,71 @@ describe('config', () => {
     assert.equal(loadConfig({ ...secrets, REDIS_URL: 'rediss://user:pw@example.com:6380' }).redis.url, 'rediss://user:pw@example.com:6380');
   });
 
+  it('takes any S3-compatible endpoint as plain config: the seeds\' Exoscale SOS settings parse', () => {
+    // The seed deployment's environment, names and all (S3_WORKSPACE_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY).
+    const exoscale = {
+      DATABASE_URL: secrets.DATABASE_URL,
+      S3_ENDPOINT: 'https://sos-ch-gva-2.exo.io', S3_REGION: 'ch-gva-2', S3_WORKSPACE_BUCKET: 'swissbrain-workspaces',
+      S3_ACCESS_KEY: 'EXO0123456789abcdef', S3_SECRET_KEY: 'exoscale-secret-key-value',
+    };
+    const c = loadConfig(exoscale);
+    assert.deepEqual(c.s3, {
+      endpoint: 'https://sos-ch-gva-2.exo.io', region: 'ch-gva-2', bucket: 'swissbrain-workspaces', forcePathStyle: true,
+      accessKeyId: 'EXO0123456789abcdef', secretAccessKey: 'exoscale-secret-key-value',
+    });
+    // The same with this project's names, and virtual-hosted addressing.
+    const canonical = loadConfig({
+      DATABASE_URL: secrets.DATABASE_URL, S3_ENDPOINT: 'https://sos-ch-gva-2.exo.io', S3_REGION: 'ch-gva-2', S3_BUCKET: 'swissbrain-workspaces',
+      S3_FORCE_PATH_STYLE: 'false', S3_ACCESS_KEY_ID: 'EXO0123456789abcdef', S3_SECRET_ACCESS_KEY: 'exoscale-secret-key-value',
+    });
+    assert.equal(canonical.s3.bucket, 'swissbrain-workspaces');
+    assert.equal(canonical.s3.forcePathStyle, false);
+    // An alias agreeing with its canonical name is fine; disagreeing is an error naming both.
+    assert.equal(loadConfig({ ...exoscale, S3_BUCKET: 'swissbrain-workspaces' }).s3.bucket, 'swissbrain-workspaces');
+    assert.throws(() => loadConfig({ ...exoscale, S3_BUCKET: 'other-bucket' }), /S3_WORKSPACE_BUCKET and S3_BUCKET are both set/);
+    // Unset endpoint means AWS.
+    assert.equal(loadConfig({ ...secrets, S3_ENDPOINT: '' }).s3.endpoint, undefined);
+    assert.throws(() => loadConfig({ ...secrets, S3_ENDPOINT: 'sos-ch-gva-2.exo.io' }), /S3_ENDPOINT/);
+  });
+
+  it('parses the workspace limits and retention', () => {
+    assert.deepEqual(loadConfig({ ...secrets }).workspace, { fileMaxBytes: 104_857_600, retentionDays: 0 });
+    assert.deepEqual(loadConfig({ ...secrets, WORKSPACE_FILE_MAX_BYTES: '1024', WORKSPACE_RETENTION_DAYS: '30' }).workspace, { fileMaxBytes: 1024, retentionDays: 30 });
+    assert.throws(() => loadConfig({ ...secrets, WORKSPACE_RETENTION_DAYS: '-1' }), /WORKSPACE_RETENTION_DAYS/);
+    assert.throws(() => loadConfig({ ...secrets, WORKSPACE_FILE_MAX_BYTES: '0' }), /WORKSPACE_FILE_MAX_BYTES/);
+  });
+
+  it('resolves the auth mode and refuses inconsistent auth settings with one line', () => {
+    const secret = 's'.repeat(40);
+    const hash = 'a'.repeat(64);
+    assert.deepEqual(loadConfig({ ...secrets }).api.auth, { mode: 'none', userId: 'local' });
+    const jwt = loadConfig({ ...secrets, AUTH_JWT_SECRET: secret, AUTH_ISSUER: 'https://x.supabase.co/auth/v1', AUTH_API_KEYS: `svc-1:${hash}` }).api.auth;
+    assert.deepEqual(jwt, {
+      mode: 'jwt', jwt: { kind: 'secret', secret }, issuer: 'https://x.supabase.co/auth/v1', audience: ['authenticated'], clockSkewS: 5,
+      apiKeys: [{ userId: 'svc-1', sha256: hash }],
+    });
+    const jwks = loadConfig({ ...secrets, AUTH_JWKS_URL: 'https://x.supabase.co/auth/v1/.well-known/jwks.json', AUTH_AUDIENCE: 'a,b' }).api.auth;
+    assert.equal(jwks.mode === 'jwt' && jwks.jwt?.kind, 'jwks');
+    assert.deepEqual(jwks.mode === 'jwt' && jwks.audience, ['a', 'b']);
+    assert.equal(loadConfig({ ...secrets, AUTH_API_KEYS: `svc:${hash}` }).api.auth.mode, 'jwt');
+    const refusals: [Record<string, string>, RegExp][] = [
+      [{ API_HOST: '0.0.0.0' }, /no authentication is configured and API_HOST=0\.0\.0\.0 is not a loopback address/],
+      [{ AUTH_MODE: 'jwt' }, /AUTH_MODE=jwt needs AUTH_JWT_SECRET or AUTH_JWKS_URL/],
+      [{ AUTH_MODE: 'none', AUTH_JWT_SECRET: secret }, /AUTH_MODE=none but AUTH_JWT_SECRET is set/],
+      [{ AUTH_JWT_SECRET: secret, AUTH_JWKS_URL: 'https://x.example/jwks.json' }, /AUTH_JWT_SECRET and AUTH_JWKS_URL are both set/],
+      [{ AUTH_JWT_SECRET: 'short' }, /AUTH_JWT_SECRET=<redacted> must be at least 32 characters/],
+      [{ AUTH_API_KEYS: 'svc:not-a-hash' }, /AUTH_API_KEYS=<redacted> must be userId:sha256hex/],
+      [{ DEFAULT_USER_ID: '../etc' }, /DEFAULT_USER_ID/],
+      [{ API_CORS_ORIGINS: 'app.example.com' }, /API_CORS_ORIGINS/],
+    ];
+    for (const [env, message] of refusals) {
+      assert.throws(() => loadConfig({ ...secrets, ...env }), (e: unknown) => e instanceof ConfigError && message.test(e.message) && !e.message.includes('\n') && !e.message.includes('short'), JSON.stringify(env));
+    }
+    // An explicit AUTH_MODE=none on a public address is an operator's decision (e.g. behind an authenticating proxy).
+    assert.equal(loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '0.0.0.0' }).api.auth.mode, 'none');
+    assert.deepEqual(loadConfig({ ...secrets, API_CORS_ORIGINS: 'https://a.example,http://localhost:3000' }).api.corsOrigins, ['https://a.example', 'http://localhost:3000']);
+  });
+
   it('is documented in README.md, every variable', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const name of Object.keys(CONFIG_VARS)) assert.ok(readme.includes(`\`${name}\``), `README.md lacks ${name}`);

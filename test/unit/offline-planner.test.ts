@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { z } from 'zod';
 import { planFromPrompt, PromptSyntaxError } from '../../src/shared/offline-planner.ts';
+import { plan as planSchema, planStep, TOOL_NAMES } from '../../src/shared/run.ts';
+import { supervisorDecision } from '../../src/shared/supervisor.ts';
 
 describe('offline planner', () => {
   it('turns tool lines into steps in order, prose into the summary', () => {
@@ -28,6 +31,55 @@ describe('offline planner', () => {
     assert.throws(() => planFromPrompt('read_file'), /line 1: read_file needs a path/);
     assert.throws(() => planFromPrompt('read_file a b'), /read_file takes only a path/);
     assert.throws(() => planFromPrompt('shell'), /shell needs a command/);
+  });
+
+  it('plans the workspace file tools: list_files, stat_file, delete_file', () => {
+    const plan = planFromPrompt('list_files\nlist_files notes/\nstat_file notes/a.md\ndelete_file notes/a.md');
+    assert.deepEqual(plan.steps, [
+      { tool: 'list_files' },
+      { tool: 'list_files', prefix: 'notes/' },
+      { tool: 'stat_file', path: 'notes/a.md' },
+      { tool: 'delete_file', path: 'notes/a.md' },
+    ]);
+    assert.throws(() => planFromPrompt('list_files a b'), /line 1: list_files takes at most a prefix/);
+    assert.throws(() => planFromPrompt('stat_file'), /stat_file needs a path/);
+    assert.throws(() => planFromPrompt('delete_file a b'), /delete_file takes only a path/);
+  });
+
+  it('plans code steps: `code <language>: <source>`, with write_file escapes', () => {
+    const plan = planFromPrompt([
+      'code python: import os\\nprint(len(os.listdir(".")))',
+      'code node:console.log("a\\tb")',
+      'code bash:   echo "$HOME" | wc -c',
+      '  code python: print("x\\\\n")  ',
+    ].join('\n'));
+    assert.deepEqual(plan.steps, [
+      { tool: 'code', language: 'python', source: 'import os\nprint(len(os.listdir(".")))' },
+      { tool: 'code', language: 'node', source: 'console.log("a\tb")' },
+      { tool: 'code', language: 'bash', source: 'echo "$HOME" | wc -c' },
+      { tool: 'code', language: 'python', source: 'print("x\\n")' },
+    ]);
+  });
+
+  it('keeps lines that only start with the word code as prose, and names a bad code line', () => {
+    assert.deepEqual(planFromPrompt('code review the notes\nread_file a').steps, [{ tool: 'read_file', path: 'a' }]);
+    assert.equal(planFromPrompt('code review the notes\nread_file a').summary, 'code review the notes');
+    assert.throws(() => planFromPrompt('ok\ncode ruby: puts 1'), (e: unknown) => e instanceof PromptSyntaxError && e.line === 2 && /code language ruby is not one of python, node, bash/.test(e.message));
+    assert.throws(() => planFromPrompt('code python:'), /line 1: code needs source after the colon/);
+    assert.throws(() => planFromPrompt('code python:   '), /code needs source/);
+  });
+
+  it('gives code steps a schema the supervisor and the Anthropic tool accept', () => {
+    assert.ok(TOOL_NAMES.includes('code'));
+    const step = planFromPrompt('code python: print(1)').steps[0];
+    assert.deepEqual(planStep.parse(step), step);
+    assert.equal(supervisorDecision.safeParse({ action: 'retry', reason: 'fix', step: { tool: 'code', language: 'node', source: 'x()', timeoutMs: 5000 } }).success, true);
+    assert.equal(planStep.safeParse({ tool: 'code', language: 'ruby', source: 'x' }).success, false);
+    assert.equal(planStep.safeParse({ tool: 'code', language: 'python', source: '' }).success, false);
+    // The submit_plan input schema is generated from the same zod schema: it lists the code step.
+    const json = JSON.stringify(z.toJSONSchema(planSchema, { target: 'draft-2020-12' }));
+    assert.match(json, /"const":"code"/);
+    assert.match(json, /"enum":\["python","node","bash"\]/);
   });
 
   it('is deterministic', () => {

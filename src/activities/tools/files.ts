@@ -1,48 +1,233 @@
-/** write_file / read_file against the run's S3 workspace. */
-import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+/**
+ * The file tools against a run's S3 workspace: write, read, list, stat, delete.
+ *
+ * Every path goes through `checkWorkspacePath` and `keyUnder`, so no key is built
+ * from an unchecked string. Files are capped at WORKSPACE_FILE_MAX_BYTES. Writes go
+ * through `@aws-sdk/lib-storage` (one PUT for small bodies, a multipart upload for
+ * large ones) and are conditional, so a retried step can never clobber newer content:
+ *
+ * - the step first records what it observed (the file absent, or its ETag) in an
+ *   intent record under the run's `.agentrun/steps/`, written once (If-None-Match);
+ *   a retried attempt reuses that observation instead of looking again;
+ * - the write carries `If-None-Match: *` (the file was absent) or `If-Match: <etag>`
+ *   (the version observed), so it lands only on the version the step saw;
+ * - a 412 is either this step's own earlier attempt (the object's metadata names the
+ *   step and the content hash matches: the write already happened, success) or a
+ *   newer writer (non-retryable `WriteConflict`: the newer content is kept).
+ */
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
-import { isNotFound } from '../../infra/s3.ts';
+import { isNotFound, isPreconditionFailed } from '../../infra/s3.ts';
+import { contentTypeFor } from '../../shared/content-type.ts';
 import { s3Keys } from '../../shared/names.ts';
-import { checkWorkspacePath, InvalidPathError } from '../../shared/workspace-path.ts';
+import { checkWorkspacePath, InvalidPathError, keyUnder } from '../../shared/workspace-path.ts';
 
-export interface FileTarget { userId: string; runId: string; path: string }
+/** Where file tools work: the executing run, and the run whose workspace files it uses (often itself). */
+export interface Workspace { userId: string; runId: string; workspaceId: string }
 
 export const READ_PREVIEW_CHARS = 4000;
+/** Entries a list_files step reports (its summary says when there were more). */
+export const LIST_MAX_FILES = 1000;
+/** Part size of multipart uploads; bodies up to one part go in a single PUT. */
+export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 
-function safeKey(t: FileTarget): string {
+/** Object metadata written with every file (S3 lower-cases the names). */
+const META_WRITER = 'agentrun-writer';
+const META_SHA256 = 'agentrun-sha256';
+
+function checked(path: string, allowTrailingSlash = false): string {
   try {
-    return s3Keys.file(t.userId, t.runId, checkWorkspacePath(t.path));
+    return checkWorkspacePath(allowTrailingSlash && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path);
   } catch (err) {
     if (err instanceof InvalidPathError) throw nonRetryable(FAILURE_TYPES.invalidPath, err.message, { path: err.path, reason: err.reason });
     throw err;
   }
 }
 
-export async function writeFile(deps: ActivityDeps, t: FileTarget, content: string): Promise<{ key: string; bytes: number }> {
-  const key = safeKey(t);
-  const body = Buffer.from(content, 'utf8');
-  await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: body, ContentType: 'text/plain; charset=utf-8' }));
-  return { key, bytes: body.length };
+function filesPrefix(ws: Workspace): string {
+  return s3Keys.workspaceFiles(ws.userId, ws.workspaceId);
 }
 
-/** Server-side copy of out-of-line plan content to its destination path. */
-export async function copyFile(deps: ActivityDeps, fromKey: string, t: FileTarget): Promise<{ key: string; bytes: number }> {
-  const key = safeKey(t);
-  if (!fromKey.startsWith(s3Keys.runPrefix(t.userId, t.runId))) throw nonRetryable(FAILURE_TYPES.invalidPath, `content reference outside the run: ${fromKey}`);
-  await deps.s3.send(new CopyObjectCommand({ Bucket: deps.bucket, Key: key, CopySource: `${deps.bucket}/${encodeURIComponent(fromKey).replace(/%2F/g, '/')}` }));
-  const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
-  return { key, bytes: head.ContentLength ?? 0 };
+/** The object key of a workspace path; throws a non-retryable InvalidPath failure for unsafe paths. */
+export function fileKey(ws: Workspace, path: string): string {
+  return keyUnder(filesPrefix(ws), checked(path));
 }
 
-export async function readFile(deps: ActivityDeps, t: FileTarget): Promise<{ key: string; bytes: number; preview: string }> {
-  const key = safeKey(t);
+function tooLarge(path: string, bytes: number, maxBytes: number, what: string) {
+  return nonRetryable(FAILURE_TYPES.fileTooLarge, `${what} ${path} is ${bytes} bytes, over the ${maxBytes}-byte limit (WORKSPACE_FILE_MAX_BYTES)`, { path, bytes, maxBytes });
+}
+
+interface Observed { etag: string | null }
+
+async function head(deps: ActivityDeps, key: string) {
   try {
-    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-    const text = (await res.Body?.transformToString('utf8')) ?? '';
-    return { key, bytes: Buffer.byteLength(text), preview: text.slice(0, READ_PREVIEW_CHARS) };
+    return await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
   } catch (err) {
-    if (isNotFound(err)) throw nonRetryable(FAILURE_TYPES.fileNotFound, `no file ${t.path} in the run's workspace`, { path: t.path });
+    if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * What the step saw of `key` before its first write attempt. Recorded once per step
+ * (If-None-Match on the intent record), so every retry writes under the same condition.
+ */
+async function observeOnce(deps: ActivityDeps, intentKey: string | undefined, key: string): Promise<Observed> {
+  if (intentKey) {
+    try {
+      const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: intentKey }));
+      const stored = JSON.parse((await res.Body?.transformToString('utf8')) ?? '{}') as Partial<Observed> & { key?: string };
+      if (stored.key === key && stored.etag !== undefined) return { etag: stored.etag };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  const h = await head(deps, key);
+  const observed: Observed = { etag: h?.ETag ?? null };
+  if (!intentKey) return observed;
+  try {
+    await deps.s3.send(new PutObjectCommand({
+      Bucket: deps.bucket, Key: intentKey, Body: JSON.stringify({ key, ...observed }), ContentType: 'application/json', IfNoneMatch: '*',
+    }));
+    return observed;
+  } catch (err) {
+    // Another attempt of this step (a zombie) recorded its observation first: use that one.
+    if (isPreconditionFailed(err)) return observeOnce(deps, intentKey, key);
+    throw err;
+  }
+}
+
+export interface WriteOptions {
+  /** Identity of the writing step (`{runId}/{index}`), kept in the object's metadata. */
+  writer: string;
+  /** Intent record of the step (`s3Keys.stepIntent`); without one the write observes afresh. */
+  intentKey?: string;
+}
+
+export interface WriteResult { key: string; bytes: number; etag: string; contentType: string; created: boolean; multipart: boolean }
+
+/** Writes `body` to `path`, conditionally on the version the step observed (see the module comment). */
+export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string, body: Buffer, opts: WriteOptions): Promise<WriteResult> {
+  const key = fileKey(ws, path);
+  const maxBytes = deps.workspace.fileMaxBytes;
+  if (body.length > maxBytes) throw tooLarge(path, body.length, maxBytes, 'content for');
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const contentType = contentTypeFor(path);
+  const observed = await observeOnce(deps, opts.intentKey, key);
+  const condition = observed.etag === null ? { IfNoneMatch: '*' } : { IfMatch: observed.etag };
+  const multipart = body.length > UPLOAD_PART_BYTES;
+  try {
+    const upload = new Upload({
+      client: deps.s3,
+      partSize: UPLOAD_PART_BYTES,
+      queueSize: 4,
+      params: {
+        Bucket: deps.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
+        Metadata: { [META_WRITER]: opts.writer, [META_SHA256]: sha256 },
+        ...condition,
+      },
+    });
+    const out = await upload.done();
+    return { key, bytes: body.length, etag: out.ETag ?? '', contentType, created: observed.etag === null, multipart };
+  } catch (err) {
+    if (!isPreconditionFailed(err)) throw err;
+    const now = await head(deps, key);
+    if (now && now.Metadata?.[META_WRITER] === opts.writer && now.Metadata[META_SHA256] === sha256) {
+      // This step's own earlier attempt already wrote exactly this content.
+      return { key, bytes: body.length, etag: now.ETag ?? '', contentType, created: observed.etag === null, multipart };
+    }
+    const was = observed.etag === null ? 'absent' : `at version ${observed.etag}`;
+    const is = now ? `version ${now.ETag ?? '?'}${now.Metadata?.[META_WRITER] ? ` written by ${now.Metadata[META_WRITER]}` : ''}` : 'deleted';
+    throw nonRetryable(
+      FAILURE_TYPES.writeConflict,
+      `${path} changed since this step looked at it (it was ${was}, now ${is}); the newer content is kept`,
+      { path, observedEtag: observed.etag, currentEtag: now?.ETag ?? null },
+    );
+  }
+}
+
+/** Writes out-of-line plan content (a `contentRef` under the run's prefix) to `path`. */
+export async function writeFromRef(deps: ActivityDeps, ws: Workspace, fromKey: string, path: string, opts: WriteOptions): Promise<WriteResult> {
+  if (!fromKey.startsWith(s3Keys.runPrefix(ws.userId, ws.runId))) throw nonRetryable(FAILURE_TYPES.invalidPath, `content reference outside the run: ${fromKey}`);
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: fromKey }));
+  if ((res.ContentLength ?? 0) > deps.workspace.fileMaxBytes) {
+    (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    throw tooLarge(path, res.ContentLength ?? 0, deps.workspace.fileMaxBytes, 'content for');
+  }
+  const body = Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+  return writeFile(deps, ws, path, body, opts);
+}
+
+export interface ReadResult { key: string; bytes: number; preview: string; contentType?: string; etag?: string }
+
+export async function readFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<ReadResult> {
+  const key = fileKey(ws, path);
+  let res;
+  try {
+    res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+  } catch (err) {
+    if (isNotFound(err)) throw nonRetryable(FAILURE_TYPES.fileNotFound, `no file ${path} in the run's workspace`, { path });
+    throw err;
+  }
+  const bytes = res.ContentLength ?? 0;
+  if (bytes > deps.workspace.fileMaxBytes) {
+    (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    throw tooLarge(path, bytes, deps.workspace.fileMaxBytes, 'file');
+  }
+  const text = (await res.Body?.transformToString('utf8')) ?? '';
+  return { key, bytes, preview: text.slice(0, READ_PREVIEW_CHARS), contentType: res.ContentType, etag: res.ETag };
+}
+
+export interface FileInfo { path: string; bytes: number; lastModified?: string }
+export interface ListResult { prefix: string; files: FileInfo[]; truncated: boolean; totalBytes: number }
+
+/** Files under a directory of the workspace (all of them without `prefix`), in key order, up to LIST_MAX_FILES. */
+export async function listFiles(deps: ActivityDeps, ws: Workspace, prefix?: string, maxFiles = LIST_MAX_FILES): Promise<ListResult> {
+  const root = filesPrefix(ws);
+  const dir = prefix === undefined ? '' : `${checked(prefix, true)}/`;
+  const keyPrefix = root + dir;
+  const files: FileInfo[] = [];
+  let totalBytes = 0;
+  let token: string | undefined;
+  let truncated = false;
+  do {
+    const page = await deps.s3.send(new ListObjectsV2Command({
+      Bucket: deps.bucket, Prefix: keyPrefix, ContinuationToken: token, MaxKeys: Math.min(1000, maxFiles - files.length + 1),
+    }));
+    for (const o of page.Contents ?? []) {
+      if (!o.Key?.startsWith(root)) continue;
+      if (files.length >= maxFiles) {
+        truncated = true;
+        break;
+      }
+      files.push({ path: o.Key.slice(root.length), bytes: o.Size ?? 0, lastModified: o.LastModified?.toISOString() });
+      totalBytes += o.Size ?? 0;
+    }
+    token = page.IsTruncated && !truncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return { prefix: dir, files, truncated, totalBytes };
+}
+
+export type StatResult =
+  | { path: string; exists: false }
+  | { path: string; exists: true; bytes: number; contentType?: string; etag?: string; lastModified?: string };
+
+/** Size, type, version and age of a file; a missing file is an answer (`exists: false`), not an error. */
+export async function statFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<StatResult> {
+  const h = await head(deps, fileKey(ws, path));
+  if (!h) return { path, exists: false };
+  return { path, exists: true, bytes: h.ContentLength ?? 0, contentType: h.ContentType, etag: h.ETag, lastModified: h.LastModified?.toISOString() };
+}
+
+/** Deletes a file; deleting a file that is not there succeeds (so a retried step is idempotent). */
+export async function deleteFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<{ key: string; existed: boolean }> {
+  const key = fileKey(ws, path);
+  const existed = (await head(deps, key)) !== undefined;
+  await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.bucket, Key: key }));
+  return { key, existed };
 }

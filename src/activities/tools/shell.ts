@@ -18,6 +18,10 @@ export interface ShellOptions {
   /** Variables copied from the worker's environment; everything else is withheld. */
   envAllowList?: readonly string[];
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Working directory (kept afterwards); unset means a fresh temporary directory, removed afterwards. */
+  cwd?: string;
+  /** Variables set explicitly for the command (after the allow-list). */
+  env?: Record<string, string>;
 }
 
 export interface ShellResult {
@@ -34,6 +38,8 @@ export interface ShellResult {
 }
 
 const DEFAULT_ENV_ALLOW = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
+/** How long output pipes may stay open after the command exited. */
+const CLOSE_GRACE_MS = 2000;
 
 class CappedBuffer {
   private readonly chunks: Buffer[] = [];
@@ -54,21 +60,34 @@ class CappedBuffer {
 
 export async function runShell(opts: ShellOptions): Promise<ShellResult> {
   const started = performance.now();
-  const cwd = await mkdtemp(join(tmpdir(), 'agentrun-shell-'));
+  const ownDir = opts.cwd === undefined;
+  const cwd = opts.cwd ?? await mkdtemp(join(tmpdir(), 'agentrun-shell-'));
   const env: Record<string, string> = { HOME: cwd, TMPDIR: cwd };
   for (const name of opts.envAllowList ?? DEFAULT_ENV_ALLOW) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
+  Object.assign(env, opts.env);
   const out = new CappedBuffer(opts.outputMaxBytes);
   const err = new CappedBuffer(opts.outputMaxBytes);
   let timedOut = false;
   let cancelled = false;
   try {
     return await new Promise<ShellResult>((resolve) => {
-      const child = spawn(opts.argv[0]!, opts.argv.slice(1), {
-        cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      let child;
+      try {
+        child = spawn(opts.argv[0]!, opts.argv.slice(1), {
+          cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (e) {
+        // Arguments no process can receive (a NUL byte, say): the command could not start.
+        const code = (e as NodeJS.ErrnoException).code ?? 'error';
+        resolve({
+          exitCode: 127, signal: null, timedOut: false, cancelled: false, spawnError: `${code}: ${(e as Error).message}`,
+          stdout: '', stderr: '', truncated: false, durationMs: Math.round(performance.now() - started),
+        });
+        return;
+      }
       // Kill the whole process group, so grandchildren do not outlive the step.
       const killGroup = () => {
         if (child.pid === undefined) return;
@@ -84,8 +103,11 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
         const emit = (line: string) => opts.onLine?.(stream, line);
         return {
           data: (chunk: Buffer) => {
-            (stream === 'stdout' ? out : err).push(chunk);
-            if (!opts.onLine) return;
+            const buf = stream === 'stdout' ? out : err;
+            // The live log stops where the capture stops: output past the cap goes nowhere.
+            const full = buf.truncated;
+            buf.push(chunk);
+            if (!opts.onLine || full) return;
             pending += chunk.toString('utf8');
             let nl: number;
             while ((nl = pending.indexOf('\n')) >= 0) {
@@ -103,9 +125,17 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
       child.stderr.on('data', splitErr.data);
 
       let spawnError: string | undefined;
+      let closeGrace: NodeJS.Timeout | undefined;
       child.on('error', (e: NodeJS.ErrnoException) => { spawnError = `${e.code ?? 'error'}: ${e.message}`; });
+      child.on('exit', () => {
+        // Nothing the command started outlives it: background processes left in its group go too.
+        killGroup();
+        // A descendant that left the group (setsid) may still hold the pipes; stop waiting for it.
+        closeGrace = setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); }, CLOSE_GRACE_MS);
+      });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
+        clearTimeout(closeGrace);
         splitOut.flush();
         splitErr.flush();
         opts.signal?.removeEventListener('abort', onAbort);
@@ -123,6 +153,6 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
       });
     });
   } finally {
-    await rm(cwd, { recursive: true, force: true });
+    if (ownDir) await rm(cwd, { recursive: true, force: true });
   }
 }

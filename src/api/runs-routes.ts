@@ -1,0 +1,213 @@
+/**
+ * /v1/runs: start (with Idempotency-Key), list, read, follow (SSE), control and
+ * workspace files of the caller's runs. Every route naming a run checks that the
+ * caller owns it (404 otherwise, as for a run that does not exist).
+ */
+import express from 'express';
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { callerOf } from './auth.ts';
+import type { Caller } from './auth.ts';
+import { HttpError, parseOr400, UnavailableError } from './errors.ts';
+import type { EventHub } from './event-hub.ts';
+import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import type { ControlAction, RunsService } from './runs-service.ts';
+import { DEFAULT_SSE_OPTIONS, SseSession } from './sse.ts';
+import type { EventLog } from '../infra/event-log.ts';
+import type { Config } from '../shared/config.ts';
+import { isRunId } from '../shared/names.ts';
+import { RUN_STATUSES } from '../shared/run.ts';
+import { isStreamId } from '../shared/stream-id.ts';
+
+export interface RunsRoutesDeps {
+  runs: RunsService;
+  hub: EventHub;
+  events: EventLog;
+  idempotency: IdempotencyStore;
+  config: Config['api'];
+  log: Logger;
+}
+
+export function createRunBody(promptMaxChars: number) {
+  return z.object({
+    prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+      .trim().min(1, 'must not be empty').max(promptMaxChars, `must be at most ${promptMaxChars} characters`),
+    requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
+    priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
+    budget: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
+    workspaceId: z.string({ error: 'must be the id of an earlier run of yours' })
+      .refine(isRunId, 'must be the id of an earlier run of yours (run_…)').optional(),
+  }).strict();
+}
+
+const approveBody = z.object({
+  approved: z.boolean({ error: 'must be true or false' }).default(true),
+  comment: z.string({ error: 'must be a string' }).max(2000, 'must be at most 2000 characters').optional(),
+  extraCredits: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
+}).strict();
+
+const messageBody = z.object({
+  text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
+    .trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
+}).strict();
+
+const listQuery = z.object({
+  limit: z.coerce.number({ error: 'must be a number from 1 to 100' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
+  status: z.string().transform((s) => s.split(',')).pipe(z.array(z.enum(RUN_STATUSES, { error: `must be one or more of ${RUN_STATUSES.join(', ')}, comma-separated` }))).optional(),
+  cursor: z.string().optional(),
+}).strict();
+
+const filesQuery = z.object({
+  limit: z.coerce.number({ error: 'must be a number from 1 to 1000' }).int().min(1).max(1000).default(1000),
+  cursor: z.string().max(2048).optional(),
+}).strict();
+
+const lastEventId = z.string().refine(isStreamId, 'must be a stream id like 1700000000000-0');
+
+export function links(id: string) {
+  return { self: `/v1/runs/${id}`, events: `/v1/runs/${id}/events`, files: `/v1/runs/${id}/files` };
+}
+
+/** Opaque list cursor: the last run id of the previous page. */
+export const runCursor = {
+  encode: (id: string) => Buffer.from(JSON.stringify({ b: id })).toString('base64url'),
+  decode(cursor: string): string {
+    try {
+      const { b } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { b?: unknown };
+      if (typeof b === 'string' && isRunId(b)) return b;
+    } catch { /* answered below */ }
+    throw new HttpError(400, 'invalid_request', 'cursor: is not a cursor of this listing (pass nextCursor back unchanged)');
+  },
+};
+
+/** The JSON body of a POST, when one is needed or given; 415 for another content type. */
+function jsonBody(req: Request, required: boolean): unknown {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (!hasBody) {
+    if (required) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
+    return {};
+  }
+  if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
+  return req.body as unknown;
+}
+
+/**
+ * Streams a run's events to the caller: replay from Last-Event-ID, then live.
+ * Ownership is checked on every (re)connect; the stream ends when the caller's
+ * token expires.
+ */
+export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: Response, id: string, caller: Caller): Promise<void> {
+  await deps.runs.owned(caller.userId, id);
+  const raw = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  const cursor = raw === undefined || raw === '' ? undefined : parseOr400(lastEventId, raw, 'Last-Event-ID');
+  const session = new SseSession(
+    {
+      hub: deps.hub, events: deps.events, log: deps.log,
+      isClosed: () => deps.runs.isClosed(id), archive: (after) => deps.runs.archivedEvents(id, after),
+    },
+    { ...DEFAULT_SSE_OPTIONS, heartbeatMs: deps.config.sseHeartbeatMs },
+    id, res, cursor,
+  );
+  try {
+    await session.open(req);
+  } catch (err) {
+    throw new UnavailableError('Redis', err);
+  }
+  let expiry: NodeJS.Timeout | undefined;
+  if (caller.expiresAtMs !== undefined) {
+    expiry = setTimeout(() => {
+      if (!res.writableEnded) res.write(': token expired; reconnect with a fresh token and Last-Event-ID\n\n');
+      session.close();
+    }, Math.max(0, caller.expiresAtMs - Date.now()));
+  }
+  try {
+    await session.done();
+  } finally {
+    clearTimeout(expiry);
+  }
+}
+
+export function runsRouter(deps: RunsRoutesDeps): express.Router {
+  const r = express.Router();
+  const body = createRunBody(deps.config.promptMaxChars);
+  r.use(express.json({ limit: deps.config.bodyMaxBytes, strict: false }));
+
+  r.post('/', async (req, res) => {
+    const user = callerOf(res).userId;
+    const input = parseOr400(body, jsonBody(req, true), 'body');
+    const key = req.get('idempotency-key');
+    const start = async () => {
+      const run = await deps.runs.start(user, input);
+      return { status: 202, body: { id: run.id, status: run.status, links: links(run.id) } };
+    };
+    let out: { status: number; body: unknown; replayed?: boolean };
+    if (key === undefined) out = await start();
+    else {
+      if (!IDEMPOTENCY_KEY_RE.test(key)) throw new HttpError(400, 'invalid_request', 'Idempotency-Key: must be 1-255 visible ASCII characters');
+      out = await deps.idempotency.once(user, key, input, start);
+      if (out.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    }
+    const id = (out.body as { id: string }).id;
+    res.status(out.status).location(`/v1/runs/${id}`).json(out.body);
+  });
+
+  r.get('/', async (req, res) => {
+    const q = parseOr400(listQuery, req.query, 'query');
+    const before = q.cursor === undefined ? undefined : runCursor.decode(q.cursor);
+    const { runs, more } = await deps.runs.list(callerOf(res).userId, { statuses: q.status, before, limit: q.limit });
+    res.json({
+      runs: runs.map((run) => ({ ...run, links: links(run.id) })),
+      nextCursor: more ? runCursor.encode(runs.at(-1)!.id) : null,
+    });
+  });
+
+  r.get('/:id', async (req, res) => {
+    const run = await deps.runs.get(callerOf(res).userId, req.params.id);
+    res.json({ ...run, links: links(run.id) });
+  });
+
+  r.get('/:id/events', async (req, res) => {
+    await streamRunEvents(deps, req, res, req.params.id, callerOf(res));
+  });
+
+  const control = (action: ControlAction, parse: (req: Request) => unknown) => async (req: Request<{ id: string }>, res: Response) => {
+    const out = await deps.runs.control(callerOf(res).userId, req.params.id, action, parse(req) as never);
+    res.status(202).json({ id: out.id, action, accepted: true, status: out.status, links: links(out.id) });
+  };
+  r.post('/:id/cancel', control('cancel', (req) => jsonBody(req, false)));
+  r.post('/:id/approve', control('approve', (req) => parseOr400(approveBody, jsonBody(req, false), 'body')));
+  r.post('/:id/pause', control('pause', (req) => jsonBody(req, false)));
+  r.post('/:id/resume', control('resume', (req) => jsonBody(req, false)));
+  r.post('/:id/messages', control('message', (req) => parseOr400(messageBody, jsonBody(req, true), 'body')));
+
+  r.get('/:id/files', async (req, res) => {
+    const q = parseOr400(filesQuery, req.query, 'query');
+    const out = await deps.runs.listFiles(callerOf(res).userId, req.params.id, { cursor: q.cursor, limit: q.limit });
+    res.json({ runId: req.params.id, workspaceId: out.workspaceId, files: out.files, nextCursor: out.nextCursor ?? null });
+  });
+
+  // The path is taken from the raw URL and decoded once, then checked by checkWorkspacePath.
+  r.get('/:id/files/*path', async (req, res) => {
+    const rawPath = req.path.slice(`/${req.params.id}/files/`.length);
+    let path: string;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      throw new HttpError(400, 'invalid_path', 'file path is not valid percent-encoded UTF-8');
+    }
+    const file = await deps.runs.openFile(callerOf(res).userId, req.params.id, path);
+    res.status(200);
+    res.setHeader('Content-Type', file.contentType);
+    if (file.size !== undefined) res.setHeader('Content-Length', String(file.size));
+    if (file.etag) res.setHeader('ETag', file.etag);
+    if (file.lastModified) res.setHeader('Last-Modified', file.lastModified.toUTCString());
+    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+    res.setHeader('Content-Disposition', `attachment; filename*=UTF-8''${encodeURIComponent(name)}`);
+    await pipeline(file.body, res);
+  });
+
+  return r;
+}

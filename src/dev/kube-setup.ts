@@ -1,0 +1,63 @@
+/**
+ * Makes the test cluster look like production: the kwok node tool pods land
+ * on, and k8s/ (tools namespace with its Pod Security labels and quota, the
+ * worker's service account and Role) applied with server-side apply, plus the
+ * runner's S3 Secret.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubernetesObject,
+} from '@kubernetes/client-node';
+import { kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './kube.ts';
+import { ROOT } from './paths.ts';
+import { secrets } from './services.ts';
+import { waitFor } from './proc.ts';
+
+export const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/worker-rbac.yaml'];
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath('admin'));
+  return kc;
+}
+
+export function loadManifests(files = CLUSTER_MANIFESTS): KubernetesObject[] {
+  return files.flatMap((f) => loadAllYaml(readFileSync(join(ROOT, f), 'utf8')) as KubernetesObject[]);
+}
+
+/** Server-side apply; `dryRun` asks the apiserver to validate and admit without persisting. */
+export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], dryRun = false): Promise<KubernetesObject[]> {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  const out: KubernetesObject[] = [];
+  for (const obj of objects) {
+    out.push(await api.patch(obj, undefined, dryRun ? 'All' : undefined, 'agentrun-dev', true, PatchStrategy.ServerSideApply));
+  }
+  return out;
+}
+
+export async function prepareCluster(): Promise<void> {
+  const kc = adminKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const s = secrets();
+  await applyObjects(kc, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: WORKER_SA.namespace } },
+    ...loadManifests(),
+    {
+      apiVersion: 'v1', kind: 'Node',
+      metadata: { name: KWOK_NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/os': 'linux' } },
+    },
+    {
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+      metadata: { name: 'agentrun-runner-s3', namespace: TOOLS_NAMESPACE },
+      stringData: { AWS_ACCESS_KEY_ID: s.minioUser, AWS_SECRET_ACCESS_KEY: s.minioPassword },
+    } as KubernetesObject,
+  ]);
+  await waitFor('the kwok node to be Ready', 30_000, async () => {
+    const node = await core.readNode({ name: KWOK_NODE }).catch(() => undefined);
+    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+  });
+  // The service-account admission plugin waits for the namespace's default account.
+  await waitFor('the tools namespace\'s default service account', 30_000, async () =>
+    (await core.readNamespacedServiceAccount({ name: 'default', namespace: TOOLS_NAMESPACE }).catch(() => undefined)) !== undefined);
+}

@@ -1,0 +1,40 @@
+/** The request a Job's runner receives (env `AGENTRUN_REQUEST`), validated before anything runs. */
+import { z } from 'zod';
+import type { SandboxRequest } from './types.ts';
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+/** An argv word or environment value: a process cannot receive NUL bytes. */
+const noNul = z.string().refine((s) => !s.includes('\0'), 'must not contain NUL bytes');
+
+export const sandboxRequestSchema = z.object({
+  runId: id,
+  userId: id,
+  index: z.number().int().min(0),
+  workspacePrefix: z.string().regex(/^users\/[A-Za-z0-9_-]+\/runs\/[A-Za-z0-9_-]+\/files\/$/, 'must be users/{userId}/runs/{runId}/files/'),
+  command: z.union([
+    z.object({ argv: z.array(noNul).min(1) }).strict(),
+    z.object({ code: z.object({ language: z.enum(['python', 'node', 'bash']), source: z.string() }).strict() }).strict(),
+  ]),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), noNul).optional(),
+  image: z.string().min(1).optional(),
+  limits: z.object({ timeoutMs: z.number().int().positive(), outputMaxBytes: z.number().int().positive() }).strict(),
+}).strict().refine(
+  (r) => r.workspacePrefix.startsWith(`users/${r.userId}/runs/`),
+  { path: ['workspacePrefix'], message: 'must be a workspace of the request\'s user' },
+) satisfies z.ZodType<SandboxRequest>;
+
+/** Parses and validates a request; the error message is one line naming each problem. */
+export function parseSandboxRequest(text: string | undefined): SandboxRequest {
+  if (!text) throw new Error('AGENTRUN_REQUEST is not set');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`AGENTRUN_REQUEST is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = sandboxRequestSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new Error(`AGENTRUN_REQUEST is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,68 @@
+/**
+ * The one contract every sandbox executor keeps: run a command or a piece of
+ * code against a run's S3 workspace and report what happened.
+ */
+
+export type CodeLanguage = 'python' | 'node' | 'bash';
+
+export interface SandboxRequest {
+  runId: string;
+  userId: string;
+  /** Execution number of the step within the run; with runId it names the execution. */
+  index: number;
+  /** S3 prefix of the workspace's files (ends in `/`). */
+  workspacePrefix: string;
+  /** argv (no shell parses it) or source code run by an interpreter. */
+  command: { argv: string[] } | { code: { language: CodeLanguage; source: string } };
+  /** Extra, non-secret environment for the command. */
+  env?: Record<string, string>;
+  /** Container image (kubernetes); unset means the configured runner image. */
+  image?: string;
+  limits: { timeoutMs: number; outputMaxBytes: number };
+}
+
+export interface ChangedFile {
+  path: string;
+  change: 'added' | 'modified' | 'deleted';
+  bytes: number;
+}
+
+export interface SandboxResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** The command could not be started (not found, not executable). */
+  spawnError?: string;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+  changedFiles: ChangedFile[];
+  /** Files the command left that were not synced back (symlinks, devices, unsafe names, too large). */
+  skippedFiles: { path: string; reason: string }[];
+  durationMs: number;
+}
+
+export interface SandboxContext {
+  signal: AbortSignal;
+  onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Called while waiting, so the activity's heartbeat keeps flowing. */
+  heartbeat?: (details?: unknown) => void;
+}
+
+export interface Executor {
+  readonly kind: 'local' | 'kubernetes';
+  run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult>;
+  close?(): Promise<void>;
+}
+
+/** The argv that runs a request's command or code; code is read from `codeFile`. */
+export function argvFor(command: SandboxRequest['command'], codeFile: string): string[] {
+  if ('argv' in command) return command.argv;
+  switch (command.code.language) {
+    case 'python': return ['python3', codeFile];
+    case 'node': return ['node', codeFile];
+    case 'bash': return ['bash', codeFile];
+  }
+}
+
+export const CODE_EXTENSIONS: Record<CodeLanguage, string> = { python: '.py', node: '.mjs', bash: '.sh' };

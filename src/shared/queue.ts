@@ -1,0 +1,94 @@
+/**
+ * The queue facade's contract: which run status shows in which `jobs:*` list,
+ * and the seeds' legacy job format. Pure module.
+ *
+ *   created                                   → (no entry: a legacy producer enqueues it itself)
+ *   queued, priority 1–2                      → jobs:high_priority
+ *   queued, priority 3–5                      → jobs:pending
+ *   planning, running, awaiting_approval, paused → jobs:processing
+ *   failed                                    → jobs:failed (with the reason)
+ *   completed, cancelled                      → removed
+ * jobs:retry holds entries on their way back to jobs:pending: dead-lettered runs an
+ * operator retried, and legacy jobs whose evaluation hit a transient outage (with backoff).
+ */
+import { z } from 'zod';
+import { isRunId } from './names.ts';
+import type { RunStatus } from './run.ts';
+
+export const QUEUE_NAMES = ['pending', 'high_priority', 'processing', 'retry', 'failed'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+/** Runs with a priority at or below this (1 = first) are listed on jobs:high_priority while queued. */
+export const HIGH_PRIORITY_MAX = 2;
+
+/** The list a run in `status` belongs to, or `none` (not listed). */
+export function queueForStatus(status: RunStatus, priority?: number): 'pending' | 'high_priority' | 'processing' | 'failed' | 'none' {
+  switch (status) {
+    case 'queued': return priority !== undefined && priority <= HIGH_PRIORITY_MAX ? 'high_priority' : 'pending';
+    case 'planning': case 'running': case 'awaiting_approval': case 'paused': return 'processing';
+    case 'failed': return 'failed';
+    case 'created': case 'completed': case 'cancelled': return 'none';
+  }
+}
+
+/** A legacy job as the seeds' producers push it: `{"run_id":"…","enqueued_at":"…","priority":0,"retry_count":0}`. */
+export const legacyJob = z.object({
+  run_id: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).refine(isRunId, 'must be a run id (run_ + 26 characters)'),
+  enqueued_at: z.string().optional(),
+  /** The seeds' 0 means "normal"; 1 (first) … 5 (last) are this system's priorities. */
+  priority: z.number().int().min(0).max(5).optional(),
+  retry_count: z.number().int().min(0).optional(),
+  /** Set when an operator retried a dead-lettered run: the run this one repeats. */
+  retry_of: z.string().refine(isRunId).optional(),
+}).loose();
+export type LegacyJob = z.infer<typeof legacyJob>;
+
+export interface FailureReason { code: string; message: string }
+
+/** An entry of jobs:failed. `id` is the run id for runs, `dlq_…` for ingress entries that name no usable run. */
+export interface FailedEntry {
+  id: string;
+  run_id?: string | null;
+  source: 'run' | 'ingress';
+  reason: FailureReason;
+  failed_at: string;
+  enqueued_at?: string;
+  priority?: number;
+  retry_count?: number;
+  retry_of?: string;
+  /** The original ingress entry, verbatim (ingress failures only). */
+  job?: string;
+}
+
+/** An entry of jobs:retry: what goes back onto jobs:pending once due, and the run record to create first (a retried run). */
+export interface RetryEntry {
+  id: string;
+  kind: 'requeue';
+  job: string;
+  retry_at: string;
+  retry_count: number;
+  reason?: FailureReason;
+  record?: { id: string; userId: string; prompt: string; priority: number };
+}
+
+/** The seed-format priority of a job → this system's 1–5 (high_priority list → 1; 0 or absent → default). */
+export function jobPriority(job: LegacyJob, fromHighPriority: boolean, fallback: number): number {
+  if (job.priority !== undefined && job.priority >= 1) return job.priority;
+  return fromHighPriority ? 1 : fallback;
+}
+
+/** Seconds since the entry's own timestamp (entering its list, failing, or being enqueued); undefined when it has none. */
+export function entryAgeS(member: string, nowMs: number): number | undefined {
+  try {
+    const e = JSON.parse(member) as Record<string, unknown>;
+    for (const k of ['since', 'failed_at', 'retry_at', 'enqueued_at']) {
+      const v = e[k];
+      if (typeof v !== 'string') continue;
+      const t = Date.parse(v);
+      if (Number.isFinite(t)) return Math.max(0, (nowMs - t) / 1000);
+    }
+  } catch {
+    // a malformed legacy entry has no age
+  }
+  return undefined;
+}

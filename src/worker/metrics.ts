@@ -1,0 +1,61 @@
+/**
+ * The worker's /metrics: its own series (prom-client) followed by the Temporal SDK's
+ * (Core's Prometheus exporter, bound to a private loopback port and read on every
+ * scrape), so one scrape target serves both.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+/** A free loopback port for Core's exporter (Core cannot report the port it picked for 0). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The worker's own series: process metrics and what it serves. */
+export function createWorkerRegistry(info: { taskQueue: string; namespace: string }): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'agentrun_worker_' });
+  new Gauge({ name: 'agentrun_worker_info', help: 'The task queue and namespace this worker polls (always 1)', labelNames: ['task_queue', 'namespace'] as const, registers: [registry] })
+    .set({ task_queue: info.taskQueue, namespace: info.namespace }, 1);
+  return registry;
+}
+
+/** Serves GET /metrics on host:port; resolves with the server once listening. */
+export async function serveWorkerMetrics(opts: { host: string; port: number; registry: Registry; temporalUrl: string; log: Logger }): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"only GET /metrics"}}');
+      return;
+    }
+    void (async () => {
+      const own = await opts.registry.metrics();
+      let sdk = '';
+      try {
+        const r = await fetch(opts.temporalUrl, { signal: AbortSignal.timeout(2000) });
+        sdk = await r.text();
+      } catch (err) {
+        opts.log.warn({ err: (err as Error).message }, 'temporal SDK metrics unavailable');
+      }
+      res.writeHead(200, { 'content-type': opts.registry.contentType }).end(`${own.trimEnd()}\n${sdk}`);
+    })().catch((err: unknown) => {
+      opts.log.error({ err }, 'metrics scrape failed');
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/metrics` };
+}

@@ -1,0 +1,251 @@
+/**
+ * The Kubernetes executor against a real control plane: kube-apiserver,
+ * controller-manager and scheduler built from Go modules, etcd, and kwok
+ * nodes (./dev up). kwok runs no containers, so the runner entrypoint is run
+ * on this machine by test/helpers/kube-sim.ts with the env each Job carries;
+ * command semantics are covered by the local executor's tests.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1Job,
+} from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { applyObjects, loadManifests } from '../../src/dev/kube-setup.ts';
+import { createLogger } from '../../src/infra/logger.ts';
+import { KubernetesExecutor } from '../../src/sandbox/kubernetes/executor.ts';
+import { jobName, jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
+import type { SandboxRequest } from '../../src/sandbox/types.ts';
+import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/config.ts';
+import { s3Keys } from '../../src/shared/names.ts';
+import { newRunId } from '../../src/api/ids.ts';
+import { boot, assertRefused } from '../helpers/boot.ts';
+import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import type { Clients, Proc } from '../helpers/stack.ts';
+import { createRun } from '../helpers/runs.ts';
+
+const NS = 'agentrun-tools';
+
+function kubeConfig(file: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(file);
+  return kc;
+}
+
+function k8sConfig(env: Record<string, string>, extra: Record<string, string> = {}): KubernetesSandboxConfig {
+  const cfg = loadConfig({ ...env, SANDBOX: 'kubernetes', ...extra }).sandbox;
+  assert.equal(cfg.kind, 'kubernetes');
+  return cfg.kubernetes;
+}
+
+describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, () => {
+  let c: Clients;
+  let env: Record<string, string>;
+  let admin: KubeConfig;
+  let worker: KubeConfig;
+  let sim: PodSimulator;
+  const log = createLogger('silent', 'test');
+
+  before(async () => {
+    c = await connectClients();
+    env = stackEnv();
+    assert.ok(env.K8S_KUBECONFIG && env.AGENTRUN_KUBE_ADMIN_KUBECONFIG, 'the stack env names both kubeconfigs');
+    admin = kubeConfig(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
+    worker = kubeConfig(env.K8S_KUBECONFIG);
+    sim = await startPodSimulator(admin, NS);
+  });
+  after(async () => {
+    sim?.stop();
+    await c?.close();
+  });
+
+  const executor = (extra: Record<string, string> = {}) => new KubernetesExecutor({
+    s3: c.s3, bucket: c.config.s3.bucket, log, maxWorkspaceBytes: 1 << 20, maxFileBytes: 1 << 20,
+    cfg: k8sConfig(env, extra),
+  }, worker);
+
+  const request = (runId: string, argv: string[], timeoutMs = 60_000): SandboxRequest => ({
+    runId, userId: 'k8s-user', index: 0, workspacePrefix: s3Keys.workspaceFiles('k8s-user', runId),
+    command: { argv }, limits: { timeoutMs, outputMaxBytes: 4096 },
+  });
+
+  const jobsOf = async (runId: string) => (await admin.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: NS, labelSelector: jobSelector(runId) })).items;
+  const podsOf = async (runId: string) => (await admin.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: NS, labelSelector: jobSelector(runId) })).items;
+
+  it('runs a step as a hardened Job, and returns the result the runner recorded', async () => {
+    const runId = newRunId();
+    const req = request(runId, ['sh', '-c', 'cat in.txt > out.txt; echo copied']);
+    await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}in.txt`, Body: 'from s3' }));
+    const beats: unknown[] = [];
+    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=4s' }).run(req, { signal: new AbortController().signal, heartbeat: (d) => beats.push(d) });
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout.trim(), 'copied');
+    assert.deepEqual(r.changedFiles.map((f) => [f.path, f.change]), [['out.txt', 'added']]);
+    const out = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}out.txt` }));
+    assert.equal(await out.Body!.transformToString(), 'from s3');
+    assert.deepEqual(sim.ran.get(jobName(runId, 0)), [0, 0, 0], 'pull, exec and push ran');
+    assert.ok(beats.length >= 2, 'heartbeats while waiting');
+
+    const job: V1Job = await admin.makeApiClient(BatchV1Api).readNamespacedJob({ name: jobName(runId, 0), namespace: NS });
+    assert.equal(job.spec?.backoffLimit, 0);
+    assert.equal(job.spec?.activeDeadlineSeconds, 60 + 120);
+    assert.equal(job.spec?.ttlSecondsAfterFinished, 600);
+    assert.equal(job.metadata?.labels?.['agentrun.dev/run-id'], runId);
+    assert.equal(job.metadata?.labels?.['agentrun.dev/step'], '0');
+    const pod = job.spec.template.spec!;
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.equal(pod.restartPolicy, 'Never');
+    assert.equal(pod.securityContext?.runAsNonRoot, true);
+    assert.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+    const containers = [...(pod.initContainers ?? []), ...pod.containers];
+    assert.deepEqual(containers.map((x) => x.name), ['pull', 'exec', 'push']);
+    for (const x of containers) {
+      assert.equal(x.securityContext?.readOnlyRootFilesystem, true, x.name);
+      assert.equal(x.securityContext?.allowPrivilegeEscalation, false, x.name);
+      assert.equal(x.securityContext?.runAsNonRoot, true, x.name);
+      assert.deepEqual(x.securityContext?.capabilities?.drop, ['ALL'], x.name);
+      assert.equal(x.securityContext?.seccompProfile?.type, 'RuntimeDefault', x.name);
+      for (const res of ['cpu', 'memory', 'ephemeral-storage']) {
+        assert.ok(x.resources?.requests?.[res] && x.resources?.limits?.[res], `${x.name} ${res}`);
+      }
+    }
+    const execEnv = containers[1]!.env!.map((e) => e.name);
+    assert.ok(!execEnv.some((n) => n.startsWith('AWS_')), 'the exec container gets no credentials');
+    assert.ok(containers[0]!.env!.some((e) => e.name === 'AWS_SECRET_ACCESS_KEY' && e.valueFrom?.secretKeyRef?.name === 'agentrun-runner-s3'));
+    assert.ok(pod.volumes!.find((v) => v.name === 'workspace')?.emptyDir?.sizeLimit);
+
+    // A retried activity finds the record and creates nothing new.
+    const again = await executor().run(req, { signal: new AbortController().signal });
+    assert.equal(again.stdout, r.stdout);
+    assert.equal((await jobsOf(runId)).length, 1);
+  });
+
+  it('adopts the Job its earlier attempt created (409) instead of creating a second', async () => {
+    const runId = newRunId();
+    const req = request(runId, ['true']);
+    const first = executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=5s' });
+    const ac = new AbortController();
+    // Attempt 1 creates the Job, then "dies" (its wait is abandoned without deleting).
+    const p1 = first.run(req, { signal: new AbortController().signal });
+    await waitUntil('job created', async () => (await jobsOf(runId)).length === 1);
+    const r2 = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=5s' }).run(req, { signal: ac.signal });
+    assert.equal(r2.exitCode, 0);
+    await p1;
+    assert.equal((await jobsOf(runId)).length, 1);
+  });
+
+  it('a failing pod gives a typed, non-retryable failure', async () => {
+    const runId = newRunId();
+    await assert.rejects(executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=fail' }).run(request(runId, ['true']), { signal: new AbortController().signal }), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'SandboxFailed');
+      assert.equal(err.nonRetryable, true);
+      assert.match(err.message, /exited 3/);
+      return true;
+    });
+  });
+
+  it('activeDeadlineSeconds gives the deadline failure', async () => {
+    const runId = newRunId();
+    const ex = executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang', K8S_DEADLINE_GRACE_S: '2' });
+    await assert.rejects(ex.run(request(runId, ['sleep', '1000'], 1000), { signal: new AbortController().signal }), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'SandboxDeadlineExceeded');
+      assert.equal(err.nonRetryable, true);
+      return true;
+    });
+  });
+
+  it('cancellation deletes the Job and its pods', async () => {
+    const runId = newRunId();
+    const ac = new AbortController();
+    const p = executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang' }).run(request(runId, ['sleep', '1000']), { signal: ac.signal });
+    await waitUntil('pod running', async () => (await podsOf(runId)).some((x) => x.status?.phase === 'Running'));
+    ac.abort(new Error('cancelled by test'));
+    await assert.rejects(p, /cancelled by test/);
+    assert.equal((await jobsOf(runId)).length, 0, 'job gone when run() returns');
+    await waitUntil('pods gone', async () => (await podsOf(runId)).length === 0, 60_000);
+  });
+
+  it('k8s/ manifests pass server-side dry-run; the worker\'s Role allows Jobs in the tools namespace only; Pod Security rejects an unhardened pod', async () => {
+    const applied = await applyObjects(admin, loadManifests(), true);
+    assert.ok(applied.length >= 5);
+    const quota = await admin.makeApiClient(CoreV1Api).readNamespacedResourceQuota({ name: 'agentrun-tools', namespace: NS });
+    assert.equal(quota.spec?.hard?.['count/jobs.batch'], '50');
+    assert.equal(quota.spec?.hard?.['requests.cpu'], '25');
+    assert.equal(quota.spec?.hard?.['requests.memory'], '50Gi');
+    const ns = await admin.makeApiClient(CoreV1Api).readNamespace({ name: NS });
+    assert.equal(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+
+    const authz = worker.makeApiClient(AuthorizationV1Api);
+    const can = async (namespace: string, verb: string, resource: string, group = '', subresource?: string) => (await authz.createSelfSubjectAccessReview({
+      body: { spec: { resourceAttributes: { namespace, verb, group, resource, subresource } } },
+    })).status?.allowed === true;
+    for (const verb of ['create', 'get', 'list', 'watch', 'delete']) assert.equal(await can(NS, verb, 'jobs', 'batch'), true, verb);
+    assert.equal(await can(NS, 'get', 'pods', '', 'log'), true, 'pods/log');
+    assert.equal(await can('default', 'create', 'jobs', 'batch'), false, 'jobs elsewhere');
+    assert.equal(await can(NS, 'get', 'secrets'), false, 'secrets');
+    assert.equal(await can(NS, 'create', 'pods'), false, 'bare pods');
+    assert.equal(await can(NS, 'update', 'jobs', 'batch'), false, 'update jobs');
+
+    const unhardened = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'unhardened', namespace: NS }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } as KubernetesObject;
+    await assert.rejects(applyObjects(admin, [unhardened], true), (err: unknown) => {
+      assert.match(String((err as { body?: unknown }).body ?? err), /violates PodSecurity \\\\?"restricted:latest/);
+      return true;
+    });
+  });
+
+  it('the worker refuses to start, with one line, when it cannot run Jobs', async () => {
+    const base = { ...env, SANDBOX: 'kubernetes', K8S_NAMESPACE: 'no-such-namespace', TEMPORAL_TASK_QUEUE: uniqueQueue('k8s-boot') };
+    // With cluster-wide read access the missing namespace is named …
+    assertRefused(await boot('worker', { ...base, K8S_KUBECONFIG: env.AGENTRUN_KUBE_ADMIN_KUBECONFIG! }), 'worker', /namespace no-such-namespace does not exist/);
+    // … with the worker's namespaced Role, the missing permission is.
+    assertRefused(await boot('worker', base), 'worker', /does not allow this worker to create jobs in namespace no-such-namespace/);
+    assertRefused(await boot('worker', { ...base, K8S_KUBECONFIG: '/nonexistent/kubeconfig' }), 'worker', /no Kubernetes credentials/);
+  });
+
+  describe('through the workflow', () => {
+    let api: Proc & { url: string };
+    let user: string;
+    let wenv: Record<string, string>;
+    const workers: Proc[] = [];
+    before(async () => {
+      user = await newUser(c, 10_000, 'k8s');
+      wenv = { ...env, TEMPORAL_TASK_QUEUE: uniqueQueue('k8s'), DEFAULT_USER_ID: user, SANDBOX: 'kubernetes' };
+      api = await startApi(wenv);
+    });
+    after(async () => {
+      await Promise.all([stop(api), ...workers.map((w) => stop(w, 'SIGKILL'))]);
+    });
+
+    it('a step retried after a worker SIGKILL leaves exactly one Job', async () => {
+      const slow = { ...wenv, K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=12s' };
+      const w1 = await startWorker(slow);
+      workers.push(w1);
+      const id = await createRun(api.url, 'shell echo hello');
+      await waitUntil('job created', async () => (await jobsOf(id)).length === 1, 60_000);
+      w1.child.kill('SIGKILL');
+      await w1.exited;
+      workers.push(await startWorker(slow));
+      const h = c.temporal.workflow.getHandle(id);
+      await h.result();
+      assert.equal((await jobsOf(id)).length, 1, 'one Job for the step');
+      const history = await h.fetchHistory();
+      const started = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+      assert.ok(started.some((a) => (a ?? 1) > 1), 'the step activity was retried');
+    });
+
+    it('cancelling the workflow leaves zero Jobs and zero Pods for the run', async () => {
+      workers.push(await startWorker({ ...wenv, K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang' }));
+      const id = await createRun(api.url, 'shell sleep 1000');
+      await waitUntil('pod running', async () => (await podsOf(id)).some((x) => x.status?.phase === 'Running'), 60_000);
+      const h = c.temporal.workflow.getHandle(id);
+      await h.cancel();
+      await waitUntil('run cancelled', async () => (await h.describe()).status.name !== 'RUNNING', 60_000);
+      assert.equal((await jobsOf(id)).length, 0);
+      await waitUntil('pods gone', async () => (await podsOf(id)).length === 0, 60_000);
+    });
+  });
+});

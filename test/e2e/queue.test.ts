@@ -1,0 +1,193 @@
+/**
+ * The queue facade against real services: jobs:* agree with Temporal's own view
+ * after a mixed batch; a seed-format LPUSH of a created run starts it; malformed,
+ * incomplete and unknown entries are dead-lettered with a reason; a dead-lettered
+ * run retried from the API completes; an entry a crashed consumer left in
+ * jobs:processing is finished when the API starts again.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { newRunId } from '../../src/api/ids.ts';
+import { QueueFacade } from '../../src/infra/queue.ts';
+import { queueKeys } from '../../src/shared/names.ts';
+import { queueForStatus } from '../../src/shared/queue.ts';
+import type { FailedEntry } from '../../src/shared/queue.ts';
+import type { RunStatus } from '../../src/shared/run.ts';
+import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import type { Clients, Proc } from '../helpers/stack.ts';
+
+type Api = Proc & { url: string; token?: string };
+
+describe('queue facade and legacy ingress', () => {
+  let c: Clients;
+  let env: Record<string, string>;
+  let worker: Proc | undefined;
+  let api: Api | undefined;
+  let queue: QueueFacade;
+  let user: string;
+  const prefix = `jobs-test-${randomBytes(4).toString('hex')}:`;
+  const keys = queueKeys(prefix);
+
+  before(async () => {
+    c = await connectClients();
+    user = await newUser(c, 10_000, 'queue');
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('queue'), DEFAULT_USER_ID: user, QUEUE_KEY_PREFIX: prefix, QUEUE_POLL_MS: '50', WORKER_METRICS_PORT: '0' };
+    queue = new QueueFacade(c.redis, prefix);
+    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
+  });
+  after(async () => {
+    await Promise.all([stop(api), stop(worker)]);
+    await c.redis.del(...Object.values(keys));
+    await c.close();
+  });
+
+  const headers = (): Record<string, string> => ({ 'content-type': 'application/json', ...(api?.token ? { authorization: `Bearer ${api.token}` } : {}) });
+  const startRun = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${api!.url}/v1/runs`, { method: 'POST', headers: headers(), body: JSON.stringify(body) });
+    assert.equal(res.status, 202, await res.clone().text());
+    return ((await res.json()) as { id: string }).id;
+  };
+  const agentStatus = async (id: string) => (await c.temporal.workflow.getHandle(id).describe()).typedSearchAttributes.get(searchAttributes.agentStatus);
+  const failedEntries = async () => (await queue.listFailed()).map((f) => f.entry);
+  /** A run record as a seed-era producer creates it (status created), for `userId`. */
+  const createdRecord = async (prompt: string, userId = user) => {
+    const id = newRunId();
+    await c.store.createRun({ id, userId, prompt, priority: 0, status: 'created' });
+    return id;
+  };
+  const seedJob = (runId: string) => JSON.stringify({ run_id: runId, enqueued_at: new Date().toISOString(), priority: 0, retry_count: 0 });
+
+  it('after a mixed batch (completed, failed, cancelled, awaiting approval) the jobs:* lists agree with Temporal', async () => {
+    const completed = await startRun({ prompt: 'write_file done.txt ok' });
+    const failed = await startRun({ prompt: 'shell false' });
+    const waiting = await startRun({ prompt: 'write_file wait.txt ok', requireApproval: true, priority: 1 });
+    const cancelled = await startRun({ prompt: 'write_file cancel.txt ok', requireApproval: true });
+    await waitUntil('two runs awaiting approval', async () => (await agentStatus(waiting)) === 'awaiting_approval' && (await agentStatus(cancelled)) === 'awaiting_approval', 60_000);
+    await c.temporal.workflow.getHandle(cancelled).cancel();
+    await c.temporal.workflow.getHandle(completed).result();
+    await assert.rejects(c.temporal.workflow.getHandle(failed).result());
+    await assert.rejects(c.temporal.workflow.getHandle(cancelled).result());
+
+    // Temporal's view: every workflow of this task queue, its execution status and AgentStatus.
+    const seen: { id: string; status: RunStatus }[] = [];
+    await waitUntil('visibility lists the batch', async () => {
+      seen.length = 0;
+      for await (const w of c.temporal.workflow.list({ query: `TaskQueue="${env.TEMPORAL_TASK_QUEUE}"` })) {
+        const closed = { COMPLETED: 'completed', FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'failed', TIMED_OUT: 'failed' } as Record<string, RunStatus>;
+        const status = closed[w.status.name] ?? (w.typedSearchAttributes.get(searchAttributes.agentStatus) as RunStatus);
+        seen.push({ id: w.workflowId, status });
+      }
+      return seen.length === 4 && seen.some((s) => s.id === cancelled && s.status === 'cancelled');
+    });
+    const expected: Record<string, number> = { pending: 0, high_priority: 0, processing: 0, retry: 0, failed: 0 };
+    for (const { id, status } of seen) {
+      const where = queueForStatus(status, 3);
+      const actual = await queue.whereIs(id);
+      assert.equal(actual?.queue ?? 'none', where, `${id} is ${status} in Temporal`);
+      if (where !== 'none') expected[where]! += 1;
+    }
+    assert.deepEqual(seen.map((s) => s.status).sort(), ['awaiting_approval', 'cancelled', 'completed', 'failed']);
+
+    const res = await fetch(`${api!.url}/v1/queue`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { queues: Record<string, { count: number; oldestAgeS: number | null }> };
+    assert.deepEqual(Object.fromEntries(Object.entries(body.queues).map(([q, v]) => [q, v.count])), expected);
+    assert.ok(body.queues.processing!.oldestAgeS! >= 0);
+    assert.equal(body.queues.pending!.oldestAgeS, null);
+
+    const dead = (await failedEntries()).find((e) => e.id === failed);
+    assert.equal(dead?.source, 'run');
+    assert.equal(dead?.reason.code, 'StepFailed');
+    const view = (await (await fetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; reason: { code: string } }[] };
+    assert.ok(view.entries.some((e) => e.id === failed && e.reason.code === 'StepFailed'));
+
+    // Approving the waiting run moves it out of jobs:processing once it completes.
+    await c.temporal.workflow.getHandle(waiting).signal('approve', { approved: true });
+    await c.temporal.workflow.getHandle(waiting).result();
+    assert.equal(await queue.whereIs(waiting), undefined);
+  });
+
+  it('a seed-format LPUSH of a created run starts it, and the entry leaves jobs:processing once Temporal accepted it', async () => {
+    const id = await createdRecord('write_file legacy.txt from the seeds');
+    const raw = seedJob(id);
+    await c.redis.lpush(keys.pending, raw);
+    await waitUntil('the legacy run started', async () => (await c.temporal.workflow.getHandle(id).describe().catch(() => undefined)) !== undefined, 30_000);
+    await c.temporal.workflow.getHandle(id).result();
+    assert.ok(!(await c.redis.lrange(keys.processing, 0, -1)).includes(raw));
+    assert.ok(!(await c.redis.lrange(keys.pending, 0, -1)).includes(raw));
+    assert.equal((await c.store.getRun(id))?.status, 'completed');
+    assert.equal(await queue.whereIs(id), undefined);
+    const metrics = await (await fetch(`${api!.url}/metrics`)).text();
+    assert.match(metrics, /agentrun_queue_ingress_total\{outcome="started"\} [1-9]/);
+  });
+
+  it('malformed JSON, a job without run_id and an unknown run go to jobs:failed with the reason; nothing is dropped', async () => {
+    const unknown = newRunId();
+    const entries = ['{"run_id": oops', JSON.stringify({ enqueued_at: new Date().toISOString(), priority: 0, retry_count: 0 }), seedJob(unknown)];
+    await c.redis.lpush(keys.pending, ...entries);
+    const byJob = await waitUntil('three dead letters', async () => {
+      const f = await failedEntries();
+      const mine = entries.map((e) => f.find((x) => x.job === e));
+      return mine.every(Boolean) ? (mine as FailedEntry[]) : undefined;
+    });
+    assert.equal(byJob[0]!.reason.code, 'malformed_json');
+    assert.equal(byJob[1]!.reason.code, 'invalid_job');
+    assert.match(byJob[1]!.reason.message, /run_id: is required/);
+    assert.equal(byJob[2]!.reason.code, 'unknown_run');
+    assert.equal(byJob[2]!.run_id, unknown);
+    for (const e of entries) {
+      assert.ok(!(await c.redis.lrange(keys.processing, 0, -1)).includes(e));
+      assert.ok(!(await c.redis.lrange(keys.pending, 0, -1)).includes(e));
+    }
+    const view = (await (await fetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; source: string; reason: { code: string } }[] };
+    for (const e of byJob) assert.ok(view.entries.some((v) => v.id === e.id && v.source === 'ingress' && v.reason.code === e.reason.code));
+  });
+
+  it('a dead-lettered run retried from POST /v1/queue/failed/:id/retry runs again and completes; a second retry is refused', async () => {
+    const poor = await newUser(c, 0, 'poor');
+    const id = await createdRecord('write_file retried.txt ok', poor);
+    await c.redis.lpush(keys.pending, seedJob(id));
+    await assert.rejects(async () => {
+      await waitUntil('started', async () => (await c.temporal.workflow.getHandle(id).describe().catch(() => undefined)) !== undefined);
+      await c.temporal.workflow.getHandle(id).result();
+    });
+    const dead = await waitUntil('dead-lettered', async () => (await failedEntries()).find((e) => e.id === id));
+    assert.equal(dead.reason.code, 'insufficient_credits');
+
+    await c.store.grant(poor, 500, `test-grant-again:${poor}`);
+    const res = await fetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
+    assert.equal(res.status, 202, await res.clone().text());
+    const out = (await res.json()) as { runId: string; retryOf: string; status: string };
+    assert.equal(out.retryOf, id);
+    assert.equal(out.status, 'requeued');
+    assert.notEqual(out.runId, id);
+    assert.ok(!(await failedEntries()).some((e) => e.id === id));
+    await waitUntil('the retry started', async () => (await c.temporal.workflow.getHandle(out.runId).describe().catch(() => undefined)) !== undefined, 30_000);
+    const result = (await c.temporal.workflow.getHandle(out.runId).result()) as { status: string };
+    assert.equal(result.status, 'completed');
+    const record = await c.store.getRun(out.runId);
+    assert.equal(record?.user_id, poor);
+    assert.equal(record?.status, 'completed');
+    assert.equal(await queue.whereIs(out.runId), undefined);
+    assert.equal((await c.redis.lrange(keys.retry, 0, -1)).length, 0);
+
+    const again = await fetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
+    assert.equal(again.status, 404);
+  });
+
+  it('an entry a crashed consumer left in jobs:processing is finished when the API starts again', async () => {
+    await stop(api);
+    const id = await createdRecord('write_file recovered.txt ok');
+    const raw = seedJob(id);
+    await c.redis.lpush(keys.processing, raw); // taken by a consumer that died before starting it
+    api = await startApi(env);
+    assert.match(api.output(), /legacy queue consumer started/);
+    assert.match(api.output(), /"recovered":[1-9]/);
+    await waitUntil('the recovered run started', async () => (await c.temporal.workflow.getHandle(id).describe().catch(() => undefined)) !== undefined, 30_000);
+    await c.temporal.workflow.getHandle(id).result();
+    assert.ok(!(await c.redis.lrange(keys.processing, 0, -1)).includes(raw));
+    assert.equal((await c.store.getRun(id))?.status, 'completed');
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * Streaming that holds, against real processes: a private Redis (TLS and an
+ * ACL user, so it can be restarted without disturbing other test files), a
+ * worker and one API process on it.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
+import { freePort } from '../../src/dev/proc.ts';
+import { createRedis } from '../../src/infra/redis.ts';
+import { redisKeys } from '../../src/shared/names.ts';
+import { compareStreamIds } from '../../src/shared/stream-id.ts';
+import { authHeaders } from '../helpers/auth.ts';
+import { collect, createRun, parse } from '../helpers/runs.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import type { Clients, Proc } from '../helpers/stack.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user. */
+class PrivateRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'agentrun-redis-'));
+  port = 0;
+  proc: ChildProcess | undefined;
+  readonly password = `pw-${process.pid}-${Date.now()}`;
+
+  async start(): Promise<void> {
+    if (!this.port) {
+      this.port = await freePort();
+      const run = (args: string[]) => new Promise<void>((resolve, reject) => {
+        spawn('openssl', args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`openssl ${args[0]} ${code}`))));
+      });
+      await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(this.dir, 'key.pem'), '-out', join(this.dir, 'cert.pem'),
+        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost']);
+      writeFileSync(join(this.dir, 'users.acl'), [
+        // Not `user default off`: Redis 7.0 replays MULTI blocks of the AOF as the default user,
+        // and refuses them (NOPERM) if it is off — the data written before a restart would vanish.
+        `user default on >default-${this.password} ~* &* +@all`,
+        // The keys and channels agentrun uses, nothing else.
+        `user agentrun on >${this.password} ~agent:* ~jobs:* ~worker:* ~ratelimit:* ~idem:* ~agentrun:* &agent:* +@all -@dangerous +info +xinfo`,
+      ].join('\n') + '\n');
+    }
+    this.proc = spawn('redis-server', [
+      '--port', '0', '--tls-port', String(this.port), '--bind', '127.0.0.1',
+      '--tls-cert-file', join(this.dir, 'cert.pem'), '--tls-key-file', join(this.dir, 'key.pem'), '--tls-auth-clients', 'no',
+      '--aclfile', join(this.dir, 'users.acl'), '--dir', this.dir, '--appendonly', 'yes', '--save', '', '--logfile', join(this.dir, 'redis.log'),
+    ], { stdio: 'ignore' });
+    const probe = this.client();
+    try {
+      await waitUntil('private redis', async () => {
+        if (probe.status === 'wait' || probe.status === 'end') await probe.connect().catch(() => undefined);
+        return (await probe.ping().catch(() => '')) === 'PONG';
+      }, 20_000);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** A client of the test's own (trusting the test's certificate). */
+  client() {
+    return createRedis(this.url, { connectTimeoutMs: 1000, tlsCa: readFileSync(join(this.dir, 'cert.pem')) });
+  }
+
+  get url(): string {
+    return `rediss://agentrun:${this.password}@127.0.0.1:${this.port}`;
+  }
+
+  /** Graceful stop: SIGTERM makes Redis fsync its AOF, so nothing acknowledged is lost. */
+  async stop(): Promise<void> {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc!.once('exit', r));
+    this.proc.kill('SIGTERM');
+    await exited;
+  }
+}
+
+function assertExactlyOnceInOrder(messages: SseMessage[], expectedLines: number): void {
+  const ids = messages.filter((m) => m.id).map((m) => m.id!);
+  assert.equal(new Set(ids).size, ids.length, 'no duplicate ids');
+  const lines = messages.filter((m) => m.event === 'log').map((m) => String(parse(m).text)).filter((t) => t.startsWith('line-'));
+  assert.equal(lines.length, expectedLines, 'every line once');
+  lines.forEach((t, i) => assert.equal(t, `line-${i + 1}`));
+  assert.equal(messages.at(-1)?.event, 'end');
+}
+
+describe('SSE streaming that holds', { timeout: 900_000 }, () => {
+  let c: Clients;
+  const redis = new PrivateRedis();
+  let env: Record<string, string>;
+  let worker: Proc | undefined;
+  let api: (Proc & { url: string }) | undefined;
+
+  before(async () => {
+    c = await connectClients();
+    await redis.start();
+    const user = await newUser(c, 100_000, 'sse');
+    env = {
+      ...stackEnv(), REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: join(redis.dir, 'cert.pem'),
+      TEMPORAL_TASK_QUEUE: uniqueQueue('sse'), DEFAULT_USER_ID: user, MAX_ITERATIONS: '50', SSE_HEARTBEAT_MS: '500',
+    };
+    worker = await startWorker(env);
+    api = await startApi(env);
+  });
+  after(async () => {
+    await Promise.all([stop(api), stop(worker)]);
+    await redis.stop();
+    await c?.close();
+  });
+
+  it('a client cut off every second during a 5,000-event run receives every event exactly once, in order', async () => {
+    const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 5000 ]; do echo line-$i; i=$((i+1)); [ $((i % 50)) -eq 0 ] && sleep 0.05; done"');
+    const got: SseMessage[] = [];
+    let cuts = 0;
+    for (;;) {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 1000);
+      try {
+        for await (const m of readSse(`${api!.url}/v1/runs/${id}/events`, { lastEventId: got.findLast((x) => x.id)?.id, signal: ac.signal, headers: authHeaders(api!.url) })) {
+          got.push(m);
+        }
+        break; // the server ended the stream after `end`
+      } catch (err) {
+        if (!ac.signal.aborted) throw err;
+        cuts += 1;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (got.at(-1)?.event === 'end') break;
+    }
+    assert.ok(cuts >= 3, `cut ${cuts} times`);
+    assertExactlyOnceInOrder(got, 5000);
+  });
+
+  it('1,000 concurrent SSE clients on one API process all receive every event; slow clients are dropped, memory stays bounded', async () => {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api!.child.pid}/status`, 'utf8'))![1]) * 1024;
+    const before = rss();
+    const id = await createRun(api!.url, 'shell sh -c "sleep 4; i=1; while [ $i -le 300 ]; do echo line-$i; i=$((i+1)); done; head -c 3000000 /dev/zero | tr \\"\\\\000\\" x | fold -w 1000"');
+    const clients = Array.from({ length: 1000 }, () => collect(api!.url, id, { timeoutMs: 240_000 }));
+    // Slow clients: connect, then never read.
+    const slow = await Promise.all(Array.from({ length: 20 }, async () => {
+      const res = await fetch(`${api!.url}/v1/runs/${id}/events`, { headers: { accept: 'text/event-stream', ...authHeaders(api!.url) } });
+      return res;
+    }));
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 200);
+    const results = await Promise.all(clients);
+    clearInterval(sampler);
+    const reference = results[0]!.map((m) => m.id).join(',');
+    for (const r of results) {
+      assertExactlyOnceInOrder(r, 300);
+      const mine = r.map((m) => m.id).join(',');
+      if (mine !== reference) {
+        const a = reference.split(','); const b = mine.split(',');
+        const i = a.findIndex((x, k) => x !== b[k]);
+        assert.fail(`client differs at ${i}: ${JSON.stringify(results[0]!.slice(i - 1, i + 2))} vs ${JSON.stringify(r.slice(i - 1, i + 2))}`);
+      }
+    }
+    // The slow clients were disconnected by the server rather than buffered without bound.
+    await waitUntil('slow clients dropped', async () => {
+      const m = await (await fetch(`${api!.url}/metrics`)).text().catch(() => '');
+      const v = /^agentrun_sse_clients(?:\{[^}]*\})? (\d+)/m.exec(m);
+      return v ? Number(v[1]) === 0 : true;
+    }, 60_000);
+    for (const s of slow) await s.body?.cancel().catch(() => undefined);
+    assert.ok(peak - before < 400 * 1024 * 1024, `API RSS grew by ${Math.round((peak - before) / 1048576)} MiB`);
+  });
+
+  it('Redis restarted during a run: requests needing it fail fast with 503, clients resume with nothing lost', async () => {
+    const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 600 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done"');
+    const stream = collect(api!.url, id, { timeoutMs: 240_000 });
+    await waitUntil('output flowing', async () => {
+      const r = redis.client();
+      try { await r.connect(); return (await r.xlen(redisKeys.events(id))) > 50; } finally { r.disconnect(); }
+    });
+    await redis.stop();
+    const t0 = Date.now();
+    // A new stream needs Redis: 503 at once, no offline queue. (Creating runs does not: they start on Temporal.)
+    const res = await fetch(`${api!.url}/v1/runs/${id}/events`, { headers: { accept: 'text/event-stream', ...authHeaders(api!.url) } });
+    assert.equal(res.status, 503);
+    assert.ok(Date.now() - t0 < 5000, 'fails fast');
+    assert.match(JSON.stringify(await res.json()), /redis/i);
+    await sleep(3000);
+    await redis.start();
+    const got = await stream;
+    const r = redis.client();
+    await r.connect();
+    const lines = (await r.xrange(redisKeys.events(id), '-', '+')).filter(([, f]) => f[1] === 'log').map(([, f]) => String((JSON.parse(f[3]!) as { text: string }).text));
+    r.disconnect();
+    const missing = Array.from({ length: 600 }, (_, i) => `line-${i + 1}`).filter((l) => !lines.includes(l));
+    assert.deepEqual(missing.length === 0 ? [] : [missing.length, missing[0], missing.at(-1)], [], `every line reached the stream (worker log: ${worker!.output().split('\n').filter((l) => /flush|redis/i.test(l)).slice(0, 5).join(' | ')})`);
+    assertExactlyOnceInOrder(got, 600);
+  });
+
+  it('a client whose id is older than the stream holds gets a gap notice and the backfill from the S3 archive', async () => {
+    const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 1500 ]; do echo line-$i; i=$((i+1)); done"');
+    const all = await collect(api!.url, id, { timeoutMs: 120_000 });
+    assertExactlyOnceInOrder(all, 1500);
+    const r = redis.client();
+    await r.connect();
+    try {
+      // The stream loses its head (MAXLEN reached): an old id gets the gap notice, then the archive.
+      await r.xtrim(redisKeys.events(id), 'MAXLEN', 100);
+      const old = all[5]!.id!;
+      const fromOld = await collect(api!.url, id, { lastEventId: old });
+      const gap = fromOld.find((m) => m.event === 'gap');
+      assert.ok(gap, 'gap notice');
+      assert.equal(parse(gap).backfill, 'archive');
+      const expected = all.filter((m) => m.id && compareStreamIds(m.id, old) > 0).map((m) => m.id);
+      const got = fromOld.filter((m) => m.event !== 'gap').map((m) => m.id);
+      assert.deepEqual(got, expected, `every later event exactly once, in order (got ${got.length}, expected ${expected.length}; gap ${gap.data})`);
+      // The stream expired altogether (its TTL after the run): a replay from the start comes from the archive.
+      await r.del(redisKeys.events(id));
+      const replay = await collect(api!.url, id);
+      assert.equal(parse(replay.find((m) => m.event === 'gap')!).reason, 'missing');
+      assert.deepEqual(replay.filter((m) => m.event !== 'gap').map((m) => m.id), all.map((m) => m.id));
+    } finally {
+      r.disconnect();
+    }
+  });
+});
