@@ -1,7 +1,7 @@
 /** The HTTP face: a thin composition of routers, the policies every answer gets, and one error middleware. */
 import express from 'express';
 import type { Logger } from 'pino';
-import { requireCaller } from './auth.ts';
+import { requireCaller, requireOperator } from './auth.ts';
 import type { Authenticator } from './auth.ts';
 import { errorMiddleware, jsonNotFound } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
@@ -21,9 +21,8 @@ import type { Config } from '../shared/config.ts';
 export interface AppDeps {
   /** /readyz, /metrics, and the request-latency middleware (src/api/ops-routes.ts). */
   ops?: OpsDeps & { metricsMiddleware?: express.RequestHandler };
-  /** The queue facade under /v1/queue (src/api/queue-routes.ts); operator-only: `operatorAuth` guards it when set. */
+  /** The queue facade under /v1/queue (src/api/queue-routes.ts); operators only (AUTH_OPERATORS). */
   queue?: QueueService;
-  operatorAuth?: express.RequestHandler;
   runs: RunsService;
   hub: EventHub;
   events: EventLog;
@@ -46,10 +45,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   if (deps.ops) app.use(createOpsRouter(deps.ops));
-  if (deps.queue) app.use('/v1/queue', ...(deps.operatorAuth ? [deps.operatorAuth] : []), createQueueRouter(deps.queue));
-
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
   const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware()];
+  if (deps.queue) app.use('/v1/queue', ...asCaller, requireOperator(deps.auth), createQueueRouter(deps.queue));
   app.use('/v1/runs', ...asCaller, runsRouter(deps));
   app.use('/agent', ...asCaller, seedRouter(deps));
 

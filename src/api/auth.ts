@@ -55,6 +55,11 @@ export class Authenticator {
     return this.cfg.mode;
   }
 
+  /** May this caller use the operator routes? Everyone with AUTH_MODE=none (the laptop), else AUTH_OPERATORS. */
+  isOperator(caller: Caller): boolean {
+    return this.cfg.mode === 'none' || this.cfg.operators.includes(caller.userId);
+  }
+
   /** The caller of a request, or an UnauthorizedError naming what is wrong. */
   async authenticate(credential: string | undefined, apiKeyHeader: string | undefined): Promise<Caller> {
     if (this.cfg.mode === 'none') return { userId: this.cfg.userId, via: 'none' };
@@ -145,6 +150,13 @@ export function requireCaller(auth: Authenticator): RequestHandler {
       res.locals.caller = caller;
       next();
     }, next);
+  };
+}
+
+/** After requireCaller: 403 unless the caller is an operator (AUTH_OPERATORS). */
+export function requireOperator(auth: Authenticator): RequestHandler {
+  return (_req, res, next) => {
+    next(auth.isOperator(callerOf(res)) ? undefined : new HttpError(403, 'forbidden', 'operator routes need an operator (a user id listed in AUTH_OPERATORS)'));
   };
 }
 

@@ -64,6 +64,8 @@ export const jsonNotFound: RequestHandler = (req, _res, next) => {
 export function errorMiddleware(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
+      // Too late for an error answer (a stream or download under way): say why, then cut the response.
+      log.error({ err, method: req.method, path: req.path }, 'request failed after the response started');
       next(err);
       return;
     }

@@ -46,6 +46,18 @@ export interface LegacyIngressDeps {
 
 class Transient extends Error {}
 
+/** The run's user has as many runs going as allowed: the entry waits its turn (not an attempt). */
+class AtRunLimit extends Error {
+  readonly retryAfterS: number;
+  constructor(message: string, retryAfterS: number) {
+    super(message);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
+/** How long an entry of a user at the active-run limit waits before it is tried again. */
+export const RUN_LIMIT_RECHECK_MS = 5000;
+
 export class LegacyIngress {
   private readonly deps: LegacyIngressDeps;
   private readonly ac = new AbortController();
@@ -142,6 +154,14 @@ export class LegacyIngress {
       this.deps.onOutcome?.(outcome);
       return outcome;
     } catch (err) {
+      if (err instanceof AtRunLimit) {
+        // Waiting for a place is not a failure: retry_count stays, the entry is never dead-lettered for it.
+        const delayMs = Math.max(RUN_LIMIT_RECHECK_MS, err.retryAfterS * 1000);
+        await queue.defer(raw, raw, job.retry_count ?? 0, new Date(Date.now() + delayMs), { code: 'too_many_active_runs', message: err.message });
+        log.info({ runId: job.run_id, delayMs }, 'legacy job waits: its user is at the active-run limit');
+        this.deps.onOutcome?.('deferred');
+        return 'deferred';
+      }
       if (!(err instanceof Transient)) throw err;
       const attempt = (job.retry_count ?? 0) + 1;
       const reason = { code: 'start_failed', message: err.message };
@@ -179,6 +199,7 @@ export class LegacyIngress {
       // A retried run keeps working in the failed run's files.
       await runs.start(record.user_id, { prompt: record.prompt, priority, workspaceId: job.retry_of }, opts);
     } catch (err) {
+      if (err instanceof HttpError && err.status === 429) throw new AtRunLimit(err.message, Number(err.headers?.['Retry-After'] ?? 0));
       // A start Temporal refused marks the run failed and dead-letters it as a run: the entry is consumed.
       const now = await store.getRun(job.run_id).catch(() => undefined);
       if (now?.status === 'failed') {

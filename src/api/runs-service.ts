@@ -113,8 +113,12 @@ function isUnavailable(err: unknown): boolean {
   return code === 14 || code === 4; // UNAVAILABLE, DEADLINE_EXCEEDED
 }
 
+/** How long one answer of isClosed serves every SSE client of the run. */
+const CLOSED_CHECK_REUSE_MS = 1000;
+
 export class RunsService {
   private readonly deps: RunsServiceDeps;
+  private readonly closedChecks = new Map<string, { at: number; answer: Promise<{ closed: boolean; status?: RunStatus }> }>();
   constructor(deps: RunsServiceDeps) {
     this.deps = deps;
   }
@@ -413,9 +417,23 @@ export class RunsService {
   }
 
   /** True once the run's workflow has closed (completed, failed, cancelled, terminated). */
-  async isClosed(id: string): Promise<{ closed: boolean; status?: RunStatus }> {
-    const d = await this.describe(id);
-    const status = CLOSED_STATUS[d.status.name];
-    return { closed: status !== undefined, status };
+  /**
+   * Has the run's workflow closed? Asked by idle SSE clients on every heartbeat, so the answer
+   * is shared: one describe per run per second however many clients follow it.
+   */
+  isClosed(id: string): Promise<{ closed: boolean; status?: RunStatus }> {
+    const now = Date.now();
+    const hit = this.closedChecks.get(id);
+    if (hit && now - hit.at < CLOSED_CHECK_REUSE_MS) return hit.answer;
+    const answer = this.describe(id).then((d) => {
+      const status = CLOSED_STATUS[d.status.name];
+      return { closed: status !== undefined, status };
+    });
+    answer.catch(() => this.closedChecks.delete(id));
+    this.closedChecks.set(id, { at: now, answer });
+    if (this.closedChecks.size > 10_000) {
+      for (const [k, v] of this.closedChecks) if (now - v.at >= CLOSED_CHECK_REUSE_MS) this.closedChecks.delete(k);
+    }
+    return answer;
   }
 }

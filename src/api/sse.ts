@@ -46,6 +46,7 @@ export class SseSession implements Follower {
   private heartbeat: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private onClosed: (() => void) | undefined;
+  private lastDeliveryAt = Date.now();
 
   constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
     this.deps = deps;
@@ -128,7 +129,8 @@ export class SseSession implements Follower {
     else void this.read();
   }
 
-  private async read(): Promise<void> {
+  /** Reads the stream from the cursor to its end; false when Redis failed (a retry is scheduled). */
+  private async read(): Promise<boolean> {
     this.reading = true;
     try {
       for (;;) {
@@ -136,9 +138,10 @@ export class SseSession implements Follower {
         for (const e of page) this.deliver(e);
         if (this.closed || page.length < this.opts.pageSize) break;
         if (this.res.writableNeedDrain) await this.drainOrDrop();
-        if (this.closed) return;
+        if (this.closed) return true;
       }
       this.finishRead();
+      return true;
     } catch (err) {
       // Redis away: keep the client, try again shortly (or on resync).
       this.deps.log.warn({ runId: this.runId, err: (err as Error).message }, 'event read failed; retrying');
@@ -146,6 +149,7 @@ export class SseSession implements Follower {
       this.held = [];
       clearTimeout(this.retryTimer);
       this.retryTimer = setTimeout(() => this.onResync(), 1000);
+      return false;
     }
   }
 
@@ -164,6 +168,7 @@ export class SseSession implements Follower {
     if (this.closed) return;
     if (this.cursor !== undefined && compareStreamIds(e.id, this.cursor) <= 0) return;
     this.cursor = e.id;
+    this.lastDeliveryAt = Date.now();
     this.res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
     if (e.type === 'end') {
       this.close();
@@ -186,15 +191,14 @@ export class SseSession implements Follower {
   private tick(): void {
     if (this.closed) return;
     this.res.write(': heartbeat\n\n');
-    if (this.reading) return;
-    // A run that closed without an `end` event (terminated by an operator) still ends the stream.
+    if (this.reading || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
+    // A run that closed without an `end` event (terminated by an operator) still ends the stream —
+    // but only once everything the stream holds was delivered: a failed read ends nothing.
     this.deps.isClosed().then(async ({ closed, status }) => {
-      if (!closed || this.closed) return;
-      await this.read();
-      if (!this.closed) {
-        this.res.write(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
-        this.close();
-      }
+      if (!closed || this.closed || this.reading) return;
+      if (!(await this.read()) || this.closed || this.reading) return;
+      this.res.write(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
+      this.close();
     }).catch(() => undefined);
   }
 

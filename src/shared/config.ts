@@ -80,6 +80,7 @@ export const CONFIG_VARS = {
   AUTH_ISSUER: v(z.string().min(1).optional(), 'Required `iss` of JWTs (Supabase: `https://<project>.supabase.co/auth/v1`); unset: not checked', undefined),
   AUTH_AUDIENCE: v(z.string().regex(/^[^,\s]+(,[^,\s]+)*$/, 'must be a comma-separated list'), 'Accepted `aud` values of JWTs, comma-separated (Supabase: `authenticated`)', 'authenticated'),
   AUTH_CLOCK_SKEW_S: v(int(0, 300), 'Seconds of clock skew tolerated on `exp` / `nbf`', '5'),
+  AUTH_OPERATORS: v(z.string().regex(/^[A-Za-z0-9_-]{1,128}(,[A-Za-z0-9_-]{1,128})*$/, 'must be a comma-separated list of user ids').optional(), 'User ids (JWT `sub` or API-key owners), comma-separated, allowed on the operator routes (`/v1/queue*`); with AUTH_MODE=jwt nobody else is. With AUTH_MODE=none DEFAULT_USER_ID is the operator', undefined),
   AUTH_API_KEYS: v(z.string().regex(/^[A-Za-z0-9_-]{1,128}:[0-9a-f]{64}(,[A-Za-z0-9_-]{1,128}:[0-9a-f]{64})*$/, 'must be userId:sha256hex,… (lowercase hex)').optional(), 'Static API keys of service callers, as `userId:sha256hex,…` (the SHA-256 of each `ak_…` key; the keys themselves are never stored); sent as `Authorization: Bearer ak_…` or `X-API-Key`', undefined, true),
   API_CORS_ORIGINS: v(z.string().regex(/^(|https?:\/\/[^,\s/]+(,https?:\/\/[^,\s/]+)*)$/, 'must be a comma-separated list of origins like https://app.example.com'), 'Browser origins allowed to call the API (CORS), comma-separated; empty: none', ''),
   API_PROMPT_MAX_CHARS: v(int(1, 1_000_000), 'Longest prompt accepted (characters)', '20000'),
@@ -219,6 +220,8 @@ export type AuthConfig =
     audience: string[];
     clockSkewS: number;
     apiKeys: { userId: string; sha256: string }[];
+    /** User ids allowed on the operator routes (the queue facade). */
+    operators: string[];
   };
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
@@ -241,7 +244,7 @@ function authConfig(c: RawConfig): AuthConfig {
   });
   const jwt = c.AUTH_JWT_SECRET ? { kind: 'secret' as const, secret: c.AUTH_JWT_SECRET }
     : c.AUTH_JWKS_URL ? { kind: 'jwks' as const, url: c.AUTH_JWKS_URL } : undefined;
-  return { mode: 'jwt', jwt, issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE.split(','), clockSkewS: c.AUTH_CLOCK_SKEW_S, apiKeys };
+  return { mode: 'jwt', jwt, issuer: c.AUTH_ISSUER, audience: c.AUTH_AUDIENCE.split(','), clockSkewS: c.AUTH_CLOCK_SKEW_S, apiKeys, operators: (c.AUTH_OPERATORS ?? '').split(',').filter(Boolean) };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -36,7 +36,7 @@ describe('operations endpoints', () => {
   before(async () => {
     c = await connectClients();
     const user = await newUser(c, 1000, 'ops');
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('opsm'), DEFAULT_USER_ID: user, QUEUE_KEY_PREFIX: prefix, WORKER_METRICS_PORT: '0' };
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('opsm'), DEFAULT_USER_ID: user, QUEUE_KEY_PREFIX: prefix, WORKER_METRICS_PORT: '0', AUTH_OPERATORS: user };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
@@ -82,7 +82,7 @@ describe('operations endpoints', () => {
     assert.equal(created.status, 202);
     const { id } = (await created.json()) as { id: string };
     await c.temporal.workflow.getHandle(id).result();
-    await fetch(`${api!.url}/v1/queue`);
+    await fetch(`${api!.url}/v1/queue`, { headers });
     await fetch(`${api!.url}/no/such/route/${id}`);
     const res = await fetch(`${api!.url}/metrics`);
     assert.equal(res.status, 200);

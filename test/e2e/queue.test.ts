@@ -15,6 +15,7 @@ import { queueForStatus } from '../../src/shared/queue.ts';
 import type { FailedEntry } from '../../src/shared/queue.ts';
 import type { RunStatus } from '../../src/shared/run.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { apiFetch, mintToken } from '../helpers/auth.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -33,7 +34,7 @@ describe('queue facade and legacy ingress', () => {
   before(async () => {
     c = await connectClients();
     user = await newUser(c, 10_000, 'queue');
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('queue'), DEFAULT_USER_ID: user, QUEUE_KEY_PREFIX: prefix, QUEUE_POLL_MS: '50', WORKER_METRICS_PORT: '0' };
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('queue'), DEFAULT_USER_ID: user, QUEUE_KEY_PREFIX: prefix, QUEUE_POLL_MS: '50', WORKER_METRICS_PORT: '0', AUTH_OPERATORS: `ops-admin,${user}` };
     queue = new QueueFacade(c.redis, prefix);
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
@@ -58,6 +59,18 @@ describe('queue facade and legacy ingress', () => {
     return id;
   };
   const seedJob = (runId: string) => JSON.stringify({ run_id: runId, enqueued_at: new Date().toISOString(), priority: 0, retry_count: 0 });
+
+  it('answers only operators (AUTH_OPERATORS): 401 without a token, 403 JSON for another user', async () => {
+    const none = await fetch(`${api!.url}/v1/queue`);
+    assert.equal(none.status, 401);
+    const other = await mintToken(await newUser(c, 0, 'notops'));
+    for (const [method, path] of [['GET', '/v1/queue'], ['GET', '/v1/queue/failed'], ['POST', '/v1/queue/failed/run_x/retry']] as const) {
+      const res = await fetch(`${api!.url}${path}`, { method, headers: { authorization: `Bearer ${other}` } });
+      assert.equal(res.status, 403, `${method} ${path}`);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'forbidden');
+    }
+    assert.equal((await apiFetch(`${api!.url}/v1/queue`)).status, 200);
+  });
 
   it('after a mixed batch (completed, failed, cancelled, awaiting approval) the jobs:* lists agree with Temporal', async () => {
     const completed = await startRun({ prompt: 'write_file done.txt ok' });
@@ -90,7 +103,7 @@ describe('queue facade and legacy ingress', () => {
     }
     assert.deepEqual(seen.map((s) => s.status).sort(), ['awaiting_approval', 'cancelled', 'completed', 'failed']);
 
-    const res = await fetch(`${api!.url}/v1/queue`);
+    const res = await apiFetch(`${api!.url}/v1/queue`);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { queues: Record<string, { count: number; oldestAgeS: number | null }> };
     assert.deepEqual(Object.fromEntries(Object.entries(body.queues).map(([q, v]) => [q, v.count])), expected);
@@ -100,7 +113,7 @@ describe('queue facade and legacy ingress', () => {
     const dead = (await failedEntries()).find((e) => e.id === failed);
     assert.equal(dead?.source, 'run');
     assert.equal(dead?.reason.code, 'StepFailed');
-    const view = (await (await fetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; reason: { code: string } }[] };
+    const view = (await (await apiFetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; reason: { code: string } }[] };
     assert.ok(view.entries.some((e) => e.id === failed && e.reason.code === 'StepFailed'));
 
     // Approving the waiting run moves it out of jobs:processing once it completes.
@@ -141,7 +154,7 @@ describe('queue facade and legacy ingress', () => {
       assert.ok(!(await c.redis.lrange(keys.processing, 0, -1)).includes(e));
       assert.ok(!(await c.redis.lrange(keys.pending, 0, -1)).includes(e));
     }
-    const view = (await (await fetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; source: string; reason: { code: string } }[] };
+    const view = (await (await apiFetch(`${api!.url}/v1/queue/failed`)).json()) as { entries: { id: string; source: string; reason: { code: string } }[] };
     for (const e of byJob) assert.ok(view.entries.some((v) => v.id === e.id && v.source === 'ingress' && v.reason.code === e.reason.code));
   });
 
@@ -157,7 +170,7 @@ describe('queue facade and legacy ingress', () => {
     assert.equal(dead.reason.code, 'insufficient_credits');
 
     await c.store.grant(poor, 500, `test-grant-again:${poor}`);
-    const res = await fetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
+    const res = await apiFetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
     assert.equal(res.status, 202, await res.clone().text());
     const out = (await res.json()) as { runId: string; retryOf: string; status: string };
     assert.equal(out.retryOf, id);
@@ -173,7 +186,7 @@ describe('queue facade and legacy ingress', () => {
     assert.equal(await queue.whereIs(out.runId), undefined);
     assert.equal((await c.redis.lrange(keys.retry, 0, -1)).length, 0);
 
-    const again = await fetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
+    const again = await apiFetch(`${api!.url}/v1/queue/failed/${id}/retry`, { method: 'POST' });
     assert.equal(again.status, 404);
   });
 
@@ -189,5 +202,33 @@ describe('queue facade and legacy ingress', () => {
     await c.temporal.workflow.getHandle(id).result();
     assert.ok(!(await c.redis.lrange(keys.processing, 0, -1)).includes(raw));
     assert.equal((await c.store.getRun(id))?.status, 'completed');
+  });
+
+  it('a legacy entry of a user at the active-run limit waits in jobs:retry (not an attempt, never dead-lettered) and starts when a place frees', async () => {
+    await stop(api);
+    api = await startApi({ ...env, API_MAX_ACTIVE_RUNS: '1' });
+    const busy = await newUser(c, 10_000, 'busy');
+    const token = await mintToken(busy);
+    const first = await fetch(`${api.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ prompt: 'write_file first.txt ok', requireApproval: true }) });
+    assert.equal(first.status, 202);
+    const firstId = ((await first.json()) as { id: string }).id;
+    await waitUntil('first run awaiting approval', async () => (await agentStatus(firstId)) === 'awaiting_approval', 60_000);
+
+    const id = await createdRecord('write_file second.txt ok', busy);
+    await c.redis.lpush(keys.pending, seedJob(id));
+    const parked = await waitUntil('entry parked in jobs:retry', async () => (await queue.listRetry()).find((r) => r.entry.job.includes(id))?.entry);
+    assert.equal(parked.reason?.code, 'too_many_active_runs');
+    assert.equal(parked.retry_count, 0, 'waiting for a place is not an attempt');
+    // It is tried again and again while the user stays at the limit, and never dead-lettered.
+    await new Promise((r) => setTimeout(r, 12_000));
+    assert.ok(!(await failedEntries()).some((e) => e.id === id));
+    assert.equal(await c.temporal.workflow.getHandle(id).describe().catch(() => undefined), undefined);
+
+    await c.temporal.workflow.getHandle(firstId).signal('approve', { approved: true });
+    await c.temporal.workflow.getHandle(firstId).result();
+    await waitUntil('the waiting entry started', async () => (await c.temporal.workflow.getHandle(id).describe().catch(() => undefined)) !== undefined, 30_000);
+    assert.equal(((await c.temporal.workflow.getHandle(id).result()) as { status: string }).status, 'completed');
+    assert.equal((await c.redis.lrange(keys.retry, 0, -1)).filter((m) => m.includes(id)).length, 0);
+    assert.ok(!(await failedEntries()).some((e) => e.id === id));
   });
 });
