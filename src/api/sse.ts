@@ -58,6 +58,9 @@ export class SseSession implements Follower {
 
   /** Subscribes and performs the first read before any header is sent, so a Redis outage is a clean 503. */
   async open(req: Request): Promise<void> {
+    // Live events that arrive before the first read is written are held (nothing may be
+    // written before the headers, and the read decides where the client resumes).
+    this.reading = true;
     this.unfollow = await this.deps.hub.follow(this.runId, this);
     let first: StoredEvent[];
     let backfill: { notice: Record<string, unknown>; events: StoredEvent[] } | undefined;
@@ -76,8 +79,12 @@ export class SseSession implements Follower {
     });
     this.res.write(`retry: ${this.opts.retryMs}\n\n`);
     req.on('close', () => this.close());
+    this.res.on('close', () => this.close());
+    if (this.res.destroyed) {
+      this.close(); // the client left while the first read ran
+      return;
+    }
     this.heartbeat = setInterval(() => this.tick(), this.opts.heartbeatMs);
-    this.reading = true;
     if (backfill) {
       this.res.write(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
       for (const e of backfill.events) this.deliver(e);
@@ -120,7 +127,15 @@ export class SseSession implements Follower {
   onEvent(event: StoredEvent): void {
     if (this.closed) return;
     if (this.reading) this.held.push(event);
-    else this.deliver(event);
+    else if (this.follows(event)) this.deliver(event);
+    else void this.read(); // something was published while we were not subscribed: the stream has it
+  }
+
+  /** Does a live event come right after what the client has (or is it one it already has)? */
+  private follows(e: StoredEvent): boolean {
+    if (e.prev === undefined) return true;
+    if (this.cursor === undefined) return e.prev === '';
+    return e.prev === this.cursor || compareStreamIds(e.id, this.cursor) <= 0;
   }
 
   onResync(): void {
@@ -157,7 +172,13 @@ export class SseSession implements Follower {
     const held = this.held;
     this.held = [];
     this.reading = false;
-    for (const e of held) this.deliver(e);
+    for (const e of held) {
+      if (!this.follows(e)) {
+        void this.read(); // the rest is in the stream
+        return;
+      }
+      this.deliver(e);
+    }
     if (this.rereadWanted && !this.closed) {
       this.rereadWanted = false;
       void this.read();

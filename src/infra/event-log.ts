@@ -14,12 +14,21 @@ export interface StoredEvent {
   id: string;
   type: EventType;
   data: Record<string, unknown>;
+  /**
+   * Live events only: the id of the stream entry before this one ('' when it is the first).
+   * A follower whose cursor is not `prev` missed something and re-reads the stream.
+   */
+  prev?: string;
 }
 
 // KEYS: stream, dedupe hash. ARGV: channel, maxlen, ttlSeconds, then (key, type, json) triples.
-// The published message is "<id>\n<type>\n<json>" so subscribers need no second read.
+// The published message is "<id> <previous id>\n<type>\n<json>": subscribers need no second
+// read, and can tell whether they saw every entry before it.
 const APPEND_LUA = `
 local ids = {}
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local prev = ''
+if last[1] then prev = last[1][1] end
 for i = 4, #ARGV, 3 do
   local existing = redis.call('HGET', KEYS[2], ARGV[i])
   if existing then
@@ -27,7 +36,8 @@ for i = 4, #ARGV, 3 do
   else
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'type', ARGV[i + 1], 'data', ARGV[i + 2])
     redis.call('HSET', KEYS[2], ARGV[i], id)
-    redis.call('PUBLISH', ARGV[1], id .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+    redis.call('PUBLISH', ARGV[1], id .. ' ' .. prev .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+    prev = id
     ids[#ids + 1] = id
   end
 end
@@ -105,9 +115,12 @@ export function decodeMessage(message: string): StoredEvent | undefined {
   const a = message.indexOf('\n');
   const b = message.indexOf('\n', a + 1);
   if (a < 0 || b < 0) return undefined;
+  const head = message.slice(0, a);
+  const sp = head.indexOf(' ');
   try {
     return {
-      id: message.slice(0, a),
+      id: sp < 0 ? head : head.slice(0, sp),
+      ...(sp < 0 ? {} : { prev: head.slice(sp + 1) }),
       type: message.slice(a + 1, b) as EventType,
       data: JSON.parse(message.slice(b + 1)) as Record<string, unknown>,
     };
