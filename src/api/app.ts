@@ -7,6 +7,7 @@ import { errorMiddleware, jsonNotFound } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { cors, securityHeaders } from './http-policy.ts';
 import type { IdempotencyStore } from './idempotency.ts';
+import { serveOpenApi } from './openapi.ts';
 import { createOpsRouter } from './ops-routes.ts';
 import type { OpsDeps } from './ops-routes.ts';
 import { createQueueRouter } from './queue-routes.ts';
@@ -44,6 +45,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(securityHeaders(), cors(deps.config.corsOrigins));
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
+  app.get('/openapi.json', serveOpenApi({ ...deps.config, readyz: deps.ops !== undefined, metrics: deps.ops?.registry !== undefined, queue: deps.queue !== undefined }));
   if (deps.ops) app.use(createOpsRouter(deps.ops));
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
   const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware()];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseOr400 } from './errors.ts';
 import type { QueueService } from './queue-service.ts';
 
-const listQuery = z.object({ limit: z.coerce.number({ error: 'must be a whole number from 1 to 1000' }).int().min(1).max(1000).default(100) }).loose();
+export const listQuery = z.object({ limit: z.coerce.number({ error: 'must be a whole number from 1 to 1000' }).int().min(1).max(1000).default(100) }).loose();
 
 export function createQueueRouter(service: QueueService): Router {
   const r = Router();

@@ -43,24 +43,24 @@ export function createRunBody(promptMaxChars: number) {
   }).strict();
 }
 
-const approveBody = z.object({
+export const approveBody = z.object({
   approved: z.boolean({ error: 'must be true or false' }).default(true),
   comment: z.string({ error: 'must be a string' }).max(2000, 'must be at most 2000 characters').optional(),
   extraCredits: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
 }).strict();
 
-const messageBody = z.object({
+export const messageBody = z.object({
   text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
     .trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
 }).strict();
 
-const listQuery = z.object({
+export const listQuery = z.object({
   limit: z.coerce.number({ error: 'must be a number from 1 to 100' }).int('must be a whole number').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
   status: z.string().transform((s) => s.split(',')).pipe(z.array(z.enum(RUN_STATUSES, { error: `must be one or more of ${RUN_STATUSES.join(', ')}, comma-separated` }))).optional(),
   cursor: z.string().optional(),
 }).strict();
 
-const filesQuery = z.object({
+export const filesQuery = z.object({
   limit: z.coerce.number({ error: 'must be a number from 1 to 1000' }).int().min(1).max(1000).default(1000),
   cursor: z.string().max(2048).optional(),
 }).strict();

@@ -20,20 +20,25 @@ import { links, streamRunEvents } from './runs-routes.ts';
 
 export const SEED_ACTIONS = ['create', 'start', 'stop', 'status', 'retry'] as const;
 
-const actionOnly = z.object({
+export const actionOnly = z.object({
   action: z.enum(SEED_ACTIONS, { error: `must be one of ${SEED_ACTIONS.join(', ')}` }),
 });
-const runIdBody = z.object({
+export const runIdBody = z.object({
   run_id: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).min(1, 'must not be empty'),
 });
 
-export function seedRouter(deps: RunsRoutesDeps): express.Router {
-  const r = express.Router();
-  const createBody = z.object({
+/** The body of `{"action":"create"}` (besides `action`). */
+export function seedCreateBody(promptMaxChars: number) {
+  return z.object({
     prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-      .trim().min(1, 'must not be empty').max(deps.config.promptMaxChars, `must be at most ${deps.config.promptMaxChars} characters`),
+      .trim().min(1, 'must not be empty').max(promptMaxChars, `must be at most ${promptMaxChars} characters`),
     priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
   });
+}
+
+export function seedRouter(deps: RunsRoutesDeps): express.Router {
+  const r = express.Router();
+  const createBody = seedCreateBody(deps.config.promptMaxChars);
 
   r.post('/execute', express.json({ limit: deps.config.bodyMaxBytes, strict: false }), async (req, res) => {
     if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
