@@ -116,7 +116,7 @@ const failedEntry = z.object({
   runId: z.string().nullable(),
   source: z.enum(['run', 'ingress']),
   reason: failure,
-  failedAt: z.string().describe('ISO 8601; empty for an entry agentrun did not write'),
+  failedAt: z.iso.datetime({ offset: true }).nullable().describe('ISO 8601; null for an entry agentrun did not write'),
   enqueuedAt: z.string().nullable().describe('As the producer wrote it'),
   priority: z.number().int().nullable(),
   retryCount: z.number().int().min(0),

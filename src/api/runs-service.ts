@@ -307,7 +307,7 @@ export class RunsService {
       this.deps.log.debug({ err, id }, 'status query failed; falling back to describe');
       const status = CLOSED_STATUS[d.status.name] ?? record?.status
         ?? (d.typedSearchAttributes.get(searchAttributes.agentStatus) as RunStatus | undefined) ?? 'queued';
-      return { ...base, status, steps: [], plan: record?.plan as RunState['plan'], error: (record?.error ?? undefined) as RunState['error'], usage };
+      return { ...base, status, steps: [], plan: (record?.plan ?? undefined) as RunState['plan'], error: (record?.error ?? undefined) as RunState['error'], usage };
     }
   }
 

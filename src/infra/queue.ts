@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { queueKeys } from '../shared/names.ts';
 import type { QueueKeys } from '../shared/names.ts';
-import { entryAgeS, QUEUE_NAMES, queueForStatus } from '../shared/queue.ts';
+import { entryAgeS, failedEntryShape, QUEUE_NAMES, queueForStatus } from '../shared/queue.ts';
 import type { FailedEntry, FailureReason, QueueName, RetryEntry } from '../shared/queue.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -245,11 +245,11 @@ export class QueueFacade {
 
 export function parseFailed(member: string): FailedEntry {
   try {
-    const e = JSON.parse(member) as FailedEntry;
-    if (e && typeof e === 'object' && typeof e.id === 'string') return e;
+    const e: unknown = JSON.parse(member);
+    if (failedEntryShape.safeParse(e).success) return e as FailedEntry;
   } catch {
     // fall through
   }
   // Something else pushed onto jobs:failed (a seed-era worker): shown as is, retried by re-enqueueing it verbatim.
-  return { id: `raw_${createHash('sha256').update(member).digest('hex').slice(0, 16)}`, source: 'ingress', reason: { code: 'unknown', message: 'entry not written by agentrun' }, failed_at: '', job: member };
+  return { id: `raw_${createHash('sha256').update(member).digest('hex').slice(0, 16)}`, source: 'ingress', reason: { code: 'unknown', message: 'entry not written by agentrun' }, failed_at: null, job: member };
 }

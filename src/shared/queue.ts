@@ -46,12 +46,21 @@ export type LegacyJob = z.infer<typeof legacyJob>;
 export interface FailureReason { code: string; message: string }
 
 /** An entry of jobs:failed. `id` is the run id for runs, `dlq_…` for ingress entries that name no usable run. */
+/** What an entry of jobs:failed written by agentrun must hold (anything else is shown as a foreign entry). */
+export const failedEntryShape = z.object({
+  id: z.string().min(1),
+  source: z.enum(['run', 'ingress']),
+  reason: z.object({ code: z.string(), message: z.string() }),
+  failed_at: z.iso.datetime({ offset: true }),
+}).loose();
+
 export interface FailedEntry {
   id: string;
   run_id?: string | null;
   source: 'run' | 'ingress';
   reason: FailureReason;
-  failed_at: string;
+  /** When it was dead-lettered; null for an entry agentrun did not write. */
+  failed_at: string | null;
   enqueued_at?: string;
   priority?: number;
   retry_count?: number;

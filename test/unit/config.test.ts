@@ -72,11 +72,12 @@ describe('config', () => {
     const secret = 's'.repeat(40);
     const hash = 'a'.repeat(64);
     assert.deepEqual(loadConfig({ ...secrets }).api.auth, { mode: 'none', userId: 'local' });
-    const jwt = loadConfig({ ...secrets, AUTH_JWT_SECRET: secret, AUTH_ISSUER: 'https://x.supabase.co/auth/v1', AUTH_API_KEYS: `svc-1:${hash}` }).api.auth;
+    const jwt = loadConfig({ ...secrets, AUTH_JWT_SECRET: secret, AUTH_ISSUER: 'https://x.supabase.co/auth/v1', AUTH_API_KEYS: `svc-1:${hash}`, AUTH_OPERATORS: 'svc-1,ops_2' }).api.auth;
     assert.deepEqual(jwt, {
       mode: 'jwt', jwt: { kind: 'secret', secret }, issuer: 'https://x.supabase.co/auth/v1', audience: ['authenticated'], clockSkewS: 5,
-      apiKeys: [{ userId: 'svc-1', sha256: hash }],
+      apiKeys: [{ userId: 'svc-1', sha256: hash }], operators: ['svc-1', 'ops_2'],
     });
+    assert.throws(() => loadConfig({ ...secrets, AUTH_JWT_SECRET: secret, AUTH_OPERATORS: 'a b' }), /AUTH_OPERATORS/);
     const jwks = loadConfig({ ...secrets, AUTH_JWKS_URL: 'https://x.supabase.co/auth/v1/.well-known/jwks.json', AUTH_AUDIENCE: 'a,b' }).api.auth;
     assert.equal(jwks.mode === 'jwt' && jwks.jwt?.kind, 'jwks');
     assert.deepEqual(jwks.mode === 'jwt' && jwks.audience, ['a', 'b']);
