@@ -47,8 +47,7 @@ const runView = z.object({
   id: runId,
   userId: z.string(),
   status: runStatus,
-  // null when the workflow could not be queried and the run record holds no plan (yet).
-  plan: plan.nullable().optional(),
+  plan: plan.optional().describe('Absent until the run has planned'),
   steps: z.array(stepResult).describe('The most recent step executions (older ones are in the workspace and the database)'),
   currentStep: z.number().int().min(0).optional(),
   error: failure.optional(),
