@@ -76,12 +76,17 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
 
   it('runs a step as a hardened Job, and returns the result the runner recorded', async () => {
     const runId = newRunId();
-    const req = request(runId, ['sh', '-c', 'cat in.txt > out.txt; echo copied']);
+    const req = request(runId, ['sh', '-c', 'cat in.txt > out.txt; echo copied; echo two; echo oops >&2']);
     await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}in.txt`, Body: 'from s3' }));
     const beats: unknown[] = [];
-    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=4s' }).run(req, { signal: new AbortController().signal, heartbeat: (d) => beats.push(d) });
+    const lines: [string, string][] = [];
+    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=4s' }).run(req, {
+      signal: new AbortController().signal, heartbeat: (d) => beats.push(d), onLine: (stream, line) => lines.push([stream, line]),
+    });
     assert.equal(r.exitCode, 0);
-    assert.equal(r.stdout.trim(), 'copied');
+    assert.equal(r.stdout, 'copied\ntwo\n');
+    // kwok serves no pod logs: the run's log gets the output from the result record.
+    assert.deepEqual(lines, [['stdout', 'copied'], ['stdout', 'two'], ['stderr', 'oops']]);
     assert.deepEqual(r.changedFiles.map((f) => [f.path, f.change]), [['out.txt', 'added']]);
     const out = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}out.txt` }));
     assert.equal(await out.Body!.transformToString(), 'from s3');

@@ -56,6 +56,20 @@ function finished(job: V1Job): Finished | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long a finished Job's log follow may take to read the rest of the output. */
+const LOG_DRAIN_MS = 3000;
+
+/** The output of a result record, as log lines (stdout, then stderr). */
+function replayOutput(result: SandboxResult, ctx: SandboxContext): void {
+  if (!ctx.onLine) return;
+  for (const [stream, text] of [['stdout', result.stdout], ['stderr', result.stderr]] as const) {
+    if (!text) continue;
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    for (const line of lines) ctx.onLine(stream, line);
+  }
+}
+
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
   private readonly deps: KubernetesExecutorDeps;
@@ -72,7 +86,10 @@ export class KubernetesExecutor implements Executor {
 
   async run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult> {
     const recorded = await this.readResult(req);
-    if (recorded) return recorded;
+    if (recorded) {
+      replayOutput(recorded, ctx); // an earlier attempt finished the Job: its output still reaches this attempt's log
+      return recorded;
+    }
     const namespace = this.deps.cfg.namespace;
     const name = jobName(req.runId, req.index);
     const manifest = buildJobManifest({ req, cfg: this.deps.cfg, maxWorkspaceBytes: this.deps.maxWorkspaceBytes, maxFileBytes: this.deps.maxFileBytes });
@@ -90,16 +107,24 @@ export class KubernetesExecutor implements Executor {
     }
 
     const beat = setInterval(() => ctx.heartbeat?.({ job: name }), HEARTBEAT_MS);
-    let logs: AbortController | undefined;
+    let logs: { abort: AbortController; done: Promise<void> } | undefined;
+    let live = 0;
+    const liveCtx: SandboxContext = { ...ctx, onLine: ctx.onLine && ((stream, line) => { live += 1; ctx.onLine!(stream, line); }) };
     try {
       const end = await this.waitFor(name, job, ctx, (j) => {
-        if (!logs && ctx.onLine && (j.status?.active ?? 0) > 0) logs = this.followLogs(name, ctx);
+        if (!logs && ctx.onLine && (j.status?.active ?? 0) > 0) logs = this.followLogs(name, liveCtx);
       });
+      // Let the log follow read to the container's end before it is cut.
+      if (logs) await Promise.race([logs.done, sleep(LOG_DRAIN_MS)]);
+      logs?.abort.abort();
       if (end.kind === 'failed') throw await this.failure(name, req, end);
       const result = await this.readResult(req);
       if (!result) {
         throw nonRetryable(FAILURE_TYPES.sandboxNoResult, `job ${name} completed but its runner recorded no result at ${s3Keys.sandboxResult(req.userId, req.runId, req.index)}`);
       }
+      // No pod logs (none served, or the pod was gone before they could be followed):
+      // the run's log gets the output from the result record instead.
+      if (live === 0) replayOutput(result, ctx);
       return result;
     } catch (err) {
       if (ctx.signal.aborted) {
@@ -109,7 +134,7 @@ export class KubernetesExecutor implements Executor {
       throw err;
     } finally {
       clearInterval(beat);
-      logs?.abort();
+      logs?.abort.abort();
     }
   }
 
@@ -200,15 +225,21 @@ export class KubernetesExecutor implements Executor {
     return list.items;
   }
 
-  /** Streams the exec container's output into the run's log; best effort (the result never depends on it). */
-  private followLogs(name: string, ctx: SandboxContext): AbortController {
+  /**
+   * Streams the exec container's output into the run's log; best effort (the result never
+   * depends on it). `done` settles when the log stream ends (the container finished) or
+   * cannot be had.
+   */
+  private followLogs(name: string, ctx: SandboxContext): { abort: AbortController; done: Promise<void> } {
     const outer = new AbortController();
-    void (async () => {
+    const done = (async () => {
       for (let i = 0; i < 30 && !outer.signal.aborted; i += 1) {
         const pod = (await this.podsOf(name).catch(() => []))[0];
         const started = pod?.status?.initContainerStatuses?.find((s) => s.name === 'exec')?.state;
         if (pod?.metadata?.name && (started?.running || started?.terminated)) {
           let pending = '';
+          let finished!: () => void;
+          const ended = new Promise<void>((resolve) => { finished = resolve; });
           const sink = new Writable({
             write(chunk: Buffer, _enc, cb) {
               pending += chunk.toString('utf8');
@@ -216,10 +247,17 @@ export class KubernetesExecutor implements Executor {
               while ((nl = pending.indexOf('\n')) >= 0) { ctx.onLine?.('stdout', pending.slice(0, nl)); pending = pending.slice(nl + 1); }
               cb();
             },
+            final(cb) {
+              if (pending) ctx.onLine?.('stdout', pending);
+              pending = '';
+              cb();
+            },
           });
+          sink.once('finish', finished).once('error', finished).once('close', finished);
           try {
             const c = await new Log(this.kc).log(this.deps.cfg.namespace, pod.metadata.name, 'exec', sink, { follow: true });
-            outer.signal.addEventListener('abort', () => c.abort(), { once: true });
+            outer.signal.addEventListener('abort', () => { c.abort(); finished(); }, { once: true });
+            await ended;
           } catch (err) {
             this.deps.log.debug({ err, job: name }, 'pod logs unavailable; the result record still carries the output');
           }
@@ -228,7 +266,7 @@ export class KubernetesExecutor implements Executor {
         await sleep(1000);
       }
     })();
-    return outer;
+    return { abort: outer, done };
   }
 
   /** Deletes the Job (its pods go with it: Background propagation) and waits until the API no longer has it. */
