@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, type KubernetesObject,
+  CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
-import { kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './kube.ts';
+import { KUBE_PORTS, kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './kube.ts';
 import { ROOT } from './paths.ts';
 import { secrets } from './services.ts';
 import { waitFor } from './proc.ts';
@@ -57,6 +57,11 @@ export async function prepareCluster(): Promise<void> {
     const node = await core.readNode({ name: KWOK_NODE }).catch(() => undefined);
     return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
   });
+  // Where the apiserver finds the node's kubelet (kwok's server): pod logs go through it.
+  await core.patchNodeStatus({
+    name: KWOK_NODE,
+    body: { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: KUBE_PORTS.kwok } } } },
+  }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   // The service-account admission plugin waits for the namespace's default account.
   await waitFor('the tools namespace\'s default service account', 30_000, async () =>
     (await core.readNamespacedServiceAccount({ name: 'default', namespace: TOOLS_NAMESPACE }).catch(() => undefined)) !== undefined);

@@ -31,6 +31,33 @@ const BIN = join(TOOLS, 'k8s', 'bin');
 const DIR = join(DATA, 'k8s');
 const PKI = join(DIR, 'pki');
 export const TOOLS_NAMESPACE = 'agentrun-tools';
+
+/**
+ * What kwok serves as the log of every tool pod's `exec` container (CRI log format,
+ * read to its end): kwok runs nothing, so a test writes here what a step "printed".
+ * The apiserver reaches kwok's kubelet endpoint for pod logs like a kubelet's.
+ */
+export const KWOK_EXEC_LOG = join(DIR, 'kwok', 'exec.log');
+
+/** kwok's ClusterLogs: the tools namespace's exec containers log KWOK_EXEC_LOG. */
+function writeKwokLogsConfig(): string {
+  mkdirSync(join(DIR, 'kwok'), { recursive: true });
+  if (!existsSync(KWOK_EXEC_LOG)) writeFileSync(KWOK_EXEC_LOG, '');
+  const file = join(DIR, 'kwok', 'logs.yaml');
+  writeFileSync(file, `kind: ClusterLogs
+apiVersion: kwok.x-k8s.io/v1alpha1
+metadata:
+  name: agentrun-exec-logs
+spec:
+  selector:
+    matchNamespaces: [${TOOLS_NAMESPACE}]
+  logs:
+  - containers: [exec]
+    logsFile: ${JSON.stringify(KWOK_EXEC_LOG)}
+    follow: false
+`);
+  return file;
+}
 export const WORKER_SA = { namespace: 'agents', name: 'agentrun-worker' };
 /** The kwok node tool pods land on. */
 export const KWOK_NODE = 'kwok-node-0';
@@ -190,6 +217,7 @@ export async function upKube(): Promise<void> {
     `--service-account-signing-key-file=${p('sa.key')}`,
     // Loopback cannot be the `kubernetes` Service's endpoint; nothing in the cluster needs it.
     '--endpoint-reconciler-type=none',
+    '--kubelet-preferred-address-types=InternalIP',
     '--allow-privileged=false', '--profiling=false', '--v=0',
   ], apiReady, 120_000);
   await startIfDown('kube-controller-manager', [
@@ -202,10 +230,13 @@ export async function upKube(): Promise<void> {
     `--kubeconfig=${kubeconfigPath('admin')}`, `--authentication-kubeconfig=${kubeconfigPath('admin')}`, `--authorization-kubeconfig=${kubeconfigPath('admin')}`,
     '--leader-elect=false', `--bind-address=${HOST}`, `--secure-port=${KUBE_PORTS.scheduler}`, '--profiling=false', '--v=0',
   ], () => getHealthz(`https://${HOST}:${KUBE_PORTS.scheduler}/healthz`, false));
+  // kwok's server is also the node's kubelet endpoint (HTTPS, with the apiserver's certificate),
+  // so `pods/log` works through the apiserver.
   await startIfDown('kwok', [
-    `--kubeconfig=${kubeconfigPath('admin')}`, `--config=${join(ROOT, 'src', 'dev', 'kube-stages.yaml')}`,
+    `--kubeconfig=${kubeconfigPath('admin')}`, `--config=${join(ROOT, 'src', 'dev', 'kube-stages.yaml')}`, `--config=${writeKwokLogsConfig()}`,
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-    `--server-address=${HOST}:${KUBE_PORTS.kwok}`, '--node-ip=10.0.0.1', '--cidr=10.244.0.0/16',
+    `--server-address=${HOST}:${KUBE_PORTS.kwok}`, `--node-ip=${HOST}`, `--node-port=${KUBE_PORTS.kwok}`, '--cidr=10.244.0.0/16',
+    `--tls-cert-file=${p('apiserver.crt')}`, `--tls-private-key-file=${p('apiserver.key')}`,
   ], () => fetch(`http://${HOST}:${KUBE_PORTS.kwok}/healthz`).then((r) => r.ok, () => false));
   const { prepareCluster } = await import('./kube-setup.ts');
   await prepareCluster();

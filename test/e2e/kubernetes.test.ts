@@ -12,6 +12,8 @@ import {
   AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1Job,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { writeFileSync } from 'node:fs';
+import { KWOK_EXEC_LOG } from '../../src/dev/kube.ts';
 import { applyObjects, loadManifests } from '../../src/dev/kube-setup.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { KubernetesExecutor } from '../../src/sandbox/kubernetes/executor.ts';
@@ -27,6 +29,11 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 import { createRun } from '../helpers/runs.ts';
 
 const NS = 'agentrun-tools';
+
+/** What kwok serves as every exec container's log, as a kubelet would (CRI log format). */
+function podPrints(lines: [stream: 'stdout' | 'stderr', text: string][]): void {
+  writeFileSync(KWOK_EXEC_LOG, lines.map(([stream, text]) => `${new Date().toISOString()} ${stream} F ${text}\n`).join(''));
+}
 
 function kubeConfig(file: string): KubeConfig {
   const kc = new KubeConfig();
@@ -57,6 +64,7 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     sim = await startPodSimulator(admin, NS);
   });
   after(async () => {
+    podPrints([]);
     sim?.stop();
     await c?.close();
   });
@@ -80,13 +88,15 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}in.txt`, Body: 'from s3' }));
     const beats: unknown[] = [];
     const lines: [string, string][] = [];
+    podPrints([['stdout', 'copied'], ['stdout', 'two'], ['stderr', 'oops']]);
     const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=4s' }).run(req, {
       signal: new AbortController().signal, heartbeat: (d) => beats.push(d), onLine: (stream, line) => lines.push([stream, line]),
     });
     assert.equal(r.exitCode, 0);
     assert.equal(r.stdout, 'copied\ntwo\n');
-    // kwok serves no pod logs: the run's log gets the output from the result record.
-    assert.deepEqual(lines, [['stdout', 'copied'], ['stdout', 'two'], ['stderr', 'oops']]);
+    // The exec container's log, followed through the apiserver (pods/log, with the worker's
+    // RBAC) from kwok's kubelet endpoint: one merged stream, as a kubelet serves it.
+    assert.deepEqual(lines, [['stdout', 'copied'], ['stdout', 'two'], ['stdout', 'oops']]);
     assert.deepEqual(r.changedFiles.map((f) => [f.path, f.change]), [['out.txt', 'added']]);
     const out = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}out.txt` }));
     assert.equal(await out.Body!.transformToString(), 'from s3');
@@ -125,6 +135,16 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     const again = await executor().run(req, { signal: new AbortController().signal });
     assert.equal(again.stdout, r.stdout);
     assert.equal((await jobsOf(runId)).length, 1);
+  });
+
+  it('without pod logs the step\'s output reaches the run\'s log from the result record', async () => {
+    podPrints([]);
+    const lines: [string, string][] = [];
+    const r = await executor().run(request(newRunId(), ['sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2']), {
+      signal: new AbortController().signal, onLine: (stream, line) => lines.push([stream, line]),
+    });
+    assert.equal(r.exitCode, 0);
+    assert.deepEqual(lines, [['stdout', 'out-1'], ['stdout', 'out-2'], ['stderr', 'err-1']]);
   });
 
   it('adopts the Job its earlier attempt created (409) instead of creating a second', async () => {

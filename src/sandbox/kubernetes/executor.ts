@@ -255,8 +255,16 @@ export class KubernetesExecutor implements Executor {
           });
           sink.once('finish', finished).once('error', finished).once('close', finished);
           try {
-            const c = await new Log(this.kc).log(this.deps.cfg.namespace, pod.metadata.name, 'exec', sink, { follow: true });
-            outer.signal.addEventListener('abort', () => { c.abort(); finished(); }, { once: true });
+            // A container that already ended has its whole log: read it, no need to follow.
+            const c = await new Log(this.kc).log(this.deps.cfg.namespace, pod.metadata.name, 'exec', sink, { follow: !started.terminated });
+            outer.signal.addEventListener('abort', () => {
+              try {
+                c.abort();
+              } catch {
+                // the request rejects with an AbortError when cut mid-stream: expected
+              }
+              finished();
+            }, { once: true });
             await ended;
           } catch (err) {
             this.deps.log.debug({ err, job: name }, 'pod logs unavailable; the result record still carries the output');
