@@ -140,7 +140,8 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
   it('without pod logs the step\'s output reaches the run\'s log from the result record', async () => {
     podPrints([]);
     const lines: [string, string][] = [];
-    const r = await executor().run(request(newRunId(), ['sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2']), {
+    // The delay gives the pod simulator time to run the runner's phases before kwok ends the pod.
+    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=4s' }).run(request(newRunId(), ['sh', '-c', 'echo out-1; echo err-1 >&2; echo out-2']), {
       signal: new AbortController().signal, onLine: (stream, line) => lines.push([stream, line]),
     });
     assert.equal(r.exitCode, 0);
