@@ -83,7 +83,7 @@ export function installKube(): void {
   const module = join(ROOT, 'tools', 'k8s');
   const v = KUBE_VERSIONS.kubernetes;
   const [major, minor] = v.slice(1).split('.');
-  log(`building kube-apiserver, kube-controller-manager, kube-scheduler ${v} from Go modules (first time only; 15-30 minutes on 2 cores)`);
+  log(`building kube-apiserver, kube-controller-manager, kube-scheduler ${v} from Go modules (first time only; about 7 minutes on 2 cores)`);
   run(go, ['build', '-trimpath', '-o', `${BIN}/`, '-ldflags',
     `-s -w -X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`,
     'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kube-scheduler'],
