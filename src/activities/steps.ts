@@ -5,6 +5,7 @@
  * running the tool again. Events use deterministic keys, so replays of the
  * activity never duplicate them on the run's stream.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
@@ -204,7 +205,7 @@ async function runSandboxStep(
       } catch (err) {
         deps.log.warn({ err: (err as Error).message, runId, pending: pending.length }, 'log flush failed; retrying');
         ctx.heartbeat({ lines: lineNo });
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
       }
     }
     const label = 'argv' in command ? command.argv[0]! : command.code.language;

@@ -34,8 +34,6 @@ export class UnauthorizedError extends HttpError {
   }
 }
 
-export const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
-
 export class Authenticator {
   private readonly cfg: AuthConfig;
   private readonly key: Uint8Array | JWTVerifyGetKey | undefined;

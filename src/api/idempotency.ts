@@ -14,11 +14,11 @@
  * waits for `done` and gets the original response; a different body under the same
  * key is 422. Failures are not remembered: the key is released and may be retried.
  */
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { HttpError, UnavailableError } from './errors.ts';
 import { redisKeys } from '../shared/names.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 export interface StoredResponse { status: number; body: unknown }
 
@@ -36,7 +36,7 @@ export function fingerprint(value: unknown): string {
     }
     return v;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return sha256Hex(JSON.stringify(canonical(value)));
 }
 
 export class IdempotencyStore {
@@ -55,7 +55,7 @@ export class IdempotencyStore {
    * later duplicates get its response (`replayed: true`).
    */
   async once(userId: string, key: string, body: unknown, produce: () => Promise<StoredResponse>): Promise<StoredResponse & { replayed: boolean }> {
-    const redisKey = redisKeys.idempotency(userId, createHash('sha256').update(key).digest('hex'));
+    const redisKey = redisKeys.idempotency(userId, sha256Hex(key));
     const fp = fingerprint(body);
     const deadline = Date.now() + this.waitMs;
     for (;;) {

@@ -14,7 +14,8 @@ import { listQuery as failedListQuery } from './queue-routes.ts';
 import { approveBody, createRunBody, filesQuery, listQuery as runListQuery, messageBody } from './runs-routes.ts';
 import type { ControlAction } from './runs-service.ts';
 import { actionOnly, runIdBody, seedCreateBody } from './seed-routes.ts';
-import { legacyJob, QUEUE_NAMES } from '../shared/queue.ts';
+import { RUN_ID_RE } from '../shared/names.ts';
+import { failureReason, legacyJob, QUEUE_NAMES } from '../shared/queue.ts';
 import { EVENT_TYPES, plan, planStep, RUN_STATUSES, TOOL_NAMES } from '../shared/run.ts';
 import type { ToolName } from '../shared/run.ts';
 
@@ -25,11 +26,10 @@ type JsonObject = Record<string, unknown>;
 // ---- Response shapes, as the routes send them ----------------------------------------------
 
 const isoTime = z.iso.datetime();
-// The shape isRunId (src/shared/names.ts) accepts.
-const runId = z.string().regex(/^run_[0-9a-z]{26}$/).describe('A run id, also its Temporal workflow id');
+const runId = z.string().regex(RUN_ID_RE).describe('A run id, also its Temporal workflow id');
 const runStatus = z.enum(RUN_STATUSES).describe('Where the run is: `completed`, `failed` and `cancelled` are final; `created` is a seed-flow run not started yet');
 const runLinks = z.object({ self: z.string(), events: z.string(), files: z.string() }).describe('Where to read, follow and browse the run');
-const failure = z.object({ code: z.string(), message: z.string() }).describe('Why something failed: a stable code and a human message');
+const failure = failureReason.describe('Why something failed: a stable code and a human message');
 const usage = z.object({ credits: z.number().min(0).describe('Credits charged so far') });
 const CONTROL_ACTIONS = ['cancel', 'approve', 'pause', 'resume', 'message'] as const satisfies readonly ControlAction[];
 

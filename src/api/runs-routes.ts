@@ -112,7 +112,7 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
     id, res, cursor,
   );
   try {
-    await session.open(req);
+    await session.open();
   } catch (err) {
     throw new UnavailableError('Redis', err);
   }

@@ -416,9 +416,8 @@ export class RunsService {
     return readArchive(this.deps.s3, this.deps.bucket, userId, id, afterId);
   }
 
-  /** True once the run's workflow has closed (completed, failed, cancelled, terminated). */
   /**
-   * Has the run's workflow closed? Asked by idle SSE clients on every heartbeat, so the answer
+   * Has the run's workflow closed (completed, failed, cancelled, terminated)? Asked by idle SSE clients on every heartbeat, so the answer
    * is shared: one describe per run per second however many clients follow it.
    */
   isClosed(id: string): Promise<{ closed: boolean; status?: RunStatus }> {

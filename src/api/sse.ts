@@ -5,7 +5,7 @@
  * skipping any the read already sent. So there is no gap and no duplicate at
  * the switch-over, nor after a Redis reconnect (resync re-reads from the cursor).
  */
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import type { Logger } from 'pino';
 import type { EventHub, Follower } from './event-hub.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
@@ -57,7 +57,7 @@ export class SseSession implements Follower {
   }
 
   /** Subscribes and performs the first read before any header is sent, so a Redis outage is a clean 503. */
-  async open(req: Request): Promise<void> {
+  async open(): Promise<void> {
     // Live events that arrive before the first read is written are held (nothing may be
     // written before the headers, and the read decides where the client resumes).
     this.reading = true;
@@ -78,8 +78,7 @@ export class SseSession implements Follower {
       'X-Accel-Buffering': 'no',
     });
     this.res.write(`retry: ${this.opts.retryMs}\n\n`);
-    req.on('close', () => this.close());
-    this.res.on('close', () => this.close());
+    this.res.on('close', () => this.close()); // the client left, or the response ended
     if (this.res.destroyed) {
       this.close(); // the client left while the first read ran
       return;

@@ -7,8 +7,9 @@
  * Tracked runs are found through `jobs:index` (run id → `<list key>\n<member>`),
  * so a transition removes exactly the run's previous entry.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { sha256Hex } from '../shared/hash.ts';
 import { queueKeys } from '../shared/names.ts';
 import type { QueueKeys } from '../shared/names.ts';
 import { entryAgeS, failedEntryShape, QUEUE_NAMES, queueForStatus } from '../shared/queue.ts';
@@ -251,5 +252,5 @@ export function parseFailed(member: string): FailedEntry {
     // fall through
   }
   // Something else pushed onto jobs:failed (a seed-era worker): shown as is, retried by re-enqueueing it verbatim.
-  return { id: `raw_${createHash('sha256').update(member).digest('hex').slice(0, 16)}`, source: 'ingress', reason: { code: 'unknown', message: 'entry not written by agentrun' }, failed_at: null, job: member };
+  return { id: `raw_${sha256Hex(member).slice(0, 16)}`, source: 'ingress', reason: { code: 'unknown', message: 'entry not written by agentrun' }, failed_at: null, job: member };
 }

@@ -5,7 +5,6 @@
  * a new file only if none appeared meanwhile (If-None-Match: *) — so a late or
  * retried execution never clobbers newer content.
  */
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import {
@@ -15,6 +14,7 @@ import { isNotFound, isPreconditionFailed } from '../infra/s3.ts';
 import { contentTypeFor } from '../shared/content-type.ts';
 import { checkWorkspacePath, InvalidPathError } from '../shared/workspace-path.ts';
 import type { ChangedFile } from './types.ts';
+import { sha256Hex } from '../shared/hash.ts';
 
 export interface PulledFile { etag: string; sha256: string; bytes: number }
 export type Snapshot = Map<string, PulledFile>;
@@ -29,10 +29,6 @@ export class WorkspaceConflictError extends Error {
     this.name = 'WorkspaceConflictError';
     this.path = path;
   }
-}
-
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 export async function pull(t: SyncTarget, dir: string, maxBytes: number): Promise<Snapshot> {
@@ -57,7 +53,7 @@ export async function pull(t: SyncTarget, dir: string, maxBytes: number): Promis
       const file = join(dir, ...rel.split('/'));
       await mkdir(dirname(file), { recursive: true });
       await writeFile(file, body);
-      snap.set(rel, { etag: res.ETag ?? obj.ETag ?? '', sha256: sha256(body), bytes: body.length });
+      snap.set(rel, { etag: res.ETag ?? obj.ETag ?? '', sha256: sha256Hex(body), bytes: body.length });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -83,7 +79,7 @@ async function walk(dir: string, root: string, out: LocalFile[], skipped: { path
 async function currentHash(t: SyncTarget, key: string): Promise<string | undefined> {
   try {
     const res = await t.s3.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }));
-    return sha256(Buffer.from(await res.Body!.transformToByteArray()));
+    return sha256Hex(Buffer.from(await res.Body!.transformToByteArray()));
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -135,7 +131,7 @@ export async function push(
       throw err;
     }
     const before = snap.get(rel);
-    const hash = sha256(body);
+    const hash = sha256Hex(body);
     if (before && before.sha256 === hash) continue;
     const key = t.prefix + rel;
     try {

@@ -13,7 +13,7 @@ export const SEARCH_ATTRIBUTES = {
   AgentPriority: 'Int',
 } as const;
 
-const RUN_ID_RE = /^run_[0-9a-z]{26}$/;
+export const RUN_ID_RE = /^run_[0-9a-z]{26}$/;
 
 /** Run ids are also workflow ids: `run_` + 26 lowercase base32 chars (a ULID-like, sortable id). */
 export function isRunId(value: string): boolean {

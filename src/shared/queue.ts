@@ -43,17 +43,19 @@ export const legacyJob = z.object({
 }).loose();
 export type LegacyJob = z.infer<typeof legacyJob>;
 
-export interface FailureReason { code: string; message: string }
+/** Why something failed: a stable code and a human message. */
+export const failureReason = z.object({ code: z.string(), message: z.string() });
+export type FailureReason = z.infer<typeof failureReason>;
 
-/** An entry of jobs:failed. `id` is the run id for runs, `dlq_…` for ingress entries that name no usable run. */
 /** What an entry of jobs:failed written by agentrun must hold (anything else is shown as a foreign entry). */
 export const failedEntryShape = z.object({
   id: z.string().min(1),
   source: z.enum(['run', 'ingress']),
-  reason: z.object({ code: z.string(), message: z.string() }),
+  reason: failureReason,
   failed_at: z.iso.datetime({ offset: true }),
 }).loose();
 
+/** An entry of jobs:failed. `id` is the run id for runs, `dlq_…` for ingress entries that name no usable run. */
 export interface FailedEntry {
   id: string;
   run_id?: string | null;

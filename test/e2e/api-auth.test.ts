@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, SignJWT } from 'jose';
 import { readSse } from '../../src/dev/sse-client.ts';
-import { sha256Hex } from '../../src/api/auth.ts';
+import { sha256Hex } from '../../src/shared/hash.ts';
 import { mintToken, unsignedToken } from '../helpers/auth.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';

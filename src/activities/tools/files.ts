@@ -15,7 +15,6 @@
  *   step and the content hash matches: the write already happened, success) or a
  *   newer writer (non-retryable `WriteConflict`: the newer content is kept).
  */
-import { createHash } from 'node:crypto';
 import {
   DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
 } from '@aws-sdk/client-s3';
@@ -26,6 +25,7 @@ import { isNotFound, isPreconditionFailed } from '../../infra/s3.ts';
 import { contentTypeFor } from '../../shared/content-type.ts';
 import { s3Keys } from '../../shared/names.ts';
 import { checkWorkspacePath, InvalidPathError, keyUnder } from '../../shared/workspace-path.ts';
+import { sha256Hex } from '../../shared/hash.ts';
 
 /** Where file tools work: the executing run, and the run whose workspace files it uses (often itself). */
 export interface Workspace { userId: string; runId: string; workspaceId: string }
@@ -116,7 +116,7 @@ export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string,
   const key = fileKey(ws, path);
   const maxBytes = deps.workspace.fileMaxBytes;
   if (body.length > maxBytes) throw tooLarge(path, body.length, maxBytes, 'content for');
-  const sha256 = createHash('sha256').update(body).digest('hex');
+  const sha256 = sha256Hex(body);
   const contentType = contentTypeFor(path);
   const observed = await observeOnce(deps, opts.intentKey, key);
   const condition = observed.etag === null ? { IfNoneMatch: '*' } : { IfMatch: observed.etag };

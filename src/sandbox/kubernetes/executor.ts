@@ -6,6 +6,7 @@
  * to S3; pod logs only feed the live log.
  */
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   ApiException, BatchV1Api, CoreV1Api, KubeConfig, Log, Watch, type V1Job, type V1Pod,
@@ -53,8 +54,6 @@ function finished(job: V1Job): Finished | undefined {
   }
   return undefined;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** How long a finished Job's log follow may take to read the rest of the output. */
 const LOG_DRAIN_MS = 3000;

@@ -3,10 +3,10 @@
  * always give the same manifest, and the name is derived from run and step so
  * a retried activity finds (adopts) the Job its earlier attempt created.
  */
-import { createHash } from 'node:crypto';
 import type { V1Container, V1EnvVar, V1Job } from '@kubernetes/client-node';
 import type { KubernetesSandboxConfig } from '../../shared/config.ts';
 import type { SandboxRequest } from '../types.ts';
+import { sha256Hex } from '../../shared/hash.ts';
 
 export const LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
@@ -18,7 +18,7 @@ const RUNNER_UID = 65532;
 const MOUNT_ROOT = '/agentrun';
 
 export function jobName(runId: string, index: number): string {
-  const h = createHash('sha256').update(runId).digest('hex').slice(0, 16);
+  const h = sha256Hex(runId).slice(0, 16);
   return `agentrun-${h}-${index}`;
 }
 
