@@ -84,7 +84,8 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   }
 
   await record('running');
-  await deps.events.append(runId, [stepEvent('started', describeStep(step))]);
+  const sandboxed = step.tool === 'shell' || step.tool === 'code' ? { sandbox: deps.sandbox.kind } : {};
+  await deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })]);
   const started = performance.now();
   let result: StepResult;
   try {
@@ -153,6 +154,12 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
   }
 }
 
+/** `: <the last line the command wrote to stderr>` (what a failing command says about why), or nothing. */
+function lastLine(stderr: string): string {
+  const line = stderr.trimEnd().split('\n').pop()?.trim();
+  return line ? `: ${line.slice(0, 200)}` : '';
+}
+
 async function runSandboxStep(
   deps: ActivityDeps, input: RunStepInput, command: SandboxRequest['command'], timeoutMs: number, ctx: Context,
 ): Promise<StepResult> {
@@ -209,10 +216,12 @@ async function runSandboxStep(
       }
     }
     const label = 'argv' in command ? command.argv[0]! : command.code.language;
-    const ok = !r.timedOut && r.exitCode === 0;
+    const ok = !r.timedOut && r.exitCode === 0 && !r.limit;
     const why = r.spawnError ? `could not start ${label}: ${r.spawnError}`
       : r.timedOut ? `timed out after ${timeoutMs} ms`
-      : `exit code ${r.exitCode ?? `signal ${r.signal}`}`;
+      : r.limit ? `exit code ${r.exitCode ?? `signal ${r.signal}`}: stopped by the sandbox, ${r.limit}`
+      : ok ? 'exit code 0'
+      : `exit code ${r.exitCode ?? `signal ${r.signal}`}${lastLine(r.stderr)}`;
     const files = r.changedFiles.length > 0 ? `; ${r.changedFiles.length} file(s) changed` : '';
     const tail = `${r.stdout.slice(-OUTPUT_TAIL_BYTES)}${r.stderr ? `\n[stderr]\n${r.stderr.slice(-OUTPUT_TAIL_BYTES)}` : ''}`;
     const result: StepResult & { outputTail: string } = {

@@ -14,7 +14,7 @@ import { ROOT } from './paths.ts';
 import { secrets } from './services.ts';
 import { waitFor } from './proc.ts';
 
-export const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/worker-rbac.yaml'];
+export const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/tools-network-policy.yaml', 'k8s/worker-rbac.yaml'];
 
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();

@@ -77,7 +77,7 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
-function apt(pkgs: string[], why: string): void {
+export function apt(pkgs: string[], why: string): void {
   if (!which('apt-get')) throw new StackError(`${why} is missing and apt-get is not available: install ${pkgs.join(' ')} with your package manager`);
   if (!isRoot()) throw new StackError(`${why} is missing: run 'sudo apt-get install -y ${pkgs.join(' ')}' (or run ./dev install as root)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { configTable } from '../shared/config.ts';
 import { ENV_FILE, LOGS, ROOT } from './paths.ts';
-import { freePort, StackError } from './proc.ts';
-import { adminUrl, DATABASE, ensureDirs, secrets, SERVICES, stackEnv, writeEnvFile } from './services.ts';
+import { freePort, StackError, which } from './proc.ts';
+import { adminUrl, apt, DATABASE, ensureDirs, secrets, SERVICES, stackEnv, writeEnvFile } from './services.ts';
 import { migrate } from '../store/migrate.ts';
 import { PgStore } from '../store/pg.ts';
 import { readSse } from './sse-client.ts';
@@ -29,6 +29,8 @@ const say = (msg: string) => process.stdout.write(`${msg}\n`);
 function install(): void {
   ensureDirs();
   for (const s of SERVICES) s.install();
+  // SANDBOX=local (the default) runs every shell and code step in a bubblewrap jail.
+  if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)');
 }
 
 async function up(): Promise<void> {

@@ -12,18 +12,23 @@
  * them as two init containers and a main container of one pod, so the code a
  * model wrote never shares a container with the credentials.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { runShell } from '../activities/tools/shell.ts';
+import type { ShellResult } from '../activities/tools/shell.ts';
+import { limitFromExit } from './bwrap.ts';
+import type { Jail } from './jail.ts';
 import { pull, push, type PulledFile, type Snapshot, type SyncTarget } from './sync.ts';
 import { argvFor, CODE_EXTENSIONS, type SandboxContext, type SandboxRequest, type SandboxResult } from './types.ts';
 
 export interface ExecuteOptions {
   maxWorkspaceBytes: number;
   maxFileBytes: number;
-  /** Variables copied from this process's environment into the command's. */
+  /** Variables copied from this process's environment into the command's (without a jail). */
   envAllowList?: readonly string[];
+  /** Run the command in this bubblewrap jail (SANDBOX=local); unset runs it as a plain child process. */
+  jail?: Jail;
 }
 
 export interface PhaseDirs {
@@ -39,6 +44,10 @@ export interface PhaseDirs {
 export interface ExecOutcome {
   exitCode: number | null; signal: string | null; timedOut: boolean; spawnError?: string;
   stdout: string; stderr: string; truncated: boolean; durationMs: number;
+  /** A sandbox limit the command ran into (file size, CPU time, disk), in words. */
+  limit?: string;
+  /** The jail stopped the command (disk limit): its workspace copy is not pushed. */
+  discarded?: boolean;
 }
 
 const SNAPSHOT = 'snapshot.json';
@@ -56,10 +65,48 @@ export async function pullPhase(target: SyncTarget, req: SandboxRequest, dirs: P
 
 export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext, opts: ExecuteOptions): Promise<ExecOutcome> {
   ctx.signal.throwIfAborted();
-  const home = dirs.home ?? await mkdtemp(join(tmpdir(), 'agentrun-home-'));
-  let r;
+  const r = opts.jail ? await jailedExec(opts.jail, req, dirs, ctx) : await hostExec(req, dirs, ctx, opts);
+  if (r.cancelled) throw ctx.signal.reason ?? new Error('cancelled');
+  const limit = r.stopped ?? (opts.jail && !r.timedOut ? limitFromExit(r.exitCode, opts.jail.limits) : undefined);
+  const outcome: ExecOutcome = {
+    exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, spawnError: r.spawnError,
+    stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, durationMs: r.durationMs,
+    ...(limit ? { limit } : {}), ...(r.stopped ? { discarded: true } : {}),
+  };
+  await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
+  return outcome;
+}
+
+/** The command in a bubblewrap jail: it sees its workspace copy and nothing else of the host. */
+async function jailedExec(jail: Jail, req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext): Promise<ShellResult> {
+  const code = codeFile(req, dirs);
+  // bubblewrap runs as the jail's user and must reach the code file to bind it.
+  if (code) await chmod(dirs.exchange, 0o711);
+  const jailed = await jail.enter({
+    scratch: dirname(dirs.workspace), workspaceDir: dirs.workspace, codeFile: code || undefined, env: req.env,
+    command: (codeDir) => argvFor(req.command, code ? `${codeDir}/${basename(code)}` : ''),
+  });
   try {
-    r = await runShell({
+    const r = await runShell({
+      argv: jailed.argv, cwd: dirs.workspace, env: jailed.env, exactEnv: true, runAs: jailed.runAs, stop: jailed.stop,
+      timeoutMs: req.limits.timeoutMs, outputMaxBytes: req.limits.outputMaxBytes, signal: ctx.signal, onLine: ctx.onLine,
+    });
+    // prlimit starts the command inside the jail: its "failed to execute" is the command not starting.
+    const notStarted = /^prlimit: failed to execute (.*)$/m.exec(r.stderr);
+    if (notStarted && !r.spawnError && (r.exitCode === 127 || r.exitCode === 126)) {
+      return { ...r, spawnError: `${r.exitCode === 127 ? 'ENOENT' : 'EACCES'}: ${notStarted[1]} (in the sandbox)` };
+    }
+    return r;
+  } finally {
+    jailed.leave();
+  }
+}
+
+/** The command as a plain child process (the Kubernetes runner inside its container, or SANDBOX=unsafe-host). */
+async function hostExec(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext, opts: ExecuteOptions): Promise<ShellResult> {
+  const home = dirs.home ?? await mkdtemp(join(tmpdir(), 'agentrun-home-'));
+  try {
+    return await runShell({
       argv: argvFor(req.command, codeFile(req, dirs)), cwd: dirs.workspace,
       env: { HOME: home, TMPDIR: home, ...req.env }, envAllowList: opts.envAllowList,
       timeoutMs: req.limits.timeoutMs, outputMaxBytes: req.limits.outputMaxBytes, signal: ctx.signal, onLine: ctx.onLine,
@@ -67,18 +114,12 @@ export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: Sandb
   } finally {
     if (dirs.home === undefined) await rm(home, { recursive: true, force: true });
   }
-  if (r.cancelled) throw ctx.signal.reason ?? new Error('cancelled');
-  const outcome: ExecOutcome = {
-    exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, spawnError: r.spawnError,
-    stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, durationMs: r.durationMs,
-  };
-  await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
-  return outcome;
 }
 
 export async function pushPhase(target: SyncTarget, req: SandboxRequest, dirs: PhaseDirs, opts: ExecuteOptions): Promise<SandboxResult> {
   const snap: Snapshot = new Map(JSON.parse(await readFile(join(dirs.state, SNAPSHOT), 'utf8')) as [string, PulledFile][]);
-  const outcome = JSON.parse(await readFile(join(dirs.exchange, OUTCOME), 'utf8')) as ExecOutcome;
+  const { discarded, ...outcome } = JSON.parse(await readFile(join(dirs.exchange, OUTCOME), 'utf8')) as ExecOutcome;
+  if (discarded) return { ...outcome, changedFiles: [], skippedFiles: [{ path: '.', reason: `nothing synced: ${outcome.limit ?? 'stopped'}` }] };
   const synced = await push({ ...target, prefix: req.workspacePrefix }, dirs.workspace, snap, opts.maxFileBytes);
   return { ...outcome, changedFiles: synced.changed, skippedFiles: synced.skipped };
 }

@@ -3,7 +3,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PreflightError, withTimeout } from '../infra/preflight.ts';
-import type { Config } from '../shared/config.ts';
+import type { Config, KubernetesSandboxConfig } from '../shared/config.ts';
+import { Jail, JailUnavailableError } from './jail.ts';
 import { KubernetesExecutor, loadKubeConfig, statusCode } from './kubernetes/executor.ts';
 import { LocalExecutor } from './local.ts';
 import type { Executor } from './types.ts';
@@ -11,15 +12,33 @@ import type { Executor } from './types.ts';
 /** Workspace limits of one execution (pull and push). */
 export const SANDBOX_SYNC_LIMITS = { maxWorkspaceBytes: 1 << 30, maxFileBytes: 100 << 20 };
 
-export function createExecutor(config: Pick<Config, 'sandbox' | 's3'>, s3: S3Client, log: Logger): Executor {
-  if (config.sandbox.kind === 'local') return new LocalExecutor(s3, config.s3.bucket, SANDBOX_SYNC_LIMITS);
-  return new KubernetesExecutor({ s3, bucket: config.s3.bucket, cfg: config.sandbox.kubernetes, log, ...SANDBOX_SYNC_LIMITS });
+/**
+ * The executor SANDBOX names, after checking it can work here: bubblewrap builds a
+ * jail (local), or the Kubernetes API lets this worker manage Jobs (kubernetes).
+ * Throws a PreflightError whose message is the one line to print.
+ */
+export async function createExecutor(config: Pick<Config, 'sandbox' | 's3'>, s3: S3Client, log: Logger): Promise<Executor> {
+  const sb = config.sandbox;
+  if (sb.kind === 'local') {
+    let jail: Jail;
+    try {
+      jail = await Jail.open(sb.local);
+    } catch (err) {
+      if (!(err instanceof JailUnavailableError)) throw err;
+      throw new PreflightError(`SANDBOX=local cannot isolate steps on this machine: ${err.message} (install bubblewrap and allow user namespaces — check with: unshare --user --map-root-user --pid --fork --net true — or set SANDBOX=unsafe-host to run steps as plain child processes that can read this worker's secrets)`, { cause: err });
+    }
+    return new LocalExecutor(s3, config.s3.bucket, SANDBOX_SYNC_LIMITS, jail);
+  }
+  if (sb.kind === 'unsafe-host') {
+    log.warn({ sandbox: 'unsafe-host' }, 'SANDBOX=unsafe-host: shell and code steps run as plain child processes of this worker, with its user, files, network and loopback services; a step can read this worker\'s secrets. Use only on a machine without user namespaces, for trusted prompts');
+    return new LocalExecutor(s3, config.s3.bucket, SANDBOX_SYNC_LIMITS, undefined);
+  }
+  await checkKubernetes(sb.kubernetes);
+  return new KubernetesExecutor({ s3, bucket: config.s3.bucket, cfg: sb.kubernetes, log, ...SANDBOX_SYNC_LIMITS });
 }
 
 /** For SANDBOX=kubernetes: the API answers, the tools namespace exists, and we may create, watch and delete Jobs there. */
-export async function checkSandbox(config: Pick<Config, 'sandbox'>, timeoutMs = 10_000): Promise<void> {
-  if (config.sandbox.kind !== 'kubernetes') return;
-  const k = config.sandbox.kubernetes;
+async function checkKubernetes(k: KubernetesSandboxConfig, timeoutMs = 10_000): Promise<void> {
   let kc;
   try {
     kc = loadKubeConfig(k);

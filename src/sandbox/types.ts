@@ -40,6 +40,8 @@ export interface SandboxResult {
   /** Files the command left that were not synced back (symlinks, devices, unsafe names, too large). */
   skippedFiles: { path: string; reason: string }[];
   durationMs: number;
+  /** A sandbox limit the command ran into (file size, CPU time, disk), in words. */
+  limit?: string;
 }
 
 export interface SandboxContext {
@@ -50,7 +52,7 @@ export interface SandboxContext {
 }
 
 export interface Executor {
-  readonly kind: 'local' | 'kubernetes';
+  readonly kind: 'local' | 'unsafe-host' | 'kubernetes';
   run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult>;
   close?(): Promise<void>;
 }

@@ -10,6 +10,11 @@ export const USER_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const QUANTITY_UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4 };
+/** A byte size as Kubernetes writes it (`512Mi`, `2Gi`) or plain bytes; at least 1 MiB. */
+const quantity = z.string().regex(/^\d+(Ki|Mi|Gi|Ti)?$/, 'must be a size like 512Mi, 2Gi or a number of bytes')
+  .transform((text) => Number(/^\d+/.exec(text)![0]) * QUANTITY_UNITS[text.replace(/^\d+/, '')]!)
+  .refine((n) => n >= 1024 ** 2 && Number.isSafeInteger(n), 'must be at least 1Mi');
 
 interface VarSpec<T extends z.ZodType> {
   schema: T;
@@ -56,7 +61,16 @@ export const CONFIG_VARS = {
   APPROVAL_TOOLS: v(z.string().regex(/^(|[a-z_]+(,[a-z_]+)*)$/, 'must be a comma-separated list of tool names'), 'Tools whose presence in a plan requires approval (e.g. `shell`)', ''),
   SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell step', '60000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
-  SANDBOX: v(z.enum(['local', 'kubernetes']), 'Where shell and code steps run: `local` child processes (laptop) or `kubernetes` Jobs', 'local'),
+  SANDBOX: v(z.enum(['local', 'kubernetes', 'unsafe-host']), 'Where shell and code steps run: `local` (bubblewrap: own user, pid, network and mount namespaces, no environment, limits), `kubernetes` Jobs, or `unsafe-host` (plain child processes of the worker that can read its secrets: only for machines without user namespaces, never the default)', 'local'),
+  SANDBOX_BWRAP: v(z.string().min(1), 'bubblewrap binary for SANDBOX=local (a name on PATH or an absolute path)', 'bwrap'),
+  SANDBOX_MEMORY: v(quantity, 'SANDBOX=local: address space of each process of a step (RLIMIT_AS; `Ki`, `Mi`, `Gi` or bytes)', '2Gi'),
+  SANDBOX_PIDS: v(int(8, 100_000), 'SANDBOX=local: processes a step may have at once (RLIMIT_NPROC in its own user namespace)', '256'),
+  SANDBOX_OPEN_FILES: v(int(16, 1_048_576), 'SANDBOX=local: open files per process of a step (RLIMIT_NOFILE)', '1024'),
+  SANDBOX_CPU_S: v(int(1, 86_400), 'SANDBOX=local: CPU seconds per process of a step (RLIMIT_CPU; SIGXCPU, then SIGKILL 5 s later)', '600'),
+  SANDBOX_FILE_SIZE: v(quantity, 'SANDBOX=local: largest file a step may write (RLIMIT_FSIZE; beyond it the write fails with SIGXFSZ)', '1Gi'),
+  SANDBOX_TMP_SIZE: v(quantity, 'SANDBOX=local: size of the private in-memory /tmp and of $HOME of a step (each)', '256Mi'),
+  SANDBOX_DISK: v(quantity, 'SANDBOX=local: largest total size of a step\'s workspace copy while it runs (checked every 250 ms; the step is stopped beyond it)', '2Gi'),
+  SANDBOX_MAX_FILES: v(int(10, 10_000_000), 'SANDBOX=local: most files and directories a step\'s workspace copy may hold while it runs', '100000'),
   K8S_KUBECONFIG: v(z.string().min(1).optional(), 'kubeconfig file for SANDBOX=kubernetes; unset means in-cluster service-account credentials', undefined),
   K8S_NAMESPACE: v(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label'), 'Namespace the tool Jobs run in', 'agentrun-tools'),
   K8S_RUNNER_IMAGE: v(z.string().min(1), 'Image of the runner entrypoint (`node src/runner/main.ts`) the Jobs run', 'ghcr.io/agentrun/runner:latest'),
@@ -160,6 +174,16 @@ export interface KubernetesSandboxConfig {
   podLabels: Record<string, string>; podAnnotations: Record<string, string>;
 }
 
+/** SANDBOX=local: the bubblewrap binary and the limits every step runs under. */
+export interface LocalSandboxConfig {
+  bwrap: string;
+  limits: SandboxLimits;
+}
+export interface SandboxLimits {
+  memoryBytes: number; pids: number; openFiles: number; cpuSeconds: number;
+  fileSizeBytes: number; tmpBytes: number; diskBytes: number; maxFiles: number;
+}
+
 function pairs(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of text.split(',').filter(Boolean)) {
@@ -190,7 +214,8 @@ export interface Config {
   /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
   workspace: { fileMaxBytes: number; retentionDays: number };
   sandbox:
-    | { kind: 'local' }
+    | { kind: 'local'; local: LocalSandboxConfig }
+    | { kind: 'unsafe-host' }
     | { kind: 'kubernetes'; kubernetes: KubernetesSandboxConfig };
   api: {
     host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number;
@@ -285,7 +310,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     tools: { shellTimeoutMs: c.SHELL_TIMEOUT_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },
-    sandbox: c.SANDBOX === 'local' ? { kind: 'local' } : {
+    sandbox: c.SANDBOX === 'local' ? {
+      kind: 'local',
+      local: {
+        bwrap: c.SANDBOX_BWRAP,
+        limits: {
+          memoryBytes: c.SANDBOX_MEMORY, pids: c.SANDBOX_PIDS, openFiles: c.SANDBOX_OPEN_FILES, cpuSeconds: c.SANDBOX_CPU_S,
+          fileSizeBytes: c.SANDBOX_FILE_SIZE, tmpBytes: c.SANDBOX_TMP_SIZE, diskBytes: c.SANDBOX_DISK, maxFiles: c.SANDBOX_MAX_FILES,
+        },
+      },
+    } : c.SANDBOX === 'unsafe-host' ? { kind: 'unsafe-host' } : {
       kind: 'kubernetes',
       kubernetes: {
         kubeconfig: c.K8S_KUBECONFIG, namespace: c.K8S_NAMESPACE, image: c.K8S_RUNNER_IMAGE,

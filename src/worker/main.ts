@@ -15,7 +15,7 @@ import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
-import { checkSandbox, createExecutor } from '../sandbox/index.ts';
+import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
@@ -48,13 +48,13 @@ async function main(): Promise<void> {
       throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
     }
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
-    await checkSandbox(config);
+    const sandbox = await createExecutor(config, s3, log.child({ component: 'sandbox' }));
 
     const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
     const activities = createActivities({
       s3, bucket: config.s3.bucket, store, tools: config.tools, log: log.child({ component: 'activities' }),
       workspace: config.workspace,
-      sandbox: createExecutor(config, s3, log.child({ component: 'sandbox' })),
+      sandbox,
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
       queue: new QueueFacade(redis, config.queue.keyPrefix),
     }, { anthropic });

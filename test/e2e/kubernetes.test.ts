@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
-  AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1Job,
+  AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1Job, type V1NetworkPolicy,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { KWOK_EXEC_LOG } from '../../src/dev/kube.ts';
 import { applyObjects, loadManifests } from '../../src/dev/kube-setup.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { KubernetesExecutor } from '../../src/sandbox/kubernetes/executor.ts';
-import { jobName, jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
+import { buildJobManifest, jobName, jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
 import type { SandboxRequest } from '../../src/sandbox/types.ts';
 import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/config.ts';
 import { s3Keys } from '../../src/shared/names.ts';
@@ -29,6 +29,14 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 import { createRun } from '../helpers/runs.ts';
 
 const NS = 'agentrun-tools';
+
+/** Whether an IPv4 address lies in a CIDR block. */
+function cidrContains(cidr: string, ip: string): boolean {
+  const [base, bits] = cidr.split('/') as [string, string];
+  const num = (a: string) => a.split('.').reduce((n, o) => (n * 256) + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  return Math.floor(num(ip) / size) === Math.floor(num(base) / size);
+}
 
 /** What kwok serves as every exec container's log, as a kubelet would (CRI log format). */
 function podPrints(lines: [stream: 'stdout' | 'stderr', text: string][]): void {
@@ -204,6 +212,7 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     assert.equal(quota.spec?.hard?.['requests.memory'], '50Gi');
     const ns = await admin.makeApiClient(CoreV1Api).readNamespace({ name: NS });
     assert.equal(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+    assert.deepEqual(applied.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata?.name).sort(), ['agentrun-tools-deny-all', 'agentrun-tools-egress']);
 
     const authz = worker.makeApiClient(AuthorizationV1Api);
     const can = async (namespace: string, verb: string, resource: string, group = '', subresource?: string) => (await authz.createSelfSubjectAccessReview({
@@ -221,6 +230,35 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
       assert.match(String((err as { body?: unknown }).body ?? err), /violates PodSecurity \\\\?"restricted:latest/);
       return true;
     });
+  });
+
+  it('tool pods may reach DNS and the S3 endpoint only: never the metadata address, the API server or anything else', async () => {
+    const policies = loadManifests(['k8s/tools-network-policy.yaml']) as V1NetworkPolicy[];
+    const deny = policies.find((p) => p.metadata?.name === 'agentrun-tools-deny-all')!;
+    assert.deepEqual(deny.spec?.podSelector, {});
+    assert.deepEqual(deny.spec?.policyTypes, ['Ingress', 'Egress']);
+    assert.equal(deny.spec?.ingress, undefined);
+    assert.equal(deny.spec?.egress, undefined);
+    const egress = policies.find((p) => p.metadata?.name === 'agentrun-tools-egress')!;
+    // It selects exactly the pods the executor creates.
+    const pod = buildJobManifest({ req: request('run_policy', ['true']), cfg: k8sConfig(env), maxWorkspaceBytes: 1, maxFileBytes: 1 }).spec!.template.metadata!.labels!;
+    for (const [k, v] of Object.entries(egress.spec!.podSelector?.matchLabels ?? {})) assert.equal(pod[k], v, k);
+    assert.deepEqual(egress.spec?.policyTypes, ['Egress']);
+    assert.equal(egress.spec?.ingress, undefined);
+    const rules = egress.spec?.egress ?? [];
+    assert.equal(rules.length, 2);
+    const [dns, s3] = rules;
+    assert.deepEqual(dns!.ports!.map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/53', 'UDP/53']);
+    assert.ok(dns!.to!.every((t) => t.podSelector?.matchLabels?.['k8s-app'] === 'kube-dns' && t.ipBlock === undefined));
+    assert.deepEqual(s3!.ports!.map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/443', 'TCP/9000']);
+    for (const t of rules.flatMap((r) => r.to ?? [])) {
+      const block = t.ipBlock;
+      if (!block) continue;
+      for (const ip of ['169.254.169.254', '10.96.0.1']) {
+        const covered: boolean = cidrContains(block.cidr, ip) && !(block.except ?? []).some((e) => cidrContains(e, ip));
+        assert.equal(covered, false, `${block.cidr} lets tool pods reach ${ip}`);
+      }
+    }
   });
 
   it('the worker refuses to start, with one line, when it cannot run Jobs', async () => {

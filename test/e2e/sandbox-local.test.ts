@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { runningWith } from '../helpers/procs.ts';
 import { mkdir, mkdtemp, rm, writeFile as writeLocal } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,38 +17,30 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2
 import { connectClients, newUser, ROOT, stackEnv, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { newRunId } from '../../src/api/ids.ts';
-import { SANDBOX_SYNC_LIMITS } from '../../src/sandbox/index.ts';
-import { LocalExecutor } from '../../src/sandbox/local.ts';
+import { createLogger } from '../../src/infra/logger.ts';
+import { createExecutor } from '../../src/sandbox/index.ts';
 import { WorkspaceConflictError } from '../../src/sandbox/sync.ts';
-import type { SandboxContext, SandboxRequest, SandboxResult } from '../../src/sandbox/types.ts';
+import type { Executor, SandboxContext, SandboxRequest, SandboxResult } from '../../src/sandbox/types.ts';
 import { redisKeys, s3Keys, WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import type { RunInput } from '../../src/shared/run.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
 
-/** The process exists and is not a zombie (a killed orphan stays one until something reaps it). */
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+/** A `sleep` whose command line is unique to this call (`sleep 30.NNNNN`), and that marker. */
+const markedSleep = () => {
+  const m = `30.${String(Math.floor(Math.random() * 1e5)).padStart(5, '0')}1`;
+  return { cmd: `sleep ${m}`, marker: `sleep\0${m}` };
 };
 
-describe('local sandbox executor on MinIO', () => {
+for (const kind of ['local', 'unsafe-host'] as const) describe(`${kind === 'local' ? 'local (bubblewrap)' : 'unsafe-host'} sandbox executor on MinIO`, () => {
   let c: Clients;
-  let exec: LocalExecutor;
+  let exec: Executor;
   const user = 'sandbox-user';
   const bucket = () => c.config.s3.bucket;
 
   const newRequest = (command: SandboxRequest['command'], over: Partial<SandboxRequest> = {}): SandboxRequest => {
     const runId = newRunId();
     return {
-      runId, userId: user, index: 0, workspacePrefix: s3Keys.workspaceFiles(user, runId), command,
+      runId, userId: user, index: 0, workspacePrefix: s3Keys.workspaceFiles(user, runId), command, env: { RUN: runId },
       limits: { timeoutMs: 20_000, outputMaxBytes: 64 * 1024 }, ...over,
     };
   };
@@ -70,7 +63,8 @@ describe('local sandbox executor on MinIO', () => {
 
   before(async () => {
     c = await connectClients();
-    exec = new LocalExecutor(c.s3, c.config.s3.bucket, SANDBOX_SYNC_LIMITS);
+    exec = await createExecutor({ ...c.config, sandbox: kind === 'local' ? c.config.sandbox : { kind } }, c.s3, createLogger('silent', 'test'));
+    assert.equal(exec.kind, kind);
   });
   after(async () => {
     await c?.close();
@@ -165,7 +159,8 @@ describe('local sandbox executor on MinIO', () => {
   });
 
   it('kills the whole process group at the time limit', async () => {
-    const req = newRequest({ argv: ['sh', '-c', 'sleep 30 & echo $! > bg.pid; echo started; sleep 30'] }, { limits: { timeoutMs: 700, outputMaxBytes: 1024 } });
+    const bg = markedSleep();
+    const req = newRequest({ argv: ['sh', '-c', `${bg.cmd} & echo started; sleep 30`] }, { limits: { timeoutMs: 700, outputMaxBytes: 1024 } });
     const t0 = Date.now();
     const r = await run(req);
     assert.equal(r.timedOut, true);
@@ -173,28 +168,27 @@ describe('local sandbox executor on MinIO', () => {
     assert.equal(r.signal, 'SIGKILL');
     assert.equal(r.stdout, 'started\n');
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
-    const pid = Number(await get(req, 'bg.pid'));
-    assert.ok(pid > 0);
-    await waitUntil(`background sleep ${pid} gone`, () => !alive(pid), 5000);
+    await waitUntil(`background ${bg.cmd} gone`, () => runningWith(bg.marker).length === 0, 5000);
   });
 
   it('leaves nothing of a finished command running, and does not wait on a descendant that escaped its group', async () => {
-    const bg = newRequest({ argv: ['sh', '-c', 'nohup sleep 30 >/dev/null 2>&1 & echo $! > bg.pid'] });
-    const r = await run(bg);
+    const nohup = markedSleep();
+    const r = await run(newRequest({ argv: ['sh', '-c', `nohup ${nohup.cmd} >/dev/null 2>&1 &`] }));
     assert.equal(r.exitCode, 0, r.stderr);
-    const pid = Number(await get(bg, 'bg.pid'));
-    await waitUntil(`background sleep ${pid} gone`, () => !alive(pid), 5000);
+    await waitUntil(`background ${nohup.cmd} gone`, () => runningWith(nohup.marker).length === 0, 5000);
 
-    const escaped = newRequest({ argv: ['sh', '-c', 'setsid sleep 30 & echo $! > esc.pid; echo done'] }, { limits: { timeoutMs: 60_000, outputMaxBytes: 1024 } });
+    const esc = markedSleep();
+    const escaped = newRequest({ argv: ['sh', '-c', `setsid ${esc.cmd} & echo done`] }, { limits: { timeoutMs: 60_000, outputMaxBytes: 1024 } });
     const t0 = Date.now();
     const re = await run(escaped);
     try {
       assert.equal(re.exitCode, 0);
       assert.equal(re.stdout, 'done\n');
       assert.ok(Date.now() - t0 < 10_000, `a setsid descendant holding the pipes kept the step for ${Date.now() - t0} ms`);
+      // In a jail the step's pid namespace ends with it, so even a new session is gone.
+      if (kind === 'local') await waitUntil(`setsid ${esc.cmd} gone`, () => runningWith(esc.marker).length === 0, 5000);
     } finally {
-      const esc = Number(await get(escaped, 'esc.pid'));
-      if (esc > 0 && alive(esc)) process.kill(esc, 'SIGKILL');
+      for (const pid of runningWith(esc.marker)) process.kill(pid, 'SIGKILL');
     }
   });
 
@@ -246,12 +240,19 @@ describe('local sandbox executor on MinIO', () => {
     await assert.rejects(run(newRequest({ argv: ['true'] }), { signal: AbortSignal.abort(new Error('gone before start')) }), /gone before start/);
   });
 
-  /** Runs `script` (which prints its cwd, then waits for `.go`); `meanwhile` changes S3 before it is released. */
+  /**
+   * Runs `script` (which says `waiting`, then waits for `.go`); `meanwhile` changes S3 before it is released.
+   * The command's workspace copy is found on the host by the `.wait-<runId>` file it made there.
+   */
   async function raceWith(req: SandboxRequest, meanwhile: () => Promise<unknown>): Promise<SandboxResult> {
     let released: Promise<void> | undefined;
     const result = run(req, {
       onLine: (_s, line) => {
-        if (line.startsWith('/')) released = meanwhile().then(() => writeLocal(join(line, '.go'), ''));
+        if (line !== 'waiting') return;
+        const dir = readdirSync(tmpdir()).filter((d) => d.startsWith('agentrun-exec-')).map((d) => join(tmpdir(), d, 'workspace'))
+          .find((d) => existsSync(join(d, `.wait-${req.runId}`)));
+        assert.ok(dir, 'the command\'s workspace copy');
+        released = meanwhile().then(() => writeLocal(join(dir, '.go'), ''));
       },
     });
     try {
@@ -260,7 +261,7 @@ describe('local sandbox executor on MinIO', () => {
       await released;
     }
   }
-  const waitForGo = 'pwd; while [ ! -e .go ]; do sleep 0.02; done; rm .go';
+  const waitForGo = 'touch ".wait-$RUN"; echo waiting; while [ ! -e .go ]; do sleep 0.02; done; rm .go ".wait-$RUN"';
 
   it('refuses to overwrite a file changed in S3 while the command ran (WorkspaceConflictError); the newer content stays', async () => {
     const req = newRequest({ argv: ['sh', '-c', `echo mine > a.txt; ${waitForGo}`] });

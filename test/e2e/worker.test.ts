@@ -129,7 +129,7 @@ describe('worker resilience', () => {
     const log = createLogger('silent', 'test');
     const acts = createActivities({
       s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, log,
-      workspace: cfg.workspace, sandbox: createExecutor(cfg, c.s3, log),
+      workspace: cfg.workspace, sandbox: await createExecutor(cfg, c.s3, log),
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
     });
     const runId = newRunId();

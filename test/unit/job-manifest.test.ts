@@ -135,8 +135,26 @@ describe('tool Job manifest', () => {
     assert.ok((exec.env ?? []).every((e) => e.valueFrom === undefined), 'exec reads nothing from Secrets');
     assert.ok(names.includes('AGENTRUN_REQUEST'));
     // exec sees the workspace and the exchange, never the snapshot (state); push only reads.
-    assert.deepEqual(exec.volumeMounts!.map((m) => m.name).sort(), ['exchange', 'tmp', 'workspace']);
-    for (const m of byName(job, 'push').volumeMounts!) if (m.name !== 'tmp') assert.equal(m.readOnly, true, m.name);
+    assert.deepEqual(exec.volumeMounts!.map((m) => m.name).sort(), ['exchange', 'tmp-exec', 'workspace']);
+    for (const m of byName(job, 'push').volumeMounts!) if (m.name !== 'tmp-push') assert.equal(m.readOnly, true, m.name);
+  });
+
+  it('shares no writable directory of the untrusted exec with push where push reads config (HOME, /tmp)', () => {
+    const job = build();
+    const exec = byName(job, 'exec');
+    const push = byName(job, 'push');
+    const writableByExec = new Set(exec.volumeMounts!.filter((m) => !m.readOnly).map((m) => m.name));
+    const home = envOf(push).get('HOME')?.value;
+    assert.ok(home, 'push has a HOME');
+    for (const m of push.volumeMounts!) {
+      if (!writableByExec.has(m.name)) continue;
+      // Shared with exec: only the data push uploads (workspace) and exec's outcome (exchange), read-only, never HOME.
+      assert.ok(['workspace', 'exchange'].includes(m.name), `push mounts ${m.name}, which exec can write`);
+      assert.equal(m.readOnly, true);
+      assert.ok(!(home === m.mountPath || home.startsWith(`${m.mountPath}/`) || m.mountPath.startsWith(`${home}/`)), `push's HOME ${home} is on ${m.name}`);
+    }
+    const volumes = job.spec!.template.spec!.volumes!.map((v) => v.name);
+    assert.ok(volumes.includes('tmp-exec') && volumes.includes('tmp-push') && !volumes.includes('tmp'));
   });
 
   it('uses the request\'s image for exec only, and the runner image for pull and push', () => {

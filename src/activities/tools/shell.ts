@@ -22,6 +22,12 @@ export interface ShellOptions {
   cwd?: string;
   /** Variables set explicitly for the command (after the allow-list). */
   env?: Record<string, string>;
+  /** Give the process exactly `env`: no HOME/TMPDIR defaults, nothing from the allow-list (a jail sets its own). */
+  exactEnv?: boolean;
+  /** Host user and group to run the process as (needs root). */
+  runAs?: { uid: number; gid: number };
+  /** Aborted when a limit is exceeded: the process tree is killed and `stopped` carries the abort reason. */
+  stop?: AbortSignal;
 }
 
 export interface ShellResult {
@@ -29,6 +35,8 @@ export interface ShellResult {
   signal: NodeJS.Signals | null;
   timedOut: boolean;
   cancelled: boolean;
+  /** Why the command was stopped by `stop` (a limit it exceeded). */
+  stopped?: string;
   /** The command could not be started (not found, not executable). */
   spawnError?: string;
   stdout: string;
@@ -62,8 +70,8 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
   const started = performance.now();
   const ownDir = opts.cwd === undefined;
   const cwd = opts.cwd ?? await mkdtemp(join(tmpdir(), 'agentrun-shell-'));
-  const env: Record<string, string> = { HOME: cwd, TMPDIR: cwd };
-  for (const name of opts.envAllowList ?? DEFAULT_ENV_ALLOW) {
+  const env: Record<string, string> = opts.exactEnv ? {} : { HOME: cwd, TMPDIR: cwd };
+  for (const name of opts.exactEnv ? [] : opts.envAllowList ?? DEFAULT_ENV_ALLOW) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
@@ -72,12 +80,13 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
   const err = new CappedBuffer(opts.outputMaxBytes);
   let timedOut = false;
   let cancelled = false;
+  let stopped: string | undefined;
   try {
     return await new Promise<ShellResult>((resolve) => {
       let child;
       try {
         child = spawn(opts.argv[0]!, opts.argv.slice(1), {
-          cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+          cwd, env, shell: false, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...opts.runAs,
         });
       } catch (e) {
         // Arguments no process can receive (a NUL byte, say): the command could not start.
@@ -97,6 +106,9 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
       const onAbort = () => { cancelled = true; killGroup(); };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       if (opts.signal?.aborted) onAbort();
+      const onStop = () => { stopped ??= String(opts.stop?.reason ?? 'stopped'); killGroup(); };
+      opts.stop?.addEventListener('abort', onStop, { once: true });
+      if (opts.stop?.aborted) onStop();
 
       const lineSplitter = (stream: 'stdout' | 'stderr') => {
         let pending = '';
@@ -139,11 +151,13 @@ export async function runShell(opts: ShellOptions): Promise<ShellResult> {
         splitOut.flush();
         splitErr.flush();
         opts.signal?.removeEventListener('abort', onAbort);
+        opts.stop?.removeEventListener('abort', onStop);
         resolve({
           exitCode: spawnError ? 127 : code,
           signal,
           timedOut,
           cancelled,
+          stopped,
           spawnError,
           stdout: out.text(),
           stderr: err.text(),

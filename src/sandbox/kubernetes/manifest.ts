@@ -79,7 +79,9 @@ export function buildJobManifest({ req, cfg, maxWorkspaceBytes, maxFileBytes }: 
     },
     volumeMounts: [
       ...mounts.map((m) => ({ name: m.name, mountPath: `${MOUNT_ROOT}/${m.name}`, readOnly: m.readOnly })),
-      { name: 'tmp', mountPath: '/tmp' },
+      // Each container's HOME and /tmp is its own: what the untrusted exec leaves there
+      // (an ~/.aws/config, say) is never read by push, which holds the S3 credentials.
+      { name: `tmp-${phase}`, mountPath: '/tmp' },
     ],
     terminationMessagePolicy: 'FallbackToLogsOnError',
   });
@@ -118,7 +120,7 @@ export function buildJobManifest({ req, cfg, maxWorkspaceBytes, maxFileBytes }: 
             { name: 'workspace', emptyDir: { sizeLimit: cfg.ephemeralStorage } },
             { name: 'state', emptyDir: { sizeLimit: '64Mi' } },
             { name: 'exchange', emptyDir: { sizeLimit: '256Mi' } },
-            { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+            ...(['pull', 'exec', 'push'] as const).map((phase) => ({ name: `tmp-${phase}`, emptyDir: { sizeLimit: '256Mi' } })),
           ],
         },
       },
