@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { before, describe, it } from 'node:test';
 import { assertRefused, boot } from '../helpers/boot.ts';
-import { stackEnv, uniqueQueue } from '../helpers/stack.ts';
+import { stackEnv, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 
 describe('refusing to start', () => {
   let env: Record<string, string>;
@@ -37,6 +37,28 @@ describe('refusing to start', () => {
   });
   it('worker: S3 unreachable', async () => {
     assertRefused(await boot('worker', { ...env, S3_ENDPOINT: 'http://127.0.0.1:1' }), 'worker', /S3 at http:\/\/127\.0\.0\.1:1 is unreachable/);
+  });
+
+  it('worker: SANDBOX=local without bubblewrap names the fix and the unsafe opt-out', async () => {
+    assertRefused(await boot('worker', { ...env, SANDBOX: 'local', SANDBOX_BWRAP: '/nonexistent/bwrap' }), 'worker',
+      /SANDBOX=local cannot isolate steps on this machine: bubblewrap \(\/nonexistent\/bwrap\) is not installed \(install bubblewrap.*or set SANDBOX=unsafe-host/);
+  });
+  it('worker: SANDBOX=local on a machine without user namespaces refuses, naming SANDBOX=unsafe-host', async () => {
+    // A user namespace whose own limit allows no further ones: what a kernel without them looks like to bubblewrap.
+    const noUserns = ['unshare', '--user', '--map-root-user', 'sh', '-c', 'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"', 'sh'];
+    assertRefused(await boot('worker', { ...env, SANDBOX: 'local' }, noUserns), 'worker',
+      /SANDBOX=local cannot isolate steps on this machine: bubblewrap cannot create the namespaces a step needs: .*(ENOSPC|No space left).*SANDBOX=unsafe-host/);
+  });
+  it('worker: SANDBOX=unsafe-host starts, and says loudly what it gives up', async () => {
+    const w = await startWorker({ ...env, SANDBOX: 'unsafe-host' });
+    try {
+      const warn = w.output().split('\n').find((l) => l.includes('SANDBOX=unsafe-host'));
+      assert.ok(warn, w.output());
+      assert.equal((JSON.parse(warn) as { level: number }).level, 40);
+      assert.match(warn, /can read this worker's secrets/);
+    } finally {
+      await stop(w);
+    }
   });
 
   it('worker: namespace without the search attributes', async () => {

@@ -4,9 +4,11 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ROOT } from './stack.ts';
 
-export function boot(script: 'worker' | 'api', env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+/** `wrap` is a command prefix the entry point runs under (e.g. `unshare …`), which must exec its arguments. */
+export function boot(script: 'worker' | 'api', env: Record<string, string>, wrap: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'src', script, 'main.ts')], {
+    const argv = [...wrap, process.execPath, join(ROOT, 'src', script, 'main.ts')];
+    const child = spawn(argv[0]!, argv.slice(1), {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
