@@ -65,9 +65,9 @@ export async function pullPhase(target: SyncTarget, req: SandboxRequest, dirs: P
 
 export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext, opts: ExecuteOptions): Promise<ExecOutcome> {
   ctx.signal.throwIfAborted();
-  const r = opts.jail ? await jailedExec(opts.jail, req, dirs, ctx) : await hostExec(req, dirs, ctx, opts);
+  const r: ShellResult & { limit?: string } = opts.jail ? await jailedExec(opts.jail, req, dirs, ctx) : await hostExec(req, dirs, ctx, opts);
   if (r.cancelled) throw ctx.signal.reason ?? new Error('cancelled');
-  const limit = r.stopped ?? (opts.jail && !r.timedOut ? limitFromExit(r.exitCode, opts.jail.limits) : undefined);
+  const limit = r.stopped ?? r.limit;
   const outcome: ExecOutcome = {
     exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, spawnError: r.spawnError,
     stdout: r.stdout, stderr: r.stderr, truncated: r.truncated, durationMs: r.durationMs,
@@ -78,7 +78,7 @@ export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: Sandb
 }
 
 /** The command in a bubblewrap jail: it sees its workspace copy and nothing else of the host. */
-async function jailedExec(jail: Jail, req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext): Promise<ShellResult> {
+async function jailedExec(jail: Jail, req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext): Promise<ShellResult & { limit?: string }> {
   const code = codeFile(req, dirs);
   // bubblewrap runs as the jail's user and must reach the code file to bind it.
   if (code) await chmod(dirs.exchange, 0o711);
@@ -86,20 +86,25 @@ async function jailedExec(jail: Jail, req: SandboxRequest, dirs: PhaseDirs, ctx:
     scratch: dirname(dirs.workspace), workspaceDir: dirs.workspace, codeFile: code || undefined, env: req.env,
     command: (codeDir) => argvFor(req.command, code ? `${codeDir}/${basename(code)}` : ''),
   });
+  let r: ShellResult;
   try {
-    const r = await runShell({
+    r = await runShell({
       argv: jailed.argv, cwd: dirs.workspace, env: jailed.env, exactEnv: true, runAs: jailed.runAs, stop: jailed.stop,
       timeoutMs: req.limits.timeoutMs, outputMaxBytes: req.limits.outputMaxBytes, signal: ctx.signal, onLine: ctx.onLine,
     });
-    // prlimit starts the command inside the jail: its "failed to execute" is the command not starting.
-    const notStarted = /^prlimit: failed to execute (.*)$/m.exec(r.stderr);
-    if (notStarted && !r.spawnError && (r.exitCode === 127 || r.exitCode === 126)) {
-      return { ...r, spawnError: `${r.exitCode === 127 ? 'ENOENT' : 'EACCES'}: ${notStarted[1]} (in the sandbox)` };
-    }
-    return r;
-  } finally {
-    jailed.leave();
+  } catch (err) {
+    await jailed.leave().catch(() => undefined);
+    throw err;
   }
+  const left = await jailed.leave();
+  // prlimit starts the command inside the jail: its "failed to execute" is the command not starting.
+  const notStarted = /^prlimit: failed to execute (.*)$/m.exec(r.stderr);
+  if (notStarted && !r.spawnError && (r.exitCode === 127 || r.exitCode === 126)) {
+    return { ...r, spawnError: `${r.exitCode === 127 ? 'ENOENT' : 'EACCES'}: ${notStarted[1]} (in the sandbox)` };
+  }
+  const limit = left.oomKilled ? `its processes together reached the memory limit SANDBOX_MEMORY (${jail.limits.memoryBytes} bytes): killed by the OOM killer`
+    : r.timedOut ? undefined : limitFromExit(r.exitCode, jail.limits);
+  return limit ? { ...r, limit } : r;
 }
 
 /** The command as a plain child process (the Kubernetes runner inside its container, or SANDBOX=unsafe-host). */

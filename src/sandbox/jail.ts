@@ -7,10 +7,11 @@
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, readdir, lstat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { basename, delimiter, isAbsolute, join } from 'node:path';
 import type { LocalSandboxConfig, SandboxLimits } from '../shared/config.ts';
 import { bwrapArgv, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, workerNodeDir } from './bwrap.ts';
 import type { JailSpec } from './bwrap.ts';
+import { inCgroup, SandboxCgroups } from './cgroup.ts';
 
 /** How often the workspace copy's size is checked while a command runs. */
 const DISK_CHECK_MS = 250;
@@ -21,7 +22,8 @@ export interface Jailed {
   runAs?: { uid: number; gid: number };
   /** Aborted (with the reason) when the command exceeded a limit the jail watches. */
   stop: AbortSignal;
-  leave(): void;
+  /** Ends the watch and removes the step's cgroups; says whether the memory cgroup's OOM killer struck. */
+  leave(): Promise<{ oomKilled: boolean }>;
 }
 
 /** Thrown at start-up when bubblewrap cannot build a jail here; the message is one line. */
@@ -34,10 +36,13 @@ export class JailUnavailableError extends Error {
 
 export class Jail {
   readonly limits: SandboxLimits;
+  /** Whole-step memory and pids limits (cgroups), when this worker may create them. */
+  readonly cgroups: SandboxCgroups | undefined;
   private readonly spec: Pick<JailSpec, 'bwrap' | 'systemDirs' | 'etcFiles' | 'nodeDir' | 'limits'>;
 
-  private constructor(bwrap: string, limits: SandboxLimits) {
+  private constructor(bwrap: string, limits: SandboxLimits, cgroups: SandboxCgroups | undefined) {
     this.limits = limits;
+    this.cgroups = cgroups;
     this.spec = { bwrap, limits, nodeDir: workerNodeDir(), ...hostLayout() };
   }
 
@@ -52,7 +57,7 @@ export class Jail {
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
-    return new Jail(bwrap, cfg.limits);
+    return new Jail(bwrap, cfg.limits, await SandboxCgroups.open());
   }
 
   /** Prepares `scratch` for one command and returns how to start it. */
@@ -62,9 +67,20 @@ export class Jail {
     await prepareJail({ etcDir, workspaceDir: o.workspaceDir, scratch: o.scratch, owner });
     const codeFile = o.codeFile ? { host: o.codeFile, name: o.codeFile.split('/').pop()! } : undefined;
     const argv = bwrapArgv({ ...this.spec, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env }, o.command(JAIL.code));
+    const cg = await this.cgroups?.create(basename(o.scratch), { memoryBytes: this.limits.memoryBytes, pids: this.limits.pids });
     const ac = new AbortController();
     const watch = watchDisk(o.workspaceDir, this.limits, (reason) => ac.abort(reason));
-    return { argv, env: {}, runAs: owner, stop: ac.signal, leave: () => clearInterval(watch) };
+    return {
+      // In cgroups, a root shell joins them and drops to the jail's user itself.
+      argv: cg ? inCgroup(cg, owner, argv) : argv, env: {}, runAs: cg ? undefined : owner, stop: ac.signal,
+      leave: async () => {
+        clearInterval(watch);
+        if (!cg) return { oomKilled: false };
+        const oomKilled = await cg.oomKilled();
+        await cg.remove();
+        return { oomKilled };
+      },
+    };
   }
 }
 

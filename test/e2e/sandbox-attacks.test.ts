@@ -12,6 +12,7 @@ import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, ROOT, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { runningWith } from '../helpers/procs.ts';
+import { SandboxCgroups } from '../../src/sandbox/cgroup.ts';
 
 interface Outcome { status: string; text: string; summaries: string[]; all: string }
 
@@ -135,6 +136,17 @@ describe('attacks from a step under SANDBOX=local (bubblewrap), through the API 
     assert.equal(r.status, 'failed');
     assert.match(r.summaries[0]!, /^python: exit code 1: MemoryError/);
     assert.ok(!r.text.includes('allocated'));
+  });
+
+  it('many processes, each under SANDBOX_MEMORY but together over it, meet the step\'s memory cgroup (where the worker can make one)', async () => {
+    const r = await attack('shell sh -c "for i in 1 2 3 4 5 6; do python3 -c \'x = bytearray(400 * 1024 ** 2); import time; time.sleep(3)\' & done; wait; echo survived"');
+    if (await SandboxCgroups.open()) {
+      assert.equal(r.status, 'failed', r.all);
+      assert.match(r.summaries[0]!, /stopped by the sandbox, its processes together reached the memory limit SANDBOX_MEMORY \(1073741824 bytes\): killed by the OOM killer/);
+    } else {
+      // Without cgroups (not root, or cgroup v2 without delegation) only the per-process limit holds.
+      assert.equal(r.status, 'completed', r.all);
+    }
   });
 
   it('a 10 GB file write stops at SANDBOX_FILE_SIZE with SIGXFSZ', async () => {
