@@ -218,8 +218,8 @@ async function runSandboxStep(
     const label = 'argv' in command ? command.argv[0]! : command.code.language;
     const ok = !r.timedOut && r.exitCode === 0 && !r.limit;
     const why = r.spawnError ? `could not start ${label}: ${r.spawnError}`
-      : r.timedOut ? `timed out after ${timeoutMs} ms`
       : r.limit ? `exit code ${r.exitCode ?? `signal ${r.signal}`}: stopped by the sandbox, ${r.limit}`
+      : r.timedOut ? `timed out after ${timeoutMs} ms`
       : ok ? 'exit code 0'
       : `exit code ${r.exitCode ?? `signal ${r.signal}`}${lastLine(r.stderr)}`;
     const files = r.changedFiles.length > 0 ? `; ${r.changedFiles.length} file(s) changed` : '';

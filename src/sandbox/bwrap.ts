@@ -5,8 +5,8 @@
  * network namespace has only its own loopback); no environment but PATH, HOME,
  * LANG, TZ and the step's own variables; a fresh /proc of its own pid
  * namespace; /usr (and the merged-/usr links) and a few /etc files read-only;
- * a private, size-limited tmpfs /tmp and $HOME; the step's workspace copy as
- * the only writable bind; no further user namespaces; killed with the worker.
+ * a private, size-limited tmpfs /tmp, /dev/shm and $HOME; the step's workspace
+ * copy as the only writable bind; / and /dev read-only; no further user namespaces; killed with the worker.
  * Inside, `prlimit` sets the resource limits before the command starts, so
  * nothing the command runs can raise them. When the worker runs as root, the
  * jail runs as the unprivileged `nobody` (65534) of the host, so even a
@@ -91,11 +91,14 @@ export function bwrapArgv(spec: JailSpec, command: readonly string[]): string[] 
   if (spec.nodeDir) a.push('--ro-bind', spec.nodeDir, JAIL.node);
   a.push(
     '--proc', '/proc', '--dev', '/dev',
+    '--size', String(l.tmpBytes), '--tmpfs', '/dev/shm',
     '--size', String(l.tmpBytes), '--tmpfs', '/tmp',
     '--size', String(l.tmpBytes), '--tmpfs', JAIL.home,
     '--bind', spec.workspaceDir, JAIL.workspace,
   );
   if (spec.codeFile) a.push('--ro-bind', spec.codeFile.host, `${JAIL.code}/${spec.codeFile.name}`);
+  // bubblewrap builds / and /dev as unbounded tmpfs: read-only once built, so only the sized mounts take writes.
+  a.push('--remount-ro', '/dev', '--remount-ro', '/');
   a.push('--chdir', JAIL.workspace, '--',
     '/usr/bin/prlimit', `--as=${l.memoryBytes}`, `--nproc=${l.pids}`, `--nofile=${l.openFiles}`,
     `--cpu=${l.cpuSeconds}:${l.cpuSeconds + 5}`, `--fsize=${l.fileSizeBytes}`, '--core=0', '--',

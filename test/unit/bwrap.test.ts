@@ -42,9 +42,11 @@ describe('bwrapArgv', () => {
     assert.ok(ro.every((src) => src === '/usr' || src.startsWith('/etc/') || src.startsWith('/tmp/x/etc/')), ro.join(' '));
     assert.deepEqual(withArgs(opts, '--symlink', 2), [['usr/bin', '/bin'], ['usr/lib', '/lib'], ['usr/lib64', '/lib64']]);
     assert.deepEqual(withArgs(opts, '--proc', 1), [['/proc']]);
-    // /tmp and HOME are private, size-limited tmpfs mounts.
-    assert.deepEqual(withArgs(opts, '--tmpfs', 1).map(([d]) => d), ['/tmp', JAIL.home]);
-    assert.deepEqual(withArgs(opts, '--size', 1), [[String(limits.tmpBytes)], [String(limits.tmpBytes)]]);
+    // /dev/shm, /tmp and HOME are private, size-limited tmpfs mounts; the tmpfs bubblewrap builds / and /dev on end read-only.
+    assert.deepEqual(withArgs(opts, '--tmpfs', 1).map(([d]) => d), ['/dev/shm', '/tmp', JAIL.home]);
+    assert.deepEqual(withArgs(opts, '--size', 1), Array.from({ length: 3 }, () => [String(limits.tmpBytes)]));
+    assert.deepEqual(withArgs(opts, '--remount-ro', 1), [['/dev'], ['/']]);
+    assert.ok(opts.lastIndexOf('--remount-ro') > Math.max(opts.lastIndexOf('--bind'), opts.lastIndexOf('--tmpfs'), opts.lastIndexOf('--ro-bind')), 'remounted after every mount');
   });
 
   it('starts the command under prlimit with every limit, soft and hard', () => {
