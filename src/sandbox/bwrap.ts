@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { SandboxLimits } from '../shared/config.ts';
 
@@ -119,9 +119,24 @@ export function hostLayout(): Pick<JailSpec, 'systemDirs' | 'etcFiles'> {
   return { systemDirs, etcFiles: ETC_FILES.filter((f) => existsSync(f)) };
 }
 
-/** The host uid/gid a jail runs as: `nobody` when the worker is root, else the worker's own. */
+/**
+ * The host uid/gid a jail runs as: `nobody` when the worker is root and `nobody`
+ * exists in its user namespace, else the worker's own (a rootless container's
+ * root, say, whose namespace maps no other user).
+ */
 export function jailOwner(): { uid: number; gid: number } | undefined {
-  return process.getuid?.() === 0 ? { uid: NOBODY, gid: NOBODY } : undefined;
+  if (process.getuid?.() !== 0) return undefined;
+  const mapped = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8').trim().split('\n').some((line) => {
+        const [inside, , count] = line.trim().split(/\s+/).map(Number) as [number, number, number];
+        return NOBODY >= inside && NOBODY < inside + count;
+      });
+    } catch {
+      return false;
+    }
+  };
+  return mapped('/proc/self/uid_map') && mapped('/proc/self/gid_map') ? { uid: NOBODY, gid: NOBODY } : undefined;
 }
 
 /** Writes the jail's passwd, group and hosts, and hands the workspace copy to the jail's host user. */
@@ -149,9 +164,13 @@ async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
 export async function probeBubblewrap(bwrap: string, limits: SandboxLimits, scratch: string): Promise<string | undefined> {
   const workspaceDir = join(scratch, 'workspace');
   const etcDir = join(scratch, 'etc');
-  await mkdir(workspaceDir, { recursive: true, mode: 0o700 });
   const owner = jailOwner();
-  await prepareJail({ etcDir, workspaceDir, scratch, owner });
+  try {
+    await mkdir(workspaceDir, { recursive: true, mode: 0o700 });
+    await prepareJail({ etcDir, workspaceDir, scratch, owner });
+  } catch (err) {
+    return `cannot prepare a jail's directories: ${(err as Error).message}`;
+  }
   const argv = bwrapArgv({ bwrap, workspaceDir, etcDir, limits, ...hostLayout() }, ['/bin/sh', '-c', 'test "$(id -u)" = 1000 && echo ok']);
   return new Promise((resolve) => {
     let out = '';
