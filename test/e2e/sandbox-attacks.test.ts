@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, ROOT, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -185,3 +186,39 @@ describe('attacks from a step under SANDBOX=local (bubblewrap), through the API 
     assert.ok(events.some((e) => e.phase === 'started' && e.sandbox === 'local'), JSON.stringify(events));
   });
 });
+
+describe('a jailed step when its worker dies', () => {
+  let c: Clients;
+  let worker: Proc | undefined;
+  let api: (Proc & { url: string; token: string }) | undefined;
+
+  before(async () => {
+    c = await connectClients();
+    const user = await newUser(c, 10_000, 'orphan');
+    const cfg = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('orphan'), DEFAULT_USER_ID: user, SANDBOX: 'local' };
+    [worker, api] = await Promise.all([startWorker(cfg), startApi(cfg)]);
+  });
+  after(async () => {
+    await Promise.all([stop(api), stop(worker)]);
+    await c?.close();
+  });
+
+  it('dies with the worker (SIGKILL): nothing of the step outlives it', async () => {
+    const tok = `orphan${randomBytes(4).toString('hex')}`;
+    const id = await createRun(api!.url, `shell sh -c "setsid sleep 300 & sleep 300 # ${tok}"`);
+    await waitUntil('the step running', () => runningWith(tok).length > 0, 60_000);
+    worker!.child.kill('SIGKILL');
+    await worker!.exited;
+    await waitUntil('the step\'s processes gone with the worker', () => runningWith(tok).length === 0 && runningWith('sleep\0' + '300').every((pid) => !isJailed(pid)), 10_000);
+    await c.temporal.workflow.getHandle(id).terminate('test over');
+  });
+});
+
+/** Whether a host process runs as the jail's user (nobody) — what a jailed step's processes are here. */
+function isJailed(pid: number): boolean {
+  try {
+    return /^Uid:\s+65534\b/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
