@@ -4,7 +4,9 @@
  * the runner entrypoint (`src/runner/main.ts pull|exec|push`) on this machine
  * with the env the Job's containers carry (Secret references resolved from the
  * real Secret in the apiserver), so the result record in S3 is the one the
- * runner writes. kwok then marks the pod Succeeded after its stage delay.
+ * runner writes. When the three phases ran, it annotates the Job's pod
+ * `agentrun.dev/sim-done`; kwok's success stage waits for that (and its stage
+ * delay), so a loaded machine never sees a pod end before its containers did.
  * Jobs whose pods are labelled agentrun.dev/sim-outcome (fail, hang) are left
  * to kwok alone.
  */
@@ -13,7 +15,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig} from '@kubernetes/client-node';
-import { CoreV1Api, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from './stack.ts';
 
 export interface PodSimulator {
@@ -45,6 +48,22 @@ function runPhase(c: V1Container, env: Record<string, string>): Promise<number> 
   });
 }
 
+/** Annotates the Job's pod (once it exists) as done, which lets kwok's success stage end it. */
+async function markDone(core: CoreV1Api, namespace: string, job: V1Job): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name!}` }).catch(() => undefined);
+    const pod = pods?.items[0];
+    if (pod?.metadata?.name) {
+      await core.patchNamespacedPod({ name: pod.metadata.name, namespace, body: { metadata: { annotations: { 'agentrun.dev/sim-done': 'true' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
+      return;
+    }
+    if (job.metadata?.deletionTimestamp) return;
+    await sleep(100);
+  }
+}
+
 export async function startPodSimulator(kc: KubeConfig, namespace: string): Promise<PodSimulator> {
   const core = kc.makeApiClient(CoreV1Api);
   const ran = new Map<string, number[]>();
@@ -64,15 +83,24 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string): Prom
     } finally {
       ran.set(name, codes);
       await rm(scratch, { recursive: true, force: true });
+      await markDone(core, namespace, job);
     }
   };
-  const controller = await new Watch(kc).watch(`/apis/batch/v1/namespaces/${namespace}/jobs`, { labelSelector: 'app.kubernetes.io/managed-by=agentrun' },
-    (type, job: V1Job) => {
-      const name = job.metadata?.name;
-      if (type !== 'ADDED' || !name || ran.has(name) || job.status?.conditions?.length) return;
-      if (job.spec?.template.metadata?.labels?.['agentrun.dev/sim-outcome']) return;
-      ran.set(name, []);
-      void simulate(job);
-    }, () => undefined);
-  return { ran, stop: () => controller.abort() };
+  let stopped = false;
+  let controller: AbortController | undefined;
+  // A watch ends (the apiserver's timeout, a dropped connection): watch again, as a kubelet would.
+  // Jobs it already saw are in `ran`; a fresh watch lists the existing ones as ADDED again.
+  const watch = async (): Promise<void> => {
+    if (stopped) return;
+    controller = await new Watch(kc).watch(`/apis/batch/v1/namespaces/${namespace}/jobs`, { labelSelector: 'app.kubernetes.io/managed-by=agentrun' },
+      (type, job: V1Job) => {
+        const name = job.metadata?.name;
+        if (type !== 'ADDED' || !name || ran.has(name) || job.status?.conditions?.length) return;
+        if (job.spec?.template.metadata?.labels?.['agentrun.dev/sim-outcome']) return;
+        ran.set(name, []);
+        void simulate(job);
+      }, () => { if (!stopped) setTimeout(() => void watch().catch(() => setTimeout(() => void watch(), 500)), 100); });
+  };
+  await watch();
+  return { ran, stop: () => { stopped = true; controller?.abort(); } };
 }
