@@ -12,6 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freePort } from '../../src/dev/proc.ts';
 import { createRedis } from '../../src/infra/redis.ts';
+import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
+import { sha256Hex } from '../../src/shared/hash.ts';
 import { redisKeys } from '../../src/shared/names.ts';
 import { compareStreamIds } from '../../src/shared/stream-id.ts';
 import { authHeaders } from '../helpers/auth.ts';
@@ -21,7 +23,7 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user. */
+/** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user (src/infra/redis-acl.ts). */
 class PrivateRedis {
   readonly dir = mkdtempSync(join(tmpdir(), 'agentrun-redis-'));
   port = 0;
@@ -40,8 +42,8 @@ class PrivateRedis {
         // Not `user default off`: Redis 7.0 replays MULTI blocks of the AOF as the default user,
         // and refuses them (NOPERM) if it is off — the data written before a restart would vanish.
         `user default on >default-${this.password} ~* &* +@all`,
-        // The keys and channels agentrun uses, nothing else.
-        `user agentrun on >${this.password} ~agent:* ~jobs:* ~worker:* ~ratelimit:* ~idem:* ~agentrun:* &agent:* +@all -@dangerous +info +xinfo`,
+        // The keys, channels and commands agentrun uses, nothing else: the same definition the stack manager uses.
+        aclFileLine(AGENTRUN_REDIS_USER, sha256Hex(this.password), stackEnv().QUEUE_KEY_PREFIX),
       ].join('\n') + '\n');
     }
     this.proc = spawn('redis-server', [
@@ -60,13 +62,14 @@ class PrivateRedis {
     }
   }
 
-  /** A client of the test's own (trusting the test's certificate). */
+  /** A client of the test's own, as the default (admin) user (trusting the test's certificate). */
   client() {
-    return createRedis(this.url, { connectTimeoutMs: 1000, tlsCa: readFileSync(join(this.dir, 'cert.pem')) });
+    return createRedis(`rediss://default:default-${this.password}@127.0.0.1:${this.port}`, { connectTimeoutMs: 1000, tlsCa: readFileSync(join(this.dir, 'cert.pem')) });
   }
 
+  /** What the API and worker use: agentrun's ACL user. */
   get url(): string {
-    return `rediss://agentrun:${this.password}@127.0.0.1:${this.port}`;
+    return `rediss://${AGENTRUN_REDIS_USER}:${this.password}@127.0.0.1:${this.port}`;
   }
 
   /** Graceful stop: SIGTERM makes Redis fsync its AOF, so nothing acknowledged is lost. */
@@ -109,6 +112,18 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     await Promise.all([stop(api), stop(worker)]);
     await redis.stop();
     await c?.close();
+  });
+
+  it('rate limiting counts through the ACL user (it used to fail open here: the ACL missed api:*)', async () => {
+    const remaining = async () => {
+      const res = await fetch(`${api!.url}/v1/runs`, { headers: authHeaders(api!.url) });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      return Number(res.headers.get('ratelimit-remaining'));
+    };
+    const first = await remaining();
+    assert.ok((await remaining()) < first, 'the second request is counted');
+    assert.doesNotMatch(api!.output(), /rate limit unavailable/);
   });
 
   it('a client cut off every second during a 5,000-event run receives every event exactly once, in order', async () => {
