@@ -129,6 +129,17 @@ describe('Redis is a transport, never an authority', { timeout: 600_000 }, () =>
     assert.equal(await inTemporal(mine), false);
   });
 
+  it('a signed retry whose new record is missing (a crash after the dead-letter move) gets it from the failed run\'s record', async () => {
+    const failed = newRunId();
+    await c.store.createRun({ id: failed, userId: user, prompt: 'write_file again.txt from the failed run', priority: 2, status: 'failed' });
+    const id = newRunId();
+    await app.lpush(keys.pending, JSON.stringify({ run_id: id, retry_of: failed, retry_count: 1, sig: signIngress(env.INGRESS_SIGNING_SECRET!, id, failed) }));
+    await waitUntil('the retried run started', () => inTemporal(id), 30_000);
+    assert.equal(((await c.temporal.workflow.getHandle(id).result()) as { status: string }).status, 'completed');
+    const record = await c.store.getRun(id);
+    assert.deepEqual([record?.user_id, record?.prompt, record?.priority], [user, 'write_file again.txt from the failed run', 2]);
+  });
+
   it('a producer following README\'s openssl recipe gets its run started', async () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const start = readme.indexOf('SIG=$(printf');
