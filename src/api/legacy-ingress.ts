@@ -7,10 +7,12 @@
  * (HMAC-SHA256 of its run id with INGRESS_SIGNING_SECRET, see ingress-signature.ts;
  * `bad_signature` otherwise), and only its run id is acted on — the user, prompt and
  * priority come from the run's database record. A retried run (an API-written entry
- * with a signed `retry_of`) takes them from the failed run's record. Runs in the API process, because the
- * start path (run input, workspace claim, priority and fairness keys, the record's
- * `queued` status) lives in the API's RunsService, so legacy and HTTP starts are one
- * code path; every API replica may consume, entries are taken atomically.
+ * with a signed `retry_of`) takes them from the failed run's record.
+ *
+ * Runs in the API process, because the start path (run input, workspace claim,
+ * priority and fairness keys, the record's `queued` status) lives in the API's
+ * RunsService, so legacy and HTTP starts are one code path; every API replica may
+ * consume, entries are taken atomically.
  *
  * Reliable: an entry is moved into jobs:processing (LMOVE in a script) and removed
  * only once Temporal accepted the start (workflow id = run id, so a second start of
@@ -202,7 +204,8 @@ export class LegacyIngress {
     if (job.retry_of) {
       // A retried run repeats a failed run of the same user; its record is made from that run's.
       if (!original || (record && record.user_id !== original.user_id)) {
-        await this.deadLetter(raw, { code: 'bad_retry', message: `retry_of ${job.retry_of} is not a run of the same user` }, job.run_id);
+        const why = original ? `is a run of another user than run ${job.run_id}'s` : 'names no run record';
+        await this.deadLetter(raw, { code: 'bad_retry', message: `retry_of ${job.retry_of} ${why}` }, job.run_id);
         return 'dead_lettered';
       }
       if (!record) {
