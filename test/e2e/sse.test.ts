@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freePort } from '../../src/dev/proc.ts';
+import { readArchive } from '../../src/infra/event-archive.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
@@ -96,14 +97,17 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
   let env: Record<string, string>;
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
+  let user: string;
 
   before(async () => {
     c = await connectClients();
     await redis.start();
-    const user = await newUser(c, 100_000, 'sse');
+    user = await newUser(c, 100_000, 'sse');
     env = {
       ...stackEnv(), REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: join(redis.dir, 'cert.pem'),
       TEMPORAL_TASK_QUEUE: uniqueQueue('sse'), DEFAULT_USER_ID: user, MAX_ITERATIONS: '50', SSE_HEARTBEAT_MS: '500',
+      // One user opens 1,000+ streams a minute here; the limit itself is counted (see the first test).
+      API_RATE_LIMIT: '1000000',
     };
     worker = await startWorker(env);
     api = await startApi(env);
@@ -214,6 +218,8 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 1500 ]; do echo line-$i; i=$((i+1)); done"');
     const all = await collect(api!.url, id, { timeoutMs: 120_000 });
     assertExactlyOnceInOrder(all, 1500);
+    // The worker archives the log right after appending `end`, which a client may see first.
+    await waitUntil('the run\'s log archived', async () => (await readArchive(c.s3, c.config.s3.bucket, user, id, undefined))?.some((e) => e.type === 'end'));
     const r = redis.client();
     await r.connect();
     try {
