@@ -3,11 +3,15 @@
  * every local SSE client. Channels are subscribed while at least one client
  * follows the run. Pub/sub loses what is published while disconnected, so
  * after a reconnect every follower is told to resync from the stream.
+ *
+ * A message is only a hint: its first word must be a stream id, and the event
+ * delivered is that entry as the run's own stream holds it (read once per process,
+ * in message order per run). A message naming no entry of the run is ignored.
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { decodeMessage } from '../infra/event-log.ts';
-import type { StoredEvent } from '../infra/event-log.ts';
+import { announcedId } from '../infra/event-log.ts';
+import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import { redisKeys, runIdFromChannel } from '../shared/names.ts';
 
 export interface Follower {
@@ -19,11 +23,18 @@ export interface Follower {
 export class EventHub {
   private readonly sub: Redis;
   private readonly log: Logger;
+  private readonly events: Pick<EventLog, 'entry'>;
   private readonly followers = new Map<string, Set<Follower>>();
+  /** Per run, the stream read of the last message, so events are dispatched in message order. */
+  private readonly lookups = new Map<string, Promise<void>>();
   private connectedOnce = false;
+  /** Messages ignored because they named no entry of their run's stream. */
+  ignored = 0;
 
-  constructor(sub: Redis, log: Logger) {
+  /** `sub` is a connection for SUBSCRIBE only; `events` reads the streams on another. */
+  constructor(sub: Redis, events: Pick<EventLog, 'entry'>, log: Logger) {
     this.sub = sub;
+    this.events = events;
     this.log = log;
     sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
     sub.on('ready', () => {
@@ -74,14 +85,38 @@ export class EventHub {
 
   private dispatch(channel: string, message: string): void {
     const runId = runIdFromChannel(channel);
-    const set = runId ? this.followers.get(runId) : undefined;
-    if (!set) return;
-    const event = decodeMessage(message);
-    if (!event) {
-      this.log.warn({ channel }, 'undecodable event message');
+    if (!runId || !this.followers.has(runId)) return;
+    const id = announcedId(message);
+    if (!id) {
+      this.ignore(runId, 'names no stream id');
       return;
     }
-    for (const f of set) f.onEvent(event);
+    const next = (this.lookups.get(runId) ?? Promise.resolve()).then(() => this.confirm(runId, id));
+    this.lookups.set(runId, next);
+    void next.finally(() => { if (this.lookups.get(runId) === next) this.lookups.delete(runId); });
+  }
+
+  /** Reads the announced entry from the run's stream and hands it to the run's followers. */
+  private async confirm(runId: string, id: string): Promise<void> {
+    let event: StoredEvent | undefined;
+    try {
+      event = await this.events.entry(runId, id);
+    } catch (err) {
+      // Redis hiccup: the followers re-read the stream from their cursors.
+      this.log.warn({ runId, err: (err as Error).message }, 'could not read an announced event; resyncing its followers');
+      for (const f of this.followers.get(runId) ?? []) f.onResync();
+      return;
+    }
+    if (!event) {
+      this.ignore(runId, 'names no entry of the run\'s stream');
+      return;
+    }
+    for (const f of this.followers.get(runId) ?? []) f.onEvent(event);
+  }
+
+  private ignore(runId: string, why: string): void {
+    this.ignored += 1;
+    if (this.ignored === 1 || this.ignored % 100 === 0) this.log.warn({ runId, ignored: this.ignored }, `pub/sub message ignored: it ${why}`);
   }
 
   async close(): Promise<void> {

@@ -1,10 +1,18 @@
 /**
- * Legacy ingress: a seed-era producer `LPUSH`es `{"run_id":"…","enqueued_at":"…","priority":0,"retry_count":0}`
+ * Legacy ingress: a seed-era producer `LPUSH`es `{"run_id":"…","enqueued_at":"…","priority":0,"retry_count":0,"sig":"…"}`
  * onto jobs:pending (or jobs:high_priority) for a run record it created (status
- * `created`); this consumer starts that run. Runs in the API process, because the
- * start path (run input, workspace claim, priority and fairness keys, the record's
- * `queued` status) lives in the API's RunsService, so legacy and HTTP starts are one
- * code path; every API replica may consume, entries are taken atomically.
+ * `created`); this consumer starts that run.
+ *
+ * Redis is a transport, never an authority: an entry must carry a valid signature
+ * (HMAC-SHA256 of its run id with INGRESS_SIGNING_SECRET, see ingress-signature.ts;
+ * `bad_signature` otherwise), and only its run id is acted on — the user, prompt and
+ * priority come from the run's database record. A retried run (an API-written entry
+ * with a signed `retry_of`) takes them from the failed run's record.
+ *
+ * Runs in the API process, because the start path (run input, workspace claim,
+ * priority and fairness keys, the record's `queued` status) lives in the API's
+ * RunsService, so legacy and HTTP starts are one code path; every API replica may
+ * consume, entries are taken atomically.
  *
  * Reliable: an entry is moved into jobs:processing (LMOVE in a script) and removed
  * only once Temporal accepted the start (workflow id = run id, so a second start of
@@ -24,8 +32,9 @@ import type { RunsService } from './runs-service.ts';
 import { PreflightError } from '../infra/preflight.ts';
 import type { QueueFacade } from '../infra/queue.ts';
 import type { Redis } from '../infra/redis.ts';
-import { jobPriority, legacyJob } from '../shared/queue.ts';
-import type { FailureReason } from '../shared/queue.ts';
+import { ingressSignatureProblem } from '../shared/ingress-signature.ts';
+import { legacyJob } from '../shared/queue.ts';
+import type { FailureReason, LegacyJob } from '../shared/queue.ts';
 import type { Store } from '../store/types.ts';
 
 export type IngressOutcome = 'started' | 'already_started' | 'dead_lettered' | 'deferred' | 'requeued';
@@ -40,6 +49,8 @@ export interface LegacyIngressDeps {
   /** Attempts through transient outages before an entry is dead-lettered. */
   maxAttempts: number;
   defaultPriority: number;
+  /** INGRESS_SIGNING_SECRET; the consumer refuses to start without one. */
+  signingSecret: string | undefined;
   /** Called for every entry handled and every poll, for metrics. */
   onOutcome?: (outcome: IngressOutcome) => void;
 }
@@ -72,6 +83,9 @@ export class LegacyIngress {
   /** Checks Redis can run the consumer, finishes entries a crashed consumer left, then consumes until `stop`. */
   async start(): Promise<void> {
     const { redis, queue, log } = this.deps;
+    if (!this.deps.signingSecret) {
+      throw new PreflightError('legacy queue consumer: INGRESS_SIGNING_SECRET is not set, and it accepts only signed entries (set it, at least 32 characters, or set QUEUE_CONSUMER=false)');
+    }
     const info = await redis.info('server').catch((err: unknown) => {
       throw new PreflightError(`legacy queue consumer: Redis INFO failed: ${(err as Error).message}`, { cause: err });
     });
@@ -81,7 +95,7 @@ export class LegacyIngress {
     }
     await queue.stats(); // proves the keys are lists this consumer can read (WRONGTYPE otherwise)
     const leftovers = await queue.unfinishedIngress();
-    for (const raw of leftovers) await this.handle(raw, false);
+    for (const raw of leftovers) await this.handle(raw);
     await this.promoteDue();
     this.lastPollAt = Date.now();
     log.info({ keys: queue.keys, recovered: leftovers.length, pollMs: this.deps.pollMs }, 'legacy queue consumer started');
@@ -105,7 +119,7 @@ export class LegacyIngress {
         this.lastPollAt = Date.now();
         failures = 0;
         if (claimed) {
-          await this.handle(claimed.raw, claimed.fromHighPriority);
+          await this.handle(claimed.raw);
           continue;
         }
       } catch (err) {
@@ -121,7 +135,7 @@ export class LegacyIngress {
     const now = Date.now();
     for (const { entry, member } of await this.deps.queue.listRetry()) {
       if (Date.parse(entry.retry_at) > now) continue;
-      if (await promoteRetry(this.deps.queue, this.deps.store, entry, member)) this.deps.onOutcome?.('requeued');
+      if (await promoteRetry(this.deps.queue, entry, member)) this.deps.onOutcome?.('requeued');
     }
   }
 
@@ -132,7 +146,7 @@ export class LegacyIngress {
   }
 
   /** One entry that sits in jobs:processing. */
-  async handle(raw: string, fromHighPriority: boolean): Promise<IngressOutcome> {
+  async handle(raw: string): Promise<IngressOutcome> {
     const { queue, log } = this.deps;
     let value: unknown;
     try {
@@ -149,8 +163,13 @@ export class LegacyIngress {
       return 'dead_lettered';
     }
     const job = parsed.data;
+    const problem = ingressSignatureProblem(this.deps.signingSecret!, job);
+    if (problem) {
+      await this.deadLetter(raw, { code: 'bad_signature', message: problem }, job.run_id);
+      return 'dead_lettered';
+    }
     try {
-      const outcome = await this.startJob(raw, job, fromHighPriority);
+      const outcome = await this.startJob(raw, job);
       this.deps.onOutcome?.(outcome);
       return outcome;
     } catch (err) {
@@ -177,9 +196,24 @@ export class LegacyIngress {
     }
   }
 
-  private async startJob(raw: string, job: ReturnType<typeof legacyJob.parse>, fromHighPriority: boolean): Promise<IngressOutcome> {
+  private async startJob(raw: string, job: LegacyJob): Promise<IngressOutcome> {
     const { queue, store, runs, log } = this.deps;
-    const record = await store.getRun(job.run_id).catch((err: unknown) => { throw new Transient(`the database is unavailable: ${(err as Error).message}`); });
+    const getRun = (id: string) => store.getRun(id).catch((err: unknown) => { throw new Transient(`the database is unavailable: ${(err as Error).message}`); });
+    let record = await getRun(job.run_id);
+    const original = job.retry_of ? await getRun(job.retry_of) : undefined;
+    if (job.retry_of) {
+      // A retried run repeats a failed run of the same user; its record is made from that run's.
+      if (!original || (record && record.user_id !== original.user_id)) {
+        const why = original ? `is a run of another user than run ${job.run_id}'s` : 'names no run record';
+        await this.deadLetter(raw, { code: 'bad_retry', message: `retry_of ${job.retry_of} ${why}` }, job.run_id);
+        return 'dead_lettered';
+      }
+      if (!record) {
+        await store.createRun({ id: job.run_id, userId: original.user_id, prompt: original.prompt, priority: original.priority, status: 'created' })
+          .catch((err: unknown) => { throw new Transient(`the database is unavailable: ${(err as Error).message}`); });
+        record = await getRun(job.run_id);
+      }
+    }
     if (!record) {
       await this.deadLetter(raw, { code: 'unknown_run', message: `no run record ${job.run_id} (create it, status created, before enqueueing)` }, job.run_id);
       return 'dead_lettered';
@@ -193,7 +227,7 @@ export class LegacyIngress {
       await this.deadLetter(raw, { code: 'not_startable', message: `run ${job.run_id} is ${record.status}; only created runs are started` }, job.run_id);
       return 'dead_lettered';
     }
-    const priority = jobPriority(job, fromHighPriority, record.priority >= 1 && record.priority <= 5 ? record.priority : this.deps.defaultPriority);
+    const priority = record.priority >= 1 && record.priority <= 5 ? record.priority : this.deps.defaultPriority;
     const opts = { id: job.run_id, retryCount: job.retry_count, retryOf: job.retry_of };
     try {
       // A retried run keeps working in the failed run's files.

@@ -44,7 +44,8 @@ async function main(): Promise<void> {
   await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
 
-  const hub = new EventHub(sub, log.child({ component: 'event-hub' }));
+  const events = new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS });
+  const hub = new EventHub(sub, events, log.child({ component: 'event-hub' }));
   const queue = new QueueFacade(redis, config.queue.keyPrefix);
   const metrics = createApiMetrics({
     queue, countRunsByStatus: () => store.countRunsByStatus(), sseClients: () => hub.clientCount, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
@@ -75,20 +76,20 @@ async function main(): Promise<void> {
   const app = createApp({
     runs,
     hub,
-    events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
+    events,
     config: config.api,
     auth: new Authenticator(config.api.auth),
     rateLimiter: new RateLimiter(redis, config.api.rateLimit, log.child({ component: 'rate-limit' })),
     idempotency: new IdempotencyStore(redis, { ttlS: config.api.idempotencyTtlS }),
     ops,
-    queue: new QueueService({ queue, store, log: log.child({ component: 'queue' }) }),
+    queue: new QueueService({ queue, store, log: log.child({ component: 'queue' }), signingSecret: config.queue.signingSecret }),
     log: log.child({ component: 'http' }),
   });
 
   if (config.queue.consumer) {
     ingress = new LegacyIngress({
       redis, queue, runs, store, log: log.child({ component: 'legacy-ingress' }), pollMs: config.queue.pollMs,
-      maxAttempts: config.queue.maxAttempts, defaultPriority: 3, onOutcome: metrics.ingress,
+      maxAttempts: config.queue.maxAttempts, defaultPriority: 3, onOutcome: metrics.ingress, signingSecret: config.queue.signingSecret,
     });
     await ingress.start();
   }

@@ -394,7 +394,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
       parameters: [pathParam('id', 'The `id` of a dead-lettered entry')],
       post: operation({
         id: 'retryFailed', tag: 'queue', summary: 'Start a dead-lettered entry again',
-        description: 'A failed run is repeated as a new run (`runId`, `retryOf`); an ingress entry goes back onto jobs:pending. 404 when the entry is no longer dead-lettered, 409 while another retry of it is under way.',
+        description: 'A failed run is repeated as a new run (`runId`, `retryOf`); an ingress entry goes back onto jobs:pending verbatim (never re-signed). The new run\'s record is made from the failed run\'s database record and its entry is signed with INGRESS_SIGNING_SECRET (503 `ingress_signing_unavailable` without one). 404 when the entry is no longer dead-lettered, 409 while another retry of it is under way or when the run is not failed.',
         ok: { 202: json(ref('RetryOutcome'), 'The entry is on its way back to jobs:pending') }, errors: [400, 403, 404, 409],
       }),
     },

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { HttpError, notFound, UnavailableError } from './errors.ts';
 import { newRunId } from './ids.ts';
 import type { QueueFacade } from '../infra/queue.ts';
+import { signIngress } from '../shared/ingress-signature.ts';
 import type { FailedEntry, RetryEntry } from '../shared/queue.ts';
 import type { Store } from '../store/types.ts';
 
@@ -20,12 +21,8 @@ export interface RetryOutcome {
   retryOf?: string;
 }
 
-/** jobs:retry → jobs:pending for one entry, creating the retried run's record first (idempotent). */
-export async function promoteRetry(queue: QueueFacade, store: Pick<Store, 'createRun'>, entry: RetryEntry, member: string): Promise<boolean> {
-  if (entry.record) {
-    const r = entry.record;
-    await store.createRun({ id: r.id, userId: r.userId, prompt: r.prompt, priority: r.priority, status: 'created' });
-  }
+/** jobs:retry → jobs:pending for one entry (its job is checked like any other when the consumer takes it). */
+export async function promoteRetry(queue: QueueFacade, entry: RetryEntry, member: string): Promise<boolean> {
   return queue.requeue(member, entry.job);
 }
 
@@ -33,10 +30,13 @@ export class QueueService {
   private readonly queue: QueueFacade;
   private readonly store: Store;
   private readonly log: Logger;
-  constructor(deps: { queue: QueueFacade; store: Store; log: Logger }) {
+  /** INGRESS_SIGNING_SECRET: signs the entry of a retried run; without it such retries are refused. */
+  private readonly signingSecret: string | undefined;
+  constructor(deps: { queue: QueueFacade; store: Store; log: Logger; signingSecret?: string }) {
     this.queue = deps.queue;
     this.store = deps.store;
     this.log = deps.log;
+    this.signingSecret = deps.signingSecret || undefined;
   }
 
   async stats() {
@@ -58,8 +58,11 @@ export class QueueService {
   /**
    * Starts a dead-lettered entry again. A failed run is repeated as a new run (same
    * user, prompt and priority, working in the failed run's workspace; `retry_of` names
-   * it): its credits, events and step records stay the failed run's. An ingress entry
-   * that named no usable run goes back onto jobs:pending verbatim.
+   * it): its credits, events and step records stay the failed run's. The new run's record
+   * is made from the failed run's database record (never from the dead-letter entry, which
+   * anyone with Redis access can write), and its queue entry is signed. An ingress entry
+   * that named no usable run goes back onto jobs:pending verbatim (never re-signed: a
+   * forged entry stays refused).
    */
   async retry(id: string): Promise<RetryOutcome> {
     let found: { entry: FailedEntry; member: string } | undefined;
@@ -77,14 +80,17 @@ export class QueueService {
     const record = entry.source === 'run' && entry.run_id
       ? await this.store.getRun(entry.run_id).catch((err: unknown) => { throw new UnavailableError('the database', err); })
       : undefined;
+    let newRecord: { id: string; userId: string; prompt: string; priority: number } | undefined;
     if (record) {
+      if (record.status !== 'failed') throw new HttpError(409, 'run_not_retryable', `run ${record.id} is ${record.status}; only failed runs are retried from the dead-letter view`);
+      if (!this.signingSecret) throw new HttpError(503, 'ingress_signing_unavailable', 'INGRESS_SIGNING_SECRET is not set: this API cannot sign the retried run\'s queue entry');
       const runId = newRunId();
       const priority = record.priority >= 1 && record.priority <= 5 ? record.priority : 3;
       retry = {
         id: entry.id, kind: 'requeue', retry_at: now, retry_count: retryCount, reason: entry.reason,
-        job: JSON.stringify({ run_id: runId, enqueued_at: now, priority, retry_count: retryCount, retry_of: record.id }),
-        record: { id: runId, userId: record.user_id, prompt: record.prompt, priority },
+        job: JSON.stringify({ run_id: runId, enqueued_at: now, priority, retry_count: retryCount, retry_of: record.id, sig: signIngress(this.signingSecret, runId, record.id) }),
       };
+      newRecord = { id: runId, userId: record.user_id, prompt: record.prompt, priority };
       outcome = { id, status: 'requeued', runId, retryOf: record.id };
     } else {
       const job = entry.job ?? JSON.stringify({ run_id: entry.run_id, enqueued_at: now, retry_count: retryCount });
@@ -100,7 +106,9 @@ export class QueueService {
     }
     if (!claimed) throw new HttpError(409, 'already_retried', `dead-lettered entry ${id} is being retried already`);
     try {
-      await promoteRetry(this.queue, this.store, retry, retryMember);
+      // Should this fail, the consumer makes the record from the failed run's when it takes the entry.
+      if (newRecord) await this.store.createRun({ ...newRecord, status: 'created' });
+      await promoteRetry(this.queue, retry, retryMember);
     } catch (err) {
       // The entry waits in jobs:retry; the ingress consumer promotes it when the outage ends.
       this.log.warn({ err, id }, 'retry parked in jobs:retry');

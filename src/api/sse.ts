@@ -8,8 +8,9 @@
 import type { Response } from 'express';
 import type { Logger } from 'pino';
 import type { EventHub, Follower } from './event-hub.ts';
+import { isDeliverable } from '../infra/event-log.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
-import { compareStreamIds } from '../shared/stream-id.ts';
+import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
 
 export interface SseOptions {
   heartbeatMs: number;
@@ -186,8 +187,17 @@ export class SseSession implements Follower {
 
   private deliver(e: StoredEvent): void {
     if (this.closed) return;
+    // Ids and types reach a response only when valid (an id is written verbatim after `id:`).
+    if (!isStreamId(e.id)) {
+      this.deps.log.warn({ runId: this.runId }, 'event with an invalid id skipped');
+      return;
+    }
     if (this.cursor !== undefined && compareStreamIds(e.id, this.cursor) <= 0) return;
     this.cursor = e.id;
+    if (!isDeliverable(e)) {
+      this.deps.log.warn({ runId: this.runId, id: e.id }, 'stream entry with an unknown type or unreadable data skipped');
+      return;
+    }
     this.lastDeliveryAt = Date.now();
     this.res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
     if (e.type === 'end') {

@@ -13,6 +13,8 @@ import pg from 'pg';
 import { createS3 } from '../infra/s3.ts';
 import { migrate } from '../store/migrate.ts';
 import { createRedis } from '../infra/redis.ts';
+import { aclFileLine, AGENTRUN_REDIS_USER } from '../infra/redis-acl.ts';
+import { sha256Hex } from '../shared/hash.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
 import { downKube, installKube, kubeconfigPath, kubeHealthy, kubeWhere, upKube } from './kube.ts';
 import { DATA, LOGS, ROOT, STATE, TOOLS } from './paths.ts';
@@ -51,17 +53,25 @@ export function ensureDirs(): void {
 }
 
 // ---------- generated local secrets (never committed; .data is git-ignored) ----------
-interface Secrets { minioUser: string; minioPassword: string; pgPassword: string; authenticatorPassword: string; jwtSecret: string }
+interface Secrets {
+  minioUser: string; minioPassword: string; pgPassword: string; authenticatorPassword: string; jwtSecret: string;
+  /** Redis: the `default` (admin) user's password, agentrun's ACL user's, and the legacy ingress's HMAC key. */
+  redisAdminPassword: string; redisPassword: string; ingressSigningSecret: string;
+}
 export function secrets(): Secrets {
   const file = join(STATE, 'secrets.json');
   const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>) : {};
-  if (old.minioUser && old.minioPassword && old.pgPassword && old.authenticatorPassword && old.jwtSecret) return old as Secrets;
+  if (old.minioUser && old.minioPassword && old.pgPassword && old.authenticatorPassword && old.jwtSecret
+    && old.redisAdminPassword && old.redisPassword && old.ingressSigningSecret) return old as Secrets;
   const s: Secrets = {
     minioUser: `agentrun-${randomBytes(4).toString('hex')}`,
     minioPassword: randomBytes(24).toString('base64url'),
     pgPassword: randomBytes(24).toString('base64url'),
     authenticatorPassword: randomBytes(24).toString('base64url'),
     jwtSecret: randomBytes(36).toString('base64url'),
+    redisAdminPassword: randomBytes(24).toString('base64url'),
+    redisPassword: randomBytes(24).toString('base64url'),
+    ingressSigningSecret: randomBytes(32).toString('base64url'),
     ...old,
   };
   writeFileSync(file, JSON.stringify(s), { mode: 0o600 });
@@ -174,18 +184,46 @@ function installRedis(): void {
   log('installing redis-server from apt');
   apt(['redis-server'], 'redis-server');
 }
-async function redisHealthy(): Promise<boolean> {
-  const r = createRedis(`redis://${HOST}:${PORTS.redis}`, { connectTimeoutMs: 1000 });
+/** The local Redis as its `default` user (admin: the stack manager and tests), or as agentrun's ACL user. */
+export function redisUrl(as: 'admin' | 'agentrun'): string {
+  const s = secrets();
+  return as === 'admin'
+    ? `redis://default:${s.redisAdminPassword}@${HOST}:${PORTS.redis}`
+    : `redis://${AGENTRUN_REDIS_USER}:${s.redisPassword}@${HOST}:${PORTS.redis}`;
+}
+/**
+ * The ACL file: `default` keeps every right but needs its password (Redis replays the AOF
+ * as `default`, so it cannot be switched off), and agentrun's user gets only its keys,
+ * channels and commands (src/infra/redis-acl.ts). Passwords are stored as SHA-256.
+ * The prefix `jobs` (not `jobs:`) also covers the tests' own QUEUE_KEY_PREFIX (`jobs-<name>-<hex>:`).
+ */
+function writeRedisAcl(): string {
+  const s = secrets();
+  const file = join(STATE, 'redis-users.acl');
+  writeFileSync(file, [
+    `user default on #${sha256Hex(s.redisAdminPassword)} ~* &* +@all`,
+    aclFileLine(AGENTRUN_REDIS_USER, sha256Hex(s.redisPassword), 'jobs'),
+  ].join('\n') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+async function withRedis<T>(url: string, fn: (r: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
+  const r = createRedis(url, { connectTimeoutMs: 1000 });
   r.on('error', () => undefined);
   try {
     await r.connect();
-    return (await r.ping()) === 'PONG';
+    return await fn(r);
   } finally {
     r.disconnect();
   }
 }
+async function redisHealthy(): Promise<boolean> {
+  return withRedis(redisUrl('admin'), async (r) => (await r.ping()) === 'PONG');
+}
 async function upRedis(): Promise<void> {
-  if (readPid(pidFile('redis')) && (await redisHealthy().catch(() => false))) return;
+  const acl = writeRedisAcl();
+  // A running Redis takes the current ACL file; one started without it (or without a password) is restarted.
+  if (readPid(pidFile('redis')) && (await withRedis(redisUrl('admin'), async (r) => (await r.call('ACL', 'LOAD')) === 'OK').catch(() => false))) return;
   await stopPid(pidFile('redis'));
   const dir = join(DATA, 'redis');
   mkdirSync(dir, { recursive: true });
@@ -193,6 +231,7 @@ async function upRedis(): Promise<void> {
   if (!bin) throw new StackError('redis-server is not installed: run ./dev install');
   startDetached(bin, [
     '--bind', HOST, '--port', String(PORTS.redis), '--dir', dir, '--protected-mode', 'yes',
+    '--aclfile', acl,
     '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
     '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
   ], { logFile: logFile('redis'), pidFile: pidFile('redis') });
@@ -431,7 +470,7 @@ export const SERVICES: Service[] = [
   { name: 'temporal', install: installTemporal, up: upTemporal, down: () => stopPid(pidFile('temporal'), 15_000), healthy: () => temporalHealthy().catch(() => false),
     where: () => `grpc ${HOST}:${PORTS.temporal}, Web UI http://${HOST}:${PORTS.temporalUi}` },
   { name: 'redis', install: installRedis, up: upRedis, down: () => stopPid(pidFile('redis')), healthy: () => redisHealthy().catch(() => false),
-    where: () => `redis://${HOST}:${PORTS.redis} (AOF on)` },
+    where: () => `redis://${AGENTRUN_REDIS_USER}:***@${HOST}:${PORTS.redis} (AOF on, password and ACL user)` },
   { name: 'postgres', install: installPostgres, up: upPostgres, down: downPostgres, healthy: async () => { const b = pgBinDir(); return b ? pgHealthy(b) : false; },
     where: () => `postgres://postgres@${HOST}:${PORTS.postgres}/${DATABASE}` },
   { name: 'postgrest', install: () => undefined, up: upPostgrest, down: () => stopPid(pidFile('postgrest')), healthy: postgrestHealthy,
@@ -452,7 +491,10 @@ export async function stackEnv(): Promise<Record<string, string>> {
     TEMPORAL_UI_URL: `http://${HOST}:${PORTS.temporalUi}`,
     TEMPORAL_CLI: temporalBin(),
     TEMPORAL_TEST_SERVER: temporalTestServerBin(),
-    REDIS_URL: `redis://${HOST}:${PORTS.redis}`,
+    // The API and worker connect as the ACL user; the admin URL is for the stack manager and tests.
+    REDIS_URL: redisUrl('agentrun'),
+    AGENTRUN_REDIS_ADMIN_URL: redisUrl('admin'),
+    INGRESS_SIGNING_SECRET: s.ingressSigningSecret,
     STORE: 'postgres',
     DATABASE_URL: adminUrl(DATABASE),
     SUPABASE_URL: `http://${HOST}:${PORTS.gateway}`,

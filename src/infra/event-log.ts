@@ -3,10 +3,16 @@
  * entry id is the SSE id) and announced on the run's pub/sub channel, in one
  * atomic script. Appends are idempotent by event key, so an activity retried
  * after a crash never appends the same event twice.
+ *
+ * The stream is the only source of events. A pub/sub message is a hint that names
+ * an entry id: anyone allowed to PUBLISH on `agent:logs:{runId}` can send one, so
+ * readers take nothing from it but a syntactically valid id, and read that entry
+ * (and its predecessor) from the run's own stream.
  */
 import type { Redis } from 'ioredis';
 import { redisKeys } from '../shared/names.ts';
-import { compareStreamIds } from '../shared/stream-id.ts';
+import { EVENT_TYPES } from '../shared/run.ts';
+import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
 import type { EventType, RunEvent } from '../shared/run.ts';
 
 /** An event as stored: its stream id plus type and data. */
@@ -92,6 +98,18 @@ export class EventLog {
     return afterId === undefined || compareStreamIds(first[0], afterId) > 0 ? 'trimmed' : false;
   }
 
+  /**
+   * The entry `id` of the run's stream with `prev` set to the entry before it ('' when
+   * none), or undefined when the stream holds no such entry. `id` must be a stream id.
+   */
+  async entry(runId: string, id: string): Promise<StoredEvent | undefined> {
+    if (!isStreamId(id)) return undefined;
+    const rows = await this.redis.xrevrange(redisKeys.events(runId), id, '-', 'COUNT', 2);
+    const [row, before] = rows;
+    if (!row || row[0] !== id) return undefined;
+    return { ...decodeFields(row[0], row[1]), prev: before?.[0] ?? '' };
+  }
+
   /** Events strictly after `afterId` (or from the start), at most `count`. */
   async readAfter(runId: string, afterId: string | undefined, count: number): Promise<StoredEvent[]> {
     const start = afterId ? `(${afterId}` : '-';
@@ -100,6 +118,14 @@ export class EventLog {
   }
 }
 
+const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
+
+/** Whether a stored event may be written to a client: a stream id and a known type (anything else is skipped). */
+export function isDeliverable(e: StoredEvent): boolean {
+  return isStreamId(e.id) && TYPES.has(e.type);
+}
+
+/** A stream entry as an event; an entry with unreadable data keeps its id (so readers move past it) and is not deliverable. */
 function decodeFields(id: string, fields: string[]): StoredEvent {
   let type = 'log';
   let data = '{}';
@@ -107,24 +133,21 @@ function decodeFields(id: string, fields: string[]): StoredEvent {
     if (fields[i] === 'type') type = fields[i + 1]!;
     else if (fields[i] === 'data') data = fields[i + 1]!;
   }
-  return { id, type: type as EventType, data: JSON.parse(data) as Record<string, unknown> };
+  try {
+    const parsed: unknown = JSON.parse(data);
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return { id, type: type as EventType, data: parsed as Record<string, unknown> };
+  } catch {
+    // fall through
+  }
+  return { id, type: 'invalid' as EventType, data: {} };
 }
 
-/** Parses a pub/sub message written by the append script. */
-export function decodeMessage(message: string): StoredEvent | undefined {
-  const a = message.indexOf('\n');
-  const b = message.indexOf('\n', a + 1);
-  if (a < 0 || b < 0) return undefined;
-  const head = message.slice(0, a);
-  const sp = head.indexOf(' ');
-  try {
-    return {
-      id: sp < 0 ? head : head.slice(0, sp),
-      ...(sp < 0 ? {} : { prev: head.slice(sp + 1) }),
-      type: message.slice(a + 1, b) as EventType,
-      data: JSON.parse(message.slice(b + 1)) as Record<string, unknown>,
-    };
-  } catch {
-    return undefined;
-  }
+/**
+ * The entry id a pub/sub message announces (`<id> <previous id>\n<type>\n<json>` from the
+ * append script), or undefined when its first word is not a stream id. The rest is ignored.
+ */
+export function announcedId(message: string): string | undefined {
+  const end = message.search(/[ \n]/);
+  const id = end < 0 ? message : message.slice(0, end);
+  return isStreamId(id) ? id : undefined;
 }

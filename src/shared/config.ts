@@ -108,6 +108,7 @@ export const CONFIG_VARS = {
   QUEUE_CONSUMER: v(bool, 'Run the legacy ingress consumer in this API process (starts runs a seed-era producer LPUSHes onto jobs:pending / jobs:high_priority)', 'true'),
   QUEUE_POLL_MS: v(int(10, 60_000), 'How often an idle legacy ingress consumer looks for new entries (ms)', '250'),
   QUEUE_MAX_ATTEMPTS: v(int(1, 100), 'Attempts a legacy job gets through transient outages (parked in jobs:retry with backoff) before it is dead-lettered', '5'),
+  INGRESS_SIGNING_SECRET: v(z.string().min(32, 'must be at least 32 characters').optional(), 'HMAC-SHA256 key of legacy queue entries (`sig`, see "Redis is a transport, never an authority"); the consumer refuses to start without it, and the API signs the entries it enqueues with it (the stack manager generates a local one)', undefined, true),
   READYZ_TIMEOUT_MS: v(int(100, 60_000), 'Time limit of each dependency check of GET /readyz (ms)', '2000'),
   WORKER_METRICS_HOST: v(z.string().min(1), 'Address the worker\'s /metrics listens on (loopback by default)', '127.0.0.1'),
   WORKER_METRICS_PORT: v(int(0, 65535), 'Port of the worker\'s /metrics (its own and the Temporal SDK\'s series); 0 picks a free one (logged)', '0'),
@@ -229,7 +230,7 @@ export interface Config {
   worker: { shutdownGraceMs: number; heartbeatTtlS: number };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
-  queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number };
+  queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };
   /** Readiness checks and the worker's metrics endpoint. */
   ops: { readyTimeoutMs: number; workerMetricsHost: string; workerMetricsPort: number };
 }
@@ -341,7 +342,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S },
     logLevel: c.LOG_LEVEL,
-    queue: { keyPrefix: c.QUEUE_KEY_PREFIX, consumer: c.QUEUE_CONSUMER, pollMs: c.QUEUE_POLL_MS, maxAttempts: c.QUEUE_MAX_ATTEMPTS },
+    queue: { keyPrefix: c.QUEUE_KEY_PREFIX, consumer: c.QUEUE_CONSUMER, pollMs: c.QUEUE_POLL_MS, maxAttempts: c.QUEUE_MAX_ATTEMPTS, signingSecret: c.INGRESS_SIGNING_SECRET },
     ops: { readyTimeoutMs: c.READYZ_TIMEOUT_MS, workerMetricsHost: c.WORKER_METRICS_HOST, workerMetricsPort: c.WORKER_METRICS_PORT },
   };
 }

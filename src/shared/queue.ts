@@ -31,15 +31,22 @@ export function queueForStatus(status: RunStatus, priority?: number): 'pending' 
   }
 }
 
-/** A legacy job as the seeds' producers push it: `{"run_id":"…","enqueued_at":"…","priority":0,"retry_count":0}`. */
+/**
+ * A legacy job as the seeds' producers push it, plus its signature:
+ * `{"run_id":"…","enqueued_at":"…","priority":0,"retry_count":0,"sig":"…"}` (see ingress-signature.ts).
+ * Only `run_id` (and an API-written `retry_of`) is acted on; the run's user, prompt and
+ * priority come from its database record.
+ */
 export const legacyJob = z.object({
   run_id: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') }).refine(isRunId, 'must be a run id (run_ + 26 characters)'),
   enqueued_at: z.string().optional(),
-  /** The seeds' 0 means "normal"; 1 (first) … 5 (last) are this system's priorities. */
+  /** Kept for the seeds' format; ignored (the run record's priority counts). */
   priority: z.number().int().min(0).max(5).optional(),
   retry_count: z.number().int().min(0).optional(),
-  /** Set when an operator retried a dead-lettered run: the run this one repeats. */
-  retry_of: z.string().refine(isRunId).optional(),
+  /** Set (and signed) by the API when an operator retried a dead-lettered run: the run this one repeats. */
+  retry_of: z.string().refine(isRunId, 'must be a run id').optional(),
+  /** HMAC-SHA256 (hex) of the signing input; checked after the shape, so a bad one is `bad_signature`. */
+  sig: z.unknown().optional(),
 }).loose();
 export type LegacyJob = z.infer<typeof legacyJob>;
 
@@ -71,7 +78,10 @@ export interface FailedEntry {
   job?: string;
 }
 
-/** An entry of jobs:retry: what goes back onto jobs:pending once due, and the run record to create first (a retried run). */
+/**
+ * An entry of jobs:retry: what goes back onto jobs:pending once due. Nothing in it is
+ * trusted: `job` is checked like any other entry when the consumer takes it.
+ */
 export interface RetryEntry {
   id: string;
   kind: 'requeue';
@@ -79,13 +89,6 @@ export interface RetryEntry {
   retry_at: string;
   retry_count: number;
   reason?: FailureReason;
-  record?: { id: string; userId: string; prompt: string; priority: number };
-}
-
-/** The seed-format priority of a job → this system's 1–5 (high_priority list → 1; 0 or absent → default). */
-export function jobPriority(job: LegacyJob, fromHighPriority: boolean, fallback: number): number {
-  if (job.priority !== undefined && job.priority >= 1) return job.priority;
-  return fromHighPriority ? 1 : fallback;
 }
 
 /** Seconds since the entry's own timestamp (entering its list, failing, or being enqueued); undefined when it has none. */

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { newRunId } from '../../src/api/ids.ts';
 import { QueueFacade } from '../../src/infra/queue.ts';
+import { signIngress } from '../../src/shared/ingress-signature.ts';
 import { queueKeys } from '../../src/shared/names.ts';
 import { queueForStatus } from '../../src/shared/queue.ts';
 import type { FailedEntry } from '../../src/shared/queue.ts';
@@ -58,7 +59,8 @@ describe('queue facade and legacy ingress', () => {
     await c.store.createRun({ id, userId, prompt, priority: 0, status: 'created' });
     return id;
   };
-  const seedJob = (runId: string) => JSON.stringify({ run_id: runId, enqueued_at: new Date().toISOString(), priority: 0, retry_count: 0 });
+  /** A seed-format entry, signed with the stack's INGRESS_SIGNING_SECRET. */
+  const seedJob = (runId: string) => JSON.stringify({ run_id: runId, enqueued_at: new Date().toISOString(), priority: 0, retry_count: 0, sig: signIngress(env.INGRESS_SIGNING_SECRET!, runId) });
 
   it('answers only operators (AUTH_OPERATORS): 401 without a token, 403 JSON for another user', async () => {
     const none = await fetch(`${api!.url}/v1/queue`);

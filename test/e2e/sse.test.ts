@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freePort } from '../../src/dev/proc.ts';
+import { readArchive } from '../../src/infra/event-archive.ts';
 import { createRedis } from '../../src/infra/redis.ts';
+import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
+import { sha256Hex } from '../../src/shared/hash.ts';
 import { redisKeys } from '../../src/shared/names.ts';
 import { compareStreamIds } from '../../src/shared/stream-id.ts';
 import { authHeaders } from '../helpers/auth.ts';
@@ -21,7 +24,7 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user. */
+/** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user (src/infra/redis-acl.ts). */
 class PrivateRedis {
   readonly dir = mkdtempSync(join(tmpdir(), 'agentrun-redis-'));
   port = 0;
@@ -40,8 +43,8 @@ class PrivateRedis {
         // Not `user default off`: Redis 7.0 replays MULTI blocks of the AOF as the default user,
         // and refuses them (NOPERM) if it is off — the data written before a restart would vanish.
         `user default on >default-${this.password} ~* &* +@all`,
-        // The keys and channels agentrun uses, nothing else.
-        `user agentrun on >${this.password} ~agent:* ~jobs:* ~worker:* ~ratelimit:* ~idem:* ~agentrun:* &agent:* +@all -@dangerous +info +xinfo`,
+        // The keys, channels and commands agentrun uses, nothing else: the same definition the stack manager uses.
+        aclFileLine(AGENTRUN_REDIS_USER, sha256Hex(this.password), stackEnv().QUEUE_KEY_PREFIX),
       ].join('\n') + '\n');
     }
     this.proc = spawn('redis-server', [
@@ -60,13 +63,14 @@ class PrivateRedis {
     }
   }
 
-  /** A client of the test's own (trusting the test's certificate). */
+  /** A client of the test's own, as the default (admin) user (trusting the test's certificate). */
   client() {
-    return createRedis(this.url, { connectTimeoutMs: 1000, tlsCa: readFileSync(join(this.dir, 'cert.pem')) });
+    return createRedis(`rediss://default:default-${this.password}@127.0.0.1:${this.port}`, { connectTimeoutMs: 1000, tlsCa: readFileSync(join(this.dir, 'cert.pem')) });
   }
 
+  /** What the API and worker use: agentrun's ACL user. */
   get url(): string {
-    return `rediss://agentrun:${this.password}@127.0.0.1:${this.port}`;
+    return `rediss://${AGENTRUN_REDIS_USER}:${this.password}@127.0.0.1:${this.port}`;
   }
 
   /** Graceful stop: SIGTERM makes Redis fsync its AOF, so nothing acknowledged is lost. */
@@ -93,14 +97,17 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
   let env: Record<string, string>;
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
+  let user: string;
 
   before(async () => {
     c = await connectClients();
     await redis.start();
-    const user = await newUser(c, 100_000, 'sse');
+    user = await newUser(c, 100_000, 'sse');
     env = {
       ...stackEnv(), REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: join(redis.dir, 'cert.pem'),
       TEMPORAL_TASK_QUEUE: uniqueQueue('sse'), DEFAULT_USER_ID: user, MAX_ITERATIONS: '50', SSE_HEARTBEAT_MS: '500',
+      // One user opens 1,000+ streams a minute here; the limit itself is counted (see the first test).
+      API_RATE_LIMIT: '1000000',
     };
     worker = await startWorker(env);
     api = await startApi(env);
@@ -109,6 +116,18 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     await Promise.all([stop(api), stop(worker)]);
     await redis.stop();
     await c?.close();
+  });
+
+  it('rate limiting counts through the ACL user (it used to fail open here: the ACL missed api:*)', async () => {
+    const remaining = async () => {
+      const res = await fetch(`${api!.url}/v1/runs`, { headers: authHeaders(api!.url) });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      return Number(res.headers.get('ratelimit-remaining'));
+    };
+    const first = await remaining();
+    assert.ok((await remaining()) < first, 'the second request is counted');
+    assert.doesNotMatch(api!.output(), /rate limit unavailable/);
   });
 
   it('a client cut off every second during a 5,000-event run receives every event exactly once, in order', async () => {
@@ -199,6 +218,8 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 1500 ]; do echo line-$i; i=$((i+1)); done"');
     const all = await collect(api!.url, id, { timeoutMs: 120_000 });
     assertExactlyOnceInOrder(all, 1500);
+    // The worker archives the log right after appending `end`, which a client may see first.
+    await waitUntil('the run\'s log archived', async () => (await readArchive(c.s3, c.config.s3.bucket, user, id, undefined))?.some((e) => e.type === 'end'));
     const r = redis.client();
     await r.connect();
     try {

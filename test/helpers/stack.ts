@@ -16,12 +16,22 @@ import { createS3 } from '../../src/infra/s3.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import type { Redis } from 'ioredis';
 import { loadConfig } from '../../src/shared/config.ts';
+import { queueKeys } from '../../src/shared/names.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import type { Config } from '../../src/shared/config.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up). */
+/**
+ * This test process's own queue facade keys (`QUEUE_KEY_PREFIX`), so no test leaves an
+ * entry in the local stack's `jobs:*` lists; `Clients.close()` deletes them.
+ */
+export const TEST_QUEUE_PREFIX = `jobs-t-${randomBytes(4).toString('hex')}:`;
+
+/**
+ * The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up),
+ * with this process's QUEUE_KEY_PREFIX unless one is set.
+ */
 export function stackEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   const file = join(ROOT, '.data', 'stack', 'env');
@@ -32,6 +42,7 @@ export function stackEnv(): Record<string, string> {
     }
   }
   for (const k of Object.keys(env)) if (process.env[k]) env[k] = process.env[k];
+  env.QUEUE_KEY_PREFIX = process.env.QUEUE_KEY_PREFIX || TEST_QUEUE_PREFIX;
   if (!env.TEMPORAL_ADDRESS) throw new Error('the local stack is not configured: run ./dev up (or ./dev test)');
   return env;
 }
@@ -114,6 +125,7 @@ export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTER
 
 export interface Clients {
   temporal: Client;
+  /** As the stack's admin user (AGENTRUN_REDIS_ADMIN_URL) when the env names one: tests read and write any key. */
   redis: Redis;
   s3: S3Client;
   store: PgStore;
@@ -132,7 +144,7 @@ export async function connectClients(): Promise<Clients> {
   const config = testConfig();
   const connection = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection, namespace: config.temporal.namespace });
-  const redis = createRedis(config.redis.url, { offlineQueue: true });
+  const redis = createRedis(stackEnv().AGENTRUN_REDIS_ADMIN_URL || config.redis.url, { offlineQueue: true });
   await redis.connect();
   const s3 = createS3(config.s3);
   if (config.store.kind !== 'postgres') throw new Error('tests expect STORE=postgres in the stack env');
@@ -140,6 +152,7 @@ export async function connectClients(): Promise<Clients> {
   return {
     temporal, redis, s3, store, config,
     async close() {
+      await redis.del(...Object.values(queueKeys(TEST_QUEUE_PREFIX))).catch(() => undefined);
       await connection.close();
       await store.close();
       redis.disconnect();
