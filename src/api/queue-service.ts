@@ -6,6 +6,8 @@
  * jobs:retry, which the ingress consumer finishes.
  */
 import type { Logger } from 'pino';
+import { recordControl } from './audit.ts';
+import type { Actor } from './audit.ts';
 import { HttpError, notFound, UnavailableError } from './errors.ts';
 import { newRunId } from './ids.ts';
 import type { QueueFacade } from '../infra/queue.ts';
@@ -59,9 +61,10 @@ export class QueueService {
    * Starts a dead-lettered entry again. A failed run is repeated as a new run (same
    * user, prompt and priority, working in the failed run's workspace; `retry_of` names
    * it): its credits, events and step records stay the failed run's. An ingress entry
-   * that named no usable run goes back onto jobs:pending verbatim.
+   * that named no usable run goes back onto jobs:pending verbatim. A retried run's
+   * retry is audited on it, with the operator as actor.
    */
-  async retry(id: string): Promise<RetryOutcome> {
+  async retry(id: string, actor: Actor): Promise<RetryOutcome> {
     let found: { entry: FailedEntry; member: string } | undefined;
     try {
       found = (await this.queue.listFailed(100_000)).find((f) => f.entry.id === id);
@@ -99,6 +102,10 @@ export class QueueService {
       throw new UnavailableError('Redis', err);
     }
     if (!claimed) throw new HttpError(409, 'already_retried', `dead-lettered entry ${id} is being retried already`);
+    if (record) {
+      await recordControl({ store: this.store, log: this.log }, record.id, record.user_id, actor, 'retry', { runId: outcome.runId, entry: id })
+        .catch((err: unknown) => this.log.error({ err, id, actor: actor.id }, 'could not audit a queue retry'));
+    }
     try {
       await promoteRetry(this.queue, this.store, retry, retryMember);
     } catch (err) {

@@ -95,8 +95,9 @@ describe('config', () => {
     for (const [env, message] of refusals) {
       assert.throws(() => loadConfig({ ...secrets, ...env }), (e: unknown) => e instanceof ConfigError && message.test(e.message) && !e.message.includes('\n') && !e.message.includes('short'), JSON.stringify(env));
     }
-    // An explicit AUTH_MODE=none on a public address is an operator's decision (e.g. behind an authenticating proxy).
-    assert.equal(loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '0.0.0.0' }).api.auth.mode, 'none');
+    // An explicit AUTH_MODE=none on a public address is refused too (issue 10): no unauthenticated API off loopback.
+    assert.throws(() => loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '0.0.0.0' }), /AUTH_MODE=none serves every request as DEFAULT_USER_ID, which is only allowed on a loopback address, and API_HOST=0\.0\.0\.0 is not one/);
+    assert.equal(loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '127.0.0.1' }).api.auth.mode, 'none');
     assert.deepEqual(loadConfig({ ...secrets, API_CORS_ORIGINS: 'https://a.example,http://localhost:3000' }).api.corsOrigins, ['https://a.example', 'http://localhost:3000']);
   });
 
