@@ -106,7 +106,7 @@ export class PgStore implements Store {
     return (await this.fn<{ failed: boolean }>('run_fail_stale', [id, olderThanS, JSON.stringify(error)])).failed;
   }
   recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
-    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(e.detail ?? {})]);
+    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(e.detail ?? {}), e.sourceKey ?? null]);
   }
   listAudit(runId: string): Promise<AuditEntry[]> {
     return this.fn('audit_list', [runId]);

@@ -20,7 +20,7 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
     'idempotency_key', 'created_at'],
   credit_reservations: ['run_id', 'user_id', 'reserved', 'charged', 'refunded', 'status'],
   usage_limits: ['user_id', 'daily_token_limit', 'monthly_cost_limit'],
-  agent_audit: ['id', 'run_id', 'user_id', 'actor', 'actor_kind', 'action', 'detail', 'created_at'],
+  agent_audit: ['id', 'run_id', 'user_id', 'actor', 'actor_kind', 'action', 'detail', 'source_key', 'created_at'],
   pgmigrations: ['name'],
 };
 

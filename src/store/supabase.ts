@@ -127,7 +127,7 @@ export class SupabaseStore implements Store {
   }
   recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
     return this.fn('audit_record', {
-      p_run_id: e.runId, p_user_id: e.userId, p_actor: e.actor, p_actor_kind: e.actorKind, p_action: e.action, p_detail: e.detail ?? {},
+      p_run_id: e.runId, p_user_id: e.userId, p_actor: e.actor, p_actor_kind: e.actorKind, p_action: e.action, p_detail: e.detail ?? {}, p_source_key: e.sourceKey ?? null,
     });
   }
   listAudit(runId: string): Promise<AuditEntry[]> {

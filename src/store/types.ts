@@ -55,6 +55,8 @@ export interface AuditEntryInput {
   actorKind: 'jwt' | 'api_key' | 'none' | 'temporal';
   action: AuditAction;
   detail?: Record<string, unknown>;
+  /** For writers that may retry: a second row with the same key is not written. */
+  sourceKey?: string;
 }
 
 export interface AuditEntry {

@@ -105,7 +105,7 @@ describe('audit trail of control actions', () => {
     assert.equal(log.at(-1)!.type, 'end');
   });
 
-  it('resume and a seed-API retry are recorded too; a signal sent to Temporal directly is marked temporal-direct', async () => {
+  it('resume and a seed-API retry are recorded too; a signal sent to Temporal directly is recorded as temporal-direct', async () => {
     const id = await start(aliceToken, 'write_file c.txt 1', { requireApproval: true });
     await waitStatus(aliceToken, id, 'awaiting_approval');
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/pause`)).status, 202);
@@ -113,8 +113,11 @@ describe('audit trail of control actions', () => {
     // What `temporal workflow signal --name approve` does: no API, so no actor in the signal.
     await c.temporal.workflow.getHandle(id).signal(approveSignal, { approved: false, comment: 'from the CLI' });
     await waitStatus(aliceToken, id, 'cancelled');
-    assert.deepEqual((await c.store.listAudit(id)).map((r) => [r.action, r.actor]), [['pause', alice], ['resume', alice]]);
     assert.equal((await events(id)).find((e) => e.type === 'approval' && e.data.approved === false)?.data.actor, DIRECT_ACTOR);
+    // The worker records the direct signal when the workflow announces it: actor kind `temporal`, once.
+    const rows0 = await c.store.listAudit(id);
+    assert.deepEqual(rows0.map((r) => [r.action, r.actor, r.actor_kind]), [['pause', alice, 'jwt'], ['resume', alice, 'jwt'], ['reject', DIRECT_ACTOR, 'temporal']]);
+    assert.equal(rows0[2]!.detail.comment, 'from the CLI');
 
     const retried = await call(aliceToken, 'POST', '/agent/execute', { action: 'retry', run_id: id });
     assert.equal(retried.status, 202, JSON.stringify(retried.body));
