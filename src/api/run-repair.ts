@@ -5,7 +5,8 @@
  * API process looks for records queued longer than API_REPAIR_GRACE_S (at start and
  * every API_REPAIR_INTERVAL_S) and asks Temporal about each:
  *   - no workflow: the record is failed (`start_interrupted`, nothing ran or was
- *     charged) and dead-lettered on jobs:failed, where an operator can retry it;
+ *     charged); when it was listed on jobs:*, it moves to jobs:failed, where an
+ *     operator can retry it;
  *   - a workflow that closed before reporting (e.g. terminated from the CLI): the
  *     record takes its end status;
  *   - a running workflow (waiting for a worker), or Temporal unavailable: left alone.
@@ -52,8 +53,12 @@ export async function repairQueuedRuns(deps: RepairDeps, graceS: number, limit =
       }
       if (await deps.store.failStaleQueued(id, graceS, START_INTERRUPTED)) {
         out.failed.push(id);
-        await deps.queue?.track(id, 'failed', { reason: START_INTERRUPTED })
-          .catch((e: unknown) => deps.log.warn({ err: e, id }, 'repair: could not dead-letter the run'));
+        // A run the API had listed on jobs:* moves to jobs:failed (an operator can retry it there).
+        const queue = deps.queue;
+        if (queue) {
+          await queue.whereIs(id).then((at) => (at ? queue.track(id, 'failed', { reason: START_INTERRUPTED }) : undefined))
+            .catch((e: unknown) => deps.log.warn({ err: e, id }, 'repair: could not dead-letter the run'));
+        }
       }
       continue;
     }

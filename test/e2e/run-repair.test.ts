@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fingerprint } from '../../src/api/idempotency.ts';
 import { newRunId } from '../../src/api/ids.ts';
 import { START_INTERRUPTED } from '../../src/api/run-repair.ts';
+import { QueueFacade } from '../../src/infra/queue.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
 import { redisKeys, WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
@@ -48,6 +49,7 @@ describe('repair of half-done starts', () => {
     taskQueue = uniqueQueue('repair');
     stuck = { user: await newUser(c, 1000, 'repair-a'), id: '' };
     stuck.id = await admitted(stuck.user, 'write_file a.txt never started', 2);
+    await new QueueFacade(c.redis, prefix).track(stuck.id, 'queued', { priority: 3 }); // as the API lists a run before starting it
     waiting = { user: await newUser(c, 1000, 'repair-b'), id: '' };
     waiting.id = await admitted(waiting.user, 'write_file b.txt started, no worker yet', 3);
     await startWorkflow(waiting.id, waiting.user);
@@ -81,9 +83,10 @@ describe('repair of half-done starts', () => {
     const record = await c.store.getRun(stuck.id);
     assert.deepEqual(record!.error, START_INTERRUPTED);
     assert.ok(record!.finished_at);
-    // It is on the dead-letter list, where an operator can retry it.
+    // Listed on jobs:pending when it was admitted, it is now on the dead-letter list, where an operator can retry it.
     const failed = await c.redis.lrange(`${prefix}failed`, 0, -1);
     assert.ok(failed.some((e) => e.includes(stuck.id)), JSON.stringify(failed));
+    assert.deepEqual(await c.redis.lrange(`${prefix}pending`, 0, -1), []);
     // The user's place is free again.
     const res = await post(stuck.user, { prompt: 'write_file c.txt after repair' });
     assert.equal(res.status, 202, JSON.stringify(res.body));

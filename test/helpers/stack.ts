@@ -66,9 +66,15 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * The jobs:* prefix of the processes a test file starts without one of its own, so no
+ * test leaves entries in the local stack's `jobs:*` lists; Clients.close() deletes its keys.
+ */
+export const TEST_QUEUE_PREFIX = `jobs-test-${randomBytes(4).toString('hex')}:`;
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, QUEUE_KEY_PREFIX: env.QUEUE_KEY_PREFIX || TEST_QUEUE_PREFIX },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -147,6 +153,8 @@ export async function connectClients(): Promise<Clients> {
   return {
     temporal, redis, s3, store, config,
     async close() {
+      const keys = await redis.keys(`${TEST_QUEUE_PREFIX}*`).catch(() => []);
+      if (keys.length > 0) await redis.del(...keys);
       await connection.close();
       await store.close();
       redis.disconnect();
