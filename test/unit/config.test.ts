@@ -101,6 +101,19 @@ describe('config', () => {
     assert.deepEqual(loadConfig({ ...secrets, API_CORS_ORIGINS: 'https://a.example,http://localhost:3000' }).api.corsOrigins, ['https://a.example', 'http://localhost:3000']);
   });
 
+  it('parses the limits of issue 10 §4: repair, stream caps, the metrics listener, worker concurrency', () => {
+    const d = loadConfig(secrets);
+    assert.deepEqual(d.api.repair, { intervalS: 60, graceS: 300 });
+    assert.deepEqual(d.api.sseLimits, { perUser: 20, total: 2000 });
+    assert.deepEqual(d.api.metrics, { host: '127.0.0.1', port: 0 });
+    assert.equal(d.worker.maxConcurrentActivities, 20);
+    const c = loadConfig({ ...secrets, API_REPAIR_INTERVAL_S: '0', SSE_MAX_STREAMS_PER_USER: '3', SSE_MAX_STREAMS: '9', API_METRICS_PORT: '9464', WORKER_MAX_CONCURRENT_ACTIVITIES: '4' });
+    assert.deepEqual([c.api.repair.intervalS, c.api.sseLimits.perUser, c.api.sseLimits.total, c.api.metrics.port, c.worker.maxConcurrentActivities], [0, 3, 9, 9464, 4]);
+    for (const bad of [{ SSE_MAX_STREAMS_PER_USER: '0' }, { WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, { API_REPAIR_GRACE_S: '0' }]) {
+      assert.throws(() => loadConfig({ ...secrets, ...bad }), new RegExp(Object.keys(bad)[0]!), JSON.stringify(bad));
+    }
+  });
+
   it('is documented in README.md, every variable', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const name of Object.keys(CONFIG_VARS)) assert.ok(readme.includes(`\`${name}\``), `README.md lacks ${name}`);
