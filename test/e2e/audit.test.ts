@@ -20,13 +20,16 @@ describe('audit trail of control actions', () => {
   let bob: string;
   let aliceToken: string;
   let bobToken: string;
+  let operator: string;
+  let operatorToken: string;
 
   before(async () => {
     c = await connectClients();
     alice = await newUser(c, 10_000, 'audit-a');
     bob = await newUser(c, 10_000, 'audit-b');
-    [aliceToken, bobToken] = await Promise.all([mintToken(alice), mintToken(bob)]);
-    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('audit'), DEFAULT_USER_ID: alice, APPROVAL_TOOLS: 'shell', API_RATE_LIMIT: '5000' };
+    operator = await newUser(c, 0, 'audit-op');
+    [aliceToken, bobToken, operatorToken] = await Promise.all([mintToken(alice), mintToken(bob), mintToken(operator)]);
+    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('audit'), DEFAULT_USER_ID: alice, APPROVAL_TOOLS: 'shell', API_RATE_LIMIT: '5000', AUTH_OPERATORS: operator };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
@@ -125,6 +128,20 @@ describe('audit trail of control actions', () => {
     assert.deepEqual(rows.at(-1)!.action, 'retry');
     assert.equal(rows.at(-1)!.actor, alice);
     assert.equal(rows.at(-1)!.detail.runId, retried.body.run_id);
+  });
+
+  it('an operator retrying another user\'s dead-lettered run is recorded on that run, with the operator as actor', async () => {
+    const id = await start(aliceToken, 'read_file no-such-file.txt');
+    await waitStatus(aliceToken, id, 'failed');
+    const entry = await waitUntil('the failed run on the dead-letter list', async () => {
+      const list = await call(operatorToken, 'GET', '/v1/queue/failed?limit=1000');
+      return (list.body.entries as { id: string; runId: string | null }[]).find((e) => e.runId === id);
+    }, 30_000);
+    const retried = await call(operatorToken, 'POST', `/v1/queue/failed/${encodeURIComponent(entry.id)}/retry`);
+    assert.equal(retried.status, 202, JSON.stringify(retried.body));
+    const [row] = await c.store.listAudit(id);
+    assert.deepEqual([row!.action, row!.actor, row!.user_id, row!.detail.runId], ['retry', operator, alice, retried.body.runId]);
+    await waitStatus(aliceToken, retried.body.runId as string, 'failed'); // the same prompt fails again: nothing left running
   });
 
   it('through PostgREST a user reads the audit rows of their own runs only', async () => {
