@@ -57,6 +57,8 @@ export interface StartOptions {
 /** Prompts above this size go to the workspace instead of workflow history. */
 export const INLINE_PROMPT_MAX_BYTES = 8192;
 export const DEFAULT_PRIORITY = 3;
+/** How long a workflow start may take before its outcome is checked (and, if Temporal cannot say, reported unknown). */
+export const START_DEADLINE_MS = 10_000;
 
 export interface StartRequest {
   prompt: string;
@@ -222,7 +224,8 @@ export class RunsService {
     await this.deps.queue?.track(id, 'queued', { priority, retryCount: opts.retryCount, retryOf: opts.retryOf })
       .catch((err: unknown) => this.deps.log.warn({ err, id }, 'could not list the run on the queue facade; its first transition will'));
     try {
-      await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
+      // A deadline, so a Temporal that stopped answering is an error the request can report, not a hang.
+      await this.deps.temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
         workflowId: id,
         taskQueue: this.deps.taskQueue,
         args: [input],
@@ -233,7 +236,7 @@ export class RunsService {
         ],
         // Priority orders tasks; the user as fairness key keeps one user's flood from starving others.
         priority: { priorityKey: priority, fairnessKey: userId },
-      });
+      }));
     } catch (err) {
       // Workflow id = run id, and the id is ours: an earlier attempt (a recovered ingress entry, an idempotent retry) started it.
       if (err instanceof WorkflowExecutionAlreadyStartedError) return { id, status: 'queued' };
@@ -263,7 +266,7 @@ export class RunsService {
   /** Does the run's workflow exist? undefined when Temporal cannot say. */
   private async workflowExists(id: string): Promise<boolean | undefined> {
     try {
-      await this.deps.temporal.workflow.getHandle(id).describe();
+      await this.deps.temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS / 2, () => this.deps.temporal.workflow.getHandle(id).describe());
       return true;
     } catch (err) {
       return err instanceof WorkflowNotFoundError ? false : undefined;

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, connect } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fingerprint } from '../../src/api/idempotency.ts';
 import { newRunId } from '../../src/api/ids.ts';
@@ -157,5 +159,67 @@ describe('repair of half-done starts', () => {
     const rows = await c.store.query('SELECT id FROM agent_runs WHERE user_id = $1', [user]);
     assert.equal(rows.rowCount, 0);
     assert.deepEqual((await c.redis.keys(`${prefix}*`)).sort(), before);
+  });
+
+  it('a start Temporal accepted but never answered: 503, the record stays queued, and the retry with the key gets that one run', async () => {
+    // The API reaches Temporal through a TCP relay the test can blackhole: requests pass, answers are dropped.
+    let blackhole = false;
+    const sockets = new Set<Socket>();
+    const [host, port] = stackEnv().TEMPORAL_ADDRESS!.split(':');
+    const relay = createServer((client) => {
+      const upstream = connect(Number(port), host);
+      sockets.add(client).add(upstream);
+      client.pipe(upstream);
+      upstream.on('data', (d: Buffer) => { if (!blackhole) client.write(d); });
+      const close = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
+      client.on('error', close).on('close', close);
+      upstream.on('error', close).on('close', close);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const relayed = await startApi({
+      ...stackEnv(), TEMPORAL_ADDRESS: `127.0.0.1:${(relay.address() as AddressInfo).port}`, TEMPORAL_TASK_QUEUE: taskQueue,
+      QUEUE_KEY_PREFIX: prefix, QUEUE_CONSUMER: 'false', API_REPAIR_INTERVAL_S: '0',
+    });
+    try {
+      const user = await newUser(c, 1000, 'repair-lost');
+      const key = `lost-${randomBytes(4).toString('hex')}`;
+      const body = { prompt: 'write_file g.txt once' };
+      const postVia = async () => {
+        const res = await fetch(`${relayed.url}/v1/runs`, {
+          method: 'POST', headers: { authorization: `Bearer ${await mintToken(user)}`, 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as { id?: string; error?: { code: string } } };
+      };
+      blackhole = true;
+      const lost = await postVia();
+      assert.equal(lost.status, 503, JSON.stringify(lost.body));
+      // Temporal did start it; the API could not know. Its record stays queued (not failed), the claim keeps its id.
+      const listed = async () => {
+        const l: string[] = [];
+        for await (const w of c.temporal.workflow.list({ query: `UserId = "${user}"` })) l.push(w.workflowId);
+        return l;
+      };
+      const ids = await waitUntil('the run visible in Temporal', async () => { const l = await listed(); return l.length > 0 ? l : undefined; }, 30_000);
+      assert.equal(ids.length, 1);
+      started.push(ids[0]!);
+      assert.equal(await status(ids[0]!), 'queued');
+      const claim = JSON.parse((await c.redis.get(redisKeys.idempotency(user, sha256Hex(key))))!) as { state: string; runId: string };
+      assert.deepEqual([claim.state, claim.runId], ['retry', ids[0]]);
+      // Temporal answers again (fresh connections): the client's retry with the same key is that run.
+      blackhole = false;
+      for (const s of sockets) s.destroy();
+      const again = await waitUntil('the retry answered', async () => {
+        const r = await postVia();
+        return r.status === 202 ? r : undefined;
+      }, 60_000);
+      assert.equal(again.body.id, ids[0]);
+      assert.deepEqual(await listed(), ids);
+      assert.equal((await c.store.query('SELECT id FROM agent_runs WHERE user_id = $1', [user])).rowCount, 1);
+    } finally {
+      blackhole = false;
+      await stop(relayed);
+      for (const s of sockets) s.destroy();
+      relay.close();
+    }
   });
 });
