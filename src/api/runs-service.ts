@@ -195,7 +195,7 @@ export class RunsService {
       throw new TooManyRequestsError('too_many_active_runs', `${admitted.message}: wait for one to end, or cancel one`, 10, { active: admitted.active, limit: this.deps.maxActiveRuns });
     }
     if (!admitted.created && TERMINAL_STATUSES.has(admitted.status)) {
-      // An idempotent retry of a start that got this far before: its run has ended since (or was never started, see repair.ts).
+      // An idempotent retry of a start that got this far before: its run has ended since (or was never started, see run-repair.ts).
       if (opts.resumeClaim) return { id, status: admitted.status };
       throw conflict('run_closed', `run ${id} has ended (${admitted.status}); start a new one`, { status: admitted.status });
     }

@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freePort } from '../../src/dev/proc.ts';
 import { createRedis } from '../../src/infra/redis.ts';
-import { redisKeys } from '../../src/shared/names.ts';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 import { compareStreamIds } from '../../src/shared/stream-id.ts';
 import { authHeaders } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
@@ -199,6 +200,9 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     const id = await createRun(api!.url, 'shell sh -c "i=1; while [ $i -le 1500 ]; do echo line-$i; i=$((i+1)); done"');
     const all = await collect(api!.url, id, { timeoutMs: 120_000 });
     assertExactlyOnceInOrder(all, 1500);
+    // The archive is written just after `end` is published: wait for it.
+    const owner = (await c.store.getRun(id))!.user_id;
+    await waitUntil('the event archive written', () => c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.eventArchive(owner, id) })).then(() => true), 30_000);
     const r = redis.client();
     await r.connect();
     try {

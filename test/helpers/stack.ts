@@ -67,14 +67,22 @@ export interface Proc {
 }
 
 /**
- * The jobs:* prefix of the processes a test file starts without one of its own, so no
- * test leaves entries in the local stack's `jobs:*` lists; Clients.close() deletes its keys.
+ * The jobs:* prefix of the processes a test file starts on the local stack's Redis without
+ * one of their own, so no test leaves entries in the stack's `jobs:*` lists; Clients.close()
+ * deletes its keys.
  */
 export const TEST_QUEUE_PREFIX = `jobs-test-${randomBytes(4).toString('hex')}:`;
 
+/** TEST_QUEUE_PREFIX for processes on the local stack's Redis that set no prefix (a test's own Redis keeps the default). */
+function queuePrefix(env: Record<string, string>): Record<string, string> {
+  if (env.QUEUE_KEY_PREFIX) return {};
+  if (env.REDIS_URL && env.REDIS_URL !== stackEnv().REDIS_URL) return {};
+  return { QUEUE_KEY_PREFIX: TEST_QUEUE_PREFIX };
+}
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, QUEUE_KEY_PREFIX: env.QUEUE_KEY_PREFIX || TEST_QUEUE_PREFIX },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env, ...queuePrefix(env) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
