@@ -4,6 +4,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
+import { auditDirectSignals } from './audit.ts';
 import { llmActivities } from './llm.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
@@ -50,6 +51,7 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
 
     /** Appends events to the run's log (idempotent by event key). */
     async publish(input: PublishInput): Promise<void> {
+      await auditDirectSignals(deps, input.runId, input.events);
       await deps.events.append(input.runId, input.events);
       // The run's last event: archive its whole log, so it outlives the Redis stream.
       if (input.events.some((e) => e.type === 'end')) {
@@ -66,7 +68,9 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
       await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
       const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
       await deps.queue?.track(input.runId, input.status, { reason: error ?? undefined });
-      await deps.events.append(input.runId, [{ key: input.eventKey, type: 'status', data: { status: input.status, ...input.data } }]);
+      const event = { key: input.eventKey, type: 'status' as const, data: { status: input.status, ...input.data } };
+      await auditDirectSignals(deps, input.runId, [event]);
+      await deps.events.append(input.runId, [event]);
     },
 
     /** Runs one plan step, at most once in effect. */

@@ -16,11 +16,12 @@ import type { RateLimiter } from './rate-limit.ts';
 import { runsRouter } from './runs-routes.ts';
 import type { RunsService } from './runs-service.ts';
 import { seedRouter } from './seed-routes.ts';
+import { SseLimits } from './sse-limits.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { Config } from '../shared/config.ts';
 
 export interface AppDeps {
-  /** /readyz, /metrics, and the request-latency middleware (src/api/ops-routes.ts). */
+  /** /readyz and the request-latency middleware (src/api/ops-routes.ts); /metrics is served apart (src/api/metrics.ts). */
   ops?: OpsDeps & { metricsMiddleware?: express.RequestHandler };
   /** The queue facade under /v1/queue (src/api/queue-routes.ts); operators only (AUTH_OPERATORS). */
   queue?: QueueService;
@@ -45,13 +46,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(securityHeaders(), cors(deps.config.corsOrigins));
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
-  app.get('/openapi.json', serveOpenApi({ ...deps.config, readyz: deps.ops !== undefined, metrics: deps.ops?.registry !== undefined, queue: deps.queue !== undefined }));
+  app.get('/openapi.json', serveOpenApi({ ...deps.config, readyz: deps.ops !== undefined, queue: deps.queue !== undefined }));
   if (deps.ops) app.use(createOpsRouter(deps.ops));
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
   const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware()];
   if (deps.queue) app.use('/v1/queue', ...asCaller, requireOperator(deps.auth), createQueueRouter(deps.queue));
-  app.use('/v1/runs', ...asCaller, runsRouter(deps));
-  app.use('/agent', ...asCaller, seedRouter(deps));
+  const routes = { ...deps, sseLimits: new SseLimits(deps.config.sseLimits) };
+  app.use('/v1/runs', ...asCaller, runsRouter(routes));
+  app.use('/agent', ...asCaller, seedRouter(routes));
 
   app.use(jsonNotFound);
   app.use(errorMiddleware(deps.log));

@@ -18,6 +18,11 @@ export interface Caller {
   expiresAtMs?: number;
 }
 
+/** The caller as the audit trail names them (src/api/audit.ts). */
+export function actorOf(caller: Caller): { id: string; kind: Caller['via'] } {
+  return { id: caller.userId, kind: caller.via };
+}
+
 /** Algorithms accepted per key source. `none` is never accepted, nor HS* when keys come from a JWKS. */
 export const HMAC_ALGORITHMS = ['HS256'];
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];

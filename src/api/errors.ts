@@ -44,6 +44,19 @@ export class UnavailableError extends HttpError {
   }
 }
 
+/**
+ * 503 for a start whose outcome is unknown (the call failed and Temporal cannot say whether
+ * the workflow exists). The record stays `queued`; an Idempotency-Key keeps the run id.
+ */
+export class StartOutcomeUnknownError extends UnavailableError {
+  readonly runId: string;
+  constructor(runId: string, cause: unknown) {
+    super('Temporal', cause);
+    this.name = 'StartOutcomeUnknownError';
+    this.runId = runId;
+  }
+}
+
 /** Turns a zod failure into a 400 whose message names the first bad field. */
 export function validationError(err: z.ZodError, where: string): HttpError {
   const details = err.issues.map((i) => ({ field: i.path.join('.') || where, message: i.message }));

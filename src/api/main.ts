@@ -9,9 +9,10 @@ import { Authenticator } from './auth.ts';
 import { EventHub } from './event-hub.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { LegacyIngress } from './legacy-ingress.ts';
-import { createApiMetrics } from './metrics.ts';
+import { createApiMetrics, serveApiMetrics } from './metrics.ts';
 import { QueueService } from './queue-service.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { startRepairLoop } from './run-repair.ts';
 import { RunsService } from './runs-service.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
@@ -53,8 +54,8 @@ async function main(): Promise<void> {
   let ingress: LegacyIngress | undefined;
   const ops = {
     metricsMiddleware: metrics.middleware,
-    registry: metrics.registry,
     timeoutMs: config.ops.readyTimeoutMs,
+    log: log.child({ component: 'readyz' }),
     checks: {
       temporal: async () => { await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace }); },
       redis: async () => { await redis.ping(); },
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
   const runs = new RunsService({
     temporal, store, s3, bucket: config.s3.bucket, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
     provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns,
-    log: log.child({ component: 'runs' }), queue,
+    log: log.child({ component: 'runs' }), queue, events,
   });
   const app = createApp({
     runs,
@@ -94,6 +95,10 @@ async function main(): Promise<void> {
     await ingress.start();
   }
 
+  const repair = config.api.repair.intervalS > 0
+    ? startRepairLoop({ store, temporal, queue, log: log.child({ component: 'run-repair' }) }, config.api.repair)
+    : undefined;
+
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -101,13 +106,23 @@ async function main(): Promise<void> {
   });
   const { port } = server.address() as AddressInfo;
   log.info({ url: `http://${config.api.host}:${port}`, auth: config.api.auth.mode }, 'api listening');
+  let metricsServer: Awaited<ReturnType<typeof serveApiMetrics>>;
+  try {
+    metricsServer = await serveApiMetrics({ ...config.api.metrics, registry: metrics.registry, log: log.child({ component: 'metrics' }) });
+  } catch (err) {
+    throw new PreflightError(`cannot serve API metrics on ${config.api.metrics.host}:${config.api.metrics.port}: ${(err as Error).message} (set API_METRICS_PORT)`, { cause: err });
+  }
+  log.info({ metrics: metricsServer.url }, 'api metrics listening');
   if (config.api.auth.mode === 'none') log.warn({ userId: config.api.auth.userId }, 'AUTH_MODE=none: every request acts as DEFAULT_USER_ID');
 
   const stop = (signal: string) => {
     log.info({ signal }, 'api stopping');
+    repair?.stop();
+    metricsServer.server.close();
     server.close();
     server.closeAllConnections(); // SSE clients reconnect elsewhere with Last-Event-ID
     void (ingress?.stop() ?? Promise.resolve())
+      .then(() => repair?.done)
       .then(() => hub.close())
       .then(() => connection.close())
       .then(() => store.close())

@@ -134,7 +134,8 @@ const retryOutcome = z.object({
 });
 
 const health = z.object({ ok: z.literal(true) });
-const readinessCheck = z.object({ ok: z.boolean(), ms: z.number().min(0), error: z.string().optional() });
+/** Up or down only: why a dependency is down goes to the server log, not to anonymous callers. */
+const readinessCheck = z.object({ ok: z.boolean(), ms: z.number().min(0) }).strict();
 const ready = z.object({ status: z.literal('ready'), checks: z.record(z.string(), readinessCheck) });
 const notReady = z.object({ status: z.literal('unavailable'), down: z.array(z.string()).min(1), checks: z.record(z.string(), readinessCheck) });
 
@@ -195,9 +196,8 @@ export interface OpenApiOptions {
   promptMaxChars: number;
   /** API_BODY_MAX_BYTES: larger JSON bodies are 413. */
   bodyMaxBytes: number;
-  /** Which of createApp's optional routes are mounted: /readyz, /metrics, /v1/queue*. */
+  /** Which of createApp's optional routes are mounted: /readyz, /v1/queue*. (/metrics has a listener of its own: API_METRICS_PORT.) */
   readyz?: boolean;
-  metrics?: boolean;
   queue?: boolean;
 }
 
@@ -261,7 +261,7 @@ const jsonBody = (schema: JsonObject, required: boolean, description?: string) =
 });
 const IGNORED_BODY = jsonBody({}, false, 'Not needed; a JSON body, if sent, is ignored (another content type is 415)');
 
-const SSE_EVENTS = `\`retry:\` first, then events \`${EVENT_TYPES.join('`, `')}\` (JSON \`data\`, \`id\` = the Redis stream entry id); \`gap\` when older events came from the archive or were lost; \`: heartbeat\` comments while idle. The response ends after \`end\`.`;
+const SSE_EVENTS = `\`retry:\` first, then events \`${EVENT_TYPES.join('`, `')}\` (JSON \`data\`, \`id\` = the Redis stream entry id); \`gap\` when older events came from the archive or were lost; \`: heartbeat\` comments while idle. A run recorded but not started yet (the seeds' \`create\`) gets a \`: not started\` comment and the stream waits for it; a run that ended without ever starting gets one \`end\` with \`started: false\`. The response ends after \`end\`.`;
 const eventStream = {
   description: `The run's events: a replay after Last-Event-ID, then live. ${SSE_EVENTS}`,
   content: { 'text/event-stream': { schema: { type: 'string' } } },
@@ -410,14 +410,6 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
         }),
       },
     } : {}),
-    ...(opts.metrics ? {
-      '/metrics': {
-        get: operation({
-          id: 'metrics', tag: 'ops', summary: 'Prometheus metrics', open: true,
-          ok: { 200: { description: 'The Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
-        }),
-      },
-    } : {}),
     '/openapi.json': { get: operation({ id: 'openapi', tag: 'ops', summary: 'This document', ok: { 200: json(ref('OpenApiDocument'), 'The OpenAPI 3.1 document') }, open: true }) },
   };
 
@@ -452,11 +444,11 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
         PayloadTooLarge: problem(`The body is larger than ${opts.bodyMaxBytes} bytes (\`body_too_large\`)`),
         UnsupportedMediaType: problem('The body is not application/json, or in an unsupported charset or encoding (`unsupported_media_type`, `unsupported_encoding`)'),
         IdempotencyKeyReused: problem('The Idempotency-Key was used with a different body (`idempotency_key_reused`)'),
-        TooManyRequests: problem('Too many requests (`rate_limited`) or runs going at once (`too_many_active_runs`)', {
+        TooManyRequests: problem('Too many requests (`rate_limited`), runs going at once (`too_many_active_runs`) or event streams open (`too_many_streams`)', {
           'Retry-After': headerRef('Retry-After'), 'RateLimit-Limit': headerRef('RateLimit-Limit'), 'RateLimit-Remaining': headerRef('RateLimit-Remaining'), 'RateLimit-Reset': headerRef('RateLimit-Reset'),
         }),
         InternalError: problem('An unexpected failure (`internal`); it is logged'),
-        Unavailable: problem('A dependency (Temporal, Redis, the database, S3, the token issuer) is unavailable (`unavailable`); try again', { 'Retry-After': headerRef('Retry-After') }),
+        Unavailable: problem('A dependency (Temporal, Redis, the database, S3, the token issuer) is unavailable (`unavailable`), or this server holds its maximum of event streams (`server_busy`); try again', { 'Retry-After': headerRef('Retry-After') }),
       },
       parameters: {
         RunId: pathParam('id', 'A run id of the caller'),

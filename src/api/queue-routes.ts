@@ -1,6 +1,7 @@
 /** The queue facade over HTTP (operators): counts and ages of the jobs:* lists, the dead-letter view and its retry. */
 import { Router } from 'express';
 import { z } from 'zod';
+import { actorOf, callerOf } from './auth.ts';
 import { parseOr400 } from './errors.ts';
 import type { QueueService } from './queue-service.ts';
 
@@ -24,7 +25,7 @@ export function createQueueRouter(service: QueueService): Router {
     });
   });
   r.post('/failed/:id/retry', async (req, res) => {
-    const out = await service.retry(req.params.id);
+    const out = await service.retry(req.params.id, actorOf(callerOf(res)));
     res.status(202).json({ ...out, links: out.runId ? { run: `/v1/runs/${out.runId}`, events: `/v1/runs/${out.runId}/events` } : {} });
   });
   return r;

@@ -6,6 +6,8 @@
  * jobs:retry, which the ingress consumer finishes.
  */
 import type { Logger } from 'pino';
+import { recordControl } from './audit.ts';
+import type { Actor } from './audit.ts';
 import { HttpError, notFound, UnavailableError } from './errors.ts';
 import { newRunId } from './ids.ts';
 import type { QueueFacade } from '../infra/queue.ts';
@@ -62,9 +64,10 @@ export class QueueService {
    * is made from the failed run's database record (never from the dead-letter entry, which
    * anyone with Redis access can write), and its queue entry is signed. An ingress entry
    * that named no usable run goes back onto jobs:pending verbatim (never re-signed: a
-   * forged entry stays refused).
+   * forged entry stays refused). A retried run's retry is audited on it, with the operator
+   * as actor.
    */
-  async retry(id: string): Promise<RetryOutcome> {
+  async retry(id: string, actor: Actor): Promise<RetryOutcome> {
     let found: { entry: FailedEntry; member: string } | undefined;
     try {
       found = (await this.queue.listFailed(100_000)).find((f) => f.entry.id === id);
@@ -105,6 +108,10 @@ export class QueueService {
       throw new UnavailableError('Redis', err);
     }
     if (!claimed) throw new HttpError(409, 'already_retried', `dead-lettered entry ${id} is being retried already`);
+    if (record) {
+      await recordControl({ store: this.store, log: this.log }, record.id, record.user_id, actor, 'retry', { runId: outcome.runId, entry: id })
+        .catch((err: unknown) => this.log.error({ err, id, actor: actor.id }, 'could not audit a queue retry'));
+    }
     try {
       // Should this fail, the consumer makes the record from the failed run's when it takes the entry.
       if (newRecord) await this.store.createRun({ ...newRecord, status: 'created' });

@@ -8,22 +8,26 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { callerOf } from './auth.ts';
+import { actorOf, callerOf } from './auth.ts';
 import type { Caller } from './auth.ts';
 import { HttpError, parseOr400, UnavailableError } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
+import { newRunId } from './ids.ts';
 import type { IdempotencyStore } from './idempotency.ts';
 import type { ControlAction, RunsService } from './runs-service.ts';
 import { DEFAULT_SSE_OPTIONS, SseSession } from './sse.ts';
+import type { SseLimits } from './sse-limits.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { Config } from '../shared/config.ts';
 import { isRunId } from '../shared/names.ts';
-import { RUN_STATUSES } from '../shared/run.ts';
+import { RUN_STATUSES, TERMINAL_STATUSES } from '../shared/run.ts';
 import { isStreamId } from '../shared/stream-id.ts';
 
 export interface RunsRoutesDeps {
   runs: RunsService;
+  /** Caps on open event streams (per user, per process). */
+  sseLimits?: SseLimits;
   hub: EventHub;
   events: EventLog;
   idempotency: IdempotencyStore;
@@ -97,37 +101,60 @@ function jsonBody(req: Request, required: boolean): unknown {
 /**
  * Streams a run's events to the caller: replay from Last-Event-ID, then live.
  * Ownership is checked on every (re)connect; the stream ends when the caller's
- * token expires.
+ * token expires. Each open stream holds a place under the caller's and the
+ * process's caps (src/api/sse-limits.ts). A run recorded but not started (the
+ * seeds' create) is followed all the same: a `: not started` comment, heartbeats,
+ * then its events once it starts; a record that ended without a workflow gets one
+ * `end` event saying it never started.
  */
 export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: Response, id: string, caller: Caller): Promise<void> {
-  await deps.runs.owned(caller.userId, id);
+  const run = await deps.runs.owned(caller.userId, id);
   const raw = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
   const cursor = raw === undefined || raw === '' ? undefined : parseOr400(lastEventId, raw, 'Last-Event-ID');
-  const session = new SseSession(
-    {
-      hub: deps.hub, events: deps.events, log: deps.log,
-      isClosed: () => deps.runs.isClosed(id), archive: (after) => deps.runs.archivedEvents(id, after),
-    },
-    { ...DEFAULT_SSE_OPTIONS, heartbeatMs: deps.config.sseHeartbeatMs },
-    id, res, cursor,
-  );
+  const release = deps.sseLimits?.acquire(caller.userId);
   try {
-    await session.open();
-  } catch (err) {
-    throw new UnavailableError('Redis', err);
-  }
-  let expiry: NodeJS.Timeout | undefined;
-  if (caller.expiresAtMs !== undefined) {
-    expiry = setTimeout(() => {
-      if (!res.writableEnded) res.write(': token expired; reconnect with a fresh token and Last-Event-ID\n\n');
-      session.close();
-    }, Math.max(0, caller.expiresAtMs - Date.now()));
-  }
-  try {
-    await session.done();
+    if (!run.description && run.record && TERMINAL_STATUSES.has(run.record.status) && !run.record.started_at) {
+      writeNeverStarted(res, run.record.status, run.record.error);
+      return;
+    }
+    const session = new SseSession(
+      {
+        hub: deps.hub, events: deps.events, log: deps.log,
+        isClosed: () => deps.runs.isClosed(id), archive: (after) => deps.runs.archivedEvents(caller.userId, id, after),
+      },
+      { ...DEFAULT_SSE_OPTIONS, heartbeatMs: deps.config.sseHeartbeatMs },
+      id, res, cursor,
+    );
+    try {
+      await session.open();
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new UnavailableError('Redis', err);
+    }
+    if (!run.description && !res.writableEnded) {
+      res.write(`: not started: run ${id} is recorded but not started yet; this stream waits for it\n\n`);
+    }
+    let expiry: NodeJS.Timeout | undefined;
+    if (caller.expiresAtMs !== undefined) {
+      expiry = setTimeout(() => {
+        if (!res.writableEnded) res.write(': token expired; reconnect with a fresh token and Last-Event-ID\n\n');
+        session.close();
+      }, Math.max(0, caller.expiresAtMs - Date.now()));
+    }
+    try {
+      await session.done();
+    } finally {
+      clearTimeout(expiry);
+    }
   } finally {
-    clearTimeout(expiry);
+    release?.();
   }
+}
+
+/** The whole stream of a run that ended without ever starting: one `end` event. */
+function writeNeverStarted(res: Response, status: string, error: unknown): void {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+  res.end(`: not started: this run ended (${status}) without ever starting\n\nevent: end\ndata: ${JSON.stringify({ status, started: false, ...(error ? { error } : {}), synthetic: true })}\n\n`);
 }
 
 export function runsRouter(deps: RunsRoutesDeps): express.Router {
@@ -139,15 +166,15 @@ export function runsRouter(deps: RunsRoutesDeps): express.Router {
     const user = callerOf(res).userId;
     const input = parseOr400(body, jsonBody(req, true), 'body');
     const key = req.get('idempotency-key');
-    const start = async () => {
-      const run = await deps.runs.start(user, input);
+    const start = async (id?: string, resumed = false) => {
+      const run = await deps.runs.start(user, input, { id, resumeClaim: resumed });
       return { status: 202, body: { id: run.id, status: run.status, links: links(run.id) } };
     };
     let out: { status: number; body: unknown; replayed?: boolean };
     if (key === undefined) out = await start();
     else {
       if (!IDEMPOTENCY_KEY_RE.test(key)) throw new HttpError(400, 'invalid_request', 'Idempotency-Key: must be 1-255 visible ASCII characters');
-      out = await deps.idempotency.once(user, key, input, start);
+      out = await deps.idempotency.once(user, key, input, newRunId, start);
       if (out.replayed) res.setHeader('Idempotent-Replayed', 'true');
     }
     const id = (out.body as { id: string }).id;
@@ -174,7 +201,7 @@ export function runsRouter(deps: RunsRoutesDeps): express.Router {
   });
 
   const control = (action: ControlAction, parse: (req: Request) => unknown) => async (req: Request<{ id: string }>, res: Response) => {
-    const out = await deps.runs.control(callerOf(res).userId, req.params.id, action, parse(req) as never);
+    const out = await deps.runs.control(actorOf(callerOf(res)), req.params.id, action, parse(req) as never);
     res.status(202).json({ id: out.id, action, accepted: true, status: out.status, links: links(out.id) });
   };
   r.post('/:id/cancel', control('cancel', (req) => jsonBody(req, false)));

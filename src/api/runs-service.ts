@@ -8,10 +8,12 @@ import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
-import { conflict, HttpError, notFound, TooManyRequestsError, UnavailableError } from './errors.ts';
+import { recordControl } from './audit.ts';
+import type { Actor } from './audit.ts';
+import { conflict, HttpError, notFound, StartOutcomeUnknownError, TooManyRequestsError, UnavailableError } from './errors.ts';
 import { newRunId } from './ids.ts';
 import { readArchive } from '../infra/event-archive.ts';
-import type { StoredEvent } from '../infra/event-log.ts';
+import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import type { QueueFacade } from '../infra/queue.ts';
 import { isNotFound } from '../infra/s3.ts';
 import { contentTypeFor } from '../shared/content-type.ts';
@@ -20,7 +22,7 @@ import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunInput, RunLimits, RunState, RunStatus } from '../shared/run.ts';
 import { checkWorkspacePath, InvalidPathError } from '../shared/workspace-path.ts';
 import type { RunRecord, Store } from '../store/types.ts';
-import { claimWorkspace, workspaceOf, WorkspaceUnavailableError } from '../workspace/claim.ts';
+import { assertWorkspaceOwner, claimWorkspace, workspaceOf, WorkspaceUnavailableError } from '../workspace/claim.ts';
 import { approveSignal, messageSignal, pauseSignal, resumeSignal, searchAttributes, statusQuery } from '../workflows/definitions.ts';
 import type { ApproveSignal } from '../workflows/definitions.ts';
 
@@ -36,21 +38,27 @@ export interface RunsServiceDeps {
   /** Runs one user may have going at once. */
   maxActiveRuns: number;
   log: Logger;
+  /** The run event logs: control actions without a workflow event (cancel, message) are put there with their actor. */
+  events?: EventLog;
   /** The jobs:* facade; a run is listed as queued before Temporal sees it (so no later transition can be overtaken). */
   queue?: QueueFacade;
 }
 
 /** How a run is started besides the HTTP request: the legacy ingress starts an existing `created` record. */
 export interface StartOptions {
-  /** Start this existing run record (status `created`) instead of a new one. */
+  /** The run id: an existing record (status `created`) to start, or the id an Idempotency-Key claim chose; a new id without it. */
   id?: string;
   retryCount?: number;
   retryOf?: string;
+  /** An idempotent retry of an earlier attempt with this id (src/api/idempotency.ts): a run that has ended since is answered, not refused. */
+  resumeClaim?: boolean;
 }
 
 /** Prompts above this size go to the workspace instead of workflow history. */
 export const INLINE_PROMPT_MAX_BYTES = 8192;
 export const DEFAULT_PRIORITY = 3;
+/** How long a workflow start may take before its outcome is checked (and, if Temporal cannot say, reported unknown). */
+export const START_DEADLINE_MS = 10_000;
 
 export interface StartRequest {
   prompt: string;
@@ -154,8 +162,9 @@ export class RunsService {
     return { id, status, started: true };
   }
 
-  /** A new run with a failed or cancelled run's prompt and priority, in the same workspace. */
-  async retry(userId: string, id: string): Promise<{ id: string; status: RunStatus; retryOf: string }> {
+  /** A new run with a failed or cancelled run's prompt and priority, in the same workspace; the retry is audited on the old run. */
+  async retry(actor: Actor, id: string): Promise<{ id: string; status: RunStatus; retryOf: string }> {
+    const userId = actor.id;
     const run = await this.owned(userId, id);
     const view = await this.get(userId, id);
     if (view.status !== 'failed' && view.status !== 'cancelled') {
@@ -163,13 +172,17 @@ export class RunsService {
     }
     const record = run.record ?? await this.record(id);
     if (!record) throw new UnavailableError('the database');
-    const started = await this.start(userId, { prompt: record.prompt, priority: record.priority || DEFAULT_PRIORITY, workspaceId: id }, { retryOf: id });
+    const newId = newRunId();
+    await recordControl(this.deps, id, userId, actor, 'retry', { runId: newId });
+    const started = await this.launch(userId, newId, { prompt: record.prompt, priority: record.priority || DEFAULT_PRIORITY, workspaceId: id }, { retryOf: id });
     return { ...started, retryOf: id };
   }
 
   private async launch(userId: string, id: string, req: StartRequest, opts: StartOptions): Promise<{ id: string; status: RunStatus }> {
     const { prompt } = req;
     const priority = req.priority ?? DEFAULT_PRIORITY;
+    // A workspace that is not the caller's is refused before anything is recorded.
+    if (req.workspaceId) await this.workspaceCall(() => assertWorkspaceOwner(this.workspaceDeps(), userId, req.workspaceId!));
     // The record first: a run that exists in Temporal always has one. Admission enforces the active-run limit.
     let admitted;
     try {
@@ -181,13 +194,17 @@ export class RunsService {
       if (admitted.reason === 'not_found') throw notFound(`run ${id}`);
       throw new TooManyRequestsError('too_many_active_runs', `${admitted.message}: wait for one to end, or cancel one`, 10, { active: admitted.active, limit: this.deps.maxActiveRuns });
     }
-    if (!admitted.created && TERMINAL_STATUSES.has(admitted.status)) throw conflict('run_closed', `run ${id} has ended (${admitted.status}); start a new one`, { status: admitted.status });
+    if (!admitted.created && TERMINAL_STATUSES.has(admitted.status)) {
+      // An idempotent retry of a start that got this far before: its run has ended since (or was never started, see run-repair.ts).
+      if (opts.resumeClaim) return { id, status: admitted.status };
+      throw conflict('run_closed', `run ${id} has ended (${admitted.status}); start a new one`, { status: admitted.status });
+    }
     let input: RunInput;
     try {
       input = {
         runId: id, userId, prompt, creditReservation: req.budget ?? this.deps.creditReservation, provider: this.deps.provider,
         requireApproval: req.requireApproval ?? false, priority, limits: this.deps.limits,
-        workspaceId: req.workspaceId ? await this.claimWorkspace(userId, id, req.workspaceId) : id,
+        workspaceId: req.workspaceId ? await this.workspaceCall(() => claimWorkspace(this.workspaceDeps(), userId, id, req.workspaceId!)) : id,
       };
       // Large prompts live in the run's workspace; history carries a reference and a preview.
       if (Buffer.byteLength(prompt) > INLINE_PROMPT_MAX_BYTES) {
@@ -200,9 +217,15 @@ export class RunsService {
         input.prompt = prompt.slice(0, 500);
         input.promptRef = key;
       }
-      await this.deps.queue?.track(id, 'queued', { priority, retryCount: opts.retryCount, retryOf: opts.retryOf })
-        .catch((err: unknown) => this.deps.log.warn({ err, id }, 'could not list the run on the queue facade; its first transition will'));
-      await this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
+    } catch (err) {
+      await this.notStarted(id, err);
+      throw err;
+    }
+    await this.deps.queue?.track(id, 'queued', { priority, retryCount: opts.retryCount, retryOf: opts.retryOf })
+      .catch((err: unknown) => this.deps.log.warn({ err, id }, 'could not list the run on the queue facade; its first transition will'));
+    try {
+      // A deadline, so a Temporal that stopped answering is an error the request can report, not a hang.
+      await this.deps.temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => this.deps.temporal.workflow.start(WORKFLOW_TYPE, {
         workflowId: id,
         taskQueue: this.deps.taskQueue,
         args: [input],
@@ -213,26 +236,51 @@ export class RunsService {
         ],
         // Priority orders tasks; the user as fairness key keeps one user's flood from starving others.
         priority: { priorityKey: priority, fairnessKey: userId },
-      });
+      }));
     } catch (err) {
-      // Starting an existing record twice (a recovered ingress entry): workflow id = run id, so it runs once.
-      if (opts.id && err instanceof WorkflowExecutionAlreadyStartedError) return { id, status: 'queued' };
-      // The run never started: its record must not hold a place under the active-run limit.
-      const error = err instanceof HttpError ? { code: err.code, message: err.message } : { code: 'start_failed', message: (err as Error).message };
-      await this.deps.store.updateRun(id, 'failed', { error })
-        .catch((e: unknown) => this.deps.log.error({ err: e, id }, 'could not mark an unstarted run failed'));
-      await this.deps.queue?.track(id, 'failed', { reason: error })
-        .catch((e: unknown) => this.deps.log.error({ err: e, id }, 'could not dead-letter an unstarted run'));
+      // Workflow id = run id, and the id is ours: an earlier attempt (a recovered ingress entry, an idempotent retry) started it.
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { id, status: 'queued' };
+      // The start may have reached the server before failing here: only a run known not to exist is marked failed.
+      const exists = await this.workflowExists(id);
+      if (exists === true) return { id, status: 'queued' };
+      if (exists === undefined) {
+        this.deps.log.warn({ err, id }, 'start outcome unknown; the run stays queued until it is seen started or repaired');
+        throw new StartOutcomeUnknownError(id, err);
+      }
+      await this.notStarted(id, err);
       if (isUnavailable(err)) throw new UnavailableError('Temporal', err);
       throw err;
     }
     return { id, status: 'queued' };
   }
 
-  /** The workspace of an earlier run of the user: 404 when there is no such run of theirs, 410 when it was deleted. */
-  private async claimWorkspace(userId: string, runId: string, requested: string): Promise<string> {
+  /** The run never started: its record must not hold a place under the active-run limit. */
+  private async notStarted(id: string, err: unknown): Promise<void> {
+    const error = err instanceof HttpError ? { code: err.code, message: err.message } : { code: 'start_failed', message: (err as Error).message };
+    await this.deps.store.updateRun(id, 'failed', { error })
+      .catch((e: unknown) => this.deps.log.error({ err: e, id }, 'could not mark an unstarted run failed'));
+    await this.deps.queue?.track(id, 'failed', { reason: error })
+      .catch((e: unknown) => this.deps.log.error({ err: e, id }, 'could not dead-letter an unstarted run'));
+  }
+
+  /** Does the run's workflow exist? undefined when Temporal cannot say. */
+  private async workflowExists(id: string): Promise<boolean | undefined> {
     try {
-      return await claimWorkspace({ s3: this.deps.s3, bucket: this.deps.bucket, store: this.deps.store }, userId, runId, requested);
+      await this.deps.temporal.connection.withDeadline(Date.now() + START_DEADLINE_MS / 2, () => this.deps.temporal.workflow.getHandle(id).describe());
+      return true;
+    } catch (err) {
+      return err instanceof WorkflowNotFoundError ? false : undefined;
+    }
+  }
+
+  private workspaceDeps() {
+    return { s3: this.deps.s3, bucket: this.deps.bucket, store: this.deps.store };
+  }
+
+  /** A workspace operation: 404 when there is no such run of the user's, 410 when it was deleted. */
+  private async workspaceCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
     } catch (err) {
       if (err instanceof WorkspaceUnavailableError) {
         throw err.kind === 'deleted'
@@ -330,9 +378,11 @@ export class RunsService {
 
   /**
    * Sends a control to a run of the caller: Temporal cancellation, or a signal. A run that
-   * has ended (or, for the seeds' flow, has not started) is a 409.
+   * has ended (or, for the seeds' flow, has not started) is a 409. The action is recorded
+   * with its actor first (src/api/audit.ts); the signal carries the actor into the workflow.
    */
-  async control(userId: string, id: string, action: ControlAction, payload?: ApproveSignal | { text: string }): Promise<{ id: string; status: RunStatus }> {
+  async control(actor: Actor, id: string, action: ControlAction, payload?: ApproveSignal | { text: string }): Promise<{ id: string; status: RunStatus }> {
+    const userId = actor.id;
     const run = await this.owned(userId, id);
     if (!run.description) throw conflict('run_not_started', `run ${id} has not been started (POST /agent/execute with action start)`, { status: run.record?.status });
     const closed = CLOSED_STATUS[run.description.status.name];
@@ -346,12 +396,20 @@ export class RunsService {
     if (action === 'approve' && current && current.status !== 'awaiting_approval') {
       throw conflict('not_awaiting_approval', `run ${id} is ${current.status}, not awaiting approval`, { status: current.status });
     }
+    const approval = action === 'approve' ? payload as ApproveSignal : undefined;
+    const text = action === 'message' ? (payload as { text: string }).text : undefined;
+    await recordControl(this.deps, id, userId, actor, approval?.approved === false ? 'reject' : action, {
+      ...(approval ? { comment: approval.comment, extraCredits: approval.extraCredits, waitingFor: current?.waitingFor } : {}),
+      ...(text === undefined ? {} : { text: text.slice(0, 500) }),
+      status: current?.status,
+    });
+    const by = { actor: actor.id };
     try {
       if (action === 'cancel') await handle.cancel();
-      else if (action === 'approve') await handle.signal(approveSignal, payload as ApproveSignal);
-      else if (action === 'pause') await handle.signal(pauseSignal, {});
-      else if (action === 'resume') await handle.signal(resumeSignal);
-      else await handle.signal(messageSignal, payload as { text: string });
+      else if (action === 'approve') await handle.signal(approveSignal, { ...approval!, ...by });
+      else if (action === 'pause') await handle.signal(pauseSignal, by);
+      else if (action === 'resume') await handle.signal(resumeSignal, by);
+      else await handle.signal(messageSignal, { text: text!, ...by });
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw conflict('run_closed', `run ${id} has ended; it cannot be controlled any more`);
       if (isUnavailable(err)) throw new UnavailableError('Temporal', err);
@@ -408,11 +466,8 @@ export class RunsService {
     }
   }
 
-  /** The run's archived event log after an id (S3), or undefined when it has none (yet). */
-  async archivedEvents(id: string, afterId: string | undefined): Promise<StoredEvent[] | undefined> {
-    const d = await this.describe(id);
-    const userId = d.typedSearchAttributes.get(searchAttributes.userId);
-    if (!userId) return undefined;
+  /** The archived event log (S3) after an id of run `id` of `userId` (ownership already checked), or undefined when it has none (yet). */
+  async archivedEvents(userId: string, id: string, afterId: string | undefined): Promise<StoredEvent[] | undefined> {
     return readArchive(this.deps.s3, this.deps.bucket, userId, id, afterId);
   }
 

@@ -13,7 +13,7 @@
  */
 import express from 'express';
 import { z } from 'zod';
-import { callerOf } from './auth.ts';
+import { actorOf, callerOf } from './auth.ts';
 import { HttpError, parseOr400 } from './errors.ts';
 import type { RunsRoutesDeps } from './runs-routes.ts';
 import { links, streamRunEvents } from './runs-routes.ts';
@@ -58,7 +58,7 @@ export function seedRouter(deps: RunsRoutesDeps): express.Router {
         return;
       }
       case 'stop': {
-        await deps.runs.control(user, id, 'cancel');
+        await deps.runs.control(actorOf(callerOf(res)), id, 'cancel');
         res.status(202).json({ run_id: id, status: 'cancelling', links: links(id) });
         return;
       }
@@ -68,7 +68,7 @@ export function seedRouter(deps: RunsRoutesDeps): express.Router {
         return;
       }
       case 'retry': {
-        const run = await deps.runs.retry(user, id);
+        const run = await deps.runs.retry(actorOf(callerOf(res)), id);
         res.status(202).json({ run_id: run.id, retry_of: run.retryOf, status: run.status, links: links(run.id) });
         return;
       }

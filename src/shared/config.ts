@@ -101,9 +101,16 @@ export const CONFIG_VARS = {
   API_MAX_ACTIVE_RUNS: v(int(1, 100_000), 'Runs one user may have going at once (queued, planning, awaiting approval, running, paused); more is 429', '10'),
   API_RATE_LIMIT: v(int(1, 1_000_000), 'Requests one user may make per API_RATE_WINDOW_S, counted in Redis across API processes; more is 429 with Retry-After', '600'),
   API_RATE_WINDOW_S: v(int(1, 3600), 'Window of API_RATE_LIMIT (seconds)', '60'),
+  API_REPAIR_INTERVAL_S: v(int(0, 86_400), 'How often the API looks for run records left `queued` without a workflow (an API stopped between admitting and starting them) and fails them, so they stop counting against API_MAX_ACTIVE_RUNS (seconds; also once at start; 0: never)', '60'),
+  API_REPAIR_GRACE_S: v(int(1, 86_400), 'How long a run record may stay `queued` without a workflow before that repair fails it (seconds)', '300'),
+  SSE_MAX_STREAMS_PER_USER: v(int(1, 100_000), 'Event streams (SSE) one user may hold open on one API process; more is 429', '20'),
+  SSE_MAX_STREAMS: v(int(1, 1_000_000), 'Event streams (SSE) one API process holds open at most; more is 503 with Retry-After', '2000'),
+  API_METRICS_HOST: v(z.string().min(1), 'Address the API\'s /metrics listens on, a listener of its own apart from the API (loopback by default)', '127.0.0.1'),
+  API_METRICS_PORT: v(int(0, 65535), 'Port of the API\'s /metrics listener; 0 picks a free one (logged)', '0'),
   IDEMPOTENCY_TTL_S: v(int(60, 2_592_000), 'How long an `Idempotency-Key` of POST /v1/runs is remembered (seconds)', '86400'),
   WORKER_SHUTDOWN_GRACE_MS: v(int(0, 3_600_000), 'How long a stopping worker lets in-flight activities finish', '30000'),
   WORKER_HEARTBEAT_TTL_S: v(int(2, 3600), 'TTL of the `worker:heartbeat` key (refreshed at a third of it)', '30'),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: v(int(1, 10_000), 'Activities (tool steps, LLM calls, records) one worker runs at once; more wait in Temporal\'s task queue', '20'),
   QUEUE_KEY_PREFIX: v(z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -'), 'Prefix of the queue facade\'s Redis lists (`jobs:` gives the seeds\' `jobs:pending`, `jobs:processing`, …); the worker and the API must agree', 'jobs:'),
   QUEUE_CONSUMER: v(bool, 'Run the legacy ingress consumer in this API process (starts runs a seed-era producer LPUSHes onto jobs:pending / jobs:high_priority)', 'true'),
   QUEUE_POLL_MS: v(int(10, 60_000), 'How often an idle legacy ingress consumer looks for new entries (ms)', '250'),
@@ -226,8 +233,14 @@ export interface Config {
     maxActiveRuns: number;
     rateLimit: { requests: number; windowS: number };
     idempotencyTtlS: number;
+    /** Repair of run records left `queued` without a workflow (src/api/run-repair.ts); intervalS 0 = off. */
+    repair: { intervalS: number; graceS: number };
+    /** Open SSE streams per user and per process (src/api/sse-limits.ts). */
+    sseLimits: { perUser: number; total: number };
+    /** The API's separate /metrics listener. */
+    metrics: { host: string; port: number };
   };
-  worker: { shutdownGraceMs: number; heartbeatTtlS: number };
+  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
   queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };
@@ -258,7 +271,10 @@ function authConfig(c: RawConfig): AuthConfig {
   if (mode === 'none') {
     if (set.length > 0) throw new ConfigError(`invalid configuration: AUTH_MODE=none but ${set.join(' and ')} ${set.length > 1 ? 'are' : 'is'} set (unset ${set.length > 1 ? 'them' : 'it'}, or use AUTH_MODE=jwt)`);
     if (c.AUTH_MODE === undefined && !LOOPBACK.test(c.API_HOST)) {
-      throw new ConfigError(`invalid configuration: no authentication is configured and API_HOST=${c.API_HOST} is not a loopback address: set AUTH_JWT_SECRET or AUTH_JWKS_URL (and/or AUTH_API_KEYS), or AUTH_MODE=none to serve every request as DEFAULT_USER_ID`);
+      throw new ConfigError(`invalid configuration: no authentication is configured and API_HOST=${c.API_HOST} is not a loopback address: set AUTH_JWT_SECRET or AUTH_JWKS_URL (and/or AUTH_API_KEYS), or listen on a loopback address`);
+    }
+    if (!LOOPBACK.test(c.API_HOST)) {
+      throw new ConfigError(`invalid configuration: AUTH_MODE=none serves every request as DEFAULT_USER_ID, which is only allowed on a loopback address, and API_HOST=${c.API_HOST} is not one: listen on 127.0.0.1, or set AUTH_JWT_SECRET or AUTH_JWKS_URL (and/or AUTH_API_KEYS) with AUTH_MODE=jwt`);
     }
     return { mode: 'none', userId: c.DEFAULT_USER_ID };
   }
@@ -339,8 +355,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxActiveRuns: c.API_MAX_ACTIVE_RUNS,
       rateLimit: { requests: c.API_RATE_LIMIT, windowS: c.API_RATE_WINDOW_S },
       idempotencyTtlS: c.IDEMPOTENCY_TTL_S,
+      repair: { intervalS: c.API_REPAIR_INTERVAL_S, graceS: c.API_REPAIR_GRACE_S },
+      sseLimits: { perUser: c.SSE_MAX_STREAMS_PER_USER, total: c.SSE_MAX_STREAMS },
+      metrics: { host: c.API_METRICS_HOST, port: c.API_METRICS_PORT },
     },
-    worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S },
+    worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES },
     logLevel: c.LOG_LEVEL,
     queue: { keyPrefix: c.QUEUE_KEY_PREFIX, consumer: c.QUEUE_CONSUMER, pollMs: c.QUEUE_POLL_MS, maxAttempts: c.QUEUE_MAX_ATTEMPTS, signingSecret: c.INGRESS_SIGNING_SECRET },
     ops: { readyTimeoutMs: c.READYZ_TIMEOUT_MS, workerMetricsHost: c.WORKER_METRICS_HOST, workerMetricsPort: c.WORKER_METRICS_PORT },

@@ -1,6 +1,6 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
-import type { AdmitResult, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
 import type { RunStatus } from '../shared/run.ts';
 
 export interface PgStoreOptions {
@@ -98,6 +98,18 @@ export class PgStore implements Store {
 
   async admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult> {
     return this.fn('run_admit', [run.id, run.userId, run.prompt, run.priority ?? 0, maxActive]);
+  }
+  listStaleQueued(olderThanS: number, limit: number): Promise<{ id: string; user_id: string; updated_at: string }[]> {
+    return this.fn('run_list_stale_queued', [olderThanS, limit]);
+  }
+  async failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean> {
+    return (await this.fn<{ failed: boolean }>('run_fail_stale', [id, olderThanS, JSON.stringify(error)])).failed;
+  }
+  recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
+    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(e.detail ?? {}), e.sourceKey ?? null]);
+  }
+  listAudit(runId: string): Promise<AuditEntry[]> {
+    return this.fn('audit_list', [runId]);
   }
   async listRuns(userId: string, q: ListRunsQuery): Promise<RunRecord[]> {
     const where = ['user_id = $1'];

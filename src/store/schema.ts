@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1795440000000_run-admission';
+export const LATEST_MIGRATION = '1795480000000_run-repair';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
@@ -20,12 +20,13 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
     'idempotency_key', 'created_at'],
   credit_reservations: ['run_id', 'user_id', 'reserved', 'charged', 'refunded', 'status'],
   usage_limits: ['user_id', 'daily_token_limit', 'monthly_cost_limit'],
+  agent_audit: ['id', 'run_id', 'user_id', 'actor', 'actor_kind', 'action', 'detail', 'source_key', 'created_at'],
   pgmigrations: ['name'],
 };
 
 export const REQUIRED_FUNCTIONS = [
   'credit_grant', 'credit_reserve', 'credit_charge', 'credit_settle', 'credit_release', 'credit_refund',
-  'credit_set_limits', 'credit_balance', 'credit_extend', 'run_create', 'run_admit', 'run_update', 'step_record', 'agentrun_schema_info',
+  'credit_set_limits', 'credit_balance', 'credit_extend', 'run_create', 'run_admit', 'run_update', 'run_list_stale_queued', 'run_fail_stale', 'step_record', 'audit_record', 'audit_list', 'agentrun_schema_info',
 ] as const;
 
 /** Every problem, most fundamental first; empty when the schema is usable. Pure. */

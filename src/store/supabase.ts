@@ -5,7 +5,7 @@
  */
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { AdmitResult, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
 import { RUN_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -118,6 +118,20 @@ export class SupabaseStore implements Store {
   }
   async admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult> {
     return this.fn('run_admit', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_max_active: maxActive });
+  }
+  listStaleQueued(olderThanS: number, limit: number): Promise<{ id: string; user_id: string; updated_at: string }[]> {
+    return this.fn('run_list_stale_queued', { p_older_than_s: olderThanS, p_limit: limit });
+  }
+  async failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean> {
+    return (await this.fn<{ failed: boolean }>('run_fail_stale', { p_id: id, p_older_than_s: olderThanS, p_error: error })).failed;
+  }
+  recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
+    return this.fn('audit_record', {
+      p_run_id: e.runId, p_user_id: e.userId, p_actor: e.actor, p_actor_kind: e.actorKind, p_action: e.action, p_detail: e.detail ?? {}, p_source_key: e.sourceKey ?? null,
+    });
+  }
+  listAudit(runId: string): Promise<AuditEntry[]> {
+    return this.fn('audit_list', { p_run_id: runId });
   }
   async listRuns(userId: string, q: ListRunsQuery): Promise<RunRecord[]> {
     let query = this.client.from('agent_runs').select('*').eq('user_id', userId);

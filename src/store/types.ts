@@ -42,6 +42,28 @@ export interface ListRunsQuery {
   limit: number;
 }
 
+/** Control actions the audit trail records (extra credits travel with an approval). */
+export const AUDIT_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'message', 'cancel', 'retry'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** One control action: who (`actor`, authenticated `actorKind`) did what to which run (owned by `userId`). */
+export interface AuditEntryInput {
+  runId: string;
+  /** The run's owner (row-level security filters on it). */
+  userId: string;
+  actor: string;
+  actorKind: 'jwt' | 'api_key' | 'none' | 'temporal';
+  action: AuditAction;
+  detail?: Record<string, unknown>;
+  /** For writers that may retry: a second row with the same key is not written. */
+  sourceKey?: string;
+}
+
+export interface AuditEntry {
+  id: number; run_id: string; user_id: string; actor: string; actor_kind: AuditEntryInput['actorKind'];
+  action: AuditAction; detail: Record<string, unknown>; created_at: string;
+}
+
 /** What `agentrun_schema_info()` (or information_schema) says the database holds. */
 export interface SchemaInfo {
   columns: Record<string, string[]>;
@@ -76,6 +98,14 @@ export interface Store {
    * is left as it is (`created: false`).
    */
   admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult>;
+  /** Run records `queued` for longer than `olderThanS` (oldest first, at most `limit`): candidates for repair. */
+  listStaleQueued(olderThanS: number, limit: number): Promise<{ id: string; user_id: string; updated_at: string }[]>;
+  /** Fails a record that is still `queued` and stale; false when it moved on meanwhile. */
+  failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean>;
+  /** Appends one row to the audit trail (`agent_audit`); answers its id and time. */
+  recordAudit(entry: AuditEntryInput): Promise<{ id: number; created_at: string }>;
+  /** A run's audit rows, oldest first. */
+  listAudit(runId: string): Promise<AuditEntry[]>;
   /** How many run records are in each status (for the `agentrun_runs` gauge); statuses with none may be absent. */
   countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>>;
   /** A user's runs, newest first (run ids sort by creation), `limit` at most. */

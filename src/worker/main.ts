@@ -65,6 +65,8 @@ async function main(): Promise<void> {
       workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
       activities,
       shutdownGraceTime: config.worker.shutdownGraceMs,
+      // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
+      maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     });
 
     // The workspace retention policy runs as a Temporal Schedule of this task queue (removed when it is off).
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
     await beat();
     const heartbeat = setInterval(() => void beat(), Math.max(1000, (ttl * 1000) / 3));
 
-    log.info({ sandbox: config.sandbox.kind, taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address }, 'worker started');
+    log.info({ sandbox: config.sandbox.kind, taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address, maxConcurrentActivities: config.worker.maxConcurrentActivities }, 'worker started');
     try {
       await worker.run(); // resolves after SIGTERM/SIGINT once in-flight work drained
     } finally {

@@ -16,7 +16,7 @@ import { offlineDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 import type { ApproveSignal } from './definitions.ts';
 import {
-  approveSignal, messageSignal, pauseSignal, planQuery, progressQuery, resumeSignal, searchAttributes, statusQuery,
+  approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, planQuery, progressQuery, resumeSignal, searchAttributes, statusQuery,
 } from './definitions.ts';
 
 /** Short calls: records, events, credits. */
@@ -53,6 +53,9 @@ export interface RunResult {
   error?: { code: string; message: string };
 }
 
+/** The sender a signal names (the API sets it), else DIRECT_ACTOR. */
+const actorOf = (s: { actor?: unknown } | undefined): string => (typeof s?.actor === 'string' && s.actor.length > 0 ? s.actor.slice(0, 200) : DIRECT_ACTOR);
+
 /** Ends the run with a status and a reason. */
 class RunEnded extends Error {
   readonly status: 'failed' | 'cancelled';
@@ -79,6 +82,9 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   const startedAtMs = carry?.startedAtMs ?? Date.now();
   const messages: string[] = carry?.messages ?? [];
   let paused = false;
+  /** Who paused and who resumed the run last (`actor` on the status events that follow). */
+  let pausedBy = DIRECT_ACTOR;
+  let resumedBy = DIRECT_ACTOR;
   let pendingApproval: ApproveSignal | undefined;
   let stepsThisExecution = 0;
 
@@ -90,8 +96,8 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     creditsCharged: state.creditsCharged, creditsReserved: state.creditsReserved, waitingFor: state.waitingFor ?? null,
   }));
   setHandler(approveSignal, (a) => { pendingApproval = a; });
-  setHandler(pauseSignal, () => { paused = true; });
-  setHandler(resumeSignal, () => { paused = false; });
+  setHandler(pauseSignal, (p) => { paused = true; pausedBy = actorOf(p); });
+  setHandler(resumeSignal, (r) => { paused = false; resumedBy = actorOf(r); });
   setHandler(messageSignal, (m) => { if (typeof m?.text === 'string' && m.text.length > 0) messages.push(m.text.slice(0, 4000)); });
 
   const key = () => `wf:${seq++}`;
@@ -131,7 +137,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     const decision = pendingApproval!;
     pendingApproval = undefined;
     approvals += 1;
-    await emit('approval', { kind, approved: decision.approved, comment: decision.comment ?? null });
+    await emit('approval', { kind, approved: decision.approved, comment: decision.comment ?? null, actor: actorOf(decision) });
     if (!decision.approved) throw new RunEnded('cancelled', 'rejected', decision.comment ? `rejected: ${decision.comment}` : 'rejected by an operator');
     await transition('running');
     return decision;
@@ -139,9 +145,9 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
 
   const maybePause = async () => {
     if (!paused) return;
-    await transition('paused');
+    await transition('paused', { actor: pausedBy });
     await waitFor(() => !paused, 365 * 24 * 3600 * 1000);
-    await transition('running');
+    await transition('running', { actor: resumedBy });
   };
 
   /** Charges credits; when the run's budget is exhausted, waits for approval to extend it instead of overspending. */

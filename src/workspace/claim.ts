@@ -54,6 +54,14 @@ export async function workspaceOf(deps: WorkspaceDeps, userId: string, runId: st
   }
 }
 
+/** Throws WorkspaceUnavailableError (`not_found`) unless `requested` is a run of `userId`: checked before a run is admitted, so a refused request leaves no record. */
+export async function assertWorkspaceOwner(deps: WorkspaceDeps, userId: string, requested: string): Promise<void> {
+  const record = await deps.store.getRun(requested);
+  if (!record || record.user_id !== userId) {
+    throw new WorkspaceUnavailableError('not_found', requested, `workspaceId: run ${requested} not found (a workspace must be an earlier run of yours)`);
+  }
+}
+
 /**
  * Gives run `runId` of `userId` the workspace of `requested` (an earlier run of the
  * same user; when that run itself worked in another run's workspace, that one).
@@ -62,10 +70,7 @@ export async function workspaceOf(deps: WorkspaceDeps, userId: string, runId: st
  * and for a workspace the retention sweep deleted; other errors are outages.
  */
 export async function claimWorkspace(deps: WorkspaceDeps, userId: string, runId: string, requested: string): Promise<string> {
-  const record = await deps.store.getRun(requested);
-  if (!record || record.user_id !== userId) {
-    throw new WorkspaceUnavailableError('not_found', requested, `workspaceId: run ${requested} not found (a workspace must be an earlier run of yours)`);
-  }
+  await assertWorkspaceOwner(deps, userId, requested);
   const workspaceId = await workspaceOf(deps, userId, requested);
   const marker = s3Keys.workspaceUser(userId, workspaceId, runId);
   await deps.s3.send(new PutObjectCommand({

@@ -29,6 +29,12 @@ describe('refusing to start', () => {
     });
   }
 
+  it('api: an explicit AUTH_MODE=none on a non-loopback API_HOST (every caller would be DEFAULT_USER_ID)', async () => {
+    const r = await boot('api', { ...env, AUTH_MODE: 'none', AUTH_JWT_SECRET: '', AUTH_JWKS_URL: '', AUTH_API_KEYS: '', API_HOST: '0.0.0.0' });
+    assertRefused(r, 'api', /AUTH_MODE=none serves every request as DEFAULT_USER_ID, which is only allowed on a loopback address, and API_HOST=0\.0\.0\.0 is not one/);
+    assert.doesNotMatch(r.stdout, /api listening/);
+  });
+
   it('worker: S3 credentials rejected', async () => {
     assertRefused(await boot('worker', { ...env, S3_SECRET_ACCESS_KEY: 'definitely-not-the-key' }), 'worker', /rejected the credentials/);
   });

@@ -17,7 +17,7 @@ import type { FailedEntry } from '../../src/shared/queue.ts';
 import type { RunStatus } from '../../src/shared/run.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
 import { apiFetch, mintToken } from '../helpers/auth.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, metricsUrl, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
 type Api = Proc & { url: string; token?: string };
@@ -134,7 +134,7 @@ describe('queue facade and legacy ingress', () => {
     assert.ok(!(await c.redis.lrange(keys.pending, 0, -1)).includes(raw));
     assert.equal((await c.store.getRun(id))?.status, 'completed');
     assert.equal(await queue.whereIs(id), undefined);
-    const metrics = await (await fetch(`${api!.url}/metrics`)).text();
+    const metrics = await (await fetch(metricsUrl(api!))).text();
     assert.match(metrics, /agentrun_queue_ingress_total\{outcome="started"\} [1-9]/);
   });
 

@@ -19,7 +19,7 @@ import { redisKeys } from '../../src/shared/names.ts';
 import { compareStreamIds } from '../../src/shared/stream-id.ts';
 import { authHeaders } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, metricsUrl, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -105,7 +105,7 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     user = await newUser(c, 100_000, 'sse');
     env = {
       ...stackEnv(), REDIS_URL: redis.url, NODE_EXTRA_CA_CERTS: join(redis.dir, 'cert.pem'),
-      TEMPORAL_TASK_QUEUE: uniqueQueue('sse'), DEFAULT_USER_ID: user, MAX_ITERATIONS: '50', SSE_HEARTBEAT_MS: '500',
+      TEMPORAL_TASK_QUEUE: uniqueQueue('sse'), DEFAULT_USER_ID: user, MAX_ITERATIONS: '50', SSE_HEARTBEAT_MS: '500', SSE_MAX_STREAMS_PER_USER: '2000',
       // One user opens 1,000+ streams a minute here; the limit itself is counted (see the first test).
       API_RATE_LIMIT: '1000000',
     };
@@ -180,7 +180,7 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     }
     // The slow clients were disconnected by the server rather than buffered without bound.
     await waitUntil('slow clients dropped', async () => {
-      const m = await (await fetch(`${api!.url}/metrics`)).text().catch(() => '');
+      const m = await (await fetch(metricsUrl(api!))).text().catch(() => '');
       const v = /^agentrun_sse_clients(?:\{[^}]*\})? (\d+)/m.exec(m);
       return v ? Number(v[1]) === 0 : true;
     }, 60_000);

@@ -15,7 +15,7 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { collect, parse } from '../helpers/runs.ts';
 import type { ActivityDeps } from '../../src/activities/deps.ts';
-import { deleteFile, listFiles, readFile, statFile, UPLOAD_PART_BYTES, writeFile } from '../../src/activities/tools/files.ts';
+import { deleteFile, listFiles, READ_PREVIEW_BYTES, READ_PREVIEW_CHARS, readFile, statFile, UPLOAD_PART_BYTES, writeFile } from '../../src/activities/tools/files.ts';
 import type { Workspace } from '../../src/activities/tools/files.ts';
 import { newRunId } from '../../src/api/ids.ts';
 import { s3Keys } from '../../src/shared/names.ts';
@@ -139,6 +139,23 @@ describe('S3 workspace on MinIO', () => {
     await put(s3Keys.file(ws.userId, ws.workspaceId, 'big.txt'), Buffer.alloc(4096, 98));
     await assert.rejects(readFile(small, ws, 'big.txt'), failure('FileTooLarge', /4096 bytes/));
     assert.equal((await readFile(deps, ws, 'big.txt')).bytes, 4096);
+  });
+
+  it('read_file fetches only its preview: a 24 MiB file costs one ranged GET of at most READ_PREVIEW_BYTES', async () => {
+    const ws = newWs();
+    const big = Buffer.alloc(24 * MiB, 'a');
+    big.write('héllo wörld ', 0, 'utf8'); // multi-byte characters at the start decode whole
+    await put(s3Keys.file(ws.userId, ws.workspaceId, 'big.txt'), big);
+    const r = await readFile(deps, ws, 'big.txt');
+    assert.equal(r.bytes, 24 * MiB);
+    assert.ok(r.fetchedBytes > 0 && r.fetchedBytes <= READ_PREVIEW_BYTES, `fetched ${r.fetchedBytes} bytes`);
+    assert.equal(r.preview.length, READ_PREVIEW_CHARS);
+    assert.ok(r.preview.startsWith('héllo wörld aaa'), r.preview.slice(0, 20));
+    // Small and empty files read whole.
+    await put(s3Keys.file(ws.userId, ws.workspaceId, 'small.txt'), 'just this');
+    assert.deepEqual(await readFile(deps, ws, 'small.txt').then((x) => [x.bytes, x.preview, x.fetchedBytes]), [9, 'just this', 9]);
+    await put(s3Keys.file(ws.userId, ws.workspaceId, 'empty.txt'), '');
+    assert.deepEqual(await readFile(deps, ws, 'empty.txt').then((x) => [x.bytes, x.preview, x.fetchedBytes]), [0, '', 0]);
   });
 
   it('lists a directory (not its look-alike siblings), stats, and deletes idempotently', async () => {

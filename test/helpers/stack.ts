@@ -117,6 +117,13 @@ export async function startApi(env: Record<string, string>): Promise<Proc & { ur
   return { ...p, url, token };
 }
 
+/** Where an API process serves /metrics (its own listener, logged at start). */
+export function metricsUrl(api: Proc): string {
+  const url = /"metrics":"(http:\/\/[^"]+\/metrics)"/.exec(api.output())?.[1];
+  if (!url) throw new Error(`the API did not log its metrics listener: ${api.output().slice(0, 2000)}`);
+  return url;
+}
+
 export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);

@@ -162,6 +162,26 @@ for (const [name, make] of adapters) {
       assert.equal((await store.getRun(run))!.status, 'completed', 'a terminal run never changes status again');
     });
 
+    it('records audit rows in order, once per source key, and finds stale queued records to repair', async () => {
+      const user = uid('audit');
+      const run = newRunId();
+      await store.createRun({ id: run, userId: user, prompt: 'p', status: 'queued' });
+      const a = await store.recordAudit({ runId: run, userId: user, actor: user, actorKind: 'jwt', action: 'pause', detail: { why: 'lunch' } });
+      const b = await store.recordAudit({ runId: run, userId: user, actor: 'temporal-direct', actorKind: 'temporal', action: 'approve', sourceKey: `${run}:wf:7` });
+      const again = await store.recordAudit({ runId: run, userId: user, actor: 'temporal-direct', actorKind: 'temporal', action: 'approve', sourceKey: `${run}:wf:7` });
+      assert.equal(again.id, b.id);
+      assert.ok(a.id < b.id);
+      const rows = await store.listAudit(run);
+      assert.deepEqual(rows.map((r) => [r.action, r.actor, r.actor_kind, r.detail]), [['pause', user, 'jwt', { why: 'lunch' }], ['approve', 'temporal-direct', 'temporal', {}]]);
+      // Two minutes old: stale for a 60 s grace, not yet for the 300 s default of APIs running meanwhile.
+      await db.query(`UPDATE agent_runs SET updated_at = now() - interval '2 minutes' WHERE id = $1`, [run]);
+      assert.ok((await store.listStaleQueued(60, 10_000)).some((r) => r.id === run));
+      assert.equal(await store.failStaleQueued(run, 3600, { code: 'x', message: 'too young to fail' }), false);
+      assert.equal(await store.failStaleQueued(run, 60, { code: 'start_interrupted', message: 'm' }), true);
+      assert.equal(await store.failStaleQueued(run, 60, { code: 'start_interrupted', message: 'm' }), false);
+      assert.equal((await store.getRun(run))!.status, 'failed');
+    });
+
     it('admits runs up to the active limit, exactly, under 20 concurrent admissions; ended runs free a place', async () => {
       const user = uid('admit');
       const ids = Array.from({ length: 20 }, (_, i) => newRunId(Date.now() + i));

@@ -33,6 +33,7 @@ describe('row-level security through PostgREST', () => {
       await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1 });
       await db.grant(u, 10, `g:${u}`);
       await db.reserve(u, run, 5, `reserve:${run}`);
+      await db.recordAudit({ runId: run, userId: u, actor: u, actorKind: 'jwt', action: 'approve', detail: { comment: `approved by ${u}` } });
     }
   });
   after(async () => db.close());
@@ -42,7 +43,7 @@ describe('row-level security through PostgREST', () => {
     return fetch(`${env.SUPABASE_URL}/rest/v1/${path}`, { ...init, headers });
   };
 
-  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations']) {
+  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit']) {
     it(`${table}: a user sees only their own rows`, async () => {
       const [a, b] = users;
       const token = await jwt({ sub: a, role: 'authenticated' });
@@ -74,6 +75,22 @@ describe('row-level security through PostgREST', () => {
     const write = await rest('agent_runs', token, { method: 'POST', body: JSON.stringify({ id: newRunId(), user_id: users[0], prompt: 'x' }) });
     assert.ok([401, 403].includes(write.status), `insert as a user answered ${write.status}`);
     assert.deepEqual(await db.balance(users[0]), { available: 5, reserved: 5 });
+  });
+
+  it('the audit trail cannot be forged or rewritten by a user, nor rewritten by the service', async () => {
+    const [a, b] = users;
+    const token = await jwt({ sub: a, role: 'authenticated' });
+    const forged = { run_id: runs[b], user_id: b, actor: a, actor_kind: 'jwt', action: 'approve' };
+    const insert = await rest('agent_audit', token, { method: 'POST', body: JSON.stringify(forged) });
+    assert.ok([401, 403].includes(insert.status), `insert into agent_audit as a user answered ${insert.status}`);
+    const rpc = await rest('rpc/audit_record', token, { method: 'POST', body: JSON.stringify({ p_run_id: runs[b], p_user_id: b, p_actor: a, p_actor_kind: 'jwt', p_action: 'approve' }) });
+    assert.ok([401, 403].includes(rpc.status), `audit_record as a user answered ${rpc.status}`);
+    const del = await rest(`agent_audit?run_id=eq.${runs[a]}`, token, { method: 'DELETE' });
+    assert.ok([401, 403].includes(del.status), `delete from agent_audit as a user answered ${del.status}`);
+    await assert.rejects(db.query('UPDATE agent_audit SET actor = $1 WHERE run_id = $2', ['someone-else', runs[a]]), /append-only/);
+    await assert.rejects(db.query('DELETE FROM agent_audit WHERE run_id = $1', [runs[a]]), /append-only/);
+    const rows = await db.listAudit(runs[a]!);
+    assert.deepEqual(rows.map((r) => [r.actor, r.action, r.detail]), [[a, 'approve', { comment: `approved by ${a}` }]]);
   });
 
   it('rejects expired and wrongly signed tokens', async () => {

@@ -95,9 +95,23 @@ describe('config', () => {
     for (const [env, message] of refusals) {
       assert.throws(() => loadConfig({ ...secrets, ...env }), (e: unknown) => e instanceof ConfigError && message.test(e.message) && !e.message.includes('\n') && !e.message.includes('short'), JSON.stringify(env));
     }
-    // An explicit AUTH_MODE=none on a public address is an operator's decision (e.g. behind an authenticating proxy).
-    assert.equal(loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '0.0.0.0' }).api.auth.mode, 'none');
+    // An explicit AUTH_MODE=none on a public address is refused too (issue 10): no unauthenticated API off loopback.
+    assert.throws(() => loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '0.0.0.0' }), /AUTH_MODE=none serves every request as DEFAULT_USER_ID, which is only allowed on a loopback address, and API_HOST=0\.0\.0\.0 is not one/);
+    assert.equal(loadConfig({ ...secrets, AUTH_MODE: 'none', API_HOST: '127.0.0.1' }).api.auth.mode, 'none');
     assert.deepEqual(loadConfig({ ...secrets, API_CORS_ORIGINS: 'https://a.example,http://localhost:3000' }).api.corsOrigins, ['https://a.example', 'http://localhost:3000']);
+  });
+
+  it('parses the limits of issue 10 §4: repair, stream caps, the metrics listener, worker concurrency', () => {
+    const d = loadConfig(secrets);
+    assert.deepEqual(d.api.repair, { intervalS: 60, graceS: 300 });
+    assert.deepEqual(d.api.sseLimits, { perUser: 20, total: 2000 });
+    assert.deepEqual(d.api.metrics, { host: '127.0.0.1', port: 0 });
+    assert.equal(d.worker.maxConcurrentActivities, 20);
+    const c = loadConfig({ ...secrets, API_REPAIR_INTERVAL_S: '0', SSE_MAX_STREAMS_PER_USER: '3', SSE_MAX_STREAMS: '9', API_METRICS_PORT: '9464', WORKER_MAX_CONCURRENT_ACTIVITIES: '4' });
+    assert.deepEqual([c.api.repair.intervalS, c.api.sseLimits.perUser, c.api.sseLimits.total, c.api.metrics.port, c.worker.maxConcurrentActivities], [0, 3, 9, 9464, 4]);
+    for (const bad of [{ SSE_MAX_STREAMS_PER_USER: '0' }, { WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, { API_REPAIR_GRACE_S: '0' }]) {
+      assert.throws(() => loadConfig({ ...secrets, ...bad }), new RegExp(Object.keys(bad)[0]!), JSON.stringify(bad));
+    }
   });
 
   it('is documented in README.md, every variable', () => {

@@ -14,7 +14,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { WorkflowHandle } from '@temporalio/client';
 import { WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import type { Plan, RunInput } from '../../src/shared/run.ts';
-import { approveSignal, messageSignal, pauseSignal, progressQuery, resumeSignal, statusQuery } from '../../src/workflows/definitions.ts';
+import { approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, progressQuery, resumeSignal, statusQuery } from '../../src/workflows/definitions.ts';
 import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
 import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
@@ -108,6 +108,26 @@ describe('AgentRun workflow logic', () => {
     assert.ok(outcome.ok);
     assert.equal(outcome.r.status, 'completed');
     assert.deepEqual(rec.statuses.filter((s) => s === 'paused' || s === 'running').slice(-2), ['paused', 'running']);
+  });
+
+  it('puts the actor a signal names on the events it causes; a signal without one is temporal-direct', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput({ requireApproval: true }), async (h, r) => {
+      await waitStatus(h, 'awaiting_approval');
+      await h.signal(approveSignal, { approved: true, comment: 'ok', actor: 'alice' });
+      await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
+      await h.signal(pauseSignal, { actor: 'bob' });
+      release();
+      await waitStatus(h, 'paused');
+      await h.signal(resumeSignal); // as `temporal workflow signal --name resume` sends it
+    }, 'actor-signals');
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.equal(rec.events.find((e) => e.type === 'approval' && e.data.approved === true)?.data.actor, 'alice');
+    const paused = rec.events.findIndex((e) => e.type === 'status' && e.data.status === 'paused');
+    assert.equal(rec.events[paused]!.data.actor, 'bob');
+    assert.equal(rec.events.slice(paused).find((e) => e.type === 'status' && e.data.status === 'running')?.data.actor, DIRECT_ACTOR);
   });
 
   it('when the budget runs out, waits for approval, extends the reservation, then goes on without overspending', async () => {

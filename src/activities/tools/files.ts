@@ -31,6 +31,8 @@ import { sha256Hex } from '../../shared/hash.ts';
 export interface Workspace { userId: string; runId: string; workspaceId: string }
 
 export const READ_PREVIEW_CHARS = 4000;
+/** Bytes a read_file fetches at most: enough for READ_PREVIEW_CHARS characters of UTF-8 (up to 4 bytes each), whatever the file's size. */
+export const READ_PREVIEW_BYTES = READ_PREVIEW_CHARS * 4;
 /** Entries a list_files step reports (its summary says when there were more). */
 export const LIST_MAX_FILES = 1000;
 /** Part size of multipart uploads; bodies up to one part go in a single PUT. */
@@ -163,24 +165,47 @@ export async function writeFromRef(deps: ActivityDeps, ws: Workspace, fromKey: s
   return writeFile(deps, ws, path, body, opts);
 }
 
-export interface ReadResult { key: string; bytes: number; preview: string; contentType?: string; etag?: string }
+export interface ReadResult {
+  key: string;
+  /** The file's size. */
+  bytes: number;
+  preview: string;
+  /** Bytes actually fetched from S3 for the preview (at most READ_PREVIEW_BYTES). */
+  fetchedBytes: number;
+  contentType?: string;
+  etag?: string;
+}
 
+/**
+ * Reads the start of a file for its preview: one ranged GET of at most READ_PREVIEW_BYTES,
+ * so a large file costs the worker the preview, not the file (the size comes from
+ * Content-Range). Files over WORKSPACE_FILE_MAX_BYTES are refused as before.
+ */
 export async function readFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<ReadResult> {
   const key = fileKey(ws, path);
   let res;
   try {
-    res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
+    res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key, Range: `bytes=0-${READ_PREVIEW_BYTES - 1}` }));
   } catch (err) {
     if (isNotFound(err)) throw nonRetryable(FAILURE_TYPES.fileNotFound, `no file ${path} in the run's workspace`, { path });
+    // An empty object has no byte 0: S3 answers 416 to any range.
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+      const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
+      return { key, bytes: head.ContentLength ?? 0, preview: '', fetchedBytes: 0, contentType: head.ContentType, etag: head.ETag };
+    }
     throw err;
   }
-  const bytes = res.ContentLength ?? 0;
+  const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
+  const bytes = total === undefined ? (res.ContentLength ?? 0) : Number(total);
   if (bytes > deps.workspace.fileMaxBytes) {
     (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
     throw tooLarge(path, bytes, deps.workspace.fileMaxBytes, 'file');
   }
-  const text = (await res.Body?.transformToString('utf8')) ?? '';
-  return { key, bytes, preview: text.slice(0, READ_PREVIEW_CHARS), contentType: res.ContentType, etag: res.ETag };
+  const head = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+  // A server that ignored the range sent the whole file (within the size limit checked above): only its start is kept.
+  const fetched = head.subarray(0, READ_PREVIEW_BYTES);
+  const preview = new TextDecoder('utf-8').decode(fetched).slice(0, READ_PREVIEW_CHARS);
+  return { key, bytes, preview, fetchedBytes: head.byteLength, contentType: res.ContentType, etag: res.ETag };
 }
 
 export interface FileInfo { path: string; bytes: number; lastModified?: string }

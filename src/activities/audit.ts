@@ -1,0 +1,30 @@
+/**
+ * Control actions that reached the workflow without the API (a signal sent to Temporal
+ * directly: `temporal workflow signal`, the Web UI, another client) leave no row in
+ * agent_audit at the API. Their events carry `actor: "temporal-direct"`; when such an
+ * event is published, this records the action too (actor kind `temporal`), once per
+ * event key however often the activity is retried. Who sent it is only in the
+ * workflow history (the signal's `identity`).
+ */
+import type { ActivityDeps } from './deps.ts';
+import type { RunEvent } from '../shared/run.ts';
+import type { AuditAction } from '../store/types.ts';
+import { DIRECT_ACTOR } from '../workflows/definitions.ts';
+
+function actionOf(e: Pick<RunEvent, 'type' | 'data'>): AuditAction | undefined {
+  if (e.data.actor !== DIRECT_ACTOR) return undefined;
+  if (e.type === 'approval') return e.data.approved === false ? 'reject' : 'approve';
+  if (e.type === 'status') return e.data.status === 'paused' ? 'pause' : 'resume';
+  return undefined;
+}
+
+export async function auditDirectSignals(deps: Pick<ActivityDeps, 'store'>, runId: string, events: readonly Pick<RunEvent, 'key' | 'type' | 'data'>[]): Promise<void> {
+  const direct = events.flatMap((e) => { const action = actionOf(e); return action ? [{ e, action }] : []; });
+  if (direct.length === 0) return;
+  const run = await deps.store.getRun(runId);
+  if (!run) return;
+  for (const { e, action } of direct) {
+    const detail = e.type === 'approval' ? { kind: e.data.kind, comment: e.data.comment ?? undefined, via: 'temporal' } : { via: 'temporal' };
+    await deps.store.recordAudit({ runId, userId: run.user_id, actor: DIRECT_ACTOR, actorKind: 'temporal', action, detail, sourceKey: `${runId}:${e.key}` });
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * Repair of run records left `queued` without a workflow. Admission records a run
+ * (`queued`) before its workflow is started; an API process that stops in between
+ * leaves a record that would hold a place under API_MAX_ACTIVE_RUNS for ever. Every
+ * API process looks for records queued longer than API_REPAIR_GRACE_S (at start and
+ * every API_REPAIR_INTERVAL_S) and asks Temporal about each:
+ *   - no workflow: the record is failed (`start_interrupted`, nothing ran or was
+ *     charged); when it was listed on jobs:*, it moves to jobs:failed, where an
+ *     operator can retry it;
+ *   - a workflow that closed before reporting (e.g. terminated from the CLI): the
+ *     record takes its end status;
+ *   - a running workflow (waiting for a worker), or Temporal unavailable: left alone.
+ * The failing update is conditional (still queued, still stale), so concurrent API
+ * processes and a run that moves on meanwhile are safe.
+ */
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { QueueFacade } from '../infra/queue.ts';
+import type { RunStatus } from '../shared/run.ts';
+import type { Store } from '../store/types.ts';
+
+export interface RepairDeps {
+  store: Store;
+  temporal: Client;
+  log: Logger;
+  queue?: QueueFacade;
+}
+
+export const START_INTERRUPTED = {
+  code: 'start_interrupted',
+  message: 'the API stopped between admitting this run and starting it: nothing ran and nothing was charged; start it again',
+} as const;
+
+const CLOSED: Record<string, RunStatus | undefined> = {
+  COMPLETED: 'completed', FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'failed', TIMED_OUT: 'failed',
+};
+
+export interface RepairOutcome { failed: string[]; closed: string[]; running: string[]; unknown: string[] }
+
+/** One pass over at most `limit` stale queued records. */
+export async function repairQueuedRuns(deps: RepairDeps, graceS: number, limit = 100): Promise<RepairOutcome> {
+  const out: RepairOutcome = { failed: [], closed: [], running: [], unknown: [] };
+  for (const { id } of await deps.store.listStaleQueued(graceS, limit)) {
+    let status: string;
+    try {
+      status = (await deps.temporal.workflow.getHandle(id).describe()).status.name;
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) {
+        out.unknown.push(id);
+        deps.log.warn({ err, id }, 'repair: Temporal cannot say whether the run started; will look again');
+        continue;
+      }
+      if (await deps.store.failStaleQueued(id, graceS, START_INTERRUPTED)) {
+        out.failed.push(id);
+        // A run the API had listed on jobs:* moves to jobs:failed (an operator can retry it there).
+        const queue = deps.queue;
+        if (queue) {
+          await queue.whereIs(id).then((at) => (at ? queue.track(id, 'failed', { reason: START_INTERRUPTED }) : undefined))
+            .catch((e: unknown) => deps.log.warn({ err: e, id }, 'repair: could not dead-letter the run'));
+        }
+      }
+      continue;
+    }
+    const closed = CLOSED[status];
+    if (closed) {
+      await deps.store.updateRun(id, closed, { error: { code: 'workflow_closed', message: `the run's workflow ended ${status} before it reported a status` } });
+      out.closed.push(id);
+    } else {
+      out.running.push(id);
+    }
+  }
+  if (out.failed.length + out.closed.length > 0) deps.log.warn({ failed: out.failed, closed: out.closed }, 'repaired run records left queued without a running workflow');
+  return out;
+}
+
+/** Runs the repair now and every `intervalS`; stop() ends it. */
+export function startRepairLoop(deps: RepairDeps, opts: { intervalS: number; graceS: number }): { stop(): void; done: Promise<void> } {
+  let running: Promise<void> = Promise.resolve();
+  const pass = () => {
+    running = running.then(() => repairQueuedRuns(deps, opts.graceS).then(() => undefined))
+      .catch((err: unknown) => deps.log.warn({ err }, 'repair of queued runs failed; will try again'));
+  };
+  pass();
+  const timer = setInterval(pass, opts.intervalS * 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer), get done() { return running; } };
+}
