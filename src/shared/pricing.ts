@@ -59,11 +59,11 @@ export function stepMaxCredits(step: PlanStep, limits: StepTimeLimits): number {
 }
 
 /**
- * Bytes of an LLM request the workflow does not see: system prompts, tool schemas, the
- * step output tail the supervisor reads (2 × 4,000 bytes) and message framing. A unit
- * test checks that real requests stay under it.
+ * Bytes of an LLM request the workflow does not see: system prompt and tool schema (about
+ * 4 KB), the step output tail the supervisor reads (2 × 4,000 characters, at most 24 KB)
+ * and message framing. A unit test checks real requests against it.
  */
-export const LLM_REQUEST_OVERHEAD_BYTES = 24_000;
+export const LLM_REQUEST_OVERHEAD_BYTES = 32_000;
 
 /** UTF-8 length of a string (no Buffer or TextEncoder in workflow code). */
 export function utf8Bytes(s: string): number {
