@@ -11,10 +11,6 @@ import {
   isCancellation, log, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { withTimeLimits } from '../shared/plan-gate.ts';
-import type { ClampedTimeout } from '../shared/plan-gate.ts';
-import { llmCredits, llmMaxCost, stepCredits, stepMaxCredits, utf8Bytes } from '../shared/pricing.ts';
-import type { TokenUsage } from '../shared/pricing.ts';
 import type { EventType, Plan, PlanStep, RunCarry, RunInput, RunState, RunStatus, StepResult } from '../shared/run.ts';
 import { offlineDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
@@ -74,7 +70,6 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   let stepsThisExecution = 0;
   // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
   const payFirst = patched(PAY_BEFORE_RUN);
-  const timeLimits = { defaultMs: limits.shellTimeoutMs ?? 60_000, maxMs: limits.shellTimeoutMaxMs ?? limits.shellTimeoutMs ?? 3_600_000 };
 
   setHandler(statusQuery, () => state);
   setHandler(planQuery, () => plan ?? null);
@@ -105,7 +100,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     }
   };
 
-  const gates = createGates({ input, state, acts, emit, transition, waitFor, approvals: carry?.approvals ?? 0 });
+  const gates = createGates({ input, state, acts, emit, transition, waitFor, approvals: carry?.approvals ?? 0, payFirst });
   setHandler(approveSignal, (a) => gates.receive(a));
 
   const checkActivation = () => {
@@ -122,38 +117,6 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     await transition('running');
   };
 
-  /**
-   * One LLM call, paid before it runs: its maximum cost (max_tokens plus its input, bounded by
-   * the request's size) is held, then settled to the usage. The offline provider costs nothing.
-   */
-  const llmCall = async <R extends { usage: TokenUsage }>(what: string, callId: number, request: object, call: () => Promise<R>): Promise<R> => {
-    const charge = `charge:${runId}:llm:${callId}`;
-    if (!payFirst || input.provider === 'offline') {
-      const r = await call();
-      const credits = llmCredits(r.usage);
-      const tokens = r.usage.inputTokens + r.usage.outputTokens + r.usage.cacheReadTokens + r.usage.cacheWriteTokens;
-      if (credits > 0 || tokens > 0) await gates.chargeUnheld(null, credits, tokens, charge, what);
-      return r;
-    }
-    const promptBytes = input.promptRef ? (input.promptBytes ?? 4 * 1_000_000) : 0;
-    const max = llmMaxCost({ maxTokens: limits.llmMaxTokens ?? 64_000, inputBytes: utf8Bytes(JSON.stringify(request)) + promptBytes });
-    await gates.hold({ index: null, amount: max.credits, tokens: max.tokens, key: `hold:${runId}:llm:${callId}`, chargeKey: charge, what });
-    const r = await call();
-    const u = r.usage;
-    await gates.settle(llmCredits(u), u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens);
-    return r;
-  };
-
-  /** A plan's shell and code steps get their effective time limit; one asked above the maximum is cut, and the log says so. */
-  const limitTimes = async (steps: PlanStep[], clampedOf: (c: ClampedTimeout) => string): Promise<PlanStep[]> => {
-    if (!payFirst) return steps;
-    const r = withTimeLimits(steps, timeLimits);
-    for (const c of r.clamped) {
-      await emit('log', { stream: 'gate', text: `${clampedOf(c)}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c });
-    }
-    return r.steps;
-  };
-
   const makePlan = async (previous?: { results: StepResult[]; reason: string }): Promise<Plan> => {
     const callId = llmCalls++;
     const what = previous ? 'replan' : 'plan';
@@ -161,8 +124,8 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, messages: [...messages],
       previous: previous && plan ? { plan, ...previous } : undefined,
     };
-    const r = await llmCall(what, callId, request, () => withSummary(LLM, what).plan(request));
-    return { ...r.plan, steps: await limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
+    const r = await gates.payLlm(what, callId, request, () => withSummary(LLM, what).plan(request));
+    return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
   };
 
   const supervise = async (index: number, step: PlanStep, result: StepResult, attempt: number, isLast: boolean): Promise<SupervisorDecision> => {
@@ -171,7 +134,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     const request = {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, plan: plan!, index, step, result, attempt, isLast, messages: [...messages],
     };
-    const r = await llmCall(`supervise step ${index}`, callId, request, () => withSummary(LLM, `supervise step ${index}`).supervise(request));
+    const r = await gates.payLlm(`supervise step ${index}`, callId, request, () => withSummary(LLM, `supervise step ${index}`).supervise(request));
     return r.decision;
   };
 
@@ -222,12 +185,9 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       const exec = state.iterations++;
       stepsThisExecution += 1;
       state.currentStep = nextIndex;
-      const what = `step ${exec} (${step.tool})`;
-      if (payFirst) await gates.hold({ index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey: `charge:${runId}:${exec}`, what, step });
-      const result = await withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex: nextIndex, workspaceId: input.workspaceId, step });
+      const planIndex = nextIndex;
+      const result = await gates.payStep(exec, step, () => withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex, workspaceId: input.workspaceId, step }));
       state.steps = [...state.steps.slice(-(RECENT_STEPS - 1)), result];
-      if (payFirst) await gates.settle(stepCredits(step, result), 0);
-      else await gates.chargeUnheld(exec, stepCredits(step, result), 0, `charge:${runId}:${exec}`, what);
       if (result.ok) state.completedSteps += 1;
 
       let decision = await supervise(exec, step, result, attempt, nextIndex === plan.steps.length - 1);
@@ -252,7 +212,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
           break;
         case 'retry':
           if (decision.step) {
-            const [changed] = await limitTimes([decision.step], () => `retry of step ${exec}`);
+            const [changed] = await gates.limitTimes([decision.step], () => `retry of step ${exec}`);
             const at = nextIndex;
             if (payFirst) {
               await gates.approvePlanChange({ kind: 'retry', before: plan.steps, after: [changed!] },

@@ -4,10 +4,11 @@
  * side effect goes through the activities it is given.
  */
 import type { Activities } from '../activities/index.ts';
-import { partialLlmCredits, partialStepCredits } from '../shared/pricing.ts';
-import { approvalReason } from '../shared/plan-gate.ts';
-import type { PlanChange } from '../shared/plan-gate.ts';
-import type { EventType, PlanStep, RunInput, RunState, RunStatus } from '../shared/run.ts';
+import { llmCredits, llmMaxCost, partialLlmCredits, partialStepCredits, stepCredits, stepMaxCredits, utf8Bytes } from '../shared/pricing.ts';
+import type { TokenUsage } from '../shared/pricing.ts';
+import { approvalReason, withTimeLimits } from '../shared/plan-gate.ts';
+import type { ClampedTimeout, PlanChange } from '../shared/plan-gate.ts';
+import type { EventType, PlanStep, RunInput, RunState, RunStatus, StepResult } from '../shared/run.ts';
 import type { ApproveSignal } from './definitions.ts';
 
 /**
@@ -39,7 +40,12 @@ export interface GateContext {
   waitFor: (until: () => boolean, timeoutMs: number) => Promise<boolean>;
   /** Approvals so far (carried across continue-as-new; extension keys use it). */
   approvals: number;
+  /** Holds, re-approval and time limits apply (false only when replaying a history recorded before them). */
+  payFirst: boolean;
 }
+
+/** Usage counted as the ledger's tokens. */
+const tokensOf = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 
 /** What a hold is for: one step execution, or one LLM call. */
 export interface HoldRequest {
@@ -57,6 +63,9 @@ interface OpenHold extends HoldRequest { startedAtMs: number }
 export function createGates(ctx: GateContext) {
   const { input, state, acts } = ctx;
   const runId = input.runId;
+  const limits = input.limits;
+  // Runs started before these limits were copied into their input get the schema's bounds.
+  const timeLimits = { defaultMs: limits.shellTimeoutMs ?? 60_000, maxMs: limits.shellTimeoutMaxMs ?? limits.shellTimeoutMs ?? 3_600_000 };
   let pending: ApproveSignal | undefined;
   let open: OpenHold | undefined;
 
@@ -86,6 +95,41 @@ export function createGates(ctx: GateContext) {
     state.creditsReserved = ext.run_reserved ?? state.creditsReserved + extra;
   };
 
+  /**
+   * Holds the request's maximum cost before it starts. When the run's budget cannot hold it,
+   * waits for a human to add credits (kind `budget`); nothing runs meanwhile, and a rejection
+   * cancels the run with the step unrun.
+   */
+  const hold = async (req: HoldRequest): Promise<void> => {
+    for (;;) {
+      const r = await acts.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
+      if (r.ok) {
+        open = { ...req, startedAtMs: Date.now() };
+        return;
+      }
+      if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
+      const left = (r.run_reserved ?? state.creditsReserved) - (r.run_charged ?? state.creditsCharged) - (r.run_held ?? 0);
+      const approval = await awaitApproval('budget', `${req.what} needs ${req.amount} credit(s) up front; the run has ${left} left`,
+        { needed: req.amount, left });
+      await extend(approval, req.amount - left);
+    }
+  };
+
+  /** Charges after the fact (runs recorded before holds existed): waits for approval to extend instead of overspending. */
+  const chargeUnheld = async (index: number | null, amount: number, tokens: number, chargeKey: string, what: string): Promise<void> => {
+    for (;;) {
+      const r = await acts.charge({ runId, index, amount, tokens, key: chargeKey, what });
+      if (r.ok) {
+        state.creditsCharged = r.run_charged ?? state.creditsCharged + amount;
+        return;
+      }
+      if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
+      const approval = await awaitApproval('budget', r.message, { needed: amount });
+      await extend(approval, 0);
+    }
+  };
+
+  /** Settles the open hold to the actual cost (the charge never exceeds the hold). */
   const settle = async (amount: number, tokens: number, partial?: string): Promise<void> => {
     const h = open;
     if (!h) return;
@@ -106,29 +150,6 @@ export function createGates(ctx: GateContext) {
       if (reason !== undefined) await awaitApproval('approval', reason, extra);
     },
 
-    /**
-     * Holds the request's maximum cost before it starts. When the run's budget cannot hold it,
-     * waits for a human to add credits (kind `budget`); nothing runs meanwhile, and a rejection
-     * cancels the run with the step unrun.
-     */
-    async hold(req: HoldRequest): Promise<void> {
-      for (;;) {
-        const r = await acts.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
-        if (r.ok) {
-          open = { ...req, startedAtMs: Date.now() };
-          return;
-        }
-        if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
-        const left = (r.run_reserved ?? state.creditsReserved) - (r.run_charged ?? state.creditsCharged) - (r.run_held ?? 0);
-        const approval = await awaitApproval('budget', `${req.what} needs ${req.amount} credit(s) up front; the run has ${left} left`,
-          { needed: req.amount, left });
-        await extend(approval, req.amount - left);
-      }
-    },
-
-    /** Settles the open hold to the actual cost (the charge never exceeds the hold). */
-    settle,
-
     /** A run ending with a hold open (cancelled or failed mid-step) pays for what was used. */
     async settleOpen(why: string): Promise<void> {
       const h = open;
@@ -137,18 +158,49 @@ export function createGates(ctx: GateContext) {
       await settle(amount, 0, why);
     },
 
-    /** Charges after the fact (runs recorded before holds existed): waits for approval to extend instead of overspending. */
-    async chargeUnheld(index: number | null, amount: number, tokens: number, chargeKey: string, what: string): Promise<void> {
-      for (;;) {
-        const r = await acts.charge({ runId, index, amount, tokens, key: chargeKey, what });
-        if (r.ok) {
-          state.creditsCharged = r.run_charged ?? state.creditsCharged + amount;
-          return;
-        }
-        if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
-        const approval = await awaitApproval('budget', r.message, { needed: amount });
-        await extend(approval, 0);
+    /** Runs a step paid before it starts: held at its maximum cost, settled to its actual cost. */
+    async payStep(exec: number, step: PlanStep, run: () => Promise<StepResult>): Promise<StepResult> {
+      const what = `step ${exec} (${step.tool})`;
+      const chargeKey = `charge:${runId}:${exec}`;
+      if (!ctx.payFirst) {
+        const result = await run();
+        await chargeUnheld(exec, stepCredits(step, result), 0, chargeKey, what);
+        return result;
       }
+      await hold({ index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey, what, step });
+      const result = await run();
+      await settle(stepCredits(step, result), 0);
+      return result;
+    },
+
+    /**
+     * One LLM call, paid before it runs: its maximum cost (max_tokens plus its input, bounded by
+     * the request's size) is held, then settled to the usage. The offline provider costs nothing.
+     */
+    async payLlm<R extends { usage: TokenUsage }>(what: string, callId: number, request: object, call: () => Promise<R>): Promise<R> {
+      const chargeKey = `charge:${runId}:llm:${callId}`;
+      if (!ctx.payFirst || input.provider === 'offline') {
+        const r = await call();
+        const credits = llmCredits(r.usage);
+        if (credits > 0 || tokensOf(r.usage) > 0) await chargeUnheld(null, credits, tokensOf(r.usage), chargeKey, what);
+        return r;
+      }
+      const promptBytes = input.promptRef ? (input.promptBytes ?? 4 * 1_000_000) : 0;
+      const max = llmMaxCost({ maxTokens: limits.llmMaxTokens ?? 64_000, inputBytes: utf8Bytes(JSON.stringify(request)) + promptBytes });
+      await hold({ index: null, amount: max.credits, tokens: max.tokens, key: `hold:${runId}:llm:${callId}`, chargeKey, what });
+      const r = await call();
+      await settle(llmCredits(r.usage), tokensOf(r.usage));
+      return r;
+    },
+
+    /** Shell and code steps get their effective time limit; one asked above the maximum is cut, and the log says so. */
+    async limitTimes(steps: PlanStep[], label: (c: ClampedTimeout) => string): Promise<PlanStep[]> {
+      if (!ctx.payFirst) return steps;
+      const r = withTimeLimits(steps, timeLimits);
+      for (const c of r.clamped) {
+        await ctx.emit('log', { stream: 'gate', text: `${label(c)}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c });
+      }
+      return r.steps;
     },
   };
 }
