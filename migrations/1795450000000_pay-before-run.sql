@@ -333,6 +333,163 @@ BEGIN
 END $$;
 
 -- Down Migration
+-- The earlier bodies of the functions this migration replaced (from 1795420000000 and 1795430000000).
+CREATE OR REPLACE FUNCTION credit_reserve(p_user_id text, p_run_id text, p_amount bigint, p_idempotency_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_available bigint;
+  v_limits usage_limits;
+  v_spent bigint;
+  v_tokens bigint;
+BEGIN
+  IF p_amount IS NULL OR p_amount <= 0 THEN
+    RETURN agentrun_credit_refusal(p_user_id, 'invalid_amount', 'amount must be positive');
+  END IF;
+  SELECT available_credits INTO v_available FROM credit_balances WHERE user_id = p_user_id FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM credit_ledger WHERE idempotency_key = p_idempotency_key)
+     OR EXISTS (SELECT 1 FROM credit_reservations WHERE run_id = p_run_id) THEN
+    RETURN agentrun_credit_result(p_user_id, true);
+  END IF;
+  SELECT * INTO v_limits FROM usage_limits WHERE user_id = p_user_id;
+  IF v_limits.monthly_cost_limit IS NOT NULL THEN
+    SELECT coalesce(sum(CASE kind WHEN 'charge' THEN amount WHEN 'refund' THEN -amount ELSE 0 END), 0) INTO v_spent
+      FROM credit_ledger WHERE user_id = p_user_id AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    IF v_spent >= v_limits.monthly_cost_limit THEN
+      RETURN agentrun_credit_refusal(p_user_id, 'budget_exceeded',
+        format('monthly cost limit of %s credits reached (%s spent this month)', v_limits.monthly_cost_limit, v_spent));
+    END IF;
+  END IF;
+  IF v_limits.daily_token_limit IS NOT NULL THEN
+    SELECT coalesce(sum(tokens), 0) INTO v_tokens
+      FROM credit_ledger WHERE user_id = p_user_id AND kind = 'charge' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    IF v_tokens >= v_limits.daily_token_limit THEN
+      RETURN agentrun_credit_refusal(p_user_id, 'budget_exceeded',
+        format('daily token limit of %s reached (%s used today)', v_limits.daily_token_limit, v_tokens));
+    END IF;
+  END IF;
+  IF v_available IS NULL OR v_available < p_amount THEN
+    RETURN agentrun_credit_refusal(p_user_id, 'insufficient_credits',
+      format('%s credits needed, %s available', p_amount, coalesce(v_available, 0)));
+  END IF;
+  UPDATE credit_balances
+     SET available_credits = available_credits - p_amount, reserved_credits = reserved_credits + p_amount, updated_at = now()
+   WHERE user_id = p_user_id;
+  INSERT INTO credit_reservations (run_id, user_id, reserved) VALUES (p_run_id, p_user_id, p_amount);
+  INSERT INTO credit_ledger (user_id, run_id, kind, amount, available_delta, reserved_delta, idempotency_key)
+  VALUES (p_user_id, p_run_id, 'reserve', p_amount, -p_amount, p_amount, p_idempotency_key);
+  RETURN agentrun_credit_result(p_user_id, false, jsonb_build_object('run_reserved', p_amount, 'run_charged', 0));
+END $$;
+
+CREATE OR REPLACE FUNCTION credit_charge(p_run_id text, p_step_index integer, p_amount bigint, p_tokens bigint, p_idempotency_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_user text;
+  v_res credit_reservations;
+  v_limits usage_limits;
+  v_tokens bigint;
+BEGIN
+  SELECT user_id INTO v_user FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_user IS NULL THEN
+    RETURN agentrun_credit_refusal(NULL, 'no_reservation', format('run %s has no credit reservation', p_run_id));
+  END IF;
+  PERFORM 1 FROM credit_balances WHERE user_id = v_user FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM credit_ledger WHERE idempotency_key = p_idempotency_key) THEN
+    RETURN agentrun_credit_result(v_user, true);
+  END IF;
+  IF p_amount IS NULL OR p_amount < 0 OR p_tokens IS NULL OR p_tokens < 0 THEN
+    RETURN agentrun_credit_refusal(v_user, 'invalid_amount', 'amount and tokens must not be negative');
+  END IF;
+  SELECT * INTO v_res FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_res.status <> 'active' THEN
+    RETURN agentrun_credit_refusal(v_user, 'reservation_closed', format('run %s reservation is %s', p_run_id, v_res.status));
+  END IF;
+  IF v_res.charged + p_amount > v_res.reserved THEN
+    RETURN agentrun_credit_refusal(v_user, 'budget_exhausted',
+      format('charge of %s exceeds the run''s remaining budget of %s', p_amount, v_res.reserved - v_res.charged));
+  END IF;
+  SELECT * INTO v_limits FROM usage_limits WHERE user_id = v_user;
+  IF v_limits.daily_token_limit IS NOT NULL AND p_tokens > 0 THEN
+    SELECT coalesce(sum(tokens), 0) INTO v_tokens
+      FROM credit_ledger WHERE user_id = v_user AND kind = 'charge' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    IF v_tokens + p_tokens > v_limits.daily_token_limit THEN
+      RETURN agentrun_credit_refusal(v_user, 'budget_exceeded',
+        format('daily token limit of %s would be exceeded (%s used today)', v_limits.daily_token_limit, v_tokens));
+    END IF;
+  END IF;
+  UPDATE credit_balances SET reserved_credits = reserved_credits - p_amount, updated_at = now() WHERE user_id = v_user;
+  UPDATE credit_reservations SET charged = charged + p_amount, updated_at = now() WHERE run_id = p_run_id;
+  INSERT INTO credit_ledger (user_id, run_id, step_index, kind, amount, available_delta, reserved_delta, tokens, idempotency_key)
+  VALUES (v_user, p_run_id, p_step_index, 'charge', p_amount, 0, -p_amount, p_tokens, p_idempotency_key);
+  UPDATE agent_runs SET credits_charged = credits_charged + p_amount, updated_at = now() WHERE id = p_run_id;
+  IF p_step_index IS NOT NULL THEN
+    UPDATE agent_steps SET credits = credits + p_amount WHERE run_id = p_run_id AND step_index = p_step_index;
+  END IF;
+  RETURN agentrun_credit_result(v_user, false,
+    jsonb_build_object('run_reserved', v_res.reserved, 'run_charged', v_res.charged + p_amount));
+END $$;
+
+CREATE OR REPLACE FUNCTION agentrun_credit_close(p_run_id text, p_idempotency_key text, p_status text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_user text;
+  v_res credit_reservations;
+  v_unused bigint;
+BEGIN
+  SELECT user_id INTO v_user FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_user IS NULL THEN
+    -- Nothing was reserved (e.g. the reservation was refused): nothing to give back.
+    RETURN jsonb_build_object('ok', true, 'replayed', false, 'returned', 0, 'reservation', 'none');
+  END IF;
+  PERFORM 1 FROM credit_balances WHERE user_id = v_user FOR UPDATE;
+  SELECT * INTO v_res FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_res.status <> 'active' OR EXISTS (SELECT 1 FROM credit_ledger WHERE idempotency_key = p_idempotency_key) THEN
+    RETURN agentrun_credit_result(v_user, true, jsonb_build_object('reservation', v_res.status));
+  END IF;
+  v_unused := v_res.reserved - v_res.charged;
+  UPDATE credit_balances
+     SET available_credits = available_credits + v_unused, reserved_credits = reserved_credits - v_unused, updated_at = now()
+   WHERE user_id = v_user;
+  UPDATE credit_reservations SET status = p_status, updated_at = now() WHERE run_id = p_run_id;
+  INSERT INTO credit_ledger (user_id, run_id, kind, amount, available_delta, reserved_delta, idempotency_key, note)
+  VALUES (v_user, p_run_id, 'release', v_unused, v_unused, -v_unused, p_idempotency_key, p_status);
+  RETURN agentrun_credit_result(v_user, false,
+    jsonb_build_object('returned', v_unused, 'run_charged', v_res.charged, 'reservation', p_status));
+END $$;
+
+CREATE OR REPLACE FUNCTION credit_extend(p_run_id text, p_amount bigint, p_idempotency_key text)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+  v_user text;
+  v_res credit_reservations;
+  v_available bigint;
+BEGIN
+  SELECT user_id INTO v_user FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_user IS NULL THEN
+    RETURN agentrun_credit_refusal(NULL, 'no_reservation', format('run %s has no credit reservation', p_run_id));
+  END IF;
+  SELECT available_credits INTO v_available FROM credit_balances WHERE user_id = v_user FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM credit_ledger WHERE idempotency_key = p_idempotency_key) THEN
+    RETURN agentrun_credit_result(v_user, true);
+  END IF;
+  SELECT * INTO v_res FROM credit_reservations WHERE run_id = p_run_id;
+  IF v_res.status <> 'active' THEN
+    RETURN agentrun_credit_refusal(v_user, 'reservation_closed', format('run %s reservation is %s', p_run_id, v_res.status));
+  END IF;
+  IF p_amount IS NULL OR p_amount <= 0 THEN
+    RETURN agentrun_credit_refusal(v_user, 'invalid_amount', 'amount must be positive');
+  END IF;
+  IF v_available < p_amount THEN
+    RETURN agentrun_credit_refusal(v_user, 'insufficient_credits', format('%s credits needed, %s available', p_amount, v_available));
+  END IF;
+  UPDATE credit_balances
+     SET available_credits = available_credits - p_amount, reserved_credits = reserved_credits + p_amount, updated_at = now()
+   WHERE user_id = v_user;
+  UPDATE credit_reservations SET reserved = reserved + p_amount, updated_at = now() WHERE run_id = p_run_id;
+  INSERT INTO credit_ledger (user_id, run_id, kind, amount, available_delta, reserved_delta, idempotency_key, note)
+  VALUES (v_user, p_run_id, 'reserve', p_amount, -p_amount, p_amount, p_idempotency_key, 'extension');
+  RETURN agentrun_credit_result(v_user, false, jsonb_build_object('run_reserved', v_res.reserved + p_amount, 'run_charged', v_res.charged));
+END $$;
+
 DROP FUNCTION IF EXISTS credit_settle_hold(text, bigint, bigint, text), credit_hold(text, integer, bigint, bigint, text),
   agentrun_monthly_refusal(text, bigint, text), agentrun_day_tokens(text), agentrun_open_holds(text), agentrun_month_spent(text);
 DROP TABLE IF EXISTS credit_holds;
