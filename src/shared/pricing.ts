@@ -91,7 +91,7 @@ export function partialStepCredits(step: PlanStep, elapsedMs: number, held: numb
   return Math.min(held, stepCredits(step, { durationMs: Math.max(0, elapsedMs) }));
 }
 
-/** What an LLM call cancelled mid-way is charged: one started 1,000 tokens (its usage is unknown), at most its hold. */
+/** What an LLM call cancelled mid-way is charged: one started 1,000 tokens (its usage is unknown), at most its hold. A call the provider refused is charged nothing. */
 export function partialLlmCredits(held: number): number {
   return Math.min(held, PRICES.llmPer1kTokens);
 }

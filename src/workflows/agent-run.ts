@@ -141,7 +141,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   let reservedNow = carry !== undefined; // a continued run reserved in an earlier execution
   const finish = async () => {
     if (reservedNow) {
-      await gates.settleOpen(state.status === 'cancelled' ? 'cancelled mid-way' : 'ended mid-way');
+      await gates.settleOpen(state.status === 'cancelled');
       if (state.status === 'completed') await acts.settleCredits({ runId });
       else await acts.releaseCredits({ runId });
     }

@@ -150,12 +150,15 @@ export function createGates(ctx: GateContext) {
       if (reason !== undefined) await awaitApproval('approval', reason, extra);
     },
 
-    /** A run ending with a hold open (cancelled or failed mid-step) pays for what was used. */
-    async settleOpen(why: string): Promise<void> {
+    /**
+     * A run ending with a hold open pays for what was used: a step for the time it ran; an LLM
+     * call cancelled mid-way one credit, one the provider refused (the activity failed) nothing.
+     */
+    async settleOpen(cancelled: boolean): Promise<void> {
       const h = open;
       if (!h) return;
-      const amount = h.step ? partialStepCredits(h.step, Date.now() - h.startedAtMs, h.amount) : partialLlmCredits(h.amount);
-      await settle(amount, 0, why);
+      const amount = h.step ? partialStepCredits(h.step, Date.now() - h.startedAtMs, h.amount) : cancelled ? partialLlmCredits(h.amount) : 0;
+      await settle(amount, 0, cancelled ? 'cancelled mid-way' : 'failed mid-way');
     },
 
     /** Runs a step paid before it starts: held at its maximum cost, settled to its actual cost. */
