@@ -78,6 +78,8 @@ export interface FakeOptions {
   /** Credits the run may spend (or hold) before charges and holds are refused with budget_exhausted. */
   budget?: number;
   reserveRefusal?: CreditResult;
+  /** The plan call never answers (until it is cancelled). */
+  planHangs?: boolean;
 }
 
 export interface Recorded {
@@ -99,6 +101,11 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
   const activities = {
     async plan(input: { provider: string }) {
       call('plan', input);
+      if (o.planHangs) {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 200);
+        await ctx.cancelled.finally(() => clearInterval(beat));
+      }
       return { plan: plans.shift() ?? { summary: 'empty', steps: [] }, usage: input.provider === 'offline' ? zero : { ...zero, inputTokens: 1500 }, transcriptKey: 'k' };
     },
     async supervise(input: unknown) { call('supervise', input); return { decision: decisions.shift() ?? { action: 'continue', reason: 'default' }, usage: { ...zero, inputTokens: 500 }, transcriptKey: 'k' }; },

@@ -186,6 +186,17 @@ describe('AgentRun gates on every step', () => {
     assert.match(String(note.data.text), /plan step 0: timeoutMs 3600000 is above the maximum of 120000; cut to 120000/);
   });
 
+  it('cancelled during an LLM call: the call pays one credit (its usage is unknown), then the rest is released', async () => {
+    const { outcome, rec } = await run({ plans: [planOf(write('a'))], planHangs: true }, runInput({ provider: 'anthropic' }), async (h, r) => {
+      await waitUntil('model called', () => r.calls.some((c) => c.name === 'plan'));
+      await h.cancel();
+    });
+    assert.ok(!outcome.ok);
+    assert.deepEqual(inputs<SettleCall>(rec, 'settleHold').map((x) => [x.amount, x.partial]), [[1, 'cancelled mid-way']]);
+    assert.ok(names(rec).indexOf('settleHold') < names(rec).indexOf('releaseCredits'));
+    assert.ok(!names(rec).includes('runStep'));
+  });
+
   it('cancelled mid-step: the step pays for the time it ran (at least its base price), then the rest is released', async () => {
     const { outcome, rec } = await run({ plans: [planOf(shell('sleep', '60'))], step: () => new Promise(() => undefined) }, runInput(), async (h, r) => {
       await waitUntil('step running', () => r.calls.some((c) => c.name === 'runStep'));
