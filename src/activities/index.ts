@@ -5,6 +5,7 @@
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
+import { creditActivities } from './credits.ts';
 import { llmActivities } from './llm.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
@@ -48,6 +49,7 @@ export const creditKeys = {
 export function createActivities(deps: ActivityDeps, providers: { anthropic?: LlmProvider } = {}) {
   return {
     ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
+    ...creditActivities(deps),
 
     /** Appends events to the run's log (idempotent by event key). */
     async publish(input: PublishInput): Promise<void> {

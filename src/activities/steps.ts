@@ -16,6 +16,7 @@ import { isNotFound } from '../infra/s3.ts';
 import { WorkspaceConflictError } from '../sandbox/sync.ts';
 import type { SandboxRequest } from '../sandbox/types.ts';
 import { s3Keys } from '../shared/names.ts';
+import { stepTimeoutMs } from '../shared/pricing.ts';
 import type { PlanStep, RunEvent, StepResult } from '../shared/run.ts';
 
 export interface RunStepInput {
@@ -146,10 +147,10 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
       return { index, tool: step.tool, ok: true, summary: r.existed ? `deleted ${step.path}` : `${step.path} was already absent`, durationMs: 0 };
     }
     case 'shell': {
-      return runSandboxStep(deps, input, { argv: step.argv }, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
+      return runSandboxStep(deps, input, { argv: step.argv }, stepTimeoutMs(step, toolTimeLimits(deps))!, ctx);
     }
     case 'code': {
-      return runSandboxStep(deps, input, { code: { language: step.language, source: step.source } }, step.timeoutMs ?? deps.tools.shellTimeoutMs, ctx);
+      return runSandboxStep(deps, input, { code: { language: step.language, source: step.source } }, stepTimeoutMs(step, toolTimeLimits(deps))!, ctx);
     }
   }
 }
@@ -159,6 +160,9 @@ function lastLine(stderr: string): string {
   const line = stderr.trimEnd().split('\n').pop()?.trim();
   return line ? `: ${line.slice(0, 200)}` : '';
 }
+
+/** This worker's own bound on a step's time limit, whatever the plan (or an older workflow) asks. */
+const toolTimeLimits = (deps: ActivityDeps) => ({ defaultMs: deps.tools.shellTimeoutMs, maxMs: deps.tools.shellTimeoutMaxMs });
 
 async function runSandboxStep(
   deps: ActivityDeps, input: RunStepInput, command: SandboxRequest['command'], timeoutMs: number, ctx: Context,

@@ -203,7 +203,7 @@ export class RunsService {
     try {
       input = {
         runId: id, userId, prompt, creditReservation: req.budget ?? this.deps.creditReservation, provider: this.deps.provider,
-        requireApproval: req.requireApproval ?? false, priority, limits: this.deps.limits,
+        requireApproval: req.requireApproval ?? false, priority, limits: this.deps.limits, promptBytes: Buffer.byteLength(prompt),
         workspaceId: req.workspaceId ? await this.workspaceCall(() => claimWorkspace(this.workspaceDeps(), userId, id, req.workspaceId!)) : id,
       };
       // Large prompts live in the run's workspace; history carries a reference and a preview.

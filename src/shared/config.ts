@@ -59,7 +59,8 @@ export const CONFIG_VARS = {
   APPROVAL_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for `approve` before it is cancelled', '86400'),
   HUMAN_REPLY_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for a `message` after the supervisor asks a human', '3600'),
   APPROVAL_TOOLS: v(z.string().regex(/^(|[a-z_]+(,[a-z_]+)*)$/, 'must be a comma-separated list of tool names'), 'Tools whose presence in a plan requires approval (e.g. `shell`)', ''),
-  SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell step', '60000'),
+  SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell or code step', '60000'),
+  SHELL_TIMEOUT_MAX_MS: v(int(100, 3_600_000), 'Longest wall-clock limit a plan may give a shell or code step (`timeoutMs`); a longer one is cut to it. A step is paid for at its limit before it starts', '600000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
   SANDBOX: v(z.enum(['local', 'kubernetes', 'unsafe-host']), 'Where shell and code steps run: `local` (bubblewrap: own user, pid, network and mount namespaces, no environment, limits), `kubernetes` Jobs, or `unsafe-host` (plain child processes of the worker that can read its secrets: only for machines without user namespaces, never the default)', 'local'),
   SANDBOX_BWRAP: v(z.string().min(1), 'bubblewrap binary for SANDBOX=local (a name on PATH or an absolute path)', 'bwrap'),
@@ -217,8 +218,11 @@ export interface Config {
     anthropic?: { apiKey: string; baseURL?: string; model: string; maxTokens: number; timeoutMs: number };
   };
   /** Per-run limits, copied into each run's input when it starts (so a config change never alters a running run). */
-  runs: { maxIterations: number; activationTimeoutMs: number; approvalTimeoutMs: number; humanReplyTimeoutMs: number; approvalTools: string[] };
-  tools: { shellTimeoutMs: number; outputMaxBytes: number };
+  runs: {
+    maxIterations: number; activationTimeoutMs: number; approvalTimeoutMs: number; humanReplyTimeoutMs: number; approvalTools: string[];
+    shellTimeoutMs: number; shellTimeoutMaxMs: number; llmMaxTokens: number;
+  };
+  tools: { shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number };
   /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
   workspace: { fileMaxBytes: number; retentionDays: number };
   sandbox:
@@ -293,6 +297,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = parseVars(withAliases(env));
   const provider = c.LLM_PROVIDER ?? (c.ANTHROPIC_API_KEY ? 'anthropic' : 'offline');
   if (provider === 'anthropic' && !c.ANTHROPIC_API_KEY) throw new ConfigError('invalid configuration: ANTHROPIC_API_KEY is required when LLM_PROVIDER=anthropic');
+  if (c.SHELL_TIMEOUT_MS > c.SHELL_TIMEOUT_MAX_MS) {
+    throw new ConfigError(`invalid configuration: SHELL_TIMEOUT_MS (${c.SHELL_TIMEOUT_MS}) is above SHELL_TIMEOUT_MAX_MS (${c.SHELL_TIMEOUT_MAX_MS})`);
+  }
   let store: Config['store'];
   if (c.STORE === 'postgres') {
     if (!c.DATABASE_URL) throw new ConfigError('invalid configuration: DATABASE_URL is required when STORE=postgres');
@@ -324,8 +331,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       approvalTimeoutMs: c.APPROVAL_TIMEOUT_S * 1000,
       humanReplyTimeoutMs: c.HUMAN_REPLY_TIMEOUT_S * 1000,
       approvalTools: c.APPROVAL_TOOLS ? c.APPROVAL_TOOLS.split(',') : [],
+      shellTimeoutMs: c.SHELL_TIMEOUT_MS,
+      shellTimeoutMaxMs: c.SHELL_TIMEOUT_MAX_MS,
+      llmMaxTokens: c.ANTHROPIC_MAX_TOKENS,
     },
-    tools: { shellTimeoutMs: c.SHELL_TIMEOUT_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES },
+    tools: { shellTimeoutMs: c.SHELL_TIMEOUT_MS, shellTimeoutMaxMs: c.SHELL_TIMEOUT_MAX_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },
     sandbox: c.SANDBOX === 'local' ? {
       kind: 'local',

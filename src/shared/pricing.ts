@@ -43,3 +43,55 @@ export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs
       return PRICES.stepBase;
   }
 }
+
+/** Time limits of shell and code steps: the default, and the most a plan may ask for. */
+export interface StepTimeLimits { defaultMs: number; maxMs: number }
+
+/** A shell or code step's effective time limit: its own `timeoutMs` (or the default), never above the maximum. */
+export function stepTimeoutMs(step: PlanStep, limits: StepTimeLimits): number | undefined {
+  if (step.tool !== 'shell' && step.tool !== 'code') return undefined;
+  return Math.min(step.timeoutMs ?? limits.defaultMs, limits.maxMs);
+}
+
+/** The most a step can cost: shell and code at their time limit, file tools their base price. Held before it starts. */
+export function stepMaxCredits(step: PlanStep, limits: StepTimeLimits): number {
+  return stepCredits(step, { durationMs: stepTimeoutMs(step, limits) ?? 0 });
+}
+
+/**
+ * Bytes of an LLM request the workflow does not see: system prompt and tool schema (about
+ * 4 KB), the step output tail the supervisor reads (2 × 4,000 characters, at most 24 KB)
+ * and message framing. A unit test checks real requests against it.
+ */
+export const LLM_REQUEST_OVERHEAD_BYTES = 32_000;
+
+/** UTF-8 length of a string (no Buffer or TextEncoder in workflow code). */
+export function utf8Bytes(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) { n += 4; i++; } else n += 3;
+  }
+  return n;
+}
+
+/**
+ * The most an LLM call can bill: `max_tokens` of output plus its input, bounded by the
+ * request's size in bytes (a token covers at least one byte of text) and the fixed overhead.
+ */
+export function llmMaxCost(o: { maxTokens: number; inputBytes: number }): { tokens: number; credits: number } {
+  const tokens = o.maxTokens + o.inputBytes + LLM_REQUEST_OVERHEAD_BYTES;
+  return { tokens, credits: PRICES.llmPer1kTokens * Math.ceil(tokens / 1000) };
+}
+
+/** What a step cancelled or failed mid-way is charged: its price for the time it ran (at least the base price), at most its hold. */
+export function partialStepCredits(step: PlanStep, elapsedMs: number, held: number): number {
+  return Math.min(held, stepCredits(step, { durationMs: Math.max(0, elapsedMs) }));
+}
+
+/** What an LLM call cancelled mid-way is charged: one started 1,000 tokens (its usage is unknown), at most its hold. A call the provider refused is charged nothing. */
+export function partialLlmCredits(held: number): number {
+  return Math.min(held, PRICES.llmPer1kTokens);
+}

@@ -67,6 +67,12 @@ export interface RunLimits {
   approvalTimeoutMs: number;
   humanReplyTimeoutMs: number;
   approvalTools: string[];
+  /** SHELL_TIMEOUT_MS: a shell or code step's time limit when the plan gives none (absent in runs started before it was copied). */
+  shellTimeoutMs?: number;
+  /** SHELL_TIMEOUT_MAX_MS: the most a plan's `timeoutMs` may be; longer ones are cut to it. */
+  shellTimeoutMaxMs?: number;
+  /** ANTHROPIC_MAX_TOKENS: `max_tokens` of each LLM call, which bounds what a call is held at. */
+  llmMaxTokens?: number;
 }
 
 export interface RunInput {
@@ -75,6 +81,8 @@ export interface RunInput {
   /** The prompt, or its first characters when it is large (then `promptRef` holds it in the workspace). */
   prompt: string;
   promptRef?: string;
+  /** UTF-8 size of the whole prompt (it bounds what an LLM call can bill). */
+  promptBytes?: number;
   /**
    * The run whose workspace files this run works in: an earlier run of the same
    * user (checked by the API), or absent for the run's own workspace.

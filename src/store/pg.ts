@@ -57,6 +57,12 @@ export class PgStore implements Store {
   charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
     return this.fn('credit_charge', [runId, stepIndex, amount, tokens, key]);
   }
+  hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_hold', [runId, stepIndex, amount, tokens, key]);
+  }
+  settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult> {
+    return this.fn('credit_settle_hold', [holdKey, amount, tokens, chargeKey]);
+  }
   settle(runId: string, key: string): Promise<CreditResult> {
     return this.fn('credit_settle', [runId, key]);
   }

@@ -70,6 +70,12 @@ export class SupabaseStore implements Store {
   charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
     return this.fn('credit_charge', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key });
   }
+  hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
+    return this.fn('credit_hold', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key });
+  }
+  settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult> {
+    return this.fn('credit_settle_hold', { p_hold_key: holdKey, p_amount: amount, p_tokens: tokens, p_charge_key: chargeKey });
+  }
   settle(runId: string, key: string): Promise<CreditResult> {
     return this.fn('credit_settle', { p_run_id: runId, p_idempotency_key: key });
   }

@@ -10,8 +10,13 @@ export type CreditRefusalReason =
   | 'no_reservation' | 'reservation_closed' | 'invalid_amount';
 
 export type CreditResult =
-  | { ok: true; replayed: boolean; available: number; reserved: number; run_reserved?: number; run_charged?: number; returned?: number; reservation?: string }
-  | { ok: false; reason: CreditRefusalReason; message: string; available: number; reserved: number };
+  | {
+    ok: true; replayed: boolean; available: number; reserved: number; run_reserved?: number; run_charged?: number; run_held?: number;
+    returned?: number; reservation?: string;
+    /** settleHold: what was charged (at most the hold), and whether the asked amount was cut to the hold. */
+    charged?: number; capped?: boolean;
+  }
+  | { ok: false; reason: CreditRefusalReason; message: string; available: number; reserved: number; run_reserved?: number; run_charged?: number; run_held?: number };
 
 export interface Balance { available: number; reserved: number }
 
@@ -82,6 +87,14 @@ export interface Store {
   settle(runId: string, key: string): Promise<CreditResult>;
   release(runId: string, key: string): Promise<CreditResult>;
   refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult>;
+  /**
+   * Holds `amount` of the run's reservation before a step (stepIndex) or an LLM call (null) starts:
+   * refused with budget_exhausted when the run's unheld, uncharged reservation is smaller, with
+   * budget_exceeded when the monthly cost limit (or, when `tokens` > 0, the daily token limit) leaves no room.
+   */
+  hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult>;
+  /** Settles hold `holdKey`: charges min(amount, hold) under `chargeKey` and frees the rest. Never refused for budget. */
+  settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult>;
   /** Adds credits to an active run reservation (an approved budget increase). */
   extend(runId: string, amount: number, key: string): Promise<CreditResult>;
   setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void>;

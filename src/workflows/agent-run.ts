@@ -1,20 +1,20 @@
 /**
- * AgentRun: reserve credits → plan → approval gate → step loop (each step an
- * activity, charged as it finishes, reviewed by the supervisor) → settle →
- * terminal status. Failure and cancellation release what was not used.
- * Deterministic orchestration only; every side effect is an activity.
+ * AgentRun: reserve credits → plan → approval gate → step loop (each step's and
+ * each LLM call's maximum cost held before it starts, settled to the actual cost
+ * after; each step reviewed by the supervisor; plan changes gated again) → settle →
+ * terminal status. Failure and cancellation charge what an unfinished step used and
+ * release the rest. Deterministic orchestration only; every side effect is an activity.
+ * The gates live in ./gates.ts.
  */
 import {
   ActivityCancellationType, allHandlersFinished, ApplicationFailure, CancellationScope, condition, ContinueAsNew, continueAsNew,
-  isCancellation, log, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
+  isCancellation, log, patched, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { llmCredits, stepCredits } from '../shared/pricing.ts';
-import type { TokenUsage } from '../shared/pricing.ts';
 import type { EventType, Plan, PlanStep, RunCarry, RunInput, RunState, RunStatus, StepResult } from '../shared/run.ts';
 import { offlineDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
-import type { ApproveSignal } from './definitions.ts';
+import { actorOf, createGates, PAY_BEFORE_RUN, RunEnded } from './gates.ts';
 import {
   approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, planQuery, progressQuery, resumeSignal, searchAttributes, statusQuery,
 } from './definitions.ts';
@@ -53,20 +53,6 @@ export interface RunResult {
   error?: { code: string; message: string };
 }
 
-/** The sender a signal names (the API sets it), else DIRECT_ACTOR. */
-const actorOf = (s: { actor?: unknown } | undefined): string => (typeof s?.actor === 'string' && s.actor.length > 0 ? s.actor.slice(0, 200) : DIRECT_ACTOR);
-
-/** Ends the run with a status and a reason. */
-class RunEnded extends Error {
-  readonly status: 'failed' | 'cancelled';
-  readonly code: string;
-  constructor(status: 'failed' | 'cancelled', code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
 export async function AgentRun(input: RunInput): Promise<RunResult> {
   const { runId, userId, limits } = input;
   const carry: RunCarry | undefined = input.carry;
@@ -77,7 +63,6 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   let nextIndex = carry?.nextIndex ?? 0;
   let seq = carry?.seq ?? 0;
   let llmCalls = carry?.llmCalls ?? 0;
-  let approvals = carry?.approvals ?? 0;
   let waitedMs = carry?.waitedMs ?? 0;
   const startedAtMs = carry?.startedAtMs ?? Date.now();
   const messages: string[] = carry?.messages ?? [];
@@ -85,8 +70,9 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   /** Who paused and who resumed the run last (`actor` on the status events that follow). */
   let pausedBy = DIRECT_ACTOR;
   let resumedBy = DIRECT_ACTOR;
-  let pendingApproval: ApproveSignal | undefined;
   let stepsThisExecution = 0;
+  // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
+  const payFirst = patched(PAY_BEFORE_RUN);
 
   setHandler(statusQuery, () => state);
   setHandler(planQuery, () => plan ?? null);
@@ -95,7 +81,6 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     completedSteps: state.completedSteps, iterations: state.iterations, maxIterations: limits.maxIterations,
     creditsCharged: state.creditsCharged, creditsReserved: state.creditsReserved, waitingFor: state.waitingFor ?? null,
   }));
-  setHandler(approveSignal, (a) => { pendingApproval = a; });
   setHandler(pauseSignal, (p) => { paused = true; pausedBy = actorOf(p); });
   setHandler(resumeSignal, (r) => { paused = false; resumedBy = actorOf(r); });
   setHandler(messageSignal, (m) => { if (typeof m?.text === 'string' && m.text.length > 0) messages.push(m.text.slice(0, 4000)); });
@@ -118,29 +103,14 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     }
   };
 
+  const gates = createGates({ input, state, acts, emit, transition, waitFor, approvals: carry?.approvals ?? 0, payFirst });
+  setHandler(approveSignal, (a) => gates.receive(a));
+
   const checkActivation = () => {
     const activeMs = Date.now() - startedAtMs - waitedMs;
     if (activeMs > limits.activationTimeoutMs) {
       throw new RunEnded('failed', 'activation_timeout', `the run worked for ${Math.round(activeMs / 1000)} s, over its ${limits.activationTimeoutMs / 1000} s limit`);
     }
-  };
-
-  /** The approval gate: waits for `approve`; a rejection or the timeout cancels the run. */
-  const awaitApproval = async (kind: 'approval' | 'budget', detail: string, extra: Record<string, unknown> = {}): Promise<ApproveSignal> => {
-    pendingApproval = undefined;
-    state.waitingFor = { kind, detail };
-    await transition('awaiting_approval', { waitingFor: state.waitingFor });
-    await emit('approval', { kind, detail, ...extra });
-    const got = await waitFor(() => pendingApproval !== undefined, limits.approvalTimeoutMs);
-    state.waitingFor = undefined;
-    if (!got) throw new RunEnded('cancelled', 'approval_timeout', `no approval within ${limits.approvalTimeoutMs / 1000} s (${detail})`);
-    const decision = pendingApproval!;
-    pendingApproval = undefined;
-    approvals += 1;
-    await emit('approval', { kind, approved: decision.approved, comment: decision.comment ?? null, actor: actorOf(decision) });
-    if (!decision.approved) throw new RunEnded('cancelled', 'rejected', decision.comment ? `rejected: ${decision.comment}` : 'rejected by an operator');
-    await transition('running');
-    return decision;
   };
 
   const maybePause = async () => {
@@ -150,52 +120,31 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     await transition('running', { actor: resumedBy });
   };
 
-  /** Charges credits; when the run's budget is exhausted, waits for approval to extend it instead of overspending. */
-  const charge = async (index: number | null, amount: number, tokens: number, chargeKey: string, what: string) => {
-    for (;;) {
-      const r = await acts.charge({ runId, index, amount, tokens, key: chargeKey, what });
-      if (r.ok) {
-        state.creditsCharged = r.run_charged ?? state.creditsCharged + amount;
-        return;
-      }
-      if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
-      const approval = await awaitApproval('budget', r.message, { needed: amount });
-      const extra = approval.extraCredits && approval.extraCredits > 0 ? Math.floor(approval.extraCredits) : input.creditReservation;
-      const ext = await acts.extendReservation({ runId, amount: extra, key: `extend:${runId}:${approvals}` });
-      if (!ext.ok) throw new RunEnded('failed', ext.reason, ext.message);
-      state.creditsReserved = ext.run_reserved ?? state.creditsReserved + extra;
-    }
-  };
-
-  const chargeLlm = async (usage: TokenUsage, what: string, callId: number) => {
-    const credits = llmCredits(usage);
-    const tokens = usage.inputTokens + usage.outputTokens + usage.cacheReadTokens + usage.cacheWriteTokens;
-    if (credits > 0 || tokens > 0) await charge(null, credits, tokens, `charge:${runId}:llm:${callId}`, what);
-  };
-
   const makePlan = async (previous?: { results: StepResult[]; reason: string }): Promise<Plan> => {
     const callId = llmCalls++;
-    const r = await withSummary(LLM, previous ? 'replan' : 'plan').plan({
+    const what = previous ? 'replan' : 'plan';
+    const request = {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, messages: [...messages],
       previous: previous && plan ? { plan, ...previous } : undefined,
-    });
-    await chargeLlm(r.usage, previous ? 'replan' : 'plan', callId);
-    return r.plan;
+    };
+    const r = await gates.payLlm(what, callId, request, () => withSummary(LLM, what).plan(request));
+    return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
   };
 
   const supervise = async (index: number, step: PlanStep, result: StepResult, attempt: number, isLast: boolean): Promise<SupervisorDecision> => {
     if (input.provider === 'offline') return offlineDecision(result, isLast);
     const callId = llmCalls++;
-    const r = await withSummary(LLM, `supervise step ${index}`).supervise({
+    const request = {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, plan: plan!, index, step, result, attempt, isLast, messages: [...messages],
-    });
-    await chargeLlm(r.usage, `supervise step ${index}`, callId);
+    };
+    const r = await gates.payLlm(`supervise step ${index}`, callId, request, () => withSummary(LLM, `supervise step ${index}`).supervise(request));
     return r.decision;
   };
 
   let reservedNow = carry !== undefined; // a continued run reserved in an earlier execution
   const finish = async () => {
     if (reservedNow) {
+      await gates.settleOpen(state.status === 'cancelled');
       if (state.status === 'completed') await acts.settleCredits({ runId });
       else await acts.releaseCredits({ runId });
     }
@@ -219,11 +168,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       state.plan = plan;
       await transition('running', { plan: { summary: plan.summary, steps: plan.steps.map((s) => s.tool) } }, { plan });
 
-      const gated = plan.steps.map((s) => s.tool).filter((t) => limits.approvalTools.includes(t));
-      if (input.requireApproval || gated.length > 0) {
-        await awaitApproval('approval', input.requireApproval ? 'the run asks for approval of its plan' : `the plan uses ${[...new Set(gated)].join(', ')}`,
-          { plan: { summary: plan.summary, steps: plan.steps } });
-      }
+      await gates.approvePlanChange({ kind: 'plan', before: [], after: plan.steps }, { plan: { summary: plan.summary, steps: plan.steps } });
     }
 
     // Step loop: retries of a step (with changes) and replans come from the supervisor.
@@ -233,7 +178,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       checkActivation();
       if (stepsThisExecution >= STEPS_PER_EXECUTION || workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        const next: RunCarry = { state, plan, nextIndex, seq, llmCalls, approvals, waitedMs, startedAtMs, messages };
+        const next: RunCarry = { state, plan, nextIndex, seq, llmCalls, approvals: gates.approvals, waitedMs, startedAtMs, messages };
         return await continueAsNew<typeof AgentRun>({ ...input, carry: next });
       }
       if (state.iterations >= limits.maxIterations) {
@@ -243,9 +188,9 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       const exec = state.iterations++;
       stepsThisExecution += 1;
       state.currentStep = nextIndex;
-      const result = await withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex: nextIndex, workspaceId: input.workspaceId, step });
+      const planIndex = nextIndex;
+      const result = await gates.payStep(exec, step, () => withSummary(TOOL, `step ${exec}: ${step.tool}`).runStep({ runId, userId, index: exec, planIndex, workspaceId: input.workspaceId, step }));
       state.steps = [...state.steps.slice(-(RECENT_STEPS - 1)), result];
-      await charge(exec, stepCredits(step, result), 0, `charge:${runId}:${exec}`, `step ${exec} (${step.tool})`);
       if (result.ok) state.completedSteps += 1;
 
       let decision = await supervise(exec, step, result, attempt, nextIndex === plan.steps.length - 1);
@@ -269,17 +214,31 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
           attempt = 1;
           break;
         case 'retry':
-          if (decision.step) plan = { ...plan, steps: plan.steps.map((s, i) => (i === nextIndex ? decision.step! : s)) };
+          if (decision.step) {
+            const [changed] = await gates.limitTimes([decision.step], () => `retry of step ${exec}`);
+            const at = nextIndex;
+            if (payFirst) {
+              await gates.approvePlanChange({ kind: 'retry', before: plan.steps, after: [changed!] },
+                { change: { kind: 'retry', planIndex: at, reason: decision.reason, before: [plan.steps[at]], after: [changed] } });
+            }
+            plan = { ...plan, steps: plan.steps.map((s, i) => (i === at ? changed! : s)) };
+          }
           attempt += 1;
           break;
-        case 'replan':
+        case 'replan': {
           await transition('planning', { reason: decision.reason });
+          const before = plan.steps;
           plan = await makePlan({ results: state.steps, reason: decision.reason });
           state.plan = plan;
           nextIndex = 0;
           attempt = 1;
           await transition('running', { plan: { summary: plan.summary, steps: plan.steps.map((s) => s.tool) } }, { plan });
+          if (payFirst) {
+            await gates.approvePlanChange({ kind: 'replan', before, after: plan.steps },
+              { change: { kind: 'replan', reason: decision.reason, before, after: plan.steps } });
+          }
           break;
+        }
         case 'finish':
           if (decision.outcome === 'failed') {
             throw new RunEnded('failed', result.ok ? 'SupervisorFailed' : 'StepFailed', result.ok ? decision.reason : `step ${exec} (${step.tool}) failed: ${result.summary}`);

@@ -1,6 +1,6 @@
 /**
- * Credits through whole runs: reserved before planning, charged per step,
- * settled or released exactly once — across failures, cancellation, a refused
+ * Credits through whole runs: reserved before planning, held before and charged
+ * after each step, settled or released exactly once — across failures, cancellation, a refused
  * reservation and a worker killed near the end. Both store adapters.
  */
 import assert from 'node:assert/strict';
@@ -106,8 +106,11 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       const r = spawnSync(env.TEMPORAL_CLI!, ['workflow', 'cancel', '--workflow-id', cancelled, '--address', env.TEMPORAL_ADDRESS!], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       assert.equal(parse((await ce).at(-1)!).status, 'cancelled');
-      assert.deepEqual(await ledger(c, cancelled), [{ kind: 'reserve', amount: 100 }, { kind: 'release', amount: 100 }]);
-      assert.deepEqual(await c.store.balance(user), { available: 998, reserved: 0 });
+      // Pay before you run: the cancelled step pays for the time it ran (base price + started 10 s), at most its hold.
+      const used = (await ledger(c, cancelled)).find((l) => l.kind === 'charge')?.amount ?? 0;
+      assert.ok(used >= 2 && used <= 7, `charged ${used}`);
+      assert.deepEqual(await ledger(c, cancelled), [{ kind: 'reserve', amount: 100 }, { kind: 'charge', amount: used }, { kind: 'release', amount: 100 - used }]);
+      assert.deepEqual(await c.store.balance(user), { available: 998 - used, reserved: 0 });
       assert.equal((await c.store.getRun(cancelled))!.status, 'cancelled');
       await Promise.all([stop(api), stop(worker)]);
     });

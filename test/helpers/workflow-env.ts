@@ -75,9 +75,11 @@ export interface FakeOptions {
   /** Decides a step's outcome; default: ok. */
   step?: (step: PlanStep, index: number) => Partial<StepResult> | Promise<Partial<StepResult>>;
   decisions?: SupervisorDecision[];
-  /** Credits the run may spend before charges are refused with budget_exhausted. */
+  /** Credits the run may spend (or hold) before charges and holds are refused with budget_exhausted. */
   budget?: number;
   reserveRefusal?: CreditResult;
+  /** The plan call never answers (until it is cancelled). */
+  planHangs?: boolean;
 }
 
 export interface Recorded {
@@ -90,6 +92,7 @@ export interface Recorded {
 export function fakeActivities(o: FakeOptions): { activities: Activities; rec: Recorded } {
   const rec: Recorded = { calls: [], events: [], statuses: [], charged: 0 };
   let budget = o.budget ?? 1_000_000;
+  const holds = new Map<string, number>();
   const plans = [...o.plans];
   const decisions = [...(o.decisions ?? [])];
   const zero = { inputTokens: 0, outputTokens: 0, cacheReadTokens: 0, cacheWriteTokens: 0 };
@@ -98,6 +101,11 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
   const activities = {
     async plan(input: { provider: string }) {
       call('plan', input);
+      if (o.planHangs) {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 200);
+        await ctx.cancelled.finally(() => clearInterval(beat));
+      }
       return { plan: plans.shift() ?? { summary: 'empty', steps: [] }, usage: input.provider === 'offline' ? zero : { ...zero, inputTokens: 1500 }, transcriptKey: 'k' };
     },
     async supervise(input: unknown) { call('supervise', input); return { decision: decisions.shift() ?? { action: 'continue', reason: 'default' }, usage: { ...zero, inputTokens: 500 }, transcriptKey: 'k' }; },
@@ -123,6 +131,25 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
       budget -= input.amount;
       rec.charged += input.amount;
       return ok({ run_charged: rec.charged });
+    },
+    async hold(input: { amount: number; key: string }) {
+      call('hold', input);
+      if (holds.has(input.key)) return ok({ run_charged: rec.charged });
+      if (input.amount > budget) {
+        return { ok: false, reason: 'budget_exhausted', message: `needs ${input.amount}, ${budget} left`, available: 0, reserved: budget, run_reserved: budget, run_charged: 0, run_held: 0 } as CreditResult;
+      }
+      budget -= input.amount;
+      holds.set(input.key, input.amount);
+      return ok({ run_charged: rec.charged });
+    },
+    async settleHold(input: { holdKey: string; amount: number }) {
+      call('settleHold', input);
+      const held = holds.get(input.holdKey) ?? 0;
+      holds.delete(input.holdKey);
+      const charged = Math.min(held, input.amount);
+      budget += held - charged;
+      rec.charged += charged;
+      return ok({ run_charged: rec.charged, charged });
     },
     async extendReservation(input: { amount: number }) { call('extendReservation', input); budget += input.amount; return ok({ run_reserved: budget }); },
     async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },

@@ -34,6 +34,7 @@ describe('row-level security through PostgREST', () => {
       await db.grant(u, 10, `g:${u}`);
       await db.reserve(u, run, 5, `reserve:${run}`);
       await db.recordAudit({ runId: run, userId: u, actor: u, actorKind: 'jwt', action: 'approve', detail: { comment: `approved by ${u}` } });
+      await db.hold(run, 0, 1, 0, `hold:${run}:0`);
     }
   });
   after(async () => db.close());
@@ -43,7 +44,7 @@ describe('row-level security through PostgREST', () => {
     return fetch(`${env.SUPABASE_URL}/rest/v1/${path}`, { ...init, headers });
   };
 
-  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit']) {
+  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit', 'credit_holds']) {
     it(`${table}: a user sees only their own rows`, async () => {
       const [a, b] = users;
       const token = await jwt({ sub: a, role: 'authenticated' });
@@ -72,6 +73,11 @@ describe('row-level security through PostgREST', () => {
     const token = await jwt({ sub: users[0], role: 'authenticated' });
     const grant = await rest('rpc/credit_grant', token, { method: 'POST', body: JSON.stringify({ p_user_id: users[0], p_amount: 1000000, p_idempotency_key: 'evil' }) });
     assert.ok([401, 403].includes(grant.status), `credit_grant as a user answered ${grant.status}`);
+    // Nor settle their own hold at 0 (a free step), nor lift the hold of their run.
+    const settle = await rest('rpc/credit_settle_hold', token, { method: 'POST', body: JSON.stringify({ p_hold_key: `hold:${runs[users[0]]}:0`, p_amount: 0, p_tokens: 0, p_charge_key: 'evil' }) });
+    assert.ok([401, 403].includes(settle.status), `credit_settle_hold as a user answered ${settle.status}`);
+    const month = await rest('rpc/agentrun_open_holds', token, { method: 'POST', body: JSON.stringify({ p_user_id: users[1] }) });
+    assert.ok([401, 403].includes(month.status), `agentrun_open_holds as a user answered ${month.status}`);
     const write = await rest('agent_runs', token, { method: 'POST', body: JSON.stringify({ id: newRunId(), user_id: users[0], prompt: 'x' }) });
     assert.ok([401, 403].includes(write.status), `insert as a user answered ${write.status}`);
     assert.deepEqual(await db.balance(users[0]), { available: 5, reserved: 5 });

@@ -30,6 +30,14 @@ describe('config', () => {
     assert.throws(() => loadConfig({ ...secrets, STORE: 'mysql' }), /STORE="mysql"/);
   });
 
+  it('copies step time limits and max_tokens into each run\'s limits, and refuses a default above the maximum', () => {
+    const c = loadConfig({ ...secrets, SHELL_TIMEOUT_MS: '30000', SHELL_TIMEOUT_MAX_MS: '120000', ANTHROPIC_MAX_TOKENS: '2048' });
+    assert.deepEqual([c.runs.shellTimeoutMs, c.runs.shellTimeoutMaxMs, c.runs.llmMaxTokens], [30_000, 120_000, 2048]);
+    assert.equal(c.tools.shellTimeoutMaxMs, 120_000);
+    assert.equal(loadConfig({ ...secrets }).runs.shellTimeoutMaxMs, 600_000);
+    assert.throws(() => loadConfig({ ...secrets, SHELL_TIMEOUT_MS: '900000' }), /SHELL_TIMEOUT_MS \(900000\) is above SHELL_TIMEOUT_MAX_MS \(600000\)/);
+  });
+
   it('accepts rediss:// and ACL users', () => {
     assert.equal(loadConfig({ ...secrets, REDIS_URL: 'rediss://user:pw@example.com:6380' }).redis.url, 'rediss://user:pw@example.com:6380');
   });

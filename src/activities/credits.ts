@@ -1,0 +1,67 @@
+/**
+ * Pay before you run: a step's or an LLM call's maximum cost is held against the
+ * run's reservation before it starts, and the hold is settled to the actual cost
+ * (never more than the hold) after it. Refusals are results: the workflow decides.
+ * A hold shows on the run's log as a `log` event of stream `credits`; a charge as `usage`.
+ */
+import type { ActivityDeps } from './deps.ts';
+import type { CreditResult } from '../store/types.ts';
+
+export interface HoldInput {
+  runId: string;
+  /** The step execution the hold is for, or null for an LLM call. */
+  index: number | null;
+  amount: number;
+  /** Upper bound of the call's billed tokens (LLM calls; checked against the daily token limit), else 0. */
+  tokens: number;
+  /** Idempotency key, built by the workflow. */
+  key: string;
+  what: string;
+}
+
+export interface SettleHoldInput {
+  runId: string;
+  index: number | null;
+  holdKey: string;
+  /** The actual cost; the charge is cut to the hold. */
+  amount: number;
+  tokens: number;
+  chargeKey: string;
+  what: string;
+  /** Why the amount is not a finished step's or call's price (cancelled, failed mid-step). */
+  partial?: string;
+}
+
+export function creditActivities(deps: ActivityDeps) {
+  return {
+    /** Holds a step's or an LLM call's maximum cost before it starts, and says so on the run's log. */
+    async hold(input: HoldInput): Promise<CreditResult> {
+      const r = await deps.store.hold(input.runId, input.index, input.amount, input.tokens, input.key);
+      if (r.ok && !r.replayed) {
+        await deps.events.append(input.runId, [{
+          key: `hold:${input.key}`, type: 'log',
+          data: {
+            index: input.index, stream: 'credits', text: `held ${input.amount} credit(s) for ${input.what}`,
+            held: input.amount, runHeld: r.run_held, runCharged: r.run_charged, runReserved: r.run_reserved,
+          },
+        }]);
+      }
+      return r;
+    },
+
+    /** Settles a hold to the actual cost (at most the hold) and says what was charged on the run's log. */
+    async settleHold(input: SettleHoldInput): Promise<CreditResult> {
+      const r = await deps.store.settleHold(input.holdKey, input.amount, input.tokens, input.chargeKey);
+      if (r.ok && (r.charged ?? 0) + input.tokens > 0) {
+        await deps.events.append(input.runId, [{
+          key: `usage:${input.chargeKey}`, type: 'usage',
+          data: {
+            index: input.index, what: input.what, credits: r.charged, tokens: input.tokens, runCharged: r.run_charged, runReserved: r.run_reserved,
+            ...(r.capped ? { capped: true, asked: input.amount } : {}), ...(input.partial ? { partial: input.partial } : {}),
+          },
+        }]);
+      }
+      return r;
+    },
+  };
+}

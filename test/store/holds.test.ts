@@ -1,0 +1,140 @@
+/**
+ * Pay before you run, in the SQL functions both adapters call: holds against a
+ * run's reservation, settling to the actual cost (capped at the hold), and the
+ * monthly cost limit enforced at hold, charge and extend — under concurrency,
+ * with the ledger summing to the balance.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { newRunId } from '../../src/api/ids.ts';
+import { PgStore } from '../../src/store/pg.ts';
+import { SupabaseStore } from '../../src/store/supabase.ts';
+import type { CreditResult, Store } from '../../src/store/types.ts';
+import { stackEnv } from '../helpers/stack.ts';
+
+const env = stackEnv();
+const adapters: [string, () => Store][] = [
+  ['postgres (pg)', () => new PgStore({ databaseUrl: env.DATABASE_URL! })],
+  ['supabase (supabase-js via PostgREST)', () => new SupabaseStore({ url: env.SUPABASE_URL!, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY! })],
+];
+const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
+const refused = (r: CreditResult) => (r.ok ? undefined : r.reason);
+
+for (const [name, make] of adapters) {
+  describe(`credit holds: ${name}`, () => {
+    let store: Store;
+    let db: PgStore;
+    before(() => {
+      store = make();
+      db = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    });
+    after(async () => {
+      await store.close();
+      await db.close();
+    });
+
+    async function ledgerSums(user: string) {
+      const r = await db.query<{ a: string; r: string; c: string }>(
+        `SELECT coalesce(sum(available_delta),0) AS a, coalesce(sum(reserved_delta),0) AS r,
+                coalesce(sum(CASE kind WHEN 'charge' THEN amount ELSE 0 END),0) AS c FROM credit_ledger WHERE user_id = $1`, [user]);
+      return { available: Number(r.rows[0]!.a), reserved: Number(r.rows[0]!.r), charged: Number(r.rows[0]!.c) };
+    }
+    async function funded(credits: number, reserve: number) {
+      const user = uid('hold');
+      const run = newRunId();
+      await store.grant(user, credits, `g:${run}`);
+      assert.equal((await store.reserve(user, run, reserve, `reserve:${run}`)).ok, true);
+      return { user, run };
+    }
+
+    it('a hold is settled to the actual cost; the rest returns to the run; only the charge is a ledger row', async () => {
+      const { user, run } = await funded(100, 20);
+      const h = await store.hold(run, 0, 7, 0, `hold:${run}:0`);
+      assert.equal(h.ok && h.run_held, 7);
+      const s = await store.settleHold(`hold:${run}:0`, 2, 0, `charge:${run}:0`);
+      assert.deepEqual(s.ok && [s.charged, s.capped, s.run_charged], [2, false, 2]);
+      const res = await db.query<{ held: string; charged: string }>('SELECT held, charged FROM credit_reservations WHERE run_id = $1', [run]);
+      assert.deepEqual(res.rows.map((r) => [Number(r.held), Number(r.charged)]), [[0, 2]]);
+      await store.release(run, `release:${run}`);
+      assert.deepEqual(await store.balance(user), { available: 98, reserved: 0 });
+      const l = await ledgerSums(user);
+      assert.deepEqual([l.available, l.reserved, l.charged], [98, 0, 2]);
+    });
+
+    it('holds count against the run\'s budget: one that does not fit is refused with what is left; replays change nothing', async () => {
+      const { run } = await funded(100, 10);
+      assert.equal((await store.hold(run, 0, 7, 0, `hold:${run}:0`)).ok, true);
+      const second = await store.hold(run, 1, 7, 0, `hold:${run}:1`);
+      assert.equal(refused(second), 'budget_exhausted');
+      assert.match(!second.ok ? second.message : '', /7 credit\(s\) needed up front, the run has 3 left/);
+      assert.deepEqual(!second.ok && [second.run_reserved, second.run_charged, second.run_held], [10, 0, 7]);
+      assert.equal((await store.hold(run, 0, 7, 0, `hold:${run}:0`)).ok, true, 'replayed hold');
+      assert.equal(refused(await store.charge(run, null, 4, 0, `charge:${run}:x`)), 'budget_exhausted', 'an unheld charge cannot take held credits');
+      await store.settleHold(`hold:${run}:0`, 3, 0, `charge:${run}:0`);
+      const again = await store.settleHold(`hold:${run}:0`, 7, 0, `charge:${run}:0b`);
+      assert.deepEqual(again.ok && [again.replayed, again.charged], [true, 3], 'a settled hold is settled once');
+    });
+
+    it('a charge asked above its hold is cut to the hold: a run never pays more than it held', async () => {
+      const { user, run } = await funded(100, 10);
+      await store.hold(run, 0, 4, 0, `hold:${run}:0`);
+      const s = await store.settleHold(`hold:${run}:0`, 9, 0, `charge:${run}:0`);
+      assert.deepEqual(s.ok && [s.charged, s.capped], [4, true]);
+      const note = await db.query<{ note: string }>('SELECT note FROM credit_ledger WHERE idempotency_key = $1', [`charge:${run}:0`]);
+      assert.equal(note.rows[0]!.note, 'capped at the hold of 4 (asked 9)');
+      await store.settle(run, `settle:${run}`);
+      assert.deepEqual(await store.balance(user), { available: 96, reserved: 0 });
+    });
+
+    it('closing a reservation with a hold open drops the hold and returns everything not charged', async () => {
+      const { user, run } = await funded(50, 20);
+      await store.hold(run, 0, 15, 0, `hold:${run}:0`);
+      await store.release(run, `release:${run}`);
+      const h = await db.query<{ status: string }>('SELECT status FROM credit_holds WHERE run_id = $1', [run]);
+      assert.deepEqual(h.rows.map((r) => r.status), ['released']);
+      assert.deepEqual(await store.balance(user), { available: 50, reserved: 0 });
+      assert.equal(refused(await store.hold(run, 1, 1, 0, `hold:${run}:1`)), 'reservation_closed');
+    });
+
+    it('30 concurrent holds of 3 runs against a monthly limit of 25: what is held and charged never passes it', async () => {
+      const user = uid('month');
+      await store.grant(user, 1000, `g:${user}`);
+      await store.setLimits(user, { dailyTokenLimit: null, monthlyCostLimit: 25 });
+      const runs = [newRunId(), newRunId(), newRunId()];
+      for (const run of runs) assert.equal((await store.reserve(user, run, 100, `reserve:${run}`)).ok, true);
+      const holds = await Promise.all(Array.from({ length: 30 }, (_, i) => store.hold(runs[i % 3]!, i, 3, 0, `hold:${user}:${i}`)));
+      const ok = holds.map((h, i) => (h.ok ? i : -1)).filter((i) => i >= 0);
+      assert.equal(ok.length, 8, '8 × 3 = 24 fits under 25, a ninth does not');
+      for (const h of holds) if (!h.ok) assert.equal(h.reason, 'budget_exceeded');
+      const refusal = holds.find((h): h is Extract<CreditResult, { ok: false }> => !h.ok)!;
+      assert.match(refusal.message,
+        /holding 3 credit\(s\) would pass the monthly cost limit of 25 credits \(0 spent, 24 held this month\)/);
+      await Promise.all(ok.map((i) => store.settleHold(`hold:${user}:${i}`, 3, 0, `charge:${user}:${i}`)));
+      assert.equal(refused(await store.charge(runs[0]!, null, 2, 0, `charge:${user}:extra`)), 'budget_exceeded', 'credit_charge enforces the month too');
+      assert.equal((await store.charge(runs[0]!, null, 1, 0, `charge:${user}:last`)).ok, true, '25 is the limit, not 24');
+      const ext = await store.extend(runs[1]!, 1, `extend:${user}`);
+      assert.equal(refused(ext), 'budget_exceeded', 'credit_extend enforces the month too');
+      assert.match(!ext.ok ? ext.message : '', /extending the run by 1 credit\(s\) would pass the monthly cost limit of 25/);
+      for (const run of runs) await store.settle(run, `settle:${run}`);
+      const l = await ledgerSums(user);
+      assert.equal(l.charged, 25);
+      assert.deepEqual({ available: l.available, reserved: l.reserved }, await store.balance(user));
+      assert.deepEqual(await store.balance(user), { available: 975, reserved: 0 });
+    });
+
+    it('an LLM call\'s hold is refused once the daily token limit is reached; its settled tokens are recorded', async () => {
+      const user = uid('tokens');
+      const run = newRunId();
+      await store.grant(user, 100, `g:${run}`);
+      await store.setLimits(user, { dailyTokenLimit: 1000, monthlyCostLimit: null });
+      await store.reserve(user, run, 100, `reserve:${run}`);
+      assert.equal((await store.hold(run, null, 30, 29_000, `hold:${run}:llm:0`)).ok, true);
+      await store.settleHold(`hold:${run}:llm:0`, 2, 1200, `charge:${run}:llm:0`);
+      const next = await store.hold(run, null, 30, 29_000, `hold:${run}:llm:1`);
+      assert.equal(refused(next), 'budget_exceeded');
+      assert.match(!next.ok ? next.message : '', /daily token limit of 1000 reached \(1200 used today\)/);
+      assert.equal((await store.hold(run, 0, 1, 0, `hold:${run}:0`)).ok, true, 'a tool step uses no tokens');
+    });
+  });
+}
