@@ -24,7 +24,7 @@ describe('repair of half-done starts', () => {
   let c: Clients;
   let api: (Proc & { url: string; token: string }) | undefined;
   let taskQueue: string;
-  const prefix = `test-repair-${randomBytes(3).toString('hex')}:`;
+  const prefix = `jobs-test-repair-${randomBytes(3).toString('hex')}:`; // inside the stack ACL user's jobs* keys
   const started: string[] = [];
   let stuck: { user: string; id: string };
   let waiting: { user: string; id: string };

@@ -18,7 +18,7 @@ describe('event stream limits and not-started runs', () => {
   let c: Clients;
   let worker: Proc | undefined;
   let api: (Proc & { url: string; token: string }) | undefined;
-  const prefix = `test-streams-${randomBytes(3).toString('hex')}:`;
+  const prefix = `jobs-test-streams-${randomBytes(3).toString('hex')}:`; // inside the stack ACL user's jobs* keys
   const users: Record<'a' | 'b' | 'c', { id: string; token: string }> = {} as never;
   const open: OpenStream[] = [];
 
