@@ -17,7 +17,7 @@ import { RunsService } from './runs-service.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
-import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
+import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   const store = createStore(config.store);
   const s3 = createS3(config.s3);
   await checkRedis(redis, config.redis.url);
+  await checkRedisKeys(redis, config.queue.keyPrefix);
   await checkBucket(s3, config.s3.bucket, config.s3.endpoint);
   await checkRedis(sub, config.redis.url);
   await checkStore(store, config.store);

@@ -5,7 +5,7 @@
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
-import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
+import { redisKeys, SEARCH_ATTRIBUTES } from '../shared/names.ts';
 import { lastRedisError, redactUrl } from './redis.ts';
 
 /** Thrown by a failed start-up check; `message` is the one line to print. */
@@ -42,6 +42,27 @@ export async function checkRedis(redis: Redis, url: string, timeoutMs = 5000): P
   } catch (err) {
     const underlying = lastRedisError(redis) ?? err;
     throw new PreflightError(`Redis at ${redactUrl(url)} is unreachable: ${reason(underlying)} (start it with ./dev up, or set REDIS_URL)`, { cause: err });
+  }
+}
+
+/**
+ * The Redis user may use the keys this process needs: the run streams and the queue
+ * facade's lists under QUEUE_KEY_PREFIX. An ACL that does not cover them would refuse
+ * every status move at run time (NOPERM) and leave runs hanging; here it is one line.
+ */
+export async function checkRedisKeys(redis: Redis, queuePrefix: string, timeoutMs = 5000): Promise<void> {
+  const probes: [string, () => Promise<unknown>][] = [
+    [`${queuePrefix}pending`, () => redis.llen(`${queuePrefix}pending`)],
+    [redisKeys.events('run_preflight'), () => redis.xrange(redisKeys.events('run_preflight'), '-', '+', 'COUNT', 1)],
+  ];
+  for (const [key, probe] of probes) {
+    try {
+      await withTimeout('redis key check', timeoutMs, probe());
+    } catch (err) {
+      const text = reason(err);
+      if (!/NOPERM/i.test(text)) throw new PreflightError(`Redis cannot be used: ${text}`, { cause: err });
+      throw new PreflightError(`Redis refuses this process's keys: ${text} (the Redis user's ACL must allow ~${key.replace(/[^:]*$/, '*')}; see README "Redis is a transport, never an authority", or set QUEUE_KEY_PREFIX)`, { cause: err });
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import { createActivities } from '../activities/index.ts';
 import { createAnthropicProvider } from '../llm/anthropic.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
-import { checkBucket, checkRedis, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
+import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
   let metrics: { server: Server; url: string } | undefined;
   try {
     await checkRedis(redis, config.redis.url);
+    await checkRedisKeys(redis, config.queue.keyPrefix);
     await checkBucket(s3, config.s3.bucket, config.s3.endpoint);
     await checkStore(store, config.store);
     try {

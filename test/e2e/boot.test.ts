@@ -24,6 +24,10 @@ describe('refusing to start', () => {
     it(`${component}: Temporal namespace missing`, async () => {
       assertRefused(await boot(component, { ...env, TEMPORAL_NAMESPACE: 'no-such-namespace' }), component, /namespace no-such-namespace does not exist/);
     });
+    it(`${component}: a Redis ACL that does not cover QUEUE_KEY_PREFIX`, async () => {
+      // The stack's ACL user may use jobs* keys only: another prefix would hang every run at its first status move.
+      assertRefused(await boot(component, { ...env, QUEUE_KEY_PREFIX: 'outside-acl:' }), component, /Redis refuses this process's keys: .*NOPERM.*ACL must allow ~outside-acl:\*/);
+    });
     it(`${component}: configuration invalid`, async () => {
       assertRefused(await boot(component, { ...env, S3_ACCESS_KEY_ID: '', EVENT_STREAM_MAXLEN: 'lots' }), component, /(?=.*S3_ACCESS_KEY_ID is required)(?=.*EVENT_STREAM_MAXLEN="lots")/);
     });
