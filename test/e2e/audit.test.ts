@@ -108,7 +108,7 @@ describe('audit trail of control actions', () => {
     assert.equal(log.at(-1)!.type, 'end');
   });
 
-  it('resume and a seed-API retry are recorded too; a signal sent to Temporal directly is recorded as temporal-direct', async () => {
+  it('resume and a seed-API retry are recorded too; a signal or a cancellation sent to Temporal directly is recorded as temporal-direct', async () => {
     const id = await start(aliceToken, 'write_file c.txt 1', { requireApproval: true });
     await waitStatus(aliceToken, id, 'awaiting_approval');
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/pause`)).status, 202);
@@ -121,6 +121,17 @@ describe('audit trail of control actions', () => {
     const rows0 = await c.store.listAudit(id);
     assert.deepEqual(rows0.map((r) => [r.action, r.actor, r.actor_kind]), [['pause', alice, 'jwt'], ['resume', alice, 'jwt'], ['reject', DIRECT_ACTOR, 'temporal']]);
     assert.equal(rows0[2]!.detail.comment, 'from the CLI');
+
+    // What `temporal workflow cancel` does: a cancellation the API never saw, recorded by the worker once.
+    const direct = await start(aliceToken, 'write_file d.txt 1', { requireApproval: true });
+    await waitStatus(aliceToken, direct, 'awaiting_approval');
+    await c.temporal.workflow.getHandle(direct).cancel();
+    await waitStatus(aliceToken, direct, 'cancelled');
+    const cancelRows = await waitUntil('the direct cancel recorded', async () => {
+      const r = await c.store.listAudit(direct);
+      return r.length > 0 ? r : undefined;
+    });
+    assert.deepEqual(cancelRows.map((r) => [r.action, r.actor, r.actor_kind]), [['cancel', DIRECT_ACTOR, 'temporal']]);
 
     const retried = await call(aliceToken, 'POST', '/agent/execute', { action: 'retry', run_id: id });
     assert.equal(retried.status, 202, JSON.stringify(retried.body));
