@@ -16,6 +16,7 @@ function actionOf(e: Pick<RunEvent, 'type' | 'data'>): AuditAction | undefined {
   if (e.data.actor !== DIRECT_ACTOR) return undefined;
   if (e.type === 'approval') return e.data.approved === false ? 'reject' : 'approve';
   if (e.type === 'status') return e.data.status === 'paused' ? 'pause' : 'resume';
+  if (e.type === 'log' && e.data.stream === 'control' && e.data.action === 'message') return 'message';
   return undefined;
 }
 
@@ -35,7 +36,8 @@ export async function auditDirectSignals(deps: Pick<ActivityDeps, 'store'>, runI
     await deps.store.recordAudit({ runId, userId: run.user_id, actor: DIRECT_ACTOR, actorKind: 'temporal', action: 'cancel', detail: { via: 'temporal' }, sourceKey: `${runId}:cancel` });
   }
   for (const { e, action } of direct) {
-    const detail = e.type === 'approval' ? { kind: e.data.kind, comment: e.data.comment ?? undefined, via: 'temporal' } : { via: 'temporal' };
+    const detail = e.type === 'approval' ? { kind: e.data.kind, comment: e.data.comment ?? undefined, via: 'temporal' }
+      : action === 'message' ? { text: e.data.text, via: 'temporal' } : { via: 'temporal' };
     await deps.store.recordAudit({ runId, userId: run.user_id, actor: DIRECT_ACTOR, actorKind: 'temporal', action, detail, sourceKey: `${runId}:${e.key}` });
   }
 }

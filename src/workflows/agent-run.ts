@@ -41,6 +41,9 @@ const TOOL = {
 const acts = proxyActivities<Activities>(SHORT);
 const withSummary = <O extends object>(opts: O, summary: string) => proxyActivities<Activities>({ ...opts, summary });
 
+/** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
+export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
+
 /** Steps per workflow execution before continuing as new (history stays far below Temporal's warning limits). */
 export const STEPS_PER_EXECUTION = 100;
 /** Recent step results kept in workflow state (older ones live in the workspace and the database). */
@@ -83,7 +86,14 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
   }));
   setHandler(pauseSignal, (p) => { paused = true; pausedBy = actorOf(p); });
   setHandler(resumeSignal, (r) => { paused = false; resumedBy = actorOf(r); });
-  setHandler(messageSignal, (m) => { if (typeof m?.text === 'string' && m.text.length > 0) messages.push(m.text.slice(0, 4000)); });
+  /** Messages signalled to Temporal directly (no actor): announced on the log, so the worker audits them. */
+  const directMessages: string[] = [];
+  setHandler(messageSignal, (m) => {
+    if (typeof m?.text !== 'string' || m.text.length === 0) return;
+    const text = m.text.slice(0, 4000);
+    messages.push(text);
+    if (actorOf(m) === DIRECT_ACTOR) directMessages.push(text);
+  });
 
   const key = () => `wf:${seq++}`;
   const emit = (type: EventType, data: Record<string, unknown>) => acts.publish({ runId, events: [{ key: key(), type, data }] });
@@ -141,8 +151,15 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     return r.decision;
   };
 
+  /** Announces direct messages (histories recorded before this replay without announcing them). */
+  const announceDirectMessages = async () => {
+    if (directMessages.length === 0 || !patched(DIRECT_MESSAGE_AUDIT)) return;
+    for (const text of directMessages.splice(0)) await emit('log', { stream: 'control', action: 'message', actor: DIRECT_ACTOR, text });
+  };
+
   let reservedNow = carry !== undefined; // a continued run reserved in an earlier execution
   const finish = async () => {
+    await announceDirectMessages();
     if (reservedNow) {
       await gates.settleOpen(state.status === 'cancelled');
       if (state.status === 'completed') await acts.settleCredits({ runId });
@@ -174,6 +191,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     // Step loop: retries of a step (with changes) and replans come from the supervisor.
     let attempt = 1;
     while (plan && nextIndex < plan.steps.length) {
+      await announceDirectMessages();
       await maybePause();
       checkActivation();
       if (stepsThisExecution >= STEPS_PER_EXECUTION || workflowInfo().continueAsNewSuggested) {
@@ -202,6 +220,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
         const answered = await waitFor(() => messages.length > before, limits.humanReplyTimeoutMs);
         state.waitingFor = undefined;
         if (!answered) throw new RunEnded('cancelled', 'human_reply_timeout', `no answer within ${limits.humanReplyTimeoutMs / 1000} s to: ${decision.question}`);
+        await announceDirectMessages();
         await transition('running');
         decision = await supervise(exec, step, result, attempt, nextIndex === plan.steps.length - 1);
       }

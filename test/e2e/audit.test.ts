@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
-import { DIRECT_ACTOR, approveSignal } from '../../src/workflows/definitions.ts';
+import { DIRECT_ACTOR, approveSignal, messageSignal } from '../../src/workflows/definitions.ts';
 import { mintToken } from '../helpers/auth.ts';
 import { collect, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -108,7 +108,7 @@ describe('audit trail of control actions', () => {
     assert.equal(log.at(-1)!.type, 'end');
   });
 
-  it('resume and a seed-API retry are recorded too; a signal or a cancellation sent to Temporal directly is recorded as temporal-direct', async () => {
+  it('resume and a seed-API retry are recorded too; a signal, a message or a cancellation sent to Temporal directly is recorded as temporal-direct', async () => {
     const id = await start(aliceToken, 'write_file c.txt 1', { requireApproval: true });
     await waitStatus(aliceToken, id, 'awaiting_approval');
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/pause`)).status, 202);
@@ -132,6 +132,19 @@ describe('audit trail of control actions', () => {
       return r.length > 0 ? r : undefined;
     });
     assert.deepEqual(cancelRows.map((r) => [r.action, r.actor, r.actor_kind]), [['cancel', DIRECT_ACTOR, 'temporal']]);
+
+    // What `temporal workflow signal --name message` does: recorded when the run announces it.
+    const messaged = await start(aliceToken, 'write_file m.txt 1', { requireApproval: true });
+    await waitStatus(aliceToken, messaged, 'awaiting_approval');
+    await c.temporal.workflow.getHandle(messaged).signal(messageSignal, { text: 'hello from the CLI' });
+    assert.equal((await call(aliceToken, 'POST', `/v1/runs/${messaged}/approve`)).status, 202);
+    await waitStatus(aliceToken, messaged, 'completed');
+    const messageRows = await waitUntil('the direct message recorded', async () => {
+      const r = (await c.store.listAudit(messaged)).filter((x) => x.action === 'message');
+      return r.length > 0 ? r : undefined;
+    });
+    assert.deepEqual(messageRows.map((r) => [r.actor, r.actor_kind, r.detail.text]), [[DIRECT_ACTOR, 'temporal', 'hello from the CLI']]);
+    assert.ok((await events(messaged)).some((e) => e.type === 'log' && e.data.stream === 'control' && e.data.action === 'message' && e.data.actor === DIRECT_ACTOR));
 
     const retried = await call(aliceToken, 'POST', '/agent/execute', { action: 'retry', run_id: id });
     assert.equal(retried.status, 202, JSON.stringify(retried.body));
