@@ -4,11 +4,10 @@
  * ages, legacy ingress outcomes. Values read from other systems are collected at
  * scrape time; a failed read keeps the previous value and is logged.
  */
-import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { IngressOutcome } from './legacy-ingress.ts';
 import type { QueueFacade, QueueStats } from '../infra/queue.ts';
@@ -108,23 +107,6 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
  * Serves GET /metrics on a listener of its own (API_METRICS_HOST:API_METRICS_PORT, loopback by
  * default), so the public API port never exposes run counts, queue depths or process details.
  */
-export async function serveApiMetrics(opts: { host: string; port: number; registry: Registry; log: Logger }): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"only GET /metrics"}}');
-      return;
-    }
-    opts.registry.metrics().then((body) => {
-      res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body);
-    }).catch((err: unknown) => {
-      opts.log.error({ err }, 'metrics scrape failed');
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/metrics` };
+export function serveApiMetrics(opts: { host: string; port: number; registry: Registry; log: Logger }): Promise<{ server: Server; url: string }> {
+  return serveMetrics({ host: opts.host, port: opts.port, contentType: opts.registry.contentType, scrape: () => opts.registry.metrics(), log: opts.log });
 }

@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
 /** A free loopback port for Core's exporter (Core cannot report the port it picked for 0). */
@@ -31,31 +32,18 @@ export function createWorkerRegistry(info: { taskQueue: string; namespace: strin
 }
 
 /** Serves GET /metrics on host:port; resolves with the server once listening. */
-export async function serveWorkerMetrics(opts: { host: string; port: number; registry: Registry; temporalUrl: string; log: Logger }): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"only GET /metrics"}}');
-      return;
+export function serveWorkerMetrics(opts: { host: string; port: number; registry: Registry; temporalUrl: string; log: Logger }): Promise<{ server: Server; url: string }> {
+  // Ours, then the Temporal SDK's series (Core's exporter on a private loopback port).
+  const scrape = async () => {
+    const own = await opts.registry.metrics();
+    let sdk = '';
+    try {
+      const r = await fetch(opts.temporalUrl, { signal: AbortSignal.timeout(2000) });
+      sdk = await r.text();
+    } catch (err) {
+      opts.log.warn({ err: (err as Error).message }, 'temporal SDK metrics unavailable');
     }
-    void (async () => {
-      const own = await opts.registry.metrics();
-      let sdk = '';
-      try {
-        const r = await fetch(opts.temporalUrl, { signal: AbortSignal.timeout(2000) });
-        sdk = await r.text();
-      } catch (err) {
-        opts.log.warn({ err: (err as Error).message }, 'temporal SDK metrics unavailable');
-      }
-      res.writeHead(200, { 'content-type': opts.registry.contentType }).end(`${own.trimEnd()}\n${sdk}`);
-    })().catch((err: unknown) => {
-      opts.log.error({ err }, 'metrics scrape failed');
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return { server, url: `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}/metrics` };
+    return `${own.trimEnd()}\n${sdk}`;
+  };
+  return serveMetrics({ host: opts.host, port: opts.port, contentType: opts.registry.contentType, scrape, log: opts.log });
 }
