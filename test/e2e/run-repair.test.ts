@@ -86,8 +86,8 @@ describe('repair of half-done starts', () => {
     assert.deepEqual(record!.error, START_INTERRUPTED);
     assert.ok(record!.finished_at);
     // Listed on jobs:pending when it was admitted, it is now on the dead-letter list, where an operator can retry it.
-    const failed = await c.redis.lrange(`${prefix}failed`, 0, -1);
-    assert.ok(failed.some((e) => e.includes(stuck.id)), JSON.stringify(failed));
+    // The record is failed first, then its entry moves: wait for the move.
+    await waitUntil('the stuck run dead-lettered', async () => (await c.redis.lrange(`${prefix}failed`, 0, -1)).some((e) => e.includes(stuck.id)), 10_000);
     assert.deepEqual(await c.redis.lrange(`${prefix}pending`, 0, -1), []);
     // The user's place is free again.
     const res = await post(stuck.user, { prompt: 'write_file c.txt after repair' });
