@@ -128,8 +128,9 @@ describe('agent runs through the HTTP API', () => {
     assert.equal(parse(got.at(-1)!).status, 'cancelled');
     const run = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string };
     assert.equal(run.status, 'cancelled');
-    const d = await c.temporal.workflow.getHandle(id).describe();
-    assert.equal(d.status.name, 'CANCELLED');
+    // `end` is published just before the workflow closes: wait for the close.
+    await waitUntil('the workflow closed', async () => (await c.temporal.workflow.getHandle(id).describe()).status.name !== 'RUNNING', 30_000);
+    assert.equal((await c.temporal.workflow.getHandle(id).describe()).status.name, 'CANCELLED');
     await assert.rejects(c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, id, 'never.txt') })));
   });
 });

@@ -205,11 +205,14 @@ describe('a jailed step when its worker dies', () => {
 
   it('dies with the worker (SIGKILL): nothing of the step outlives it', async () => {
     const tok = `orphan${randomBytes(4).toString('hex')}`;
-    const id = await createRun(api!.url, `shell sh -c "setsid sleep 300 & sleep 300 # ${tok}"`);
-    await waitUntil('the step running', () => runningWith(tok).length > 0, 60_000);
+    // The setsid child's command line is unique too: `sleep 300.NNNN`.
+    const bg = `300.${String(Math.floor(Math.random() * 1e4)).padStart(4, '0')}1`;
+    const id = await createRun(api!.url, `shell sh -c "setsid sleep ${bg} & sleep 300 # ${tok}"`);
+    await waitUntil('the step running', () => runningWith(tok).length > 0 && runningWith(`sleep\0${bg}`).length > 0, 60_000);
+    assert.ok(runningWith(`sleep\0${bg}`).every(isJailed), 'the setsid child runs as the jail\'s user');
     worker!.child.kill('SIGKILL');
     await worker!.exited;
-    await waitUntil('the step\'s processes gone with the worker', () => runningWith(tok).length === 0 && runningWith('sleep\0' + '300').every((pid) => !isJailed(pid)), 10_000);
+    await waitUntil('the step\'s processes gone with the worker', () => runningWith(tok).length === 0 && runningWith(`sleep\0${bg}`).length === 0, 10_000);
     await c.temporal.workflow.getHandle(id).terminate('test over');
   });
 });
