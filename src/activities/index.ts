@@ -6,6 +6,7 @@ import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
 import { creditActivities } from './credits.ts';
+import type { HoldInput } from './credits.ts';
 import { llmActivities } from './llm.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
@@ -25,16 +26,8 @@ export interface TransitionInput {
   data?: Record<string, unknown>;
   fields?: RunFields;
 }
-export interface ChargeInput {
-  runId: string;
-  /** The step execution charged, or null for an LLM call. */
-  index: number | null;
-  amount: number;
-  tokens: number;
-  /** Idempotency key, built by the workflow (stable across retries and replays). */
-  key: string;
-  what: string;
-}
+/** A direct charge has the shape of a hold: run, step (or null for an LLM call), amount, tokens, idempotency key, what. */
+export type ChargeInput = HoldInput;
 
 /** What a retention sweep reports (counts, and the first workspaces deleted). */
 export interface RetentionSweepResult { cutoff: string; scanned: number; deleted: number; kept: number; deletedWorkspaces: string[] }
