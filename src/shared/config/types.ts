@@ -1,0 +1,84 @@
+/** The typed slices of configuration the entry points pass down (built by loadConfig in ../config.ts). */
+import type { RawConfig } from './vars.ts';
+
+export interface KubernetesSandboxConfig {
+  kubeconfig?: string; namespace: string; image: string;
+  cpu: string; memory: string; ephemeralStorage: string; ttlAfterFinishedS: number; deadlineGraceS: number;
+  s3Secret: string; s3Endpoint?: string; s3Region: string; s3Bucket: string; s3ForcePathStyle: boolean;
+  podLabels: Record<string, string>; podAnnotations: Record<string, string>;
+}
+
+/** SANDBOX=local: the bubblewrap binary and the limits every step runs under. */
+export interface LocalSandboxConfig {
+  bwrap: string;
+  limits: SandboxLimits;
+}
+export interface SandboxLimits {
+  memoryBytes: number; pids: number; openFiles: number; cpuSeconds: number;
+  fileSizeBytes: number; tmpBytes: number; diskBytes: number; maxFiles: number;
+}
+
+export interface Config {
+  temporal: { address: string; namespace: string; taskQueue: string };
+  redis: { url: string; streamMaxLen: number; streamTtlS: number };
+  s3: {
+    endpoint?: string; region: string; bucket: string; forcePathStyle: boolean;
+    accessKeyId: string; secretAccessKey: string;
+  };
+  store:
+    | { kind: 'postgres'; databaseUrl: string }
+    | { kind: 'supabase'; url: string; serviceRoleKey: string };
+  credits: { runReservation: number };
+  llm: {
+    provider: 'offline' | 'anthropic';
+    anthropic?: { apiKey: string; baseURL?: string; model: string; maxTokens: number; timeoutMs: number };
+  };
+  /** Per-run limits, copied into each run's input when it starts (so a config change never alters a running run). */
+  runs: {
+    maxIterations: number; activationTimeoutMs: number; approvalTimeoutMs: number; humanReplyTimeoutMs: number; approvalTools: string[];
+    shellTimeoutMs: number; shellTimeoutMaxMs: number; llmMaxTokens: number;
+  };
+  tools: { shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number };
+  /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
+  workspace: { fileMaxBytes: number; retentionDays: number };
+  sandbox:
+    | { kind: 'local'; local: LocalSandboxConfig }
+    | { kind: 'unsafe-host' }
+    | { kind: 'kubernetes'; kubernetes: KubernetesSandboxConfig };
+  api: {
+    host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number;
+    auth: AuthConfig;
+    corsOrigins: string[];
+    promptMaxChars: number;
+    maxActiveRuns: number;
+    rateLimit: { requests: number; windowS: number };
+    idempotencyTtlS: number;
+    /** Repair of run records left `queued` without a workflow (src/api/run-repair.ts); intervalS 0 = off. */
+    repair: { intervalS: number; graceS: number };
+    /** Open SSE streams per user and per process (src/api/sse-limits.ts). */
+    sseLimits: { perUser: number; total: number };
+    /** The API's separate /metrics listener. */
+    metrics: { host: string; port: number };
+  };
+  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number };
+  logLevel: RawConfig['LOG_LEVEL'];
+  /** The jobs:* facade and its legacy ingress consumer. */
+  queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };
+  /** Readiness checks and the worker's metrics endpoint. */
+  ops: { readyTimeoutMs: number; workerMetricsHost: string; workerMetricsPort: number };
+}
+
+/** How callers are identified. `none` is the laptop demo: every request is `userId`. */
+export type AuthConfig =
+  | { mode: 'none'; userId: string }
+  | {
+    mode: 'jwt';
+    /** How JWT signatures are checked; absent when only API keys are accepted. */
+    jwt?: { kind: 'secret'; secret: string } | { kind: 'jwks'; url: string };
+    issuer?: string;
+    audience: string[];
+    clockSkewS: number;
+    apiKeys: { userId: string; sha256: string }[];
+    /** User ids allowed on the operator routes (the queue facade). */
+    operators: string[];
+  };
