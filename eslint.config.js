@@ -3,6 +3,39 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+
+// The layers of src/ (ARCHITECTURE.md): what each folder may import of ours. Entry points
+// (api, worker, runner, dev) are imported by nothing; tests may import anything.
+const LAYERS = {
+  shared: [],
+  infra: ['shared'],
+  store: ['shared', 'infra'],
+  llm: ['shared', 'infra'],
+  sandbox: ['shared', 'infra'],
+  workspace: ['shared', 'infra'],
+  workflows: ['shared'],
+  activities: ['shared', 'infra', 'store', 'llm', 'sandbox', 'workspace', 'workflows'],
+  runs: ['shared', 'infra', 'store', 'workspace', 'workflows'],
+  ingress: ['shared', 'infra', 'store', 'runs'],
+  api: ['shared', 'infra', 'store', 'workspace', 'workflows', 'runs', 'ingress'],
+  worker: ['shared', 'infra', 'store', 'llm', 'sandbox', 'workspace', 'workflows', 'activities'],
+  runner: ['shared', 'infra', 'sandbox', 'workspace'],
+  dev: ['shared', 'infra', 'store'],
+};
+const WORKFLOW_EXTRA = [
+  { group: ['node:*', 'fs', 'path', 'child_process', 'ioredis', '@aws-sdk/*', 'pino'], message: 'Workflow code is deterministic: no I/O or Node built-ins.' },
+  { group: ['../activities/*', '../activities/**'], allowTypeImports: true, message: 'Workflows import activities as types only.' },
+];
+const layerRules = Object.entries(LAYERS).map(([folder, allowed]) => {
+  const banned = Object.keys(LAYERS).filter((f) => f !== folder && !allowed.includes(f) && !(folder === 'workflows' && f === 'activities'));
+  const patterns = banned.length === 0 ? [] : [{
+    group: banned.flatMap((f) => [`**/${f}/*`, `**/${f}/**`]),
+    message: `src/${folder} may import only ${allowed.length ? allowed.map((f) => `src/${f}`).join(', ') : 'nothing of ours'} (the layers in ARCHITECTURE.md and README's map of src/).`,
+  }];
+  if (folder === 'workflows') patterns.push(...WORKFLOW_EXTRA);
+  return { files: [`src/${folder}/**/*.ts`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
+});
+
 export default tseslint.config(
   { ignores: ['node_modules/**', '.tools/**', '.data/**'] },
   js.configs.recommended,
@@ -20,15 +53,5 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
     },
   },
-  {
-    files: ['src/workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['node:*', 'fs', 'path', 'child_process', 'ioredis', '@aws-sdk/*', 'pino'], message: 'Workflow code is deterministic: no I/O or Node built-ins.' },
-          { group: ['../activities/*'], allowTypeImports: true, message: 'Workflows import activities as types only.' },
-        ],
-      }],
-    },
-  },
+  ...layerRules,
 );
