@@ -221,8 +221,19 @@ describe('queue facade and legacy ingress', () => {
     const parked = await waitUntil('entry parked in jobs:retry', async () => (await queue.listRetry()).find((r) => r.entry.job.includes(id))?.entry);
     assert.equal(parked.reason?.code, 'too_many_active_runs');
     assert.equal(parked.retry_count, 0, 'waiting for a place is not an attempt');
-    // It is tried again and again while the user stays at the limit, and never dead-lettered.
-    await new Promise((r) => setTimeout(r, 12_000));
+    // It is tried again and again while the user stays at the limit (each try parks it with a
+    // new retry_at), and never dead-lettered.
+    const tries = new Set<string>([parked.retry_at]);
+    const counts = new Set<number>();
+    let deadLettered = false;
+    await waitUntil('the entry tried twice more', async () => {
+      deadLettered ||= (await failedEntries()).some((e) => e.id === id);
+      const again = (await queue.listRetry()).find((r) => r.entry.job.includes(id))?.entry;
+      if (again) { tries.add(again.retry_at); counts.add(again.retry_count); }
+      return deadLettered || tries.size >= 3;
+    }, 60_000);
+    assert.equal(deadLettered, false, 'dead-lettered while waiting for a place');
+    assert.deepEqual([...counts], [0], 'waiting for a place is not an attempt');
     assert.ok(!(await failedEntries()).some((e) => e.id === id));
     assert.equal(await c.temporal.workflow.getHandle(id).describe().catch(() => undefined), undefined);
 

@@ -22,7 +22,6 @@ import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, metricsUrl, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A redis-server of the test's own: TLS only, a password on the default user, and agentrun's ACL user (src/infra/redis-acl.ts). */
 class PrivateRedis {
@@ -182,7 +181,8 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     await waitUntil('slow clients dropped', async () => {
       const m = await (await fetch(metricsUrl(api!))).text().catch(() => '');
       const v = /^agentrun_sse_clients(?:\{[^}]*\})? (\d+)/m.exec(m);
-      return v ? Number(v[1]) === 0 : true;
+      if (!v) throw new Error('/metrics has no agentrun_sse_clients series');
+      return Number(v[1]) === 0;
     }, 60_000);
     for (const s of slow) await s.body?.cancel().catch(() => undefined);
     assert.ok(peak - before < 400 * 1024 * 1024, `API RSS grew by ${Math.round((peak - before) / 1048576)} MiB`);
@@ -202,7 +202,10 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     assert.equal(res.status, 503);
     assert.ok(Date.now() - t0 < 5000, 'fails fast');
     assert.match(JSON.stringify(await res.json()), /redis/i);
-    await sleep(3000);
+    // Keep it down until the worker has felt it: a flush of the step's output failed and is being retried.
+    const flushFailures = () => worker!.output().split('\n').filter((l) => l.includes('log flush failed')).length;
+    const failuresBefore = flushFailures();
+    await waitUntil('the worker retrying a log flush', () => flushFailures() > failuresBefore);
     await redis.start();
     const got = await stream;
     const r = redis.client();

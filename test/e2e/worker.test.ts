@@ -58,10 +58,17 @@ describe('worker resilience', () => {
   it('keeps worker:heartbeat fresh with a TTL', async () => {
     const w = await startWorker({ ...env, WORKER_HEARTBEAT_TTL_S: '6' });
     workers.push(w);
-    const beat = JSON.parse((await c.redis.get(redisKeys.workerHeartbeat))!) as { pid: number; taskQueue: string };
+    const read = async () => JSON.parse((await c.redis.get(redisKeys.workerHeartbeat))!) as { pid: number; taskQueue: string; at: string };
+    const beat = await read();
     assert.equal(beat.pid, w.child.pid);
     const ttl = await c.redis.ttl(redisKeys.workerHeartbeat);
     assert.ok(ttl > 0 && ttl <= 6, `ttl ${ttl}`);
+    // Fresh: written again (a later `at`, the TTL renewed) well before the first beat expires.
+    const again = await waitUntil('a second heartbeat', async () => { const b = await read(); return b.at !== beat.at && b; }, 6_000);
+    assert.equal(again.pid, w.child.pid);
+    assert.ok(Date.parse(again.at) > Date.parse(beat.at));
+    const ttl2 = await c.redis.ttl(redisKeys.workerHeartbeat);
+    assert.ok(ttl2 > 0 && ttl2 <= 6, `ttl ${ttl2}`);
     await stop(w);
   });
 

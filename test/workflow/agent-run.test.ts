@@ -178,19 +178,6 @@ describe('AgentRun workflow logic', () => {
     assert.ok(names(rec).includes('releaseCredits'));
   });
 
-  it('stops at the activation timeout, counting working time only', async () => {
-    const input = runInput();
-    input.limits.activationTimeoutMs = 1500;
-    const { outcome, rec } = await run({
-      plans: [plan('write_file', 'write_file')],
-      step: async () => { await new Promise((r) => setTimeout(r, 2000)); return {}; },
-    }, input);
-    assert.ok(!outcome.ok);
-    assert.equal((rec.events.at(-1)!.data.error as { code: string }).code, 'activation_timeout');
-    assert.equal(rec.calls.filter((c) => c.name === 'runStep').length, 1);
-    assert.ok(names(rec).includes('releaseCredits'));
-  });
-
   it('ends as failed with insufficient_credits when the reservation is refused, charging nothing', async () => {
     const { outcome, rec } = await run({
       plans: [plan('write_file')],

@@ -43,4 +43,21 @@ describe('AgentRun waits, with time skipping', () => {
     assert.equal(result.status, 'cancelled');
     assert.equal(result.error?.code, 'human_reply_timeout');
   });
+
+  it('stops at the activation timeout, counting working time only', async () => {
+    // The step takes 2 s of the test server's clock (skipped, not waited) against a 1.5 s limit.
+    const { activities, rec } = fakeActivities({
+      plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }, { tool: 'write_file', path: 'c', content: 'd' }] }],
+      step: async () => { await env.sleep(2000); return {}; },
+    });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities });
+    const input = runInput();
+    input.limits.activationTimeoutMs = 1500;
+    const outcome = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-activation', workflowId: input.runId, args: [input] }))
+      .then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
+    assert.ok(!outcome.ok);
+    assert.equal((rec.events.at(-1)!.data.error as { code: string }).code, 'activation_timeout');
+    assert.equal(rec.calls.filter((c) => c.name === 'runStep').length, 1);
+    assert.ok(names(rec).includes('releaseCredits'));
+  });
 });
