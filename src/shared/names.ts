@@ -23,10 +23,12 @@ export function isRunId(value: string): boolean {
 export const redisKeys = {
   /** Capped stream holding a run's events; entry ids are the SSE ids. */
   events: (runId: string) => `agent:events:${runId}`,
-  /** Pub/sub channel on which each appended event is announced. */
+  /**
+   * Pub/sub channel on which each appended event is announced. An API process has one
+   * subscriber connection and subscribes to a run's channel while a client follows that
+   * run (src/api/event-hub.ts), so it receives only runs it serves.
+   */
   logsChannel: (runId: string) => `agent:logs:${runId}`,
-  /** Pattern matching every run's channel (one subscription per API process). */
-  logsChannelPattern: 'agent:logs:*',
   /** Set of event keys already appended, so a retried activity never appends twice. */
   eventDedupe: (runId: string) => `agent:events:${runId}:keys`,
   workerHeartbeat: 'worker:heartbeat',
