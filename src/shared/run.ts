@@ -11,6 +11,8 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 export const MAX_PROMPT_CHARS = 20_000;
+/** Longest message a human may send a run (the API refuses longer; the workflow keeps this many characters). */
+export const MESSAGE_MAX_CHARS = 4000;
 
 export const writeFileStep = z.object({
   tool: z.literal('write_file'),
@@ -95,20 +97,8 @@ export interface RunInput {
   /** Temporal priority key, 1 (first) … 5 (last). */
   priority: number;
   limits: RunLimits;
-  /** State carried across continue-as-new. */
-  carry?: RunCarry;
-}
-
-export interface RunCarry {
-  state: RunState;
-  plan: Plan;
-  nextIndex: number;
-  seq: number;
-  llmCalls: number;
-  approvals: number;
-  waitedMs: number;
-  startedAtMs: number;
-  messages: string[];
+  /** State carried across continue-as-new: written and read by AgentRun only (`RunCarry` in src/workflows/state.ts). */
+  carry?: object;
 }
 
 export interface StepResult {

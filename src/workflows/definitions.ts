@@ -1,6 +1,7 @@
 /** AgentRun's signals, queries and search-attribute keys: defined once, used by workflow, API, CLI docs and tests. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
 import type { Plan, RunState, RunStatus } from '../shared/run.ts';
 
 export const statusQuery = defineQuery<RunState>('status');
@@ -26,6 +27,8 @@ export const progressQuery = defineQuery<Progress>('progress');
  */
 export interface Actor { actor?: string }
 export const DIRECT_ACTOR = 'temporal-direct';
+/** The sender a signal names (the API sets it), else DIRECT_ACTOR. */
+export const actorOf = (s: Actor | undefined): string => (typeof s?.actor === 'string' && s.actor.length > 0 ? s.actor.slice(0, 200) : DIRECT_ACTOR);
 
 /** `temporal workflow signal --name approve --input '{"approved":true,"comment":"ok"}'` */
 export interface ApproveSignal extends Actor { approved: boolean; comment?: string; extraCredits?: number }
@@ -36,8 +39,12 @@ export const resumeSignal = defineSignal<[Actor?]>('resume');
 export interface MessageSignal extends Actor { text: string }
 export const messageSignal = defineSignal<[MessageSignal]>('message');
 
+const SEARCH_ATTRIBUTE_TYPES = { Keyword: SearchAttributeType.KEYWORD, Int: SearchAttributeType.INT } as const;
+/** A typed key of one of the custom search attributes (their names and types are in shared/names.ts). */
+const searchAttributeKey = <N extends keyof typeof SEARCH_ATTRIBUTES>(name: N) =>
+  defineSearchAttributeKey(name, SEARCH_ATTRIBUTE_TYPES[SEARCH_ATTRIBUTES[name]]);
 export const searchAttributes = {
-  agentStatus: defineSearchAttributeKey('AgentStatus', SearchAttributeType.KEYWORD),
-  userId: defineSearchAttributeKey('UserId', SearchAttributeType.KEYWORD),
-  priority: defineSearchAttributeKey('AgentPriority', SearchAttributeType.INT),
+  agentStatus: searchAttributeKey('AgentStatus'),
+  userId: searchAttributeKey('UserId'),
+  priority: searchAttributeKey('AgentPriority'),
 };

@@ -1,102 +1,58 @@
 /**
- * AgentRun's gates: human approval (of a plan, of every plan change that needs
- * it, of more budget) and pay-before-you-run credit holds. Workflow code: every
- * side effect goes through the activities it is given.
+ * AgentRun's gates, working on the run's state: the credit reservation (taken
+ * before planning, settled or released at the end), pay-before-you-run holds on
+ * every step and LLM call, and the waits for a human — approval of a plan, of
+ * every plan change that needs it, of more budget, and the supervisor's
+ * questions. Workflow code: every side effect is an activity.
  */
-import type { Activities } from '../activities/index.ts';
 import { llmCredits, llmMaxCost, partialLlmCredits, partialStepCredits, stepCredits, stepMaxCredits, utf8Bytes } from '../shared/pricing.ts';
 import type { TokenUsage } from '../shared/pricing.ts';
 import { approvalReason, withTimeLimits } from '../shared/plan-gate.ts';
 import type { ClampedTimeout, PlanChange } from '../shared/plan-gate.ts';
-import type { EventType, PlanStep, RunInput, RunState, RunStatus, StepResult } from '../shared/run.ts';
+import type { PlanStep, StepResult } from '../shared/run.ts';
+import { RunEnded } from './context.ts';
+import type { RunContext } from './context.ts';
 import type { ApproveSignal } from './definitions.ts';
-import { DIRECT_ACTOR } from './definitions.ts';
-
-/**
- * Patch id of pay-before-run holds, re-approval of plan changes and step time limits:
- * histories recorded before them replay down the old path (charged after each step).
- */
-export const PAY_BEFORE_RUN = 'pay-before-run';
-
-/** The sender a signal names (the API sets it), else DIRECT_ACTOR. */
-export const actorOf = (s: { actor?: unknown } | undefined): string => (typeof s?.actor === 'string' && s.actor.length > 0 ? s.actor.slice(0, 200) : DIRECT_ACTOR);
-
-/** Ends the run with a status and a reason. */
-export class RunEnded extends Error {
-  readonly status: 'failed' | 'cancelled';
-  readonly code: string;
-  constructor(status: 'failed' | 'cancelled', code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-type CreditActs = Pick<Activities, 'hold' | 'settleHold' | 'charge' | 'extendReservation'>;
-
-export interface GateContext {
-  input: RunInput;
-  state: RunState;
-  acts: CreditActs;
-  emit: (type: EventType, data: Record<string, unknown>) => Promise<void>;
-  transition: (status: RunStatus, data?: Record<string, unknown>) => Promise<void>;
-  /** Waits for a human with the clock of active work stopped. */
-  waitFor: (until: () => boolean, timeoutMs: number) => Promise<boolean>;
-  /** Approvals so far (carried across continue-as-new; extension keys use it). */
-  approvals: number;
-  /** Holds, re-approval and time limits apply (false only when replaying a history recorded before them). */
-  payFirst: boolean;
-}
+import { actorOf } from './definitions.ts';
+import { acts } from './proxies.ts';
+import type { OpenHold } from './state.ts';
 
 /** Usage counted as the ledger's tokens. */
 const tokensOf = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 
 /** What a hold is for: one step execution, or one LLM call. */
-export interface HoldRequest {
-  index: number | null;
-  amount: number;
-  tokens: number;
-  key: string;
-  chargeKey: string;
-  what: string;
-  /** The step held for (a step cancelled or failed mid-way is charged for the time it ran). */
-  step?: PlanStep;
-}
-interface OpenHold extends HoldRequest { startedAtMs: number }
+type HoldRequest = Omit<OpenHold, 'startedAtMs'>;
 
-export function createGates(ctx: GateContext) {
-  const { input, state, acts } = ctx;
-  const runId = input.runId;
-  const limits = input.limits;
+export function createGates(run: RunContext) {
+  const { input, s } = run;
+  const { runId, limits } = input;
   // Runs started before these limits were copied into their input get the schema's bounds.
   const timeLimits = { defaultMs: limits.shellTimeoutMs ?? 60_000, maxMs: limits.shellTimeoutMaxMs ?? limits.shellTimeoutMs ?? 3_600_000 };
-  let pending: ApproveSignal | undefined;
-  let open: OpenHold | undefined;
 
   /** Waits for `approve`; a rejection or the timeout cancels the run. */
   const awaitApproval = async (kind: 'approval' | 'budget', detail: string, extra: Record<string, unknown> = {}): Promise<ApproveSignal> => {
-    pending = undefined;
-    state.waitingFor = { kind, detail };
-    await ctx.transition('awaiting_approval', { waitingFor: state.waitingFor });
-    await ctx.emit('approval', { kind, detail, ...extra });
-    const got = await ctx.waitFor(() => pending !== undefined, input.limits.approvalTimeoutMs);
-    state.waitingFor = undefined;
-    if (!got) throw new RunEnded('cancelled', 'approval_timeout', `no approval within ${input.limits.approvalTimeoutMs / 1000} s (${detail})`);
-    const decision = pending!;
-    pending = undefined;
-    ctx.approvals += 1;
-    await ctx.emit('approval', { kind, approved: decision.approved, comment: decision.comment ?? null, actor: actorOf(decision) });
+    s.pendingApproval = undefined;
+    s.state.waitingFor = { kind, detail };
+    await run.transition('awaiting_approval', { waitingFor: s.state.waitingFor });
+    await run.emit('approval', { kind, detail, ...extra });
+    const got = await run.waitFor(() => s.pendingApproval !== undefined, limits.approvalTimeoutMs);
+    s.state.waitingFor = undefined;
+    if (!got) throw new RunEnded('cancelled', 'approval_timeout', `no approval within ${limits.approvalTimeoutMs / 1000} s (${detail})`);
+    const decision = s.pendingApproval!;
+    s.pendingApproval = undefined;
+    s.approvals += 1;
+    await run.emit('approval', { kind, approved: decision.approved, comment: decision.comment ?? null, actor: actorOf(decision) });
     if (!decision.approved) throw new RunEnded('cancelled', 'rejected', decision.comment ? `rejected: ${decision.comment}` : 'rejected by an operator');
-    await ctx.transition('running');
+    await run.transition('running');
     return decision;
   };
 
   /** Adds approved credits to the reservation: the approver's amount, else a run's worth (at least `atLeast`). */
   const extend = async (approval: ApproveSignal, atLeast: number) => {
     const extra = approval.extraCredits && approval.extraCredits > 0 ? Math.floor(approval.extraCredits) : Math.max(atLeast, input.creditReservation);
-    const ext = await acts.extendReservation({ runId, amount: extra, key: `extend:${runId}:${ctx.approvals}` });
+    const ext = await acts.extendReservation({ runId, amount: extra, key: `extend:${runId}:${s.approvals}` });
     if (!ext.ok) throw new RunEnded('failed', ext.reason, ext.message);
-    state.creditsReserved = ext.run_reserved ?? state.creditsReserved + extra;
+    s.state.creditsReserved = ext.run_reserved ?? s.state.creditsReserved + extra;
   };
 
   /**
@@ -108,11 +64,11 @@ export function createGates(ctx: GateContext) {
     for (;;) {
       const r = await acts.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
       if (r.ok) {
-        open = { ...req, startedAtMs: Date.now() };
+        s.openHold = { ...req, startedAtMs: Date.now() };
         return;
       }
       if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
-      const left = (r.run_reserved ?? state.creditsReserved) - (r.run_charged ?? state.creditsCharged) - (r.run_held ?? 0);
+      const left = (r.run_reserved ?? s.state.creditsReserved) - (r.run_charged ?? s.state.creditsCharged) - (r.run_held ?? 0);
       const approval = await awaitApproval('budget', `${req.what} needs ${req.amount} credit(s) up front; the run has ${left} left`,
         { needed: req.amount, left });
       await extend(approval, req.amount - left);
@@ -124,7 +80,7 @@ export function createGates(ctx: GateContext) {
     for (;;) {
       const r = await acts.charge({ runId, index, amount, tokens, key: chargeKey, what });
       if (r.ok) {
-        state.creditsCharged = r.run_charged ?? state.creditsCharged + amount;
+        s.state.creditsCharged = r.run_charged ?? s.state.creditsCharged + amount;
         return;
       }
       if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
@@ -135,47 +91,76 @@ export function createGates(ctx: GateContext) {
 
   /** Settles the open hold to the actual cost (the charge never exceeds the hold). */
   const settle = async (amount: number, tokens: number, partial?: string): Promise<void> => {
-    const h = open;
+    const h = s.openHold;
     if (!h) return;
     const r = await acts.settleHold({ runId, index: h.index, holdKey: h.key, amount, tokens, chargeKey: h.chargeKey, what: h.what, partial });
-    open = undefined;
+    s.openHold = undefined;
     if (!r.ok) throw new RunEnded('failed', r.reason, r.message);
-    state.creditsCharged = r.run_charged ?? state.creditsCharged + Math.min(amount, h.amount);
+    s.state.creditsCharged = r.run_charged ?? s.state.creditsCharged + Math.min(amount, h.amount);
+  };
+
+  /**
+   * A run ending with a hold open pays for what was used: a step for the time it ran; an LLM
+   * call cancelled mid-way one credit, one the provider refused (the activity failed) nothing.
+   */
+  const settleOpen = async (cancelled: boolean): Promise<void> => {
+    const h = s.openHold;
+    if (!h) return;
+    const amount = h.step ? partialStepCredits(h.step, Date.now() - h.startedAtMs, h.amount) : cancelled ? partialLlmCredits(h.amount) : 0;
+    await settle(amount, 0, cancelled ? 'cancelled mid-way' : 'failed mid-way');
   };
 
   return {
-    awaitApproval,
-    get approvals() { return ctx.approvals; },
-    receive(a: ApproveSignal) { pending = a; },
+    /** Reserves the run's credits before it plans; a refusal fails the run. */
+    async reserve(): Promise<void> {
+      const reservation = await acts.reserveCredits({ runId, userId: input.userId, amount: input.creditReservation });
+      if (!reservation.ok) throw new RunEnded('failed', reservation.reason, reservation.message);
+      s.reserved = true;
+      s.state.creditsReserved = input.creditReservation;
+    },
 
-    /** A plan change that adds a gated step (or any change, when the run asked for approval) waits for a human. */
-    async approvePlanChange(change: PlanChange, extra: Record<string, unknown>): Promise<void> {
-      const reason = approvalReason(change, { approvalTools: input.limits.approvalTools, requireApproval: input.requireApproval });
-      if (reason !== undefined) await awaitApproval('approval', reason, extra);
+    /** At the end: the open hold pays for what it used; the reservation is settled (completed) or released. */
+    async close(): Promise<void> {
+      if (!s.reserved) return;
+      await settleOpen(s.state.status === 'cancelled');
+      if (s.state.status === 'completed') await acts.settleCredits({ runId });
+      else await acts.releaseCredits({ runId });
     },
 
     /**
-     * A run ending with a hold open pays for what was used: a step for the time it ran; an LLM
-     * call cancelled mid-way one credit, one the provider refused (the activity failed) nothing.
+     * A plan change that adds a gated step (or any change, when the run asked for approval) waits
+     * for a human. Histories recorded before re-approval existed gate the first plan only.
      */
-    async settleOpen(cancelled: boolean): Promise<void> {
-      const h = open;
-      if (!h) return;
-      const amount = h.step ? partialStepCredits(h.step, Date.now() - h.startedAtMs, h.amount) : cancelled ? partialLlmCredits(h.amount) : 0;
-      await settle(amount, 0, cancelled ? 'cancelled mid-way' : 'failed mid-way');
+    async approvePlanChange(change: PlanChange, extra: Record<string, unknown>): Promise<void> {
+      if (change.kind !== 'plan' && !run.payFirst) return;
+      const reason = approvalReason(change, { approvalTools: limits.approvalTools, requireApproval: input.requireApproval });
+      if (reason !== undefined) await awaitApproval('approval', reason, extra);
+    },
+
+    /** The supervisor asks a human: waits for a message; none within HUMAN_REPLY_TIMEOUT cancels the run. */
+    async awaitAnswer(question: string): Promise<void> {
+      const before = s.messages.length;
+      s.state.waitingFor = { kind: 'question', detail: question };
+      await run.transition('awaiting_approval', { waitingFor: s.state.waitingFor });
+      await run.emit('approval', { kind: 'question', question });
+      const answered = await run.waitFor(() => s.messages.length > before, limits.humanReplyTimeoutMs);
+      s.state.waitingFor = undefined;
+      if (!answered) throw new RunEnded('cancelled', 'human_reply_timeout', `no answer within ${limits.humanReplyTimeoutMs / 1000} s to: ${question}`);
+      await run.announceDirectMessages();
+      await run.transition('running');
     },
 
     /** Runs a step paid before it starts: held at its maximum cost, settled to its actual cost. */
-    async payStep(exec: number, step: PlanStep, run: () => Promise<StepResult>): Promise<StepResult> {
+    async payStep(exec: number, step: PlanStep, call: () => Promise<StepResult>): Promise<StepResult> {
       const what = `step ${exec} (${step.tool})`;
       const chargeKey = `charge:${runId}:${exec}`;
-      if (!ctx.payFirst) {
-        const result = await run();
+      if (!run.payFirst) {
+        const result = await call();
         await chargeUnheld(exec, stepCredits(step, result), 0, chargeKey, what);
         return result;
       }
       await hold({ index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey, what, step });
-      const result = await run();
+      const result = await call();
       await settle(stepCredits(step, result), 0);
       return result;
     },
@@ -186,7 +171,7 @@ export function createGates(ctx: GateContext) {
      */
     async payLlm<R extends { usage: TokenUsage }>(what: string, callId: number, request: object, call: () => Promise<R>): Promise<R> {
       const chargeKey = `charge:${runId}:llm:${callId}`;
-      if (!ctx.payFirst || input.provider === 'offline') {
+      if (!run.payFirst || input.provider === 'offline') {
         const r = await call();
         const credits = llmCredits(r.usage);
         if (credits > 0 || tokensOf(r.usage) > 0) await chargeUnheld(null, credits, tokensOf(r.usage), chargeKey, what);
@@ -202,10 +187,10 @@ export function createGates(ctx: GateContext) {
 
     /** Shell and code steps get their effective time limit; one asked above the maximum is cut, and the log says so. */
     async limitTimes(steps: PlanStep[], label: (c: ClampedTimeout) => string): Promise<PlanStep[]> {
-      if (!ctx.payFirst) return steps;
+      if (!run.payFirst) return steps;
       const r = withTimeLimits(steps, timeLimits);
       for (const c of r.clamped) {
-        await ctx.emit('log', { stream: 'gate', text: `${label(c)}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c });
+        await run.emit('log', { stream: 'gate', text: `${label(c)}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c });
       }
       return r.steps;
     },

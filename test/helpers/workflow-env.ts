@@ -36,13 +36,15 @@ function quietRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('WARN') });
 }
 
-export async function localEnv(): Promise<TestWorkflowEnvironment> {
+/** The dev server; `dynamicConfig` sets server limits (e.g. when it suggests continue-as-new). */
+export async function localEnv(dynamicConfig: Record<string, string | number> = {}): Promise<TestWorkflowEnvironment> {
   quietRuntime();
+  const dynamic = Object.entries(dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${v}`]);
   return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI! },
       searchAttributes: Object.values(searchAttributes),
-      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', '--log-level', 'error'],
+      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', ...dynamic, '--log-level', 'error'],
     },
   });
 }

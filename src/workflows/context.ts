@@ -1,0 +1,73 @@
+/**
+ * What every part of AgentRun works with: its input, its state, and the effects
+ * all parts use (event keys, events on the run's log, status transitions, waits
+ * for a human with the work clock stopped), plus the error that ends a run early.
+ */
+import { condition, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import type { TransitionInput } from '../activities/index.ts';
+import type { EventType, RunInput, RunStatus } from '../shared/run.ts';
+import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
+import { acts } from './proxies.ts';
+import type { AgentRunState } from './state.ts';
+
+/**
+ * Patch id of pay-before-run holds, re-approval of plan changes and step time limits:
+ * histories recorded before them replay down the old path (charged after each step).
+ */
+export const PAY_BEFORE_RUN = 'pay-before-run';
+/** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
+export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
+
+/** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
+export class RunEnded extends Error {
+  readonly status: 'failed' | 'cancelled';
+  readonly code: string;
+  constructor(status: 'failed' | 'cancelled', code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface RunContext {
+  readonly input: RunInput;
+  readonly s: AgentRunState;
+  /** Holds, re-approval and time limits apply (false only when replaying a history recorded before them). */
+  readonly payFirst: boolean;
+  /** Appends an event to the run's log. */
+  emit(type: EventType, data: Record<string, unknown>): Promise<void>;
+  /** Sets the run's status (search attribute, record, `status` event). */
+  transition(status: RunStatus, data?: Record<string, unknown>, fields?: TransitionInput['fields']): Promise<void>;
+  /** Waits for a human with the clock of active work stopped. */
+  waitFor(until: () => boolean, timeoutMs: number): Promise<boolean>;
+  /** Announces messages signalled to Temporal directly (histories recorded before this replay without announcing them). */
+  announceDirectMessages(): Promise<void>;
+}
+
+export function createContext(input: RunInput, s: AgentRunState): RunContext {
+  const runId = input.runId;
+  // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
+  const payFirst = patched(PAY_BEFORE_RUN);
+  const key = () => `wf:${s.seq++}`;
+  const emit = (type: EventType, data: Record<string, unknown>) => acts.publish({ runId, events: [{ key: key(), type, data }] });
+  return {
+    input, s, payFirst, emit,
+    async transition(status, data = {}, fields = {}) {
+      s.state.status = status;
+      upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
+      await acts.transition({ runId, status, eventKey: key(), data, fields });
+    },
+    async waitFor(until, timeoutMs) {
+      const t0 = Date.now();
+      try {
+        return await condition(until, timeoutMs);
+      } finally {
+        s.waitedMs += Date.now() - t0;
+      }
+    },
+    async announceDirectMessages() {
+      if (s.directMessages.length === 0 || !patched(DIRECT_MESSAGE_AUDIT)) return;
+      for (const text of s.directMessages.splice(0)) await emit('log', { stream: 'control', action: 'message', actor: DIRECT_ACTOR, text });
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * AgentRun's LLM calls, each paid through the gates: the plan (first, and again
+ * when the supervisor asks for a new one, each gated for approval) and the
+ * supervisor's review of a step. The offline provider's supervisor is a pure rule.
+ */
+import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
+import { offlineDecision } from '../shared/supervisor.ts';
+import type { SupervisorDecision } from '../shared/supervisor.ts';
+import type { RunContext } from './context.ts';
+import type { Gates } from './gates.ts';
+import { llmCall } from './proxies.ts';
+
+export function createPlanner(run: RunContext, gates: Gates) {
+  const { input, s } = run;
+  const { runId, userId } = input;
+
+  const makePlan = async (previous?: { results: StepResult[]; reason: string }): Promise<Plan> => {
+    const callId = s.llmCalls++;
+    const what = previous ? 'replan' : 'plan';
+    const request = {
+      runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, messages: [...s.messages],
+      previous: previous && s.plan ? { plan: s.plan, ...previous } : undefined,
+    };
+    const r = await gates.payLlm(what, callId, request, () => llmCall(what).plan(request));
+    return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
+  };
+
+  /** Plans, records the plan and waits for its approval when it needs one. */
+  const planAndApprove = async (reason?: string) => {
+    await run.transition('planning', reason === undefined ? {} : { reason });
+    const before = s.plan?.steps ?? [];
+    s.plan = await makePlan(reason === undefined ? undefined : { results: s.state.steps, reason });
+    s.state.plan = s.plan;
+    s.nextIndex = 0;
+    const plan = s.plan;
+    await run.transition('running', { plan: { summary: plan.summary, steps: plan.steps.map((step) => step.tool) } }, { plan });
+    if (reason === undefined) await gates.approvePlanChange({ kind: 'plan', before: [], after: plan.steps }, { plan: { summary: plan.summary, steps: plan.steps } });
+    else await gates.approvePlanChange({ kind: 'replan', before, after: plan.steps }, { change: { kind: 'replan', reason, before, after: plan.steps } });
+  };
+
+  return {
+    /** The run's first plan. */
+    first: () => planAndApprove(),
+    /** A new plan, the supervisor having said why; the run starts it from its first step. */
+    replan: (reason: string) => planAndApprove(reason),
+
+    /** The supervisor's decision after a step (an LLM call, or the offline rule). */
+    async supervise(index: number, step: PlanStep, result: StepResult, attempt: number, isLast: boolean): Promise<SupervisorDecision> {
+      if (input.provider === 'offline') return offlineDecision(result, isLast);
+      const callId = s.llmCalls++;
+      const request = {
+        runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, plan: s.plan!, index, step, result, attempt, isLast, messages: [...s.messages],
+      };
+      const r = await gates.payLlm(`supervise step ${index}`, callId, request, () => llmCall(`supervise step ${index}`).supervise(request));
+      return r.decision;
+    },
+  };
+}
+
+export type Planner = ReturnType<typeof createPlanner>;

@@ -1,0 +1,87 @@
+/**
+ * AgentRun's state as one value: what outlives an execution (the continue-as-new
+ * carry) and what lasts one execution only. Adding a field is one edit: give it
+ * its starting value in `startingCarry` (carried) or `startingExecution` (not).
+ * A carry written before a field existed starts that field at its starting value,
+ * so a run that continued as new under older code goes on under this one.
+ * Deterministic: the only clock is the workflow's.
+ */
+import type { Plan, PlanStep, RunInput, RunState } from '../shared/run.ts';
+import type { ApproveSignal } from './definitions.ts';
+import { DIRECT_ACTOR } from './definitions.ts';
+
+/**
+ * What one execution hands the next (`RunInput.carry`), at the values a new run starts
+ * from. The field names are the carry's wire shape: recorded histories hold them.
+ */
+function startingCarry(input: Pick<RunInput, 'runId' | 'userId'>, nowMs: number) {
+  const state: RunState = {
+    runId: input.runId, userId: input.userId, status: 'queued', steps: [], creditsCharged: 0, creditsReserved: 0, iterations: 0, completedSteps: 0,
+  };
+  return {
+    /** The record the status query returns (its `plan` is the plan as last planned). */
+    state,
+    /** The plan being run: the last plan with the supervisor's changed steps. */
+    plan: undefined as Plan | undefined,
+    /** Position in the plan of the next step. */
+    nextIndex: 0,
+    /** Number of the next event key (`wf:<seq>`). */
+    seq: 0,
+    /** LLM calls so far (their ids key holds and charges). */
+    llmCalls: 0,
+    /** Approvals so far (budget extension keys use it). */
+    approvals: 0,
+    /** Time spent waiting for humans, which the activation timeout does not count. */
+    waitedMs: 0,
+    startedAtMs: nowMs,
+    /** Messages from humans, oldest first (planner and supervisor read them). */
+    messages: [] as string[],
+  };
+}
+export type RunCarry = ReturnType<typeof startingCarry>;
+const CARRIED = Object.keys(startingCarry({ runId: '', userId: '' }, 0)) as (keyof RunCarry)[];
+
+/** A hold taken and not settled yet: one step execution's or one LLM call's maximum cost. */
+export interface OpenHold {
+  index: number | null;
+  amount: number;
+  tokens: number;
+  key: string;
+  chargeKey: string;
+  what: string;
+  /** The step held for (a step cancelled or failed mid-way is charged for the time it ran). */
+  step?: PlanStep;
+  startedAtMs: number;
+}
+
+/** What lasts one execution only. */
+function startingExecution(continued: boolean) {
+  return {
+    /** The run's reservation is this execution's to settle (a continued run reserved in an earlier one). */
+    reserved: continued,
+    paused: false,
+    /** Who paused and who resumed the run last (`actor` on the status events that follow). */
+    pausedBy: DIRECT_ACTOR,
+    resumedBy: DIRECT_ACTOR,
+    /** Step executions in this workflow execution (it continues as new after STEPS_PER_EXECUTION). */
+    stepsThisExecution: 0,
+    /** Messages signalled to Temporal directly (no actor), not yet announced on the log. */
+    directMessages: [] as string[],
+    /** An `approve` signal the waiting gate has not taken yet. */
+    pendingApproval: undefined as ApproveSignal | undefined,
+    openHold: undefined as OpenHold | undefined,
+  };
+}
+
+export type AgentRunState = RunCarry & ReturnType<typeof startingExecution>;
+
+/** The state an execution starts from: a new run's, or what the previous execution carried. */
+export function fromCarry(input: RunInput, nowMs: number): AgentRunState {
+  const carry = input.carry as Partial<RunCarry> | undefined;
+  return { ...startingCarry(input, nowMs), ...carry, ...startingExecution(carry !== undefined) };
+}
+
+/** Every carried field, for the next execution's input. */
+export function toCarry(s: AgentRunState): RunCarry {
+  return Object.fromEntries(CARRIED.map((k) => [k, s[k]])) as RunCarry;
+}
