@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
 import { listQuery as failedListQuery } from './queue-routes.ts';
 import { approveBody, createRunBody, filesQuery, listQuery as runListQuery, messageBody } from './runs-routes.ts';
-import type { ControlAction } from './runs-service.ts';
+import { CONTROL_ACTIONS } from '../runs/model.ts';
 import { actionOnly, runIdBody, seedCreateBody } from './seed-routes.ts';
 import { RUN_ID_RE } from '../shared/names.ts';
 import { failureReason, legacyJob, QUEUE_NAMES } from '../shared/queue.ts';
@@ -31,7 +31,6 @@ const runStatus = z.enum(RUN_STATUSES).describe('Where the run is: `completed`, 
 const runLinks = z.object({ self: z.string(), events: z.string(), files: z.string() }).describe('Where to read, follow and browse the run');
 const failure = failureReason.describe('Why something failed: a stable code and a human message');
 const usage = z.object({ credits: z.number().min(0).describe('Credits charged so far') });
-const CONTROL_ACTIONS = ['cancel', 'approve', 'pause', 'resume', 'message'] as const satisfies readonly ControlAction[];
 
 const stepResult = z.object({
   index: z.number().int().min(0).describe('Execution number within the run (retries and replanned steps get new ones)'),
