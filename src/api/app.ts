@@ -7,7 +7,7 @@ import { errorMiddleware, jsonNotFound } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { cors, securityHeaders } from './http-policy.ts';
 import type { IdempotencyStore } from './idempotency.ts';
-import { serveOpenApi } from './openapi.ts';
+import { serveOpenApi } from './openapi/index.ts';
 import { createOpsRouter } from './ops-routes.ts';
 import type { OpsDeps } from './ops-routes.ts';
 import { createQueueRouter } from './queue-routes.ts';

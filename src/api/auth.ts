@@ -19,7 +19,7 @@ export interface Caller {
   expiresAtMs?: number;
 }
 
-/** The caller as the audit trail names them (src/api/audit.ts). */
+/** The caller as the audit trail names them (src/runs/audit.ts). */
 export function actorOf(caller: Caller): { id: string; kind: Caller['via'] } {
   return { id: caller.userId, kind: caller.via };
 }
