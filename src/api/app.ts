@@ -7,17 +7,17 @@ import { errorMiddleware, jsonNotFound } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { cors, securityHeaders } from './http-policy.ts';
 import type { IdempotencyStore } from './idempotency.ts';
-import { serveOpenApi } from './openapi.ts';
+import { serveOpenApi } from './openapi/index.ts';
 import { createOpsRouter } from './ops-routes.ts';
 import type { OpsDeps } from './ops-routes.ts';
 import { createQueueRouter } from './queue-routes.ts';
-import type { QueueService } from './queue-service.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { runsRouter } from './runs-routes.ts';
-import type { RunsService } from './runs-service.ts';
 import { seedRouter } from './seed-routes.ts';
 import { SseLimits } from './sse-limits.ts';
 import type { EventLog } from '../infra/event-log.ts';
+import type { QueueService } from '../ingress/index.ts';
+import type { RunsService } from '../runs/index.ts';
 import type { Config } from '../shared/config.ts';
 
 export interface AppDeps {

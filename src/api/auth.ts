@@ -7,7 +7,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { JWTVerifyGetKey } from 'jose';
-import { HttpError, UnavailableError } from './errors.ts';
+import { HttpError } from './errors.ts';
+import { Unavailable } from '../runs/errors.ts';
 import { USER_ID_RE } from '../shared/config.ts';
 import type { AuthConfig } from '../shared/config.ts';
 
@@ -18,7 +19,7 @@ export interface Caller {
   expiresAtMs?: number;
 }
 
-/** The caller as the audit trail names them (src/api/audit.ts). */
+/** The caller as the audit trail names them (src/runs/audit.ts). */
 export function actorOf(caller: Caller): { id: string; kind: Caller['via'] } {
   return { id: caller.userId, kind: caller.via };
 }
@@ -104,7 +105,7 @@ export class Authenticator {
   }
 }
 
-function jwtFailure(err: unknown): HttpError {
+function jwtFailure(err: unknown): HttpError | Unavailable {
   if (err instanceof joseErrors.JWTExpired) return new UnauthorizedError('invalid_token', 'token expired');
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     const what: Record<string, string> = { aud: 'audience (aud)', iss: 'issuer (iss)', nbf: 'not-before (nbf)', sub: 'subject (sub)', exp: 'expiry (exp)' };
@@ -118,11 +119,11 @@ function jwtFailure(err: unknown): HttpError {
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
     return new UnauthorizedError('invalid_token', 'token was not signed by a key of the issuer');
   }
-  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return new UnavailableError('the token issuer (JWKS)', err);
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid) return new Unavailable('the token issuer (JWKS)', err);
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return new UnauthorizedError('invalid_token', `malformed token: ${err.message}`);
   if (err instanceof joseErrors.JOSEError) return new UnauthorizedError('invalid_token', 'token is not valid');
   // Anything else is the JWKS endpoint being unreachable.
-  return new UnavailableError('the token issuer (JWKS)', err);
+  return new Unavailable('the token issuer (JWKS)', err);
 }
 
 function bearer(req: Request): string | undefined {

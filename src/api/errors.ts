@@ -1,10 +1,16 @@
 /**
- * HTTP errors and the one error middleware that maps them to
- * `{ "error": { "code", "message", "details"? } }`. Nothing here exits the process.
+ * HTTP errors, the one table mapping domain errors (src/runs, src/ingress) to HTTP, and
+ * the one error middleware that answers both as `{ "error": { "code", "message",
+ * "details"? } }`. Nothing here exits the process.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../ingress/errors.ts';
+import {
+  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
+  Unavailable, WorkspaceDeleted, WorkspaceNotFound,
+} from '../runs/errors.ts';
 
 /** An error with an HTTP status and a stable machine-readable code. */
 export class HttpError extends Error {
@@ -23,38 +29,60 @@ export class HttpError extends Error {
   }
 }
 
+/** The Retry-After header: whole seconds, at least 1. */
+const retryAfter = (seconds: number) => ({ 'Retry-After': String(Math.max(1, Math.ceil(seconds))) });
+
 /** 429: a limit of the caller's (requests per window, runs at once); try again after `retryAfterS`. */
 export class TooManyRequestsError extends HttpError {
   constructor(code: string, message: string, retryAfterS: number, details?: unknown) {
-    super(429, code, message, details, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterS))) });
+    super(429, code, message, details, retryAfter(retryAfterS));
     this.name = 'TooManyRequestsError';
   }
 }
 
-/** 409: the run cannot do that in its current state (closed, not started, not waiting). */
-export const conflict = (code: string, message: string, details?: unknown) => new HttpError(409, code, message, details);
+type ErrorClass<E extends RunsError> = abstract new (...args: never[]) => E;
 
-export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`);
-
-/** A dependency (Redis, Temporal, S3) is unavailable: 503, try again later. */
-export class UnavailableError extends HttpError {
-  constructor(dependency: string, cause?: unknown) {
-    super(503, 'unavailable', `${dependency} is unavailable, try again shortly`);
-    this.cause = cause;
-  }
+/** How one domain error class is answered: its status, and what its fields add (details, headers). The code is the error's own. */
+interface HttpMapping<E extends RunsError = RunsError> {
+  error: ErrorClass<E>;
+  status: number;
+  details?: (e: E) => unknown;
+  headers?: (e: E) => Record<string, string>;
 }
 
+const row = <E extends RunsError>(m: HttpMapping<E>) => m as unknown as HttpMapping;
+
 /**
- * 503 for a start whose outcome is unknown (the call failed and Temporal cannot say whether
- * the workflow exists). The record stays `queued`; an Idempotency-Key keeps the run id.
+ * The one table from domain errors (src/runs, src/ingress) to HTTP answers: the first row
+ * whose class the error is an instance of (a subclass such as StartOutcomeUnknown answers as
+ * its base, Unavailable). The JSON code is the error's `code`.
  */
-export class StartOutcomeUnknownError extends UnavailableError {
-  readonly runId: string;
-  constructor(runId: string, cause: unknown) {
-    super('Temporal', cause);
-    this.name = 'StartOutcomeUnknownError';
-    this.runId = runId;
-  }
+export const DOMAIN_ERRORS: readonly HttpMapping[] = [
+  row({ error: RunNotFound, status: 404 }),
+  row({ error: DeadLetterNotFound, status: 404 }),
+  row({ error: FileNotFound, status: 404 }),
+  row({ error: WorkspaceNotFound, status: 404 }),
+  row({ error: WorkspaceDeleted, status: 410 }),
+  row({ error: InvalidInput, status: 400 }),
+  row({ error: InvalidPath, status: 400 }),
+  row({ error: RunClosed, status: 409, details: (e) => (e.status === undefined ? undefined : { status: e.status }) }),
+  row({ error: RunNotStarted, status: 409, details: (e) => ({ status: e.status }) }),
+  row({ error: NotAwaitingApproval, status: 409, details: (e) => ({ status: e.status }) }),
+  row({ error: RunNotRetryable, status: 409, details: (e) => (e.from === 'run' ? { status: e.status } : undefined) }),
+  row({ error: AlreadyRetried, status: 409 }),
+  row({ error: AtRunLimit, status: 429, details: (e) => ({ active: e.active, limit: e.limit }), headers: (e) => retryAfter(e.retryAfterS) }),
+  row({ error: SigningUnavailable, status: 503 }),
+  row({ error: Unavailable, status: 503 }),
+];
+
+/** The HTTP answer for a domain error; undefined for any other error. */
+export function httpErrorOf(err: unknown): HttpError | undefined {
+  if (!(err instanceof RunsError)) return undefined;
+  const m = DOMAIN_ERRORS.find((r) => err instanceof r.error);
+  if (!m) return undefined;
+  const e = new HttpError(m.status, err.code, err.message, m.details?.(err), m.headers?.(err));
+  e.cause = err.cause;
+  return e;
 }
 
 /** Turns a zod failure into a 400 whose message names the first bad field. */
@@ -84,7 +112,9 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     }
     let e: HttpError;
     const bodyParser = err as { type?: string; status?: number; message?: string };
-    if (err instanceof HttpError) e = err;
+    const domain = httpErrorOf(err);
+    if (domain) e = domain;
+    else if (err instanceof HttpError) e = err;
     else if (bodyParser?.type === 'entity.parse.failed') e = new HttpError(400, 'invalid_json', `body is not valid JSON: ${bodyParser.message ?? ''}`.trim());
     else if (bodyParser?.type === 'entity.too.large') e = new HttpError(413, 'body_too_large', 'request body is larger than the server accepts');
     else if (bodyParser?.type === 'charset.unsupported' || bodyParser?.type === 'encoding.unsupported') e = new HttpError(415, 'unsupported_encoding', bodyParser.message ?? 'unsupported encoding');

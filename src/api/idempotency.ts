@@ -17,7 +17,7 @@
  *
  * The claim is `pending` while one request works on it; `done` with the response
  * (IDEMPOTENCY_TTL_S) once the run started; `retry` after an attempt whose outcome is
- * unknown (StartOutcomeUnknownError). A `retry` claim, or a `pending` one older than
+ * unknown (StartOutcomeUnknown, src/runs/errors.ts). A `retry` claim, or a `pending` one older than
  * PENDING_TAKEOVER_MS (its process died), is taken over by the next request with the
  * same key and body. A duplicate waits for `done` and gets the original response; a
  * different body under the same key is 422. A failure known to have started nothing
@@ -25,9 +25,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { HttpError, StartOutcomeUnknownError, UnavailableError } from './errors.ts';
-import { redisKeys } from '../shared/names.ts';
+import { HttpError } from './errors.ts';
+import { StartOutcomeUnknown, Unavailable } from '../runs/errors.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { redisKeys } from '../shared/names.ts';
 
 export interface StoredResponse { status: number; body: unknown }
 
@@ -109,7 +110,7 @@ export class IdempotencyStore {
       response = await produce(claim.runId, resumed);
     } catch (err) {
       // Unknown outcome: keep the run id for the next attempt. Known not started: forget the key.
-      const next = err instanceof StartOutcomeUnknownError ? { ...claim, state: 'retry' as const } : undefined;
+      const next = err instanceof StartOutcomeUnknown ? { ...claim, state: 'retry' as const } : undefined;
       await this.cas(redisKey, raw, next).catch(() => undefined);
       throw err;
     }
@@ -126,7 +127,7 @@ export class IdempotencyStore {
     try {
       return await fn();
     } catch (err) {
-      throw new UnavailableError('Redis', err);
+      throw new Unavailable('Redis', err);
     }
   }
 }

@@ -8,12 +8,8 @@ import { createApp } from './app.ts';
 import { Authenticator } from './auth.ts';
 import { EventHub } from './event-hub.ts';
 import { IdempotencyStore } from './idempotency.ts';
-import { LegacyIngress } from './legacy-ingress.ts';
 import { createApiMetrics, serveApiMetrics } from './metrics.ts';
-import { QueueService } from './queue-service.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { startRepairLoop } from './run-repair.ts';
-import { RunsService } from './runs-service.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -21,6 +17,10 @@ import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
+import { LegacyIngress, QueueService } from '../ingress/index.ts';
+import { RunsService } from '../runs/index.ts';
+import { DEFAULT_PRIORITY } from '../runs/model.ts';
+import { startRepairLoop } from '../runs/repair.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   if (config.queue.consumer) {
     ingress = new LegacyIngress({
       redis, queue, runs, store, log: log.child({ component: 'legacy-ingress' }), pollMs: config.queue.pollMs,
-      maxAttempts: config.queue.maxAttempts, defaultPriority: 3, onOutcome: metrics.ingress, signingSecret: config.queue.signingSecret,
+      maxAttempts: config.queue.maxAttempts, defaultPriority: DEFAULT_PRIORITY, onOutcome: metrics.ingress, signingSecret: config.queue.signingSecret,
     });
     await ingress.start();
   }

@@ -9,7 +9,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { IngressOutcome } from './legacy-ingress.ts';
+import type { IngressOutcome } from '../ingress/index.ts';
 import type { QueueFacade, QueueStats } from '../infra/queue.ts';
 import { QUEUE_NAMES } from '../shared/queue.ts';
 import { RUN_STATUSES } from '../shared/run.ts';

@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, callerOf } from './auth.ts';
 import { parseOr400 } from './errors.ts';
-import type { QueueService } from './queue-service.ts';
+import type { QueueService } from '../ingress/index.ts';
 
 export const listQuery = z.object({ limit: z.coerce.number({ error: 'must be a whole number from 1 to 1000' }).int().min(1).max(1000).default(100) }).loose();
 

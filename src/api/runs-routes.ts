@@ -10,15 +10,16 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { actorOf, callerOf } from './auth.ts';
 import type { Caller } from './auth.ts';
-import { HttpError, parseOr400, UnavailableError } from './errors.ts';
+import { HttpError, parseOr400 } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
-import { newRunId } from './ids.ts';
 import type { IdempotencyStore } from './idempotency.ts';
-import type { ControlAction, RunsService } from './runs-service.ts';
 import { DEFAULT_SSE_OPTIONS, SseSession } from './sse.ts';
 import type { SseLimits } from './sse-limits.ts';
 import type { EventLog } from '../infra/event-log.ts';
+import { RunsError, Unavailable } from '../runs/errors.ts';
+import { newRunId } from '../runs/ids.ts';
+import type { ControlAction, RunsService } from '../runs/index.ts';
 import type { Config } from '../shared/config.ts';
 import { isRunId } from '../shared/names.ts';
 import { RUN_STATUSES, TERMINAL_STATUSES } from '../shared/run.ts';
@@ -128,8 +129,8 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
     try {
       await session.open();
     } catch (err) {
-      if (err instanceof HttpError) throw err;
-      throw new UnavailableError('Redis', err);
+      if (err instanceof HttpError || err instanceof RunsError) throw err;
+      throw new Unavailable('Redis', err);
     }
     if (!run.description && !res.writableEnded) {
       res.write(`: not started: run ${id} is recorded but not started yet; this stream waits for it\n\n`);

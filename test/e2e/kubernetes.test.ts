@@ -21,7 +21,7 @@ import { buildJobManifest, jobName, jobSelector } from '../../src/sandbox/kubern
 import type { SandboxRequest } from '../../src/sandbox/types.ts';
 import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/config.ts';
 import { s3Keys } from '../../src/shared/names.ts';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { boot, assertRefused } from '../helpers/boot.ts';
 import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';

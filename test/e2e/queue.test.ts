@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { QueueFacade } from '../../src/infra/queue.ts';
 import { signIngress } from '../../src/shared/ingress-signature.ts';
 import { queueKeys } from '../../src/shared/names.ts';

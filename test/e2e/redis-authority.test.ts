@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { QueueFacade } from '../../src/infra/queue.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import type { Redis } from '../../src/infra/redis.ts';

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { connectClients, newUser, ROOT, stackEnv, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { createExecutor } from '../../src/sandbox/index.ts';
 import { WorkspaceConflictError } from '../../src/sandbox/sync.ts';

@@ -11,7 +11,7 @@ import { createExecutor } from '../../src/sandbox/index.ts';
 import { EventLog } from '../../src/infra/event-log.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import type { StepResult } from '../../src/shared/run.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';

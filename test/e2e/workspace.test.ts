@@ -17,7 +17,7 @@ import { collect, parse } from '../helpers/runs.ts';
 import type { ActivityDeps } from '../../src/activities/deps.ts';
 import { deleteFile, listFiles, READ_PREVIEW_BYTES, READ_PREVIEW_CHARS, readFile, statFile, UPLOAD_PART_BYTES, writeFile } from '../../src/activities/tools/files.ts';
 import type { Workspace } from '../../src/activities/tools/files.ts';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { s3Keys } from '../../src/shared/names.ts';
 import { claimWorkspace, WorkspaceUnavailableError } from '../../src/workspace/claim.ts';
 import { pruneWorkspaces } from '../../src/workspace/retention.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import { SupabaseStore } from '../../src/store/supabase.ts';
 import type { Store } from '../../src/store/types.ts';

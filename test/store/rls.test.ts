@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@supabase/supabase-js';
 import { SignJWT } from 'jose';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import { stackEnv } from '../helpers/stack.ts';
 

@@ -9,10 +9,11 @@
  * priority come from the run's database record. A retried run (an API-written entry
  * with a signed `retry_of`) takes them from the failed run's record.
  *
- * Runs in the API process, because the start path (run input, workspace claim,
- * priority and fairness keys, the record's `queued` status) lives in the API's
- * RunsService, so legacy and HTTP starts are one code path; every API replica may
- * consume, entries are taken atomically.
+ * Runs in the API process and starts runs through the same RunsService (src/runs) as
+ * the HTTP routes (run input, workspace claim, priority and fairness keys, the record's
+ * `queued` status), so legacy and HTTP starts are one code path; its refusals are the
+ * runs' domain errors (AtRunLimit, RunNotFound). Every API replica may consume, entries
+ * are taken atomically.
  *
  * Reliable: an entry is moved into jobs:processing (LMOVE in a script) and removed
  * only once Temporal accepted the start (workflow id = run id, so a second start of
@@ -26,12 +27,12 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { HttpError } from './errors.ts';
 import { promoteRetry } from './queue-service.ts';
-import type { RunsService } from './runs-service.ts';
 import { PreflightError } from '../infra/preflight.ts';
 import type { QueueFacade } from '../infra/queue.ts';
 import type { Redis } from '../infra/redis.ts';
+import { AtRunLimit, RunNotFound } from '../runs/errors.ts';
+import type { RunsService } from '../runs/index.ts';
 import { ingressSignatureProblem } from '../shared/ingress-signature.ts';
 import { legacyJob } from '../shared/queue.ts';
 import type { FailureReason, LegacyJob } from '../shared/queue.ts';
@@ -55,16 +56,8 @@ export interface LegacyIngressDeps {
   onOutcome?: (outcome: IngressOutcome) => void;
 }
 
+/** A dependency is down: the entry is deferred to jobs:retry with backoff (an attempt). */
 class Transient extends Error {}
-
-/** The run's user has as many runs going as allowed: the entry waits its turn (not an attempt). */
-class AtRunLimit extends Error {
-  readonly retryAfterS: number;
-  constructor(message: string, retryAfterS: number) {
-    super(message);
-    this.retryAfterS = retryAfterS;
-  }
-}
 
 /** How long an entry of a user at the active-run limit waits before it is tried again. */
 export const RUN_LIMIT_RECHECK_MS = 5000;
@@ -174,9 +167,9 @@ export class LegacyIngress {
       return outcome;
     } catch (err) {
       if (err instanceof AtRunLimit) {
-        // Waiting for a place is not a failure: retry_count stays, the entry is never dead-lettered for it.
+        // The run's user has as many runs going as allowed: waiting for a place is not a failure: retry_count stays, the entry is never dead-lettered for it.
         const delayMs = Math.max(RUN_LIMIT_RECHECK_MS, err.retryAfterS * 1000);
-        await queue.defer(raw, raw, job.retry_count ?? 0, new Date(Date.now() + delayMs), { code: 'too_many_active_runs', message: err.message });
+        await queue.defer(raw, raw, job.retry_count ?? 0, new Date(Date.now() + delayMs), { code: err.code, message: err.message });
         log.info({ runId: job.run_id, delayMs }, 'legacy job waits: its user is at the active-run limit');
         this.deps.onOutcome?.('deferred');
         return 'deferred';
@@ -233,7 +226,7 @@ export class LegacyIngress {
       // A retried run keeps working in the failed run's files.
       await runs.start(record.user_id, { prompt: record.prompt, priority, workspaceId: job.retry_of }, opts);
     } catch (err) {
-      if (err instanceof HttpError && err.status === 429) throw new AtRunLimit(err.message, Number(err.headers?.['Retry-After'] ?? 0));
+      if (err instanceof AtRunLimit) throw err;
       // A start Temporal refused marks the run failed and dead-letters it as a run: the entry is consumed.
       const now = await store.getRun(job.run_id).catch(() => undefined);
       if (now?.status === 'failed') {
@@ -252,7 +245,7 @@ export class LegacyIngress {
       await this.deps.runs.describe(runId);
       return true;
     } catch (err) {
-      if (err instanceof HttpError && err.status === 404) return false;
+      if (err instanceof RunNotFound) return false;
       throw new Transient(`Temporal is unavailable: ${(err as Error).message}`);
     }
   }

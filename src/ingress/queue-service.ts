@@ -6,11 +6,13 @@
  * jobs:retry, which the ingress consumer finishes.
  */
 import type { Logger } from 'pino';
-import { recordControl } from './audit.ts';
-import type { Actor } from './audit.ts';
-import { HttpError, notFound, UnavailableError } from './errors.ts';
-import { newRunId } from './ids.ts';
+import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from './errors.ts';
 import type { QueueFacade } from '../infra/queue.ts';
+import { recordControl } from '../runs/audit.ts';
+import type { Actor } from '../runs/audit.ts';
+import { RunNotRetryable, Unavailable } from '../runs/errors.ts';
+import { newRunId } from '../runs/ids.ts';
+import { DEFAULT_PRIORITY } from '../runs/model.ts';
 import { signIngress } from '../shared/ingress-signature.ts';
 import type { FailedEntry, RetryEntry } from '../shared/queue.ts';
 import type { Store } from '../store/types.ts';
@@ -45,7 +47,7 @@ export class QueueService {
     try {
       return await this.queue.stats();
     } catch (err) {
-      throw new UnavailableError('Redis', err);
+      throw new Unavailable('Redis', err);
     }
   }
 
@@ -53,7 +55,7 @@ export class QueueService {
     try {
       return (await this.queue.listFailed(limit)).map((f) => f.entry);
     } catch (err) {
-      throw new UnavailableError('Redis', err);
+      throw new Unavailable('Redis', err);
     }
   }
 
@@ -72,23 +74,23 @@ export class QueueService {
     try {
       found = (await this.queue.listFailed(100_000)).find((f) => f.entry.id === id);
     } catch (err) {
-      throw new UnavailableError('Redis', err);
+      throw new Unavailable('Redis', err);
     }
-    if (!found) throw notFound(`dead-lettered entry ${id}`);
+    if (!found) throw new DeadLetterNotFound(id);
     const { entry, member } = found;
     const now = new Date().toISOString();
     const retryCount = (entry.retry_count ?? 0) + 1;
     let retry: RetryEntry;
     let outcome: RetryOutcome;
     const record = entry.source === 'run' && entry.run_id
-      ? await this.store.getRun(entry.run_id).catch((err: unknown) => { throw new UnavailableError('the database', err); })
+      ? await this.store.getRun(entry.run_id).catch((err: unknown) => { throw new Unavailable('the database', err); })
       : undefined;
     let newRecord: { id: string; userId: string; prompt: string; priority: number } | undefined;
     if (record) {
-      if (record.status !== 'failed') throw new HttpError(409, 'run_not_retryable', `run ${record.id} is ${record.status}; only failed runs are retried from the dead-letter view`);
-      if (!this.signingSecret) throw new HttpError(503, 'ingress_signing_unavailable', 'INGRESS_SIGNING_SECRET is not set: this API cannot sign the retried run\'s queue entry');
+      if (record.status !== 'failed') throw new RunNotRetryable(record.id, record.status, 'dead_letter');
+      if (!this.signingSecret) throw new SigningUnavailable();
       const runId = newRunId();
-      const priority = record.priority >= 1 && record.priority <= 5 ? record.priority : 3;
+      const priority = record.priority >= 1 && record.priority <= 5 ? record.priority : DEFAULT_PRIORITY;
       retry = {
         id: entry.id, kind: 'requeue', retry_at: now, retry_count: retryCount, reason: entry.reason,
         job: JSON.stringify({ run_id: runId, enqueued_at: now, priority, retry_count: retryCount, retry_of: record.id, sig: signIngress(this.signingSecret, runId, record.id) }),
@@ -105,9 +107,9 @@ export class QueueService {
     try {
       claimed = await this.queue.claimForRetry(member, retry, entry.run_id ?? undefined);
     } catch (err) {
-      throw new UnavailableError('Redis', err);
+      throw new Unavailable('Redis', err);
     }
-    if (!claimed) throw new HttpError(409, 'already_retried', `dead-lettered entry ${id} is being retried already`);
+    if (!claimed) throw new AlreadyRetried(id);
     if (record) {
       await recordControl({ store: this.store, log: this.log }, record.id, record.user_id, actor, 'retry', { runId: outcome.runId, entry: id })
         .catch((err: unknown) => this.log.error({ err, id, actor: actor.id }, 'could not audit a queue retry'));

@@ -7,7 +7,7 @@
  * `paused` and following `running` status). An action that cannot be recorded is not taken.
  */
 import type { Logger } from 'pino';
-import { UnavailableError } from './errors.ts';
+import { Unavailable } from './errors.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { AuditAction, AuditEntryInput, Store } from '../store/types.ts';
 
@@ -29,7 +29,7 @@ export interface AuditDeps {
 }
 
 /**
- * Records `action` on run `runId` (owned by `ownerId`) by `actor`; 503 when the database
+ * Records `action` on run `runId` (owned by `ownerId`) by `actor`; Unavailable when the database
  * cannot take the row (the action is then not taken).
  */
 export async function recordControl(deps: AuditDeps, runId: string, ownerId: string, actor: Actor, action: AuditAction, detail: Record<string, unknown> = {}): Promise<number> {
@@ -37,7 +37,7 @@ export async function recordControl(deps: AuditDeps, runId: string, ownerId: str
   try {
     row = await deps.store.recordAudit({ runId, userId: ownerId, actor: actor.id, actorKind: actor.kind, action, detail });
   } catch (err) {
-    throw new UnavailableError('the database (audit trail)', err);
+    throw new Unavailable('the database (audit trail)', err);
   }
   if (API_EVENT_ACTIONS.has(action) && deps.events) {
     // The row is the record; the event is the run's log of it. A Redis outage loses only the event.

@@ -16,8 +16,8 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import { closedStatus } from './workflow.ts';
 import type { QueueFacade } from '../infra/queue.ts';
-import type { RunStatus } from '../shared/run.ts';
 import type { Store } from '../store/types.ts';
 
 export interface RepairDeps {
@@ -31,10 +31,6 @@ export const START_INTERRUPTED = {
   code: 'start_interrupted',
   message: 'the API stopped between admitting this run and starting it: nothing ran and nothing was charged; start it again',
 } as const;
-
-const CLOSED: Record<string, RunStatus | undefined> = {
-  COMPLETED: 'completed', FAILED: 'failed', CANCELLED: 'cancelled', TERMINATED: 'failed', TIMED_OUT: 'failed',
-};
 
 export interface RepairOutcome { failed: string[]; closed: string[]; running: string[]; unknown: string[] }
 
@@ -62,7 +58,7 @@ export async function repairQueuedRuns(deps: RepairDeps, graceS: number, limit =
       }
       continue;
     }
-    const closed = CLOSED[status];
+    const closed = closedStatus(status);
     if (closed) {
       await deps.store.updateRun(id, closed, { error: { code: 'workflow_closed', message: `the run's workflow ended ${status} before it reported a status` } });
       out.closed.push(id);

@@ -1,0 +1,40 @@
+/**
+ * Who owns a run. Every operation naming a run goes through `owned`: a run of another user
+ * is RunNotFound, as one that does not exist, so ids of other users' runs cannot be probed.
+ */
+import type { WorkflowExecutionDescription } from '@temporalio/client';
+import { RunNotFound, Unavailable } from './errors.ts';
+import type { OwnedRun, RunsDeps } from './model.ts';
+import { describeRun } from './workflow.ts';
+import { isRunId } from '../shared/names.ts';
+import type { RunRecord } from '../store/types.ts';
+import { searchAttributes } from '../workflows/definitions.ts';
+
+/** The run's database record; Unavailable when the database does not answer. */
+export async function runRecord(deps: Pick<RunsDeps, 'store'>, id: string): Promise<RunRecord | undefined> {
+  try {
+    return await deps.store.getRun(id);
+  } catch (err) {
+    throw new Unavailable('the database', err);
+  }
+}
+
+/**
+ * The run `id` if `userId` owns it, else RunNotFound. Ownership comes from the workflow's
+ * UserId search attribute (set at start), or for a `created` run from its record.
+ */
+export async function ownedRun(deps: Pick<RunsDeps, 'store' | 'temporal'>, userId: string, id: string): Promise<OwnedRun> {
+  let description: WorkflowExecutionDescription | undefined;
+  try {
+    description = await describeRun(deps.temporal, id);
+  } catch (err) {
+    if (!(err instanceof RunNotFound) || !isRunId(id)) throw err;
+  }
+  if (description) {
+    if (description.typedSearchAttributes.get(searchAttributes.userId) !== userId) throw new RunNotFound(id);
+    return { id, userId, description };
+  }
+  const record = await runRecord(deps, id);
+  if (record?.user_id !== userId) throw new RunNotFound(id);
+  return { id, userId, record };
+}
