@@ -46,7 +46,7 @@ describe('WorkspaceStore on MinIO', () => {
     const info = await ws.head(key);
     assert.equal(info?.contentType, 'application/json');
     assert.deepEqual(await ws.put(key, '{"n":3}', { condition: { ifMatch: '"0123456789abcdef0123456789abcdef"' } }), { written: false });
-    const w = await ws.put(key, '{"n":4}', { contentType: 'application/json', condition: { ifMatch: info!.etag! } });
+    const w = await ws.put(key, '{"n":4}', { contentType: 'application/json', condition: { ifMatch: info.etag! } });
     assert.equal(w.written, true);
     assert.deepEqual(await ws.getJson(key), { n: 4 });
     // Without a condition a write lands whatever is there.
@@ -59,12 +59,12 @@ describe('WorkspaceStore on MinIO', () => {
     await ws.put(fileKey(runId, 'ten.txt'), Buffer.from('0123456789'), { contentType: 'text/plain', metadata: { 'agentrun-writer': 'me' } });
     const part = await ws.open(fileKey(runId, 'ten.txt'), { first: 0, last: 3 });
     assert.equal(part?.info.bytes, 10);
-    assert.equal((await part!.read()).toString(), '0123');
+    assert.equal((await part.read()).toString(), '0123');
     assert.equal((await ws.head(fileKey(runId, 'ten.txt')))?.metadata?.['agentrun-writer'], 'me');
     await ws.put(fileKey(runId, 'empty.txt'), '');
     const empty = await ws.open(fileKey(runId, 'empty.txt'), { first: 0, last: 3 });
     assert.equal(empty?.info.bytes, 0);
-    assert.equal((await empty!.read()).length, 0);
+    assert.equal((await empty.read()).length, 0);
   });
 
   it('deletes only the version named, counts a missing object as absent, and deletes whole prefixes', async () => {
@@ -100,7 +100,7 @@ describe('WorkspaceStore on MinIO', () => {
     const f = await ws.openFile(user, runId, 'c/d.txt');
     assert.equal(f?.size, 'content of c/d.txt'.length);
     const chunks: Buffer[] = [];
-    for await (const chunk of f!.body) chunks.push(chunk as Buffer);
+    for await (const chunk of f.body) chunks.push(chunk as Buffer);
     assert.equal(Buffer.concat(chunks).toString(), 'content of c/d.txt');
     assert.equal(await ws.openFile(user, runId, 'missing.txt'), undefined);
     await assert.rejects(ws.openFile(user, runId, '../other/x'), InvalidPathError);
@@ -109,7 +109,7 @@ describe('WorkspaceStore on MinIO', () => {
   it('archives a run\'s events and reads them back after an id', async () => {
     const runId = newRunId();
     assert.equal(await ws.readArchive(user, runId, undefined), undefined);
-    const stored: StoredEvent[] = [1, 2, 3].map((i) => ({ id: `1-${i}`, type: 'log', data: { i } }) as StoredEvent);
+    const stored: StoredEvent[] = [1, 2, 3].map((i) => ({ id: `1-${i}`, type: 'log', data: { i } }));
     // The archive reads the run's stream page by page; this log has one short page.
     const events = { readAfter: async (_runId: string, after: string | undefined) => (after === undefined ? stored : []) };
     assert.equal(await ws.archiveEvents(events, user, runId), 3);
