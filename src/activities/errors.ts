@@ -4,6 +4,8 @@
  * error so Temporal retries it.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { SandboxDeadlineExceeded, SandboxFailed, SandboxNoResult } from '../sandbox/errors.ts';
+import { WorkspaceConflictError } from '../workspace/errors.ts';
 
 export const FAILURE_TYPES = {
   /** The prompt could not be turned into a plan (syntax error). */
@@ -34,4 +36,16 @@ export const FAILURE_TYPES = {
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details] });
+}
+
+/**
+ * The Temporal failure for an error of the sandbox or the workspace (the same `type`s and
+ * non-retryability steps have always had); any other error is returned as it is.
+ */
+export function stepFailure(err: unknown): unknown {
+  if (err instanceof SandboxDeadlineExceeded) return nonRetryable(FAILURE_TYPES.sandboxDeadline, err.message, err.details);
+  if (err instanceof SandboxNoResult) return nonRetryable(FAILURE_TYPES.sandboxNoResult, err.message, err.details);
+  if (err instanceof SandboxFailed) return nonRetryable(FAILURE_TYPES.sandboxFailed, err.message, err.details);
+  if (err instanceof WorkspaceConflictError) return nonRetryable(FAILURE_TYPES.workspaceConflict, err.message, { path: err.path });
+  return err;
 }

@@ -14,8 +14,6 @@ import type { LlmProvider } from '../llm/types.ts';
 import { offlineProvider } from '../llm/offline.ts';
 import type { RunEvent, RunStatus, StepResult } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
-import { pruneWorkspaces } from '../workspace/retention.ts';
-import { archiveEvents } from '../infra/event-archive.ts';
 
 export interface PublishInput { runId: string; events: RunEvent[] }
 export interface TransitionInput {
@@ -51,7 +49,7 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
       // The run's last event: archive its whole log, so it outlives the Redis stream.
       if (input.events.some((e) => e.type === 'end')) {
         const run = await deps.store.getRun(input.runId);
-        if (run) await archiveEvents(deps.events, deps.s3, deps.bucket, run.user_id, input.runId);
+        if (run) await deps.workspace.archiveEvents(deps.events, run.user_id, input.runId);
       }
     },
 
@@ -103,9 +101,9 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
     /** One sweep of the workspace retention policy (the WorkspaceRetention schedule runs it). */
     async pruneWorkspaces(input: { retentionDays: number; userIds?: string[] }): Promise<RetentionSweepResult> {
       const ctx = Context.current();
-      const r = await pruneWorkspaces({ s3: deps.s3, bucket: deps.bucket, store: deps.store, log: deps.log }, {
+      const r = await deps.workspace.prune(deps.store, {
         retentionDays: input.retentionDays, userIds: input.userIds, onProgress: (scanned) => ctx.heartbeat({ scanned }),
-      });
+      }, deps.log);
       return {
         cutoff: r.cutoff, scanned: r.scanned, deleted: r.deleted.length, kept: r.kept.length,
         deletedWorkspaces: r.deleted.slice(0, 100).map((d) => `${d.userId}/${d.runId}`),

@@ -4,14 +4,12 @@
  * with the reason), transcripts and large contents kept in the run's workspace
  * so history only holds references.
  */
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { FAILURE_TYPES, nonRetryable } from './errors.ts';
 import { LlmRejectedError, LlmTransientError } from '../llm/types.ts';
 import type { LlmProvider, TokenUsage } from '../llm/types.ts';
-import { isNotFound } from '../infra/s3.ts';
 import { s3Keys } from '../shared/names.ts';
 import { TOOL_NAMES } from '../shared/run.ts';
 import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
@@ -41,23 +39,9 @@ export interface SuperviseInput extends LlmCallInput {
   isLast: boolean;
 }
 
-async function getText(deps: ActivityDeps, key: string): Promise<string | undefined> {
-  try {
-    const r = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-    return (await r.Body?.transformToString('utf8')) ?? '';
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-async function putJson(deps: ActivityDeps, key: string, value: unknown): Promise<void> {
-  await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }));
-}
-
 async function fullPrompt(deps: ActivityDeps, input: LlmCallInput): Promise<string> {
   if (!input.promptRef) return input.prompt;
-  const text = await getText(deps, input.promptRef);
+  const text = await deps.workspace.getText(input.promptRef);
   if (text === undefined) throw nonRetryable(FAILURE_TYPES.invalidPrompt, `the run's prompt is missing from the workspace (${input.promptRef})`);
   return text;
 }
@@ -89,8 +73,8 @@ async function providerCall<T>(fn: (signal: AbortSignal) => Promise<T>): Promise
 async function compactPlan(deps: ActivityDeps, input: LlmCallInput, plan: Plan): Promise<Plan> {
   const steps = await Promise.all(plan.steps.map(async (step, i) => {
     if (step.tool !== 'write_file' || Buffer.byteLength(step.content) <= INLINE_CONTENT_MAX_BYTES) return step;
-    const key = `${s3Keys.runPrefix(input.userId, input.runId)}.agentrun/plans/${input.callId}/step-${i}.txt`;
-    await deps.s3.send(new PutObjectCommand({ Bucket: deps.bucket, Key: key, Body: step.content, ContentType: 'text/plain; charset=utf-8' }));
+    const key = s3Keys.planContent(input.userId, input.runId, input.callId, i);
+    await deps.workspace.put(key, step.content, { contentType: 'text/plain; charset=utf-8' });
     return { ...step, content: '', contentRef: key };
   }));
   return { ...plan, steps };
@@ -102,7 +86,7 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
     if (!p) throw nonRetryable(FAILURE_TYPES.llmRejected, `this worker has no ${name} provider configured (set ANTHROPIC_API_KEY)`);
     return p;
   };
-  const transcriptKey = (input: LlmCallInput, kind: string) => `${s3Keys.runPrefix(input.userId, input.runId)}.agentrun/llm/${String(input.callId).padStart(4, '0')}-${kind}.json`;
+  const transcriptKey = (input: LlmCallInput, kind: string) => s3Keys.llmTranscript(input.userId, input.runId, input.callId, kind);
 
   return {
     /** Plans (or replans) the run with its provider. */
@@ -112,7 +96,7 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
         runId: input.runId, prompt, tools: TOOL_NAMES, previous: input.previous, messages: input.messages,
       }, signal));
       const key = transcriptKey(input, input.previous ? 'replan' : 'plan');
-      await putJson(deps, key, r.transcript);
+      await deps.workspace.putJson(key, r.transcript);
       return { plan: await compactPlan(deps, input, r.value), usage: r.usage, transcriptKey: key };
     },
 
@@ -120,14 +104,14 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
     async supervise(input: SuperviseInput): Promise<{ decision: SupervisorDecision; usage: TokenUsage; transcriptKey: string }> {
       const prompt = await fullPrompt(deps, input);
       // The step's output tail lives in its record in the workspace, not in history.
-      const record = await getText(deps, s3Keys.stepRecord(input.userId, input.runId, input.index));
-      const outputTail = record ? (JSON.parse(record) as { outputTail?: string }).outputTail : undefined;
+      const record = await deps.workspace.getJson<{ outputTail?: string }>(s3Keys.stepRecord(input.userId, input.runId, input.index));
+      const outputTail = record?.outputTail;
       const r = await providerCall((signal) => provider(input.provider).supervise({
         runId: input.runId, prompt, plan: input.plan, index: input.index, step: input.step, result: { ...input.result, outputTail },
         attempt: input.attempt, isLast: input.isLast, messages: input.messages,
       }, signal));
       const key = transcriptKey(input, `supervise-${input.index}`);
-      await putJson(deps, key, r.transcript);
+      await deps.workspace.putJson(key, r.transcript);
       return { decision: r.value, usage: r.usage, transcriptKey: key };
     },
   };

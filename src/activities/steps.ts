@@ -6,14 +6,11 @@
  * activity never duplicate them on the run's stream.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
-import { FAILURE_TYPES, nonRetryable } from './errors.ts';
+import { stepFailure } from './errors.ts';
 import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './tools/files.ts';
 import type { Workspace } from './tools/files.ts';
-import { isNotFound } from '../infra/s3.ts';
-import { WorkspaceConflictError } from '../sandbox/sync.ts';
 import type { SandboxRequest } from '../sandbox/types.ts';
 import { s3Keys } from '../shared/names.ts';
 import { stepTimeoutMs } from '../shared/pricing.ts';
@@ -41,16 +38,6 @@ const LOG_FLUSH_MS = 100;
 const LOG_BATCH_MAX = 200;
 const HEARTBEAT_MS = 1000;
 
-async function loadRecord(deps: ActivityDeps, key: string): Promise<StepResult | undefined> {
-  try {
-    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key }));
-    return JSON.parse((await res.Body?.transformToString('utf8')) ?? 'null') as StepResult;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 function describeStep(step: PlanStep): Record<string, unknown> {
   switch (step.tool) {
     case 'write_file': return { path: step.path, bytes: step.contentRef ? undefined : Buffer.byteLength(step.content) };
@@ -76,7 +63,7 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     outputSummary: r?.summary, durationMs: r?.durationMs,
   });
 
-  const recorded = await loadRecord(deps, recordKey);
+  const recorded = await deps.workspace.getJson<StepResult>(recordKey);
   if (recorded) {
     const { outputTail: _tail, ...done } = recorded as StepResult & { outputTail?: string };
     await record(done.ok ? 'completed' : 'failed', done);
@@ -102,9 +89,7 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
-  await deps.s3.send(new PutObjectCommand({
-    Bucket: deps.bucket, Key: recordKey, Body: JSON.stringify({ ...result, outputTail }), ContentType: 'application/json',
-  }));
+  await deps.workspace.putJson(recordKey, { ...result, outputTail });
   await record(result.ok ? 'completed' : 'failed', result);
   await deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]);
   return result;
@@ -203,8 +188,8 @@ async function runSandboxStep(
         if (pending.length >= LOG_BATCH_MAX) void flush().catch(() => undefined); // retried by the timer
       },
     }).catch((err: unknown) => {
-      if (err instanceof WorkspaceConflictError) throw nonRetryable(FAILURE_TYPES.workspaceConflict, err.message, { path: err.path });
-      throw err;
+      // The sandbox's and the workspace's refusals become the step's non-retryable failures.
+      throw stepFailure(err);
     });
     clearInterval(flushTimer);
     // The step's output must reach the log before its result is recorded: keep trying

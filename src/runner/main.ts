@@ -10,13 +10,12 @@
  * part (a command that exits non-zero is still a recorded result); any other
  * exit prints one line saying why.
  */
-import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { isNotFound, isPreconditionFailed } from '../infra/s3.ts';
 import { s3Keys } from '../shared/names.ts';
 import { execPhase, pullPhase, pushPhase, type ExecuteOptions, type PhaseDirs } from '../sandbox/execute.ts';
 import { parseSandboxRequest } from '../sandbox/request.ts';
-import type { SandboxRequest } from '../sandbox/types.ts';
+import { WorkspaceStore } from '../workspace/store.ts';
 
 const PHASES = ['pull', 'exec', 'push'] as const;
 type Phase = (typeof PHASES)[number];
@@ -50,16 +49,6 @@ function s3From(env: z.output<typeof s3Env>): S3Client {
   });
 }
 
-async function recorded(s3: S3Client, bucket: string, req: SandboxRequest): Promise<boolean> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: s3Keys.sandboxResult(req.userId, req.runId, req.index) }));
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
-
 async function main(arg: string | undefined): Promise<void> {
   if (!PHASES.includes(arg as Phase)) throw new Error(`unknown phase ${JSON.stringify(arg ?? null)}: expected pull, exec or push`);
   const phase = arg as Phase;
@@ -81,24 +70,18 @@ async function main(arg: string | undefined): Promise<void> {
   }
   const s3cfg = parseEnv(s3Env, process.env);
   const s3 = s3From(s3cfg);
-  const target = { s3, bucket: s3cfg.S3_BUCKET, prefix: req.workspacePrefix };
+  const workspace = new WorkspaceStore({ s3, bucket: s3cfg.S3_BUCKET, fileMaxBytes: env.AGENTRUN_MAX_FILE_BYTES });
   try {
     if (phase === 'pull') {
-      await pullPhase(target, req, dirs, opts);
+      await pullPhase(workspace, req, dirs, opts);
       return;
     }
     // An execution records its result once; a repeated push finds the record and stops.
-    if (await recorded(s3, s3cfg.S3_BUCKET, req)) return;
-    const result = await pushPhase(target, req, dirs, opts);
-    try {
-      await s3.send(new PutObjectCommand({
-        Bucket: s3cfg.S3_BUCKET, Key: s3Keys.sandboxResult(req.userId, req.runId, req.index),
-        Body: JSON.stringify(result), ContentType: 'application/json', IfNoneMatch: '*',
-      }));
-    } catch (err) {
-      // 412: an earlier push of this execution recorded first; its record stands.
-      if (!isPreconditionFailed(err)) throw err;
-    }
+    const resultKey = s3Keys.sandboxResult(req.userId, req.runId, req.index);
+    if (await workspace.exists(resultKey)) return;
+    const result = await pushPhase(workspace, req, dirs, opts);
+    // Refused: an earlier push of this execution recorded first; its record stands.
+    await workspace.putJson(resultKey, result, { ifAbsent: true });
   } finally {
     s3.destroy();
   }

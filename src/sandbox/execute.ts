@@ -15,12 +15,11 @@
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { runShell } from '../activities/tools/shell.ts';
-import type { ShellResult } from '../activities/tools/shell.ts';
+import type { PulledFile, Snapshot } from '../shared/working-copy.ts';
 import { limitFromExit } from './bwrap.ts';
 import type { Jail } from './jail.ts';
-import { pull, push, type PulledFile, type Snapshot, type SyncTarget } from './sync.ts';
-import { argvFor, CODE_EXTENSIONS, type SandboxContext, type SandboxRequest, type SandboxResult } from './types.ts';
+import { runShell, type ShellResult } from './process.ts';
+import { argvFor, CODE_EXTENSIONS, type SandboxContext, type SandboxRequest, type SandboxResult, type SandboxWorkspace } from './types.ts';
 
 export interface ExecuteOptions {
   maxWorkspaceBytes: number;
@@ -57,8 +56,8 @@ function codeFile(req: SandboxRequest, dirs: PhaseDirs): string {
   return 'code' in req.command ? join(dirs.exchange, `step${CODE_EXTENSIONS[req.command.code.language]}`) : '';
 }
 
-export async function pullPhase(target: SyncTarget, req: SandboxRequest, dirs: PhaseDirs, opts: ExecuteOptions): Promise<void> {
-  const snap = await pull({ ...target, prefix: req.workspacePrefix }, dirs.workspace, opts.maxWorkspaceBytes);
+export async function pullPhase(workspace: SandboxWorkspace, req: SandboxRequest, dirs: PhaseDirs, opts: ExecuteOptions): Promise<void> {
+  const snap = await workspace.pull(req.workspacePrefix, dirs.workspace, opts.maxWorkspaceBytes);
   await writeFile(join(dirs.state, SNAPSHOT), JSON.stringify([...snap]));
   if ('code' in req.command) await writeFile(codeFile(req, dirs), req.command.code.source, { mode: 0o644 });
 }
@@ -121,17 +120,17 @@ async function hostExec(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContex
   }
 }
 
-export async function pushPhase(target: SyncTarget, req: SandboxRequest, dirs: PhaseDirs, opts: ExecuteOptions): Promise<SandboxResult> {
+export async function pushPhase(workspace: SandboxWorkspace, req: SandboxRequest, dirs: PhaseDirs, opts: ExecuteOptions): Promise<SandboxResult> {
   const snap: Snapshot = new Map(JSON.parse(await readFile(join(dirs.state, SNAPSHOT), 'utf8')) as [string, PulledFile][]);
   const { discarded, ...outcome } = JSON.parse(await readFile(join(dirs.exchange, OUTCOME), 'utf8')) as ExecOutcome;
   if (discarded) return { ...outcome, changedFiles: [], skippedFiles: [{ path: '.', reason: `nothing synced: ${outcome.limit ?? 'stopped'}` }] };
-  const synced = await push({ ...target, prefix: req.workspacePrefix }, dirs.workspace, snap, opts.maxFileBytes);
+  const synced = await workspace.push(req.workspacePrefix, dirs.workspace, snap, opts.maxFileBytes);
   return { ...outcome, changedFiles: synced.changed, skippedFiles: synced.skipped };
 }
 
 /** All three phases in this process, in a scratch directory removed afterwards. */
 export async function executeInWorkspace(
-  target: SyncTarget, req: SandboxRequest, ctx: SandboxContext, opts: ExecuteOptions,
+  workspace: SandboxWorkspace, req: SandboxRequest, ctx: SandboxContext, opts: ExecuteOptions,
 ): Promise<SandboxResult> {
   ctx.signal.throwIfAborted();
   const started = performance.now();
@@ -141,11 +140,11 @@ export async function executeInWorkspace(
       workspace: join(scratch, 'workspace'), state: join(scratch, 'state'), exchange: join(scratch, 'exchange'), home: join(scratch, 'home'),
     };
     for (const d of Object.values(dirs)) await mkdir(d, { mode: 0o700 });
-    await pullPhase(target, req, dirs, opts);
+    await pullPhase(workspace, req, dirs, opts);
     await execPhase(req, dirs, ctx, opts);
     // A step cancelled while its command ran pushes nothing (execPhase throws); one cancelled
     // after it finished still pushes, so the files match what the command did.
-    const result = await pushPhase(target, req, dirs, opts);
+    const result = await pushPhase(workspace, req, dirs, opts);
     return { ...result, durationMs: Math.round(performance.now() - started) };
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -1,13 +1,21 @@
-/** Builds the configured executor, and checks at start-up that it can do its job. */
-import type { S3Client } from '@aws-sdk/client-s3';
+/**
+ * src/sandbox — runs shell and code steps: a command (or code) against a working copy
+ * of a run's workspace, as a jailed or plain child process (./local.ts, ./execute.ts,
+ * ./process.ts) or as a Kubernetes Job whose runner does the same (./kubernetes/).
+ * It throws its own errors (./errors.ts) and reaches S3 only through the workspace
+ * store it is given (`SandboxWorkspace`); it imports only shared and infra.
+ *
+ * This file builds the configured executor, and checks at start-up that it can do its job.
+ */
 import { AuthorizationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { PreflightError, withTimeout } from '../infra/preflight.ts';
 import type { Config, KubernetesSandboxConfig } from '../shared/config.ts';
 import { Jail, JailUnavailableError } from './jail.ts';
-import { KubernetesExecutor, loadKubeConfig, statusCode } from './kubernetes/executor.ts';
+import { loadKubeConfig, statusCode } from './kubernetes/api.ts';
+import { KubernetesExecutor } from './kubernetes/executor.ts';
 import { LocalExecutor } from './local.ts';
-import type { Executor } from './types.ts';
+import type { Executor, SandboxWorkspace } from './types.ts';
 
 /** Workspace limits of one execution (pull and push). */
 export const SANDBOX_SYNC_LIMITS = { maxWorkspaceBytes: 1 << 30, maxFileBytes: 100 << 20 };
@@ -17,7 +25,7 @@ export const SANDBOX_SYNC_LIMITS = { maxWorkspaceBytes: 1 << 30, maxFileBytes: 1
  * jail (local), or the Kubernetes API lets this worker manage Jobs (kubernetes).
  * Throws a PreflightError whose message is the one line to print.
  */
-export async function createExecutor(config: Pick<Config, 'sandbox' | 's3'>, s3: S3Client, log: Logger): Promise<Executor> {
+export async function createExecutor(config: Pick<Config, 'sandbox'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
   const sb = config.sandbox;
   if (sb.kind === 'local') {
     let jail: Jail;
@@ -27,14 +35,14 @@ export async function createExecutor(config: Pick<Config, 'sandbox' | 's3'>, s3:
       if (!(err instanceof JailUnavailableError)) throw err;
       throw new PreflightError(`SANDBOX=local cannot isolate steps on this machine: ${err.message} (install bubblewrap and allow user namespaces — check with: unshare --user --map-root-user --pid --fork --net true — or set SANDBOX=unsafe-host to run steps as plain child processes that can read this worker's secrets)`, { cause: err });
     }
-    return new LocalExecutor(s3, config.s3.bucket, SANDBOX_SYNC_LIMITS, jail);
+    return new LocalExecutor(workspace, SANDBOX_SYNC_LIMITS, jail);
   }
   if (sb.kind === 'unsafe-host') {
     log.warn({ sandbox: 'unsafe-host' }, 'SANDBOX=unsafe-host: shell and code steps run as plain child processes of this worker, with its user, files, network and loopback services; a step can read this worker\'s secrets. Use only on a machine without user namespaces, for trusted prompts');
-    return new LocalExecutor(s3, config.s3.bucket, SANDBOX_SYNC_LIMITS, undefined);
+    return new LocalExecutor(workspace, SANDBOX_SYNC_LIMITS, undefined);
   }
   await checkKubernetes(sb.kubernetes);
-  return new KubernetesExecutor({ s3, bucket: config.s3.bucket, cfg: sb.kubernetes, log, ...SANDBOX_SYNC_LIMITS });
+  return new KubernetesExecutor({ workspace, cfg: sb.kubernetes, log, ...SANDBOX_SYNC_LIMITS });
 }
 
 /** For SANDBOX=kubernetes: the API answers, the tools namespace exists, and we may create, watch and delete Jobs there. */

@@ -2,6 +2,7 @@
  * The one contract every sandbox executor keeps: run a command or a piece of
  * code against a run's S3 workspace and report what happened.
  */
+import type { ChangedFile, PushResult, SkippedFile, Snapshot } from '../shared/working-copy.ts';
 
 export type CodeLanguage = 'python' | 'node' | 'bash';
 
@@ -21,12 +22,6 @@ export interface SandboxRequest {
   limits: { timeoutMs: number; outputMaxBytes: number };
 }
 
-export interface ChangedFile {
-  path: string;
-  change: 'added' | 'modified' | 'deleted';
-  bytes: number;
-}
-
 export interface SandboxResult {
   exitCode: number | null;
   signal: string | null;
@@ -38,7 +33,7 @@ export interface SandboxResult {
   truncated: boolean;
   changedFiles: ChangedFile[];
   /** Files the command left that were not synced back (symlinks, devices, unsafe names, too large). */
-  skippedFiles: { path: string; reason: string }[];
+  skippedFiles: SkippedFile[];
   durationMs: number;
   /** A sandbox limit the command ran into (file size, CPU time, disk), in words. */
   limit?: string;
@@ -49,6 +44,18 @@ export interface SandboxContext {
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** Called while waiting, so the activity's heartbeat keeps flowing. */
   heartbeat?: (details?: unknown) => void;
+}
+
+/**
+ * What an execution needs of the workspace store: pull a working copy, push it back,
+ * read a result record. src/workspace's WorkspaceStore satisfies it; the entry point
+ * (worker, runner) builds the store and passes it in, so the sandbox imports no S3 code.
+ */
+export interface SandboxWorkspace {
+  pull(prefix: string, dir: string, maxBytes: number): Promise<Snapshot>;
+  /** Throws the workspace's conflict error when S3 holds newer content than was pulled. */
+  push(prefix: string, dir: string, snapshot: Snapshot, maxFileBytes: number): Promise<PushResult>;
+  getJson<T>(key: string): Promise<T | undefined>;
 }
 
 export interface Executor {

@@ -85,6 +85,14 @@ export const s3Keys = {
   /** What a file step observed before writing (the version it may overwrite), so a retry writes under the same condition. */
   stepIntent: (userId: string, runId: string, index: number) =>
     `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.intent.json`,
+  /** A prompt too large for workflow history, written when the run starts (history carries this key). */
+  prompt: (userId: string, runId: string) => `users/${userId}/runs/${runId}/.agentrun/prompt.txt`,
+  /** An LLM call's transcript; `kind` is `plan`, `replan` or `supervise-{index}`. */
+  llmTranscript: (userId: string, runId: string, callId: number, kind: string) =>
+    `users/${userId}/runs/${runId}/.agentrun/llm/${String(callId).padStart(4, '0')}-${kind}.json`,
+  /** Out-of-line write_file content of plan step `stepIndex` of LLM call `callId` (the plan keeps this key as `contentRef`). */
+  planContent: (userId: string, runId: string, callId: number, stepIndex: number) =>
+    `users/${userId}/runs/${runId}/.agentrun/plans/${callId}/step-${stepIndex}.txt`,
   /** Result record of a completed step: its presence means the step's effects already happened. */
   stepRecord: (userId: string, runId: string, index: number) =>
     `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.json`,

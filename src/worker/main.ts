@@ -19,9 +19,10 @@ import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
+import { WorkspaceStore } from '../workspace/store.ts';
 import { createWorkerRegistry, freeLoopbackPort, serveWorkerMetrics } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
-import { ensureRetentionSchedule } from '../workspace/schedule.ts';
+import { ensureRetentionSchedule } from './retention-schedule.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
 
   const redis = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-worker' });
   const s3 = createS3(config.s3);
+  const workspace = new WorkspaceStore({ s3, bucket: config.s3.bucket, fileMaxBytes: config.workspace.fileMaxBytes });
   const store = createStore(config.store);
   let connection: NativeConnection | undefined;
   let metrics: { server: Server; url: string } | undefined;
@@ -49,12 +51,11 @@ async function main(): Promise<void> {
       throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
     }
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
-    const sandbox = await createExecutor(config, s3, log.child({ component: 'sandbox' }));
+    const sandbox = await createExecutor(config, workspace, log.child({ component: 'sandbox' }));
 
     const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
     const activities = createActivities({
-      s3, bucket: config.s3.bucket, store, tools: config.tools, log: log.child({ component: 'activities' }),
-      workspace: config.workspace,
+      workspace, store, tools: config.tools, log: log.child({ component: 'activities' }),
       sandbox,
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
       queue: new QueueFacade(redis, config.queue.keyPrefix),

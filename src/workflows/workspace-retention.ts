@@ -1,6 +1,6 @@
 /**
  * WorkspaceRetention: one sweep of the workspace retention policy, started by the
- * worker's Temporal Schedule (see src/workspace/schedule.ts). The sweep itself is the
+ * worker's Temporal Schedule (see src/worker/retention-schedule.ts). The sweep itself is the
  * `pruneWorkspaces` activity; this workflow only gives it timeouts and retries.
  */
 import { proxyActivities } from '@temporalio/workflow';

@@ -8,55 +8,28 @@
  *   sweep:  write the tombstone, then look for users (back off when one is live).
  * With S3's read-after-write consistency at least one side sees the other's marker.
  */
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isNotFound } from '../infra/s3.ts';
 import { s3Keys } from '../shared/names.ts';
-import type { Store } from '../store/types.ts';
+import type { RunStatus } from '../shared/run.ts';
+import { WorkspaceUnavailableError } from './errors.ts';
+import { ObjectStore } from './objects.ts';
 
-export interface WorkspaceDeps {
-  s3: S3Client;
-  bucket: string;
-  store: Pick<Store, 'getRun'>;
-}
+export { WorkspaceUnavailableError };
 
-/** Why a workspace cannot be used; the API maps `kind` to 404 / 410. */
-export class WorkspaceUnavailableError extends Error {
-  readonly kind: 'not_found' | 'deleted';
-  readonly workspaceId: string;
-  constructor(kind: 'not_found' | 'deleted', workspaceId: string, message: string) {
-    super(message);
-    this.name = 'WorkspaceUnavailableError';
-    this.kind = kind;
-    this.workspaceId = workspaceId;
-  }
-}
-
-async function exists(deps: WorkspaceDeps, key: string): Promise<boolean> {
-  try {
-    await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
+/** What the workspace needs to know of a run record (src/store's Store satisfies it). */
+export interface RunLookup {
+  getRun(id: string): Promise<{ user_id: string; status: RunStatus; finished_at: string | null; updated_at: string } | undefined>;
 }
 
 /** The workspace a run works in: its own, or the one its `workspace.json` link names. */
-export async function workspaceOf(deps: WorkspaceDeps, userId: string, runId: string): Promise<string> {
-  try {
-    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: s3Keys.workspaceLink(userId, runId) }));
-    const link = JSON.parse((await res.Body?.transformToString('utf8')) ?? '{}') as { workspaceId?: string };
-    return typeof link.workspaceId === 'string' ? link.workspaceId : runId;
-  } catch (err) {
-    if (isNotFound(err)) return runId;
-    throw err;
-  }
+export async function linkedWorkspace(objects: ObjectStore, userId: string, runId: string): Promise<string> {
+  const link = await objects.getJson<{ workspaceId?: unknown }>(s3Keys.workspaceLink(userId, runId));
+  return typeof link?.workspaceId === 'string' ? link.workspaceId : runId;
 }
 
 /** Throws WorkspaceUnavailableError (`not_found`) unless `requested` is a run of `userId`: checked before a run is admitted, so a refused request leaves no record. */
-export async function assertWorkspaceOwner(deps: WorkspaceDeps, userId: string, requested: string): Promise<void> {
-  const record = await deps.store.getRun(requested);
+export async function assertOwner(runs: RunLookup, userId: string, requested: string): Promise<void> {
+  const record = await runs.getRun(requested);
   if (!record || record.user_id !== userId) {
     throw new WorkspaceUnavailableError('not_found', requested, `workspaceId: run ${requested} not found (a workspace must be an earlier run of yours)`);
   }
@@ -69,21 +42,27 @@ export async function assertWorkspaceOwner(deps: WorkspaceDeps, userId: string, 
  * exist or is another user's (the same answer, so ids of other users' runs leak nothing)
  * and for a workspace the retention sweep deleted; other errors are outages.
  */
-export async function claimWorkspace(deps: WorkspaceDeps, userId: string, runId: string, requested: string): Promise<string> {
-  await assertWorkspaceOwner(deps, userId, requested);
-  const workspaceId = await workspaceOf(deps, userId, requested);
+export async function claim(objects: ObjectStore, runs: RunLookup, userId: string, runId: string, requested: string): Promise<string> {
+  await assertOwner(runs, userId, requested);
+  const workspaceId = await linkedWorkspace(objects, userId, requested);
   const marker = s3Keys.workspaceUser(userId, workspaceId, runId);
-  await deps.s3.send(new PutObjectCommand({
-    Bucket: deps.bucket, Key: marker, Body: JSON.stringify({ runId, at: new Date().toISOString() }), ContentType: 'application/json',
-  }));
-  if (await exists(deps, s3Keys.workspaceTombstone(userId, workspaceId))) {
-    await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.bucket, Key: marker }));
+  await objects.putJson(marker, { runId, at: new Date().toISOString() });
+  if (await objects.exists(s3Keys.workspaceTombstone(userId, workspaceId))) {
+    await objects.delete(marker);
     throw new WorkspaceUnavailableError('deleted', requested, `workspaceId: the workspace of run ${requested} was deleted by the retention policy`);
   }
-  if (workspaceId !== runId) {
-    await deps.s3.send(new PutObjectCommand({
-      Bucket: deps.bucket, Key: s3Keys.workspaceLink(userId, runId), Body: JSON.stringify({ workspaceId }), ContentType: 'application/json',
-    }));
-  }
+  if (workspaceId !== runId) await objects.putJson(s3Keys.workspaceLink(userId, runId), { workspaceId });
   return workspaceId;
 }
+
+// TEMPORARY (issue 11): the calls src/api/runs-service.ts makes today, with the S3 client and bucket
+// instead of a WorkspaceStore. Delete when the API (src/runs/) calls WorkspaceStore's
+// workspaceOf / assertOwner / claim instead.
+interface ApiDeps { s3: S3Client; bucket: string; store: RunLookup }
+const objectsOf = (d: ApiDeps) => new ObjectStore({ s3: d.s3, bucket: d.bucket });
+/** @deprecated use WorkspaceStore.workspaceOf */
+export const workspaceOf = (d: ApiDeps, userId: string, runId: string) => linkedWorkspace(objectsOf(d), userId, runId);
+/** @deprecated use WorkspaceStore.assertOwner */
+export const assertWorkspaceOwner = (d: ApiDeps, userId: string, requested: string) => assertOwner(d.store, userId, requested);
+/** @deprecated use WorkspaceStore.claim */
+export const claimWorkspace = (d: ApiDeps, userId: string, runId: string, requested: string) => claim(objectsOf(d), d.store, userId, runId, requested);

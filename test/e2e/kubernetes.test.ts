@@ -16,12 +16,15 @@ import { writeFileSync } from 'node:fs';
 import { KWOK_EXEC_LOG } from '../../src/dev/kube.ts';
 import { applyObjects, loadManifests } from '../../src/dev/kube-setup.ts';
 import { createLogger } from '../../src/infra/logger.ts';
+import { stepFailure } from '../../src/activities/errors.ts';
+import { SandboxDeadlineExceeded, SandboxFailed } from '../../src/sandbox/errors.ts';
 import { KubernetesExecutor } from '../../src/sandbox/kubernetes/executor.ts';
 import { buildJobManifest, jobName, jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
 import type { SandboxRequest } from '../../src/sandbox/types.ts';
 import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/config.ts';
 import { s3Keys } from '../../src/shared/names.ts';
 import { newRunId } from '../../src/runs/ids.ts';
+import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { boot, assertRefused } from '../helpers/boot.ts';
 import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -78,7 +81,7 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
   });
 
   const executor = (extra: Record<string, string> = {}) => new KubernetesExecutor({
-    s3: c.s3, bucket: c.config.s3.bucket, log, maxWorkspaceBytes: 1 << 20, maxFileBytes: 1 << 20,
+    workspace: new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: 1 << 20 }), log, maxWorkspaceBytes: 1 << 20, maxFileBytes: 1 << 20,
     cfg: k8sConfig(env, extra),
   }, worker);
 
@@ -172,7 +175,10 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
 
   it('a failing pod gives a typed, non-retryable failure', async () => {
     const runId = newRunId();
-    await assert.rejects(executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=fail' }).run(request(runId, ['true']), { signal: new AbortController().signal }), (err: unknown) => {
+    await assert.rejects(executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=fail' }).run(request(runId, ['true']), { signal: new AbortController().signal }), (thrown: unknown) => {
+      assert.ok(thrown instanceof SandboxFailed, String(thrown));
+      // The step activity turns the sandbox's error into this Temporal failure.
+      const err = stepFailure(thrown);
       assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.type, 'SandboxFailed');
       assert.equal(err.nonRetryable, true);
@@ -184,7 +190,9 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
   it('activeDeadlineSeconds gives the deadline failure', async () => {
     const runId = newRunId();
     const ex = executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang', K8S_DEADLINE_GRACE_S: '2' });
-    await assert.rejects(ex.run(request(runId, ['sleep', '1000'], 1000), { signal: new AbortController().signal }), (err: unknown) => {
+    await assert.rejects(ex.run(request(runId, ['sleep', '1000'], 1000), { signal: new AbortController().signal }), (thrown: unknown) => {
+      assert.ok(thrown instanceof SandboxDeadlineExceeded, String(thrown));
+      const err = stepFailure(thrown);
       assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.type, 'SandboxDeadlineExceeded');
       assert.equal(err.nonRetryable, true);

@@ -19,11 +19,12 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 import { newRunId } from '../../src/runs/ids.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { createExecutor } from '../../src/sandbox/index.ts';
-import { WorkspaceConflictError } from '../../src/sandbox/sync.ts';
 import type { Executor, SandboxContext, SandboxRequest, SandboxResult } from '../../src/sandbox/types.ts';
 import { redisKeys, s3Keys, WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import type { RunInput } from '../../src/shared/run.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { WorkspaceConflictError } from '../../src/workspace/errors.ts';
+import { WorkspaceStore } from '../../src/workspace/store.ts';
 
 /** A `sleep` whose command line is unique to this call (`sleep 30.NNNNN`), and that marker. */
 const markedSleep = () => {
@@ -63,7 +64,7 @@ for (const kind of ['local', 'unsafe-host'] as const) describe(`${kind === 'loca
 
   before(async () => {
     c = await connectClients();
-    exec = await createExecutor({ ...c.config, sandbox: kind === 'local' ? c.config.sandbox : { kind } }, c.s3, createLogger('silent', 'test'));
+    exec = await createExecutor({ ...c.config, sandbox: kind === 'local' ? c.config.sandbox : { kind } }, new WorkspaceStore({ s3: c.s3, bucket: bucket(), fileMaxBytes: c.config.workspace.fileMaxBytes }), createLogger('silent', 'test'));
     assert.equal(exec.kind, kind);
   });
   after(async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freePort } from '../../src/dev/proc.ts';
-import { readArchive } from '../../src/infra/event-archive.ts';
+import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
@@ -222,7 +222,7 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     const all = await collect(api!.url, id, { timeoutMs: 120_000 });
     assertExactlyOnceInOrder(all, 1500);
     // The worker archives the log right after appending `end`, which a client may see first.
-    await waitUntil('the run\'s log archived', async () => (await readArchive(c.s3, c.config.s3.bucket, user, id, undefined))?.some((e) => e.type === 'end'));
+    await waitUntil('the run\'s log archived', async () => (await new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: c.config.workspace.fileMaxBytes }).readArchive(user, id, undefined))?.some((e) => e.type === 'end'));
     const r = redis.client();
     await r.connect();
     try {

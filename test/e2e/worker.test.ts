@@ -12,6 +12,7 @@ import { EventLog } from '../../src/infra/event-log.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 import { newRunId } from '../../src/runs/ids.ts';
+import { WorkspaceStore } from '../../src/workspace/store.ts';
 import type { StepResult } from '../../src/shared/run.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
@@ -134,9 +135,10 @@ describe('worker resilience', () => {
   it('a retried step activity returns its recorded result instead of clobbering newer content', async () => {
     const cfg = c.config;
     const log = createLogger('silent', 'test');
+    const workspace = new WorkspaceStore({ s3: c.s3, bucket: cfg.s3.bucket, fileMaxBytes: cfg.workspace.fileMaxBytes });
     const acts = createActivities({
-      s3: c.s3, bucket: cfg.s3.bucket, store: c.store, tools: cfg.tools, log,
-      workspace: cfg.workspace, sandbox: await createExecutor(cfg, c.s3, log),
+      workspace, store: c.store, tools: cfg.tools, log,
+      sandbox: await createExecutor(cfg, workspace, log),
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
     });
     const runId = newRunId();

@@ -15,13 +15,14 @@ import type { Clients, Proc } from '../helpers/stack.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { collect, parse } from '../helpers/runs.ts';
 import type { ActivityDeps } from '../../src/activities/deps.ts';
-import { deleteFile, listFiles, READ_PREVIEW_BYTES, READ_PREVIEW_CHARS, readFile, statFile, UPLOAD_PART_BYTES, writeFile } from '../../src/activities/tools/files.ts';
+import { deleteFile, listFiles, READ_PREVIEW_BYTES, READ_PREVIEW_CHARS, readFile, statFile, writeFile } from '../../src/activities/tools/files.ts';
 import type { Workspace } from '../../src/activities/tools/files.ts';
 import { newRunId } from '../../src/runs/ids.ts';
 import { s3Keys } from '../../src/shared/names.ts';
-import { claimWorkspace, WorkspaceUnavailableError } from '../../src/workspace/claim.ts';
-import { pruneWorkspaces } from '../../src/workspace/retention.ts';
-import { ensureRetentionSchedule, retentionScheduleId } from '../../src/workspace/schedule.ts';
+import { UPLOAD_PART_BYTES } from '../../src/workspace/objects.ts';
+import { WorkspaceUnavailableError } from '../../src/workspace/errors.ts';
+import { WorkspaceStore } from '../../src/workspace/store.ts';
+import { ensureRetentionSchedule, retentionScheduleId } from '../../src/worker/retention-schedule.ts';
 
 const MiB = 1024 * 1024;
 
@@ -52,8 +53,8 @@ describe('S3 workspace on MinIO', () => {
   before(async () => {
     c = await connectClients();
     user = await newUser(c, 100_000, 'ws');
-    // The file tools use only the S3 client, the bucket and the workspace limits of their deps.
-    deps = { s3: c.s3, bucket: c.config.s3.bucket, workspace: { fileMaxBytes: 32 * MiB, retentionDays: 0 } } as ActivityDeps;
+    // The file tools use only the workspace store (with its file-size limit) of their deps.
+    deps = { workspace: new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: 32 * MiB }) } as ActivityDeps;
   });
   after(async () => {
     await c?.close();
@@ -134,7 +135,7 @@ describe('S3 workspace on MinIO', () => {
 
   it('refuses files over WORKSPACE_FILE_MAX_BYTES, on write and on read, with the reason', async () => {
     const ws = newWs();
-    const small = { ...deps, workspace: { fileMaxBytes: 1024, retentionDays: 0 } };
+    const small = { ...deps, workspace: new WorkspaceStore({ s3: c.s3, bucket: bucket(), fileMaxBytes: 1024 }) };
     await assert.rejects(writeFile(small, ws, 'too-big.txt', Buffer.alloc(2000, 97), step(ws, 0)), failure('FileTooLarge', /2000 bytes, over the 1024-byte limit/));
     await put(s3Keys.file(ws.userId, ws.workspaceId, 'big.txt'), Buffer.alloc(4096, 98));
     await assert.rejects(readFile(small, ws, 'big.txt'), failure('FileTooLarge', /4096 bytes/));
@@ -308,7 +309,7 @@ describe('workspace retention policy', () => {
   let user: string;
   const files = (runId: string) => c.s3.send(new ListObjectsV2Command({ Bucket: c.config.s3.bucket, Prefix: s3Keys.workspaceFiles(user, runId) })).then((r) => r.KeyCount ?? 0);
   const exists = (key: string) => c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: key })).then(() => true, () => false);
-  const deps = () => ({ s3: c.s3, bucket: c.config.s3.bucket, store: c.store });
+  const workspace = () => new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: c.config.workspace.fileMaxBytes });
 
   async function run(status: 'completed' | 'failed' | 'cancelled' | 'running', endedDaysAgo: number, nFiles = 2): Promise<string> {
     const id = newRunId();
@@ -340,14 +341,14 @@ describe('workspace retention policy', () => {
     const usedRecently = await run('completed', 60);
     const activeUser = await run('running', 0, 0);
     const recentUser = await run('completed', 2, 0);
-    assert.equal(await claimWorkspace(deps(), user, activeUser, usedByActive), usedByActive);
-    assert.equal(await claimWorkspace(deps(), user, recentUser, usedRecently), usedRecently);
+    assert.equal(await workspace().claim(c.store, user, activeUser, usedByActive), usedByActive);
+    assert.equal(await workspace().claim(c.store, user, recentUser, usedRecently), usedRecently);
 
-    const dry = await pruneWorkspaces(deps(), { retentionDays: 30, userIds: [user], dryRun: true });
+    const dry = await workspace().prune(c.store, { retentionDays: 30, userIds: [user], dryRun: true });
     assert.deepEqual(dry.deleted.map((d) => d.runId).sort(), [oldDone, oldFailed].sort());
     assert.equal(await files(oldDone), 1000, 'a dry run deletes nothing (the listing shows its first 1000)');
 
-    const report = await pruneWorkspaces(deps(), { retentionDays: 30, userIds: [user] });
+    const report = await workspace().prune(c.store, { retentionDays: 30, userIds: [user] });
     assert.deepEqual(report.deleted.map((d) => [d.runId, d.files]).sort(), [[oldDone, 1100], [oldFailed, 2]].sort());
     const kept = Object.fromEntries(report.kept.map((k) => [k.runId, k.reason]));
     assert.match(kept[recent]!, /ended within the retention period/);
@@ -362,16 +363,16 @@ describe('workspace retention policy', () => {
 
     // A deleted workspace cannot be claimed again; the refused claim leaves no marker.
     const late = newRunId();
-    await assert.rejects(claimWorkspace(deps(), user, late, oldDone), (e: unknown) => e instanceof WorkspaceUnavailableError && e.kind === 'deleted');
+    await assert.rejects(workspace().claim(c.store, user, late, oldDone), (e: unknown) => e instanceof WorkspaceUnavailableError && e.kind === 'deleted');
     assert.equal(await exists(s3Keys.workspaceUser(user, oldDone, late)), false);
 
     // Once the run using it has ended long enough ago, the workspace goes too.
     await c.store.updateRun(activeUser, 'completed');
     await c.store.query(`UPDATE agent_runs SET finished_at = now() - interval '35 days' WHERE id = $1`, [activeUser]);
-    const second = await pruneWorkspaces(deps(), { retentionDays: 30, userIds: [user] });
+    const second = await workspace().prune(c.store, { retentionDays: 30, userIds: [user] });
     assert.deepEqual(second.deleted.map((d) => d.runId), [usedByActive]);
     // With the policy off, nothing is even looked at.
-    const off = await pruneWorkspaces(deps(), { retentionDays: 0, userIds: [user] });
+    const off = await workspace().prune(c.store, { retentionDays: 0, userIds: [user] });
     assert.deepEqual([off.scanned, off.deleted, off.kept], [0, [], []]);
   });
 });

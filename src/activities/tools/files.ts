@@ -3,8 +3,8 @@
  *
  * Every path goes through `checkWorkspacePath` and `keyUnder`, so no key is built
  * from an unchecked string. Files are capped at WORKSPACE_FILE_MAX_BYTES. Writes go
- * through `@aws-sdk/lib-storage` (one PUT for small bodies, a multipart upload for
- * large ones) and are conditional, so a retried step can never clobber newer content:
+ * through the WorkspaceStore (one PUT for small bodies, a multipart upload for large
+ * ones) and are conditional, so a retried step can never clobber newer content:
  *
  * - the step first records what it observed (the file absent, or its ETag) in an
  *   intent record under the run's `.agentrun/steps/`, written once (If-None-Match);
@@ -15,17 +15,13 @@
  *   step and the content hash matches: the write already happened, success) or a
  *   newer writer (non-retryable `WriteConflict`: the newer content is kept).
  */
-import {
-  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
-import { isNotFound, isPreconditionFailed } from '../../infra/s3.ts';
 import { contentTypeFor } from '../../shared/content-type.ts';
 import { s3Keys } from '../../shared/names.ts';
 import { checkWorkspacePath, InvalidPathError, keyUnder } from '../../shared/workspace-path.ts';
 import { sha256Hex } from '../../shared/hash.ts';
+import { UPLOAD_PART_BYTES } from '../../workspace/objects.ts';
 
 /** Where file tools work: the executing run, and the run whose workspace files it uses (often itself). */
 export interface Workspace { userId: string; runId: string; workspaceId: string }
@@ -35,8 +31,6 @@ export const READ_PREVIEW_CHARS = 4000;
 export const READ_PREVIEW_BYTES = READ_PREVIEW_CHARS * 4;
 /** Entries a list_files step reports (its summary says when there were more). */
 export const LIST_MAX_FILES = 1000;
-/** Part size of multipart uploads; bodies up to one part go in a single PUT. */
-export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 
 /** Object metadata written with every file (S3 lower-cases the names). */
 const META_WRITER = 'agentrun-writer';
@@ -66,42 +60,20 @@ function tooLarge(path: string, bytes: number, maxBytes: number, what: string) {
 
 interface Observed { etag: string | null }
 
-async function head(deps: ActivityDeps, key: string) {
-  try {
-    return await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 /**
  * What the step saw of `key` before its first write attempt. Recorded once per step
  * (If-None-Match on the intent record), so every retry writes under the same condition.
  */
 async function observeOnce(deps: ActivityDeps, intentKey: string | undefined, key: string): Promise<Observed> {
   if (intentKey) {
-    try {
-      const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: intentKey }));
-      const stored = JSON.parse((await res.Body?.transformToString('utf8')) ?? '{}') as Partial<Observed> & { key?: string };
-      if (stored.key === key && stored.etag !== undefined) return { etag: stored.etag };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const stored = await deps.workspace.getJson<Partial<Observed> & { key?: string }>(intentKey);
+    if (stored?.key === key && stored.etag !== undefined) return { etag: stored.etag };
   }
-  const h = await head(deps, key);
-  const observed: Observed = { etag: h?.ETag ?? null };
+  const observed: Observed = { etag: (await deps.workspace.head(key))?.etag ?? null };
   if (!intentKey) return observed;
-  try {
-    await deps.s3.send(new PutObjectCommand({
-      Bucket: deps.bucket, Key: intentKey, Body: JSON.stringify({ key, ...observed }), ContentType: 'application/json', IfNoneMatch: '*',
-    }));
-    return observed;
-  } catch (err) {
-    // Another attempt of this step (a zombie) recorded its observation first: use that one.
-    if (isPreconditionFailed(err)) return observeOnce(deps, intentKey, key);
-    throw err;
-  }
+  if (await deps.workspace.putJson(intentKey, { key, ...observed }, { ifAbsent: true })) return observed;
+  // Another attempt of this step (a zombie) recorded its observation first: use that one.
+  return observeOnce(deps, intentKey, key);
 }
 
 export interface WriteOptions {
@@ -121,48 +93,37 @@ export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string,
   const sha256 = sha256Hex(body);
   const contentType = contentTypeFor(path);
   const observed = await observeOnce(deps, opts.intentKey, key);
-  const condition = observed.etag === null ? { IfNoneMatch: '*' } : { IfMatch: observed.etag };
+  const created = observed.etag === null;
   const multipart = body.length > UPLOAD_PART_BYTES;
-  try {
-    const upload = new Upload({
-      client: deps.s3,
-      partSize: UPLOAD_PART_BYTES,
-      queueSize: 4,
-      params: {
-        Bucket: deps.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: contentType,
-        Metadata: { [META_WRITER]: opts.writer, [META_SHA256]: sha256 },
-        ...condition,
-      },
-    });
-    const out = await upload.done();
-    return { key, bytes: body.length, etag: out.ETag ?? '', contentType, created: observed.etag === null, multipart };
-  } catch (err) {
-    if (!isPreconditionFailed(err)) throw err;
-    const now = await head(deps, key);
-    if (now && now.Metadata?.[META_WRITER] === opts.writer && now.Metadata[META_SHA256] === sha256) {
-      // This step's own earlier attempt already wrote exactly this content.
-      return { key, bytes: body.length, etag: now.ETag ?? '', contentType, created: observed.etag === null, multipart };
-    }
-    const was = observed.etag === null ? 'absent' : `at version ${observed.etag}`;
-    const is = now ? `version ${now.ETag ?? '?'}${now.Metadata?.[META_WRITER] ? ` written by ${now.Metadata[META_WRITER]}` : ''}` : 'deleted';
-    throw nonRetryable(
-      FAILURE_TYPES.writeConflict,
-      `${path} changed since this step looked at it (it was ${was}, now ${is}); the newer content is kept`,
-      { path, observedEtag: observed.etag, currentEtag: now?.ETag ?? null },
-    );
+  const put = await deps.workspace.put(key, body, {
+    contentType, metadata: { [META_WRITER]: opts.writer, [META_SHA256]: sha256 },
+    condition: created ? { ifAbsent: true } : { ifMatch: observed.etag! },
+  });
+  if (put.written) return { key, bytes: body.length, etag: put.etag, contentType, created, multipart };
+  const now = await deps.workspace.head(key);
+  if (now && now.metadata?.[META_WRITER] === opts.writer && now.metadata[META_SHA256] === sha256) {
+    // This step's own earlier attempt already wrote exactly this content.
+    return { key, bytes: body.length, etag: now.etag ?? '', contentType, created, multipart };
   }
+  const was = created ? 'absent' : `at version ${observed.etag}`;
+  const is = now ? `version ${now.etag ?? '?'}${now.metadata?.[META_WRITER] ? ` written by ${now.metadata[META_WRITER]}` : ''}` : 'deleted';
+  throw nonRetryable(
+    FAILURE_TYPES.writeConflict,
+    `${path} changed since this step looked at it (it was ${was}, now ${is}); the newer content is kept`,
+    { path, observedEtag: observed.etag, currentEtag: now?.etag ?? null },
+  );
 }
 
 /** Writes out-of-line plan content (a `contentRef` under the run's prefix) to `path`. */
 export async function writeFromRef(deps: ActivityDeps, ws: Workspace, fromKey: string, path: string, opts: WriteOptions): Promise<WriteResult> {
   if (!fromKey.startsWith(s3Keys.runPrefix(ws.userId, ws.runId))) throw nonRetryable(FAILURE_TYPES.invalidPath, `content reference outside the run: ${fromKey}`);
-  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: fromKey }));
-  if ((res.ContentLength ?? 0) > deps.workspace.fileMaxBytes) {
-    (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
-    throw tooLarge(path, res.ContentLength ?? 0, deps.workspace.fileMaxBytes, 'content for');
+  const ref = await deps.workspace.open(fromKey);
+  if (!ref) throw new Error(`the plan's content ${fromKey} is missing from the workspace`);
+  if (ref.info.bytes > deps.workspace.fileMaxBytes) {
+    ref.discard();
+    throw tooLarge(path, ref.info.bytes, deps.workspace.fileMaxBytes, 'content for');
   }
-  const body = Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
-  return writeFile(deps, ws, path, body, opts);
+  return writeFile(deps, ws, path, await ref.read(), opts);
 }
 
 export interface ReadResult {
@@ -183,29 +144,18 @@ export interface ReadResult {
  */
 export async function readFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<ReadResult> {
   const key = fileKey(ws, path);
-  let res;
-  try {
-    res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.bucket, Key: key, Range: `bytes=0-${READ_PREVIEW_BYTES - 1}` }));
-  } catch (err) {
-    if (isNotFound(err)) throw nonRetryable(FAILURE_TYPES.fileNotFound, `no file ${path} in the run's workspace`, { path });
-    // An empty object has no byte 0: S3 answers 416 to any range.
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
-      const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.bucket, Key: key }));
-      return { key, bytes: head.ContentLength ?? 0, preview: '', fetchedBytes: 0, contentType: head.ContentType, etag: head.ETag };
-    }
-    throw err;
-  }
-  const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
-  const bytes = total === undefined ? (res.ContentLength ?? 0) : Number(total);
+  const got = await deps.workspace.open(key, { first: 0, last: READ_PREVIEW_BYTES - 1 });
+  if (!got) throw nonRetryable(FAILURE_TYPES.fileNotFound, `no file ${path} in the run's workspace`, { path });
+  const { bytes, contentType, etag } = got.info;
   if (bytes > deps.workspace.fileMaxBytes) {
-    (res.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    got.discard();
     throw tooLarge(path, bytes, deps.workspace.fileMaxBytes, 'file');
   }
-  const head = (await res.Body?.transformToByteArray()) ?? new Uint8Array();
+  const head = await got.read();
   // A server that ignored the range sent the whole file (within the size limit checked above): only its start is kept.
   const fetched = head.subarray(0, READ_PREVIEW_BYTES);
   const preview = new TextDecoder('utf-8').decode(fetched).slice(0, READ_PREVIEW_CHARS);
-  return { key, bytes, preview, fetchedBytes: head.byteLength, contentType: res.ContentType, etag: res.ETag };
+  return { key, bytes, preview, fetchedBytes: head.byteLength, contentType, etag };
 }
 
 export interface FileInfo { path: string; bytes: number; lastModified?: string }
@@ -215,26 +165,23 @@ export interface ListResult { prefix: string; files: FileInfo[]; truncated: bool
 export async function listFiles(deps: ActivityDeps, ws: Workspace, prefix?: string, maxFiles = LIST_MAX_FILES): Promise<ListResult> {
   const root = filesPrefix(ws);
   const dir = prefix === undefined ? '' : `${checked(prefix, true)}/`;
-  const keyPrefix = root + dir;
   const files: FileInfo[] = [];
   let totalBytes = 0;
-  let token: string | undefined;
+  let cursor: string | undefined;
   let truncated = false;
   do {
-    const page = await deps.s3.send(new ListObjectsV2Command({
-      Bucket: deps.bucket, Prefix: keyPrefix, ContinuationToken: token, MaxKeys: Math.min(1000, maxFiles - files.length + 1),
-    }));
-    for (const o of page.Contents ?? []) {
-      if (!o.Key?.startsWith(root)) continue;
+    const page = await deps.workspace.listPage(root + dir, { cursor, limit: Math.min(1000, maxFiles - files.length + 1) });
+    for (const o of page.objects) {
+      if (!o.key.startsWith(root)) continue;
       if (files.length >= maxFiles) {
         truncated = true;
         break;
       }
-      files.push({ path: o.Key.slice(root.length), bytes: o.Size ?? 0, lastModified: o.LastModified?.toISOString() });
-      totalBytes += o.Size ?? 0;
+      files.push({ path: o.key.slice(root.length), bytes: o.bytes, lastModified: o.lastModified?.toISOString() });
+      totalBytes += o.bytes;
     }
-    token = page.IsTruncated && !truncated ? page.NextContinuationToken : undefined;
-  } while (token);
+    cursor = truncated ? undefined : page.nextCursor;
+  } while (cursor);
   return { prefix: dir, files, truncated, totalBytes };
 }
 
@@ -244,15 +191,13 @@ export type StatResult =
 
 /** Size, type, version and age of a file; a missing file is an answer (`exists: false`), not an error. */
 export async function statFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<StatResult> {
-  const h = await head(deps, fileKey(ws, path));
+  const h = await deps.workspace.head(fileKey(ws, path));
   if (!h) return { path, exists: false };
-  return { path, exists: true, bytes: h.ContentLength ?? 0, contentType: h.ContentType, etag: h.ETag, lastModified: h.LastModified?.toISOString() };
+  return { path, exists: true, bytes: h.bytes, contentType: h.contentType, etag: h.etag, lastModified: h.lastModified?.toISOString() };
 }
 
 /** Deletes a file; deleting a file that is not there succeeds (so a retried step is idempotent). */
 export async function deleteFile(deps: ActivityDeps, ws: Workspace, path: string): Promise<{ key: string; existed: boolean }> {
   const key = fileKey(ws, path);
-  const existed = (await head(deps, key)) !== undefined;
-  await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.bucket, Key: key }));
-  return { key, existed };
+  return { key, existed: (await deps.workspace.delete(key)) === 'deleted' };
 }

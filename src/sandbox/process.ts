@@ -1,8 +1,9 @@
 /**
- * The local `shell` tool: one child process, argv only (no shell parses
- * untrusted text), in a fresh temporary directory, with an environment
- * allow-list, a wall-clock limit, an output cap, and cancellation. Output lines
- * are handed to `onLine` as they come.
+ * Runs one command as a child process: argv only (no shell parses untrusted
+ * text), in a given or a fresh temporary directory, with an environment
+ * allow-list, a wall-clock limit, an output cap, and cancellation; the whole
+ * process group goes when it ends. Output lines are handed to `onLine` as they
+ * come. Every execution (jailed or not, local or in a Job's runner) ends here.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
