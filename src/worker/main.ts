@@ -19,7 +19,8 @@ import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
-import { createWorkerRegistry, freeLoopbackPort, serveWorkerMetrics } from './metrics.ts';
+import { freeLoopbackPort } from '../infra/free-port.ts';
+import { createWorkerRegistry, serveWorkerMetrics } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from '../workspace/schedule.ts';
 
