@@ -1,8 +1,10 @@
-/** Small process helpers for the stack manager: run to completion, start detached, stop by pid file. */
+/**
+ * Small process helpers for the stack manager: run to completion, install with
+ * apt-get, start detached, stop by pid file, wait until healthy.
+ */
 import { spawn, spawnSync } from 'node:child_process';
 import type { SpawnOptions } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Raised when a prerequisite is missing or a service will not come up; the message is the one line to print. */
@@ -88,22 +90,22 @@ export async function waitFor(what: string, timeoutMs: number, check: () => Prom
   throw new StackError(`${what} did not become healthy within ${Math.round(timeoutMs / 1000)} s${lastErr ? ` (${lastErr})` : ''}${hint ? `; ${hint}` : ''}`);
 }
 
-/** A TCP port free on loopback right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** The stack manager's progress lines (stderr; stdout carries the command's own output). */
+export const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
 
-/** A port from the environment variable `name`, or `def`; anything else is a StackError. */
-export function envPort(name: string, def: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? def : Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new StackError(`${name}=${raw} is not a port number`);
-  return n;
+export const isRoot = () => process.getuid?.() === 0;
+
+/** Installs system packages with apt-get (as root), or says in one line what to install. */
+export function apt(pkgs: string[], why: string): void {
+  if (!which('apt-get')) throw new StackError(`${why} is missing and apt-get is not available: install ${pkgs.join(' ')} with your package manager`);
+  if (!isRoot()) throw new StackError(`${why} is missing: run 'sudo apt-get install -y ${pkgs.join(' ')}' (or run ./dev install as root)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const args = ['install', '-y', '-q', '--no-install-recommends', ...pkgs];
+  try {
+    run('apt-get', args, { env, quiet: true, what: `apt-get install ${pkgs.join(' ')}` });
+  } catch {
+    log('apt-get update (package lists are stale or empty)');
+    run('apt-get', ['update', '-q'], { env, quiet: true, what: 'apt-get update' });
+    run('apt-get', args, { env, quiet: true, what: `apt-get install ${pkgs.join(' ')}` });
+  }
 }

@@ -8,7 +8,11 @@ import { queueKeys, redisKeys } from '../shared/names.ts';
 /** The ACL user the local stack's REDIS_URL names. */
 export const AGENTRUN_REDIS_USER = 'agentrun';
 
-/** Keys agentrun reads and writes, as ACL key patterns. `queuePrefix` is QUEUE_KEY_PREFIX. */
+/**
+ * Keys agentrun reads and writes, as ACL key patterns. `queuePrefix` is QUEUE_KEY_PREFIX
+ * (`jobs:` gives `~jobs:*`), or a stem shared by several prefixes: the local stack passes
+ * `jobs`, giving `~jobs*`, which also covers the tests' own `jobs-test-<hex>:` prefixes.
+ */
 export function aclKeyPatterns(queuePrefix = 'jobs:'): string[] {
   const any = '*';
   return [
@@ -16,7 +20,7 @@ export function aclKeyPatterns(queuePrefix = 'jobs:'): string[] {
     redisKeys.workerHeartbeat,
     redisKeys.rateLimit(any),
     redisKeys.idempotency(any, any).replace(/(:\*)+$/, ':*'),
-    // Every jobs:* list and jobs:index.
+    // Every queue list and the index: `<queuePrefix>*`.
     `${commonPrefix(Object.values(queueKeys(queuePrefix)))}*`,
   ];
 }

@@ -20,7 +20,8 @@ import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
 import { WorkspaceStore } from '../workspace/store.ts';
-import { createWorkerRegistry, freeLoopbackPort, serveWorkerMetrics } from './metrics.ts';
+import { freeLoopbackPort } from '../infra/free-port.ts';
+import { createWorkerRegistry, serveWorkerMetrics } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
 

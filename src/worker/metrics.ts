@@ -3,24 +3,10 @@
  * (Core's Prometheus exporter, bound to a private loopback port and read on every
  * scrape), so one scrape target serves both.
  */
-import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-
-/** A free loopback port for Core's exporter (Core cannot report the port it picked for 0). */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The worker's own series: process metrics and what it serves. */
 export function createWorkerRegistry(info: { taskQueue: string; namespace: string }): Registry {

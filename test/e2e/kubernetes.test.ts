@@ -13,8 +13,9 @@ import {
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFileSync } from 'node:fs';
-import { KWOK_EXEC_LOG } from '../../src/dev/kube.ts';
-import { applyObjects, loadManifests } from '../../src/dev/kube-setup.ts';
+import { stackPaths } from '../../src/dev/context.ts';
+import { applyObjects, loadManifests } from '../../src/dev/services/kube/cluster.ts';
+import { kwokExecLog } from '../../src/dev/services/kube/layout.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { stepFailure } from '../../src/activities/errors.ts';
 import { SandboxDeadlineExceeded, SandboxFailed } from '../../src/sandbox/errors.ts';
@@ -43,7 +44,7 @@ function cidrContains(cidr: string, ip: string): boolean {
 
 /** What kwok serves as every exec container's log, as a kubelet would (CRI log format). */
 function podPrints(lines: [stream: 'stdout' | 'stderr', text: string][]): void {
-  writeFileSync(KWOK_EXEC_LOG, lines.map(([stream, text]) => `${new Date().toISOString()} ${stream} F ${text}\n`).join(''));
+  writeFileSync(kwokExecLog(stackPaths(process.env)), lines.map(([stream, text]) => `${new Date().toISOString()} ${stream} F ${text}\n`).join(''));
 }
 
 function kubeConfig(file: string): KubeConfig {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
-import { freePort } from '../../src/dev/proc.ts';
+import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
@@ -32,7 +32,7 @@ class PrivateRedis {
 
   async start(): Promise<void> {
     if (!this.port) {
-      this.port = await freePort();
+      this.port = await freeLoopbackPort();
       const run = (args: string[]) => new Promise<void>((resolve, reject) => {
         spawn('openssl', args, { stdio: 'ignore' }).once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`openssl ${args[0]} ${code}`))));
       });

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { freePort } from '../../src/dev/proc.ts';
-import { temporalDevArgs } from '../../src/dev/services.ts';
+import { temporalDevArgs } from '../../src/dev/services/temporal.ts';
+import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -38,7 +38,7 @@ describe('a Temporal server restart mid-run', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentrun-temporal-'));
-    const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+    const [port, httpPort, metricsPort] = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
     args = temporalDevArgs({ port, httpPort, metricsPort, dbFile: join(dir, 'temporal.db') });
     c = await connectClients();
     const user = await newUser(c, 10_000, 'restart');

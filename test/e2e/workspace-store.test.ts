@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import { connectClients } from '../helpers/stack.ts';
 import type { Clients } from '../helpers/stack.ts';
-import { newRunId } from '../../src/api/ids.ts';
+import { newRunId } from '../../src/runs/ids.ts';
 import type { StoredEvent } from '../../src/infra/event-log.ts';
 import { s3Keys } from '../../src/shared/names.ts';
 import { InvalidPathError } from '../../src/shared/workspace-path.ts';

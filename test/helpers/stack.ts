@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { mintToken, rememberToken } from './auth.ts';
+import { STACK_QUEUE_KEY_STEM } from '../../src/dev/services/redis.ts';
 import { createS3 } from '../../src/infra/s3.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import type { Redis } from 'ioredis';
@@ -23,10 +24,11 @@ import type { Config } from '../../src/shared/config.ts';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * This test process's own queue facade keys (`QUEUE_KEY_PREFIX`), so no test leaves an
- * entry in the local stack's `jobs:*` lists; `Clients.close()` deletes them.
+ * This test process's own queue facade keys (`QUEUE_KEY_PREFIX` `jobs-test-<hex>:`), so no
+ * test leaves an entry in the local stack's `jobs:*` lists; `Clients.close()` deletes them.
+ * They stay inside the stack's Redis ACL user's `jobs*` keys (STACK_QUEUE_KEY_STEM).
  */
-export const TEST_QUEUE_PREFIX = `jobs-t-${randomBytes(4).toString('hex')}:`;
+export const TEST_QUEUE_PREFIX = `${STACK_QUEUE_KEY_STEM}-test-${randomBytes(4).toString('hex')}:`;
 
 /**
  * The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up),

