@@ -23,6 +23,7 @@ import { DEFAULT_PRIORITY } from '../runs/model.ts';
 import { startRepairLoop } from '../runs/repair.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
+import { WorkspaceStore } from '../workspace/index.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     },
   };
   const runs = new RunsService({
-    temporal, store, s3, bucket: config.s3.bucket, taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
+    temporal, store, workspace: new WorkspaceStore({ s3, bucket: config.s3.bucket, fileMaxBytes: config.workspace.fileMaxBytes }), taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
     provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns,
     log: log.child({ component: 'runs' }), queue, events,
   });

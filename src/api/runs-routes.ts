@@ -22,7 +22,7 @@ import { newRunId } from '../runs/ids.ts';
 import type { ControlAction, RunsService } from '../runs/index.ts';
 import type { Config } from '../shared/config.ts';
 import { isRunId } from '../shared/names.ts';
-import { RUN_STATUSES, TERMINAL_STATUSES } from '../shared/run.ts';
+import { MESSAGE_MAX_CHARS, RUN_STATUSES, TERMINAL_STATUSES } from '../shared/run.ts';
 import { isStreamId } from '../shared/stream-id.ts';
 
 export interface RunsRoutesDeps {
@@ -56,7 +56,7 @@ export const approveBody = z.object({
 
 export const messageBody = z.object({
   text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-    .trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
+    .trim().min(1, 'must not be empty').max(MESSAGE_MAX_CHARS, `must be at most ${MESSAGE_MAX_CHARS} characters`),
 }).strict();
 
 export const listQuery = z.object({

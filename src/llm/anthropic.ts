@@ -6,7 +6,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { plan as planSchema } from '../shared/run.ts';
+import { CODE_LANGUAGES, plan as planSchema } from '../shared/run.ts';
 import type { Plan } from '../shared/run.ts';
 import { supervisorDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
@@ -30,7 +30,7 @@ const PLANNER_SYSTEM = [
   'list_files {prefix?} lists the files under a directory; stat_file {path} reports size, type and whether a file exists;',
   'delete_file {path} deletes a file;',
   'shell {argv} runs one process with that argv (no shell parsing; use ["sh","-c","…"] only when a shell is needed);',
-  'code {language: python|node|bash, source} runs a program. Shell and code steps run in a sandbox whose working',
+  `code {language: ${CODE_LANGUAGES.join('|')}, source} runs a program. Shell and code steps run in a sandbox whose working`,
   'directory holds the workspace files; files they create, change or delete are saved back to the workspace.',
   'Paths are relative to the workspace, without "..". Keep plans short. Answer only by calling submit_plan.',
 ].join(' ');

@@ -13,7 +13,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { s3Keys } from '../shared/names.ts';
-import { execPhase, pullPhase, pushPhase, type ExecuteOptions, type PhaseDirs } from '../sandbox/execute.ts';
+import { DEFAULT_FILE_MAX_BYTES } from '../shared/config.ts';
+import { execPhase, pullPhase, pushPhase, WORKING_COPY_MAX_BYTES, type ExecuteOptions, type PhaseDirs } from '../sandbox/execute.ts';
 import { parseSandboxRequest } from '../sandbox/request.ts';
 import { WorkspaceStore } from '../workspace/store.ts';
 
@@ -25,8 +26,8 @@ const commonEnv = z.object({
   AGENTRUN_WORKSPACE_DIR: z.string().min(1).default('/agentrun/workspace'),
   AGENTRUN_STATE_DIR: z.string().min(1).default('/agentrun/state'),
   AGENTRUN_EXCHANGE_DIR: z.string().min(1).default('/agentrun/exchange'),
-  AGENTRUN_MAX_WORKSPACE_BYTES: z.coerce.number().int().positive().default(1 << 30),
-  AGENTRUN_MAX_FILE_BYTES: z.coerce.number().int().positive().default(100 << 20),
+  AGENTRUN_MAX_WORKSPACE_BYTES: z.coerce.number().int().positive().default(WORKING_COPY_MAX_BYTES),
+  AGENTRUN_MAX_FILE_BYTES: z.coerce.number().int().positive().default(DEFAULT_FILE_MAX_BYTES),
 });
 /** What pull and push read besides; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (a Secret) via the SDK's default chain. */
 const s3Env = z.object({

@@ -3,9 +3,8 @@
  * by idle streams on every heartbeat, so the answer is shared), and its archived events.
  */
 import type { Client } from '@temporalio/client';
-import type { S3Client } from '@aws-sdk/client-s3';
 import { describeRun, closedStatus } from './workflow.ts';
-import { readArchive } from '../infra/event-archive.ts';
+import type { WorkspaceStore } from '../workspace/index.ts';
 import type { StoredEvent } from '../infra/event-log.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -43,6 +42,6 @@ export class ClosedCache {
 }
 
 /** The archived event log (S3) after an id of run `id` of `userId` (ownership already checked), or undefined when it has none (yet). */
-export async function archivedEvents(deps: { s3: S3Client; bucket: string }, userId: string, id: string, afterId: string | undefined): Promise<StoredEvent[] | undefined> {
-  return readArchive(deps.s3, deps.bucket, userId, id, afterId);
+export async function archivedEvents(deps: { workspace: WorkspaceStore }, userId: string, id: string, afterId: string | undefined): Promise<StoredEvent[] | undefined> {
+  return deps.workspace.readArchive(userId, id, afterId);
 }

@@ -1,17 +1,17 @@
 /** What run operations take and give: their dependencies, requests, views, and the defaults applied once. */
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueFacade } from '../infra/queue.ts';
 import type { RunInput, RunLimits, RunState, RunStatus } from '../shared/run.ts';
 import type { RunRecord, Store } from '../store/types.ts';
+import type { WorkspaceStore } from '../workspace/index.ts';
 
 export interface RunsDeps {
   temporal: Client;
   store: Store;
-  s3: S3Client;
-  bucket: string;
+  /** The run workspaces (files, claims, large prompts, archived event logs). */
+  workspace: WorkspaceStore;
   taskQueue: string;
   creditReservation: number;
   provider: RunInput['provider'];

@@ -21,6 +21,9 @@ import type { Jail } from './jail.ts';
 import { runShell, type ShellResult } from './process.ts';
 import { argvFor, CODE_EXTENSIONS, type SandboxContext, type SandboxRequest, type SandboxResult, type SandboxWorkspace } from './types.ts';
 
+/** Largest workspace a step's working copy pulls (bytes). */
+export const WORKING_COPY_MAX_BYTES = 1 << 30;
+
 export interface ExecuteOptions {
   maxWorkspaceBytes: number;
   maxFileBytes: number;

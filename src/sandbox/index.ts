@@ -14,11 +14,10 @@ import type { Config, KubernetesSandboxConfig } from '../shared/config.ts';
 import { Jail, JailUnavailableError } from './jail.ts';
 import { loadKubeConfig, statusCode } from './kubernetes/api.ts';
 import { KubernetesExecutor } from './kubernetes/executor.ts';
+import { WORKING_COPY_MAX_BYTES } from './execute.ts';
 import { LocalExecutor } from './local.ts';
 import type { Executor, SandboxWorkspace } from './types.ts';
 
-/** Workspace limits of one execution (pull and push). */
-export const SANDBOX_SYNC_LIMITS = { maxWorkspaceBytes: 1 << 30, maxFileBytes: 100 << 20 };
 
 /**
  * The executor SANDBOX names, after checking it can work here: bubblewrap builds a
@@ -27,6 +26,8 @@ export const SANDBOX_SYNC_LIMITS = { maxWorkspaceBytes: 1 << 30, maxFileBytes: 1
  */
 export async function createExecutor(config: Pick<Config, 'sandbox'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
   const sb = config.sandbox;
+  // Files above the workspace's WORKSPACE_FILE_MAX_BYTES are not saved back, as the file tools refuse them.
+  const limits = { maxWorkspaceBytes: WORKING_COPY_MAX_BYTES, maxFileBytes: workspace.fileMaxBytes };
   if (sb.kind === 'local') {
     let jail: Jail;
     try {
@@ -35,14 +36,14 @@ export async function createExecutor(config: Pick<Config, 'sandbox'>, workspace:
       if (!(err instanceof JailUnavailableError)) throw err;
       throw new PreflightError(`SANDBOX=local cannot isolate steps on this machine: ${err.message} (install bubblewrap and allow user namespaces — check with: unshare --user --map-root-user --pid --fork --net true — or set SANDBOX=unsafe-host to run steps as plain child processes that can read this worker's secrets)`, { cause: err });
     }
-    return new LocalExecutor(workspace, SANDBOX_SYNC_LIMITS, jail);
+    return new LocalExecutor(workspace, limits, jail);
   }
   if (sb.kind === 'unsafe-host') {
     log.warn({ sandbox: 'unsafe-host' }, 'SANDBOX=unsafe-host: shell and code steps run as plain child processes of this worker, with its user, files, network and loopback services; a step can read this worker\'s secrets. Use only on a machine without user namespaces, for trusted prompts');
-    return new LocalExecutor(workspace, SANDBOX_SYNC_LIMITS, undefined);
+    return new LocalExecutor(workspace, limits, undefined);
   }
   await checkKubernetes(sb.kubernetes);
-  return new KubernetesExecutor({ workspace, cfg: sb.kubernetes, log, ...SANDBOX_SYNC_LIMITS });
+  return new KubernetesExecutor({ workspace, cfg: sb.kubernetes, log, ...limits });
 }
 
 /** For SANDBOX=kubernetes: the API answers, the tools namespace exists, and we may create, watch and delete Jobs there. */

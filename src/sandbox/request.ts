@@ -1,5 +1,6 @@
 /** The request a Job's runner receives (env `AGENTRUN_REQUEST`), validated before anything runs. */
 import { z } from 'zod';
+import { CODE_LANGUAGES } from '../shared/run.ts';
 import type { SandboxRequest } from './types.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -13,7 +14,7 @@ export const sandboxRequestSchema = z.object({
   workspacePrefix: z.string().regex(/^users\/[A-Za-z0-9_-]+\/runs\/[A-Za-z0-9_-]+\/files\/$/, 'must be users/{userId}/runs/{runId}/files/'),
   command: z.union([
     z.object({ argv: z.array(noNul).min(1) }).strict(),
-    z.object({ code: z.object({ language: z.enum(['python', 'node', 'bash']), source: z.string() }).strict() }).strict(),
+    z.object({ code: z.object({ language: z.enum(CODE_LANGUAGES), source: z.string() }).strict() }).strict(),
   ]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), noNul).optional(),
   image: z.string().min(1).optional(),

@@ -4,7 +4,8 @@
  */
 import type { ChangedFile, PushResult, SkippedFile, Snapshot } from '../shared/working-copy.ts';
 
-export type CodeLanguage = 'python' | 'node' | 'bash';
+export type { CodeLanguage } from '../shared/run.ts';
+import type { CodeLanguage } from '../shared/run.ts';
 
 export interface SandboxRequest {
   runId: string;
@@ -52,6 +53,8 @@ export interface SandboxContext {
  * (worker, runner) builds the store and passes it in, so the sandbox imports no S3 code.
  */
 export interface SandboxWorkspace {
+  /** WORKSPACE_FILE_MAX_BYTES: larger files a step leaves are not saved back. */
+  readonly fileMaxBytes: number;
   pull(prefix: string, dir: string, maxBytes: number): Promise<Snapshot>;
   /** Throws the workspace's conflict error when S3 holds newer content than was pulled. */
   push(prefix: string, dir: string, snapshot: Snapshot, maxFileBytes: number): Promise<PushResult>;

@@ -12,7 +12,7 @@ import { authConfig } from './config/auth.ts';
 import { ConfigError, readVars } from './config/parse.ts';
 import type { Config } from './config/types.ts';
 
-export { CONFIG_VARS, USER_ID_RE, type RawConfig } from './config/vars.ts';
+export { CONFIG_VARS, DEFAULT_FILE_MAX_BYTES, USER_ID_RE, type RawConfig } from './config/vars.ts';
 export { CONFIG_ALIASES, ConfigError } from './config/parse.ts';
 export type { AuthConfig, Config, KubernetesSandboxConfig, LocalSandboxConfig, SandboxLimits } from './config/types.ts';
 export { configTable } from './config/table.ts';

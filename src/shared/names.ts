@@ -1,12 +1,11 @@
 /**
- * Wire names defined once: Temporal types and task queues, Redis keys, S3 keys.
+ * Wire names defined once: the workflow type, search attributes, run ids, Redis keys, S3 keys.
  * Pure module, safe to import from workflow code.
  */
 
 export const WORKFLOW_TYPE = 'AgentRun';
-export const DEFAULT_TASK_QUEUE = 'agentrun';
 
-/** Custom search attributes the dev server registers at start (see src/dev/services.ts). */
+/** Custom search attributes the dev server registers at start (see src/dev/services/temporal.ts). */
 export const SEARCH_ATTRIBUTES = {
   AgentStatus: 'Keyword',
   UserId: 'Keyword',

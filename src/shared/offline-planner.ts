@@ -15,7 +15,7 @@
  * writes the prompt to `prompt.md`, so every prompt yields a runnable plan.
  */
 import type { Plan, PlanStep } from './run.ts';
-import { plan as planSchema } from './run.ts';
+import { CODE_LANGUAGES, plan as planSchema } from './run.ts';
 
 /** Thrown when a tool line cannot be parsed; the message names the line. */
 export class PromptSyntaxError extends Error {
@@ -64,7 +64,6 @@ function unescapeContent(text: string): string {
   return text.replace(/\\(n|t|\\)/g, (_m, c: string) => (c === 'n' ? '\n' : c === 't' ? '\t' : '\\'));
 }
 
-const CODE_LANGUAGES = ['python', 'node', 'bash'] as const;
 /** `code <language>: <source>`; a line starting with `code` but not `code <word>:` is prose. */
 const CODE_LINE = /^code\s+([A-Za-z0-9_+-]+):\s*(.*)$/;
 

@@ -43,10 +43,14 @@ export const shellStep = z.object({
   argv: z.array(z.string().max(4096)).min(1).max(256),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
 });
+/** Languages a `code` step may be written in; the sandbox knows each one's interpreter. */
+export const CODE_LANGUAGES = ['python', 'node', 'bash'] as const;
+export type CodeLanguage = typeof CODE_LANGUAGES[number];
+
 /** Source code run by an interpreter in the sandbox, against the run's workspace. */
 export const codeStep = z.object({
   tool: z.literal('code'),
-  language: z.enum(['python', 'node', 'bash']),
+  language: z.enum(CODE_LANGUAGES),
   source: z.string().min(1).max(200_000),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
 });

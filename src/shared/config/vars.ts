@@ -27,6 +27,9 @@ function v<T extends z.ZodType>(schema: T, description: string, def?: string, se
   return { schema, description, default: def, secret };
 }
 
+/** WORKSPACE_FILE_MAX_BYTES when unset (also the runner's, when a Job does not say). */
+export const DEFAULT_FILE_MAX_BYTES = 100 * 1024 * 1024;
+
 /** Every variable the processes read, with its description and default. */
 export const CONFIG_VARS = {
   TEMPORAL_ADDRESS: v(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port'), 'Temporal frontend gRPC address', '127.0.0.1:17233'),
@@ -41,7 +44,7 @@ export const CONFIG_VARS = {
   S3_FORCE_PATH_STYLE: v(bool, 'Use path-style addressing (needed by MinIO and most S3-compatible servers)', 'true'),
   S3_ACCESS_KEY_ID: v(z.string().min(3), 'S3 access key id (the stack manager generates a local one)', undefined, true),
   S3_SECRET_ACCESS_KEY: v(z.string().min(8), 'S3 secret access key (the stack manager generates a local one)', undefined, true),
-  WORKSPACE_FILE_MAX_BYTES: v(int(1, 5_497_558_138_880), 'Largest file the file tools write or read (bytes); larger ones fail the step (`FileTooLarge`)', '104857600'),
+  WORKSPACE_FILE_MAX_BYTES: v(int(1, 5_497_558_138_880), 'Largest file the file tools write or read (bytes); larger ones fail the step (`FileTooLarge`) and a sandbox step does not save them', String(DEFAULT_FILE_MAX_BYTES)),
   WORKSPACE_RETENTION_DAYS: v(int(0, 36_500), 'Days after a run ends before its workspace files are deleted (0 keeps them forever); the worker schedules the sweep', '0'),
   STORE: v(z.enum(['postgres', 'supabase']), 'Records and credits: `postgres` (DATABASE_URL, via pg) or `supabase` (SUPABASE_URL + service-role key, via supabase-js)', 'postgres'),
   DATABASE_URL: v(z.url({ protocol: /^postgres(ql)?$/ }).optional(), 'Postgres URL for STORE=postgres (local stack, or Supabase\'s direct connection string)', undefined, true),
