@@ -8,11 +8,10 @@
  *   sweep:  write the tombstone, then look for users (back off when one is live).
  * With S3's read-after-write consistency at least one side sees the other's marker.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
 import { s3Keys } from '../shared/names.ts';
 import type { RunStatus } from '../shared/run.ts';
 import { WorkspaceUnavailableError } from './errors.ts';
-import { ObjectStore } from './objects.ts';
+import type { ObjectStore } from './objects.ts';
 
 export { WorkspaceUnavailableError };
 
@@ -54,15 +53,3 @@ export async function claim(objects: ObjectStore, runs: RunLookup, userId: strin
   if (workspaceId !== runId) await objects.putJson(s3Keys.workspaceLink(userId, runId), { workspaceId });
   return workspaceId;
 }
-
-// TEMPORARY (issue 11): the calls src/api/runs-service.ts makes today, with the S3 client and bucket
-// instead of a WorkspaceStore. Delete when the API (src/runs/) calls WorkspaceStore's
-// workspaceOf / assertOwner / claim instead.
-interface ApiDeps { s3: S3Client; bucket: string; store: RunLookup }
-const objectsOf = (d: ApiDeps) => new ObjectStore({ s3: d.s3, bucket: d.bucket });
-/** @deprecated use WorkspaceStore.workspaceOf */
-export const workspaceOf = (d: ApiDeps, userId: string, runId: string) => linkedWorkspace(objectsOf(d), userId, runId);
-/** @deprecated use WorkspaceStore.assertOwner */
-export const assertWorkspaceOwner = (d: ApiDeps, userId: string, requested: string) => assertOwner(d.store, userId, requested);
-/** @deprecated use WorkspaceStore.claim */
-export const claimWorkspace = (d: ApiDeps, userId: string, runId: string, requested: string) => claim(objectsOf(d), d.store, userId, runId, requested);

@@ -53,7 +53,7 @@ export interface Config {
     maxActiveRuns: number;
     rateLimit: { requests: number; windowS: number };
     idempotencyTtlS: number;
-    /** Repair of run records left `queued` without a workflow (src/api/run-repair.ts); intervalS 0 = off. */
+    /** Repair of run records left `queued` without a workflow (src/runs/repair.ts); intervalS 0 = off. */
     repair: { intervalS: number; graceS: number };
     /** Open SSE streams per user and per process (src/api/sse-limits.ts). */
     sseLimits: { perUser: number; total: number };
