@@ -165,26 +165,31 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     }));
     let peak = before;
     const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 200);
-    const results = await Promise.all(clients);
-    clearInterval(sampler);
-    const reference = results[0]!.map((m) => m.id).join(',');
-    for (const r of results) {
-      assertExactlyOnceInOrder(r, 300);
-      const mine = r.map((m) => m.id).join(',');
-      if (mine !== reference) {
-        const a = reference.split(','); const b = mine.split(',');
-        const i = a.findIndex((x, k) => x !== b[k]);
-        assert.fail(`client differs at ${i}: ${JSON.stringify(results[0]!.slice(i - 1, i + 2))} vs ${JSON.stringify(r.slice(i - 1, i + 2))}`);
+    try {
+      const results = await Promise.all(clients);
+      clearInterval(sampler);
+      const reference = results[0]!.map((m) => m.id).join(',');
+      for (const r of results) {
+        assertExactlyOnceInOrder(r, 300);
+        const mine = r.map((m) => m.id).join(',');
+        if (mine !== reference) {
+          const a = reference.split(','); const b = mine.split(',');
+          const i = a.findIndex((x, k) => x !== b[k]);
+          assert.fail(`client differs at ${i}: ${JSON.stringify(results[0]!.slice(i - 1, i + 2))} vs ${JSON.stringify(r.slice(i - 1, i + 2))}`);
+        }
       }
+      // The slow clients were disconnected by the server rather than buffered without bound.
+      await waitUntil('slow clients dropped', async () => {
+        const m = await (await fetch(metricsUrl(api!))).text().catch(() => '');
+        const v = /^agentrun_sse_clients(?:\{[^}]*\})? (\d+)/m.exec(m);
+        if (!v) throw new Error('/metrics has no agentrun_sse_clients series');
+        return Number(v[1]) === 0;
+      }, 60_000);
+    } finally {
+      // Also when an assertion fails: an open slow connection would keep the test process alive.
+      clearInterval(sampler);
+      for (const s of slow) await s.body?.cancel().catch(() => undefined);
     }
-    // The slow clients were disconnected by the server rather than buffered without bound.
-    await waitUntil('slow clients dropped', async () => {
-      const m = await (await fetch(metricsUrl(api!))).text().catch(() => '');
-      const v = /^agentrun_sse_clients(?:\{[^}]*\})? (\d+)/m.exec(m);
-      if (!v) throw new Error('/metrics has no agentrun_sse_clients series');
-      return Number(v[1]) === 0;
-    }, 60_000);
-    for (const s of slow) await s.body?.cancel().catch(() => undefined);
     assert.ok(peak - before < 400 * 1024 * 1024, `API RSS grew by ${Math.round((peak - before) / 1048576)} MiB`);
   });
 
