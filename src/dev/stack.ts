@@ -1,10 +1,13 @@
 /**
- * The local stack manager: `./dev <command>`. The entry point: reads the
- * environment once (loadStackContext) and runs the command over the services
- * in services/index.ts.
+ * src/dev: the local stack manager behind `./dev`. It installs, starts, checks and
+ * stops the services in services/ (one module each, behind the Service interface),
+ * keeps their generated secrets (secrets.ts), writes the env file (env-file.ts) and
+ * runs the demo (demo.ts). This file is its entry point: it reads the environment
+ * once (context.ts) and runs `./dev <command>`:
  *
  *   install   install (once, cached in .tools/) everything the stack needs
- *   up        start Temporal, Redis, PostgreSQL and MinIO on loopback, wait until healthy
+ *   up        start every service on loopback (Temporal, Redis, PostgreSQL, PostgREST and
+ *             its gateway, MinIO, the test Kubernetes cluster), wait until healthy
  *   down      stop them (data stays in .data/)
  *   status    say what runs where
  *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
