@@ -11,24 +11,40 @@ export async function createRun(api: string, prompt: string): Promise<string> {
 }
 
 /** Reads a run's SSE stream until the server ends it (after `end`), or `stopAfter` messages. */
+/**
+ * Follows a run's event stream until it ends, as an EventSource would: a connection the
+ * server drops (a client it found too slow on a loaded machine) or that fails is opened
+ * again with the last id seen, a few times. Answers other than 200 throw at once.
+ */
 export async function collect(api: string, runId: string, opts: { lastEventId?: string; stopAfter?: number; timeoutMs?: number } = {}): Promise<SseMessage[]> {
   const out: SseMessage[] = [];
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error(`SSE collect of ${runId} timed out`)), opts.timeoutMs ?? 60_000);
+  const done = () => opts.stopAfter !== undefined && out.length >= opts.stopAfter;
+  let lastEventId = opts.lastEventId;
   try {
-    for await (const m of readSse(`${api}/v1/runs/${runId}/events`, { lastEventId: opts.lastEventId, signal: ac.signal, headers: authHeaders(api) })) {
-      out.push(m);
-      if (opts.stopAfter !== undefined && out.length >= opts.stopAfter) {
-        ac.abort();
-        break;
+    for (let reconnects = 0; ; reconnects++) {
+      try {
+        for await (const m of readSse(`${api}/v1/runs/${runId}/events`, { lastEventId, signal: ac.signal, headers: authHeaders(api) })) {
+          out.push(m);
+          if (m.id) lastEventId = m.id;
+          if (done()) {
+            ac.abort();
+            break;
+          }
+        }
+        return out;
+      } catch (err) {
+        if (done()) return out;
+        const answered = (err as { status?: number }).status !== undefined;
+        if (answered || ac.signal.aborted || reconnects >= RECONNECTS) throw err;
       }
     }
-  } catch (err) {
-    if (!(opts.stopAfter !== undefined && out.length >= opts.stopAfter)) throw err;
   } finally {
     clearTimeout(timer);
   }
-  return out;
 }
+
+const RECONNECTS = 5;
 
 export const parse = (m: SseMessage) => JSON.parse(m.data) as Record<string, unknown>;
