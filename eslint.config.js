@@ -14,7 +14,7 @@ const LAYERS = {
   sandbox: ['shared', 'infra'],
   workspace: ['shared', 'infra'],
   workflows: ['shared'],
-  activities: ['shared', 'infra', 'store', 'llm', 'sandbox', 'workspace', 'workflows'],
+  activities: ['shared', 'infra', 'store', 'llm', 'sandbox', 'workspace'],
   runs: ['shared', 'infra', 'store', 'workspace', 'workflows'],
   ingress: ['shared', 'infra', 'store', 'runs'],
   api: ['shared', 'infra', 'store', 'workspace', 'workflows', 'runs', 'ingress'],

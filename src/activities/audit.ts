@@ -10,7 +10,7 @@
 import type { ActivityDeps } from './deps.ts';
 import type { RunEvent } from '../shared/run.ts';
 import type { AuditAction } from '../store/types.ts';
-import { DIRECT_ACTOR } from '../workflows/definitions.ts';
+import { DIRECT_ACTOR } from '../shared/names.ts';
 
 function actionOf(e: Pick<RunEvent, 'type' | 'data'>): AuditAction | undefined {
   if (e.data.actor !== DIRECT_ACTOR) return undefined;

@@ -5,6 +5,9 @@
 
 export const WORKFLOW_TYPE = 'AgentRun';
 
+/** The actor of a control action sent to Temporal directly (CLI, Web UI), which names no user: on events and audit rows. */
+export const DIRECT_ACTOR = 'temporal-direct';
+
 /** Custom search attributes the dev server registers at start (see src/dev/services/temporal.ts). */
 export const SEARCH_ATTRIBUTES = {
   AgentStatus: 'Keyword',

@@ -1,7 +1,7 @@
 /** AgentRun's signals, queries and search-attribute keys: defined once, used by workflow, API, CLI docs and tests. */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTES } from '../shared/names.ts';
+import { DIRECT_ACTOR, SEARCH_ATTRIBUTES } from '../shared/names.ts';
 import type { Plan, RunState, RunStatus } from '../shared/run.ts';
 
 export const statusQuery = defineQuery<RunState>('status');
@@ -26,7 +26,7 @@ export const progressQuery = defineQuery<Progress>('progress');
  * its events say DIRECT_ACTOR, and the sender's identity is only in the workflow history.
  */
 export interface Actor { actor?: string }
-export const DIRECT_ACTOR = 'temporal-direct';
+export { DIRECT_ACTOR };
 /** The sender a signal names (the API sets it), else DIRECT_ACTOR. */
 export const actorOf = (s: Actor | undefined): string => (typeof s?.actor === 'string' && s.actor.length > 0 ? s.actor.slice(0, 200) : DIRECT_ACTOR);
 
