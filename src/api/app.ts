@@ -15,6 +15,7 @@ import type { RateLimiter } from './rate-limit.ts';
 import { runsRouter } from './runs-routes.ts';
 import { seedRouter } from './seed-routes.ts';
 import { SseLimits } from './sse-limits.ts';
+import type { OpenStreams } from './open-streams.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueService } from '../ingress/index.ts';
 import type { RunsService } from '../runs/index.ts';
@@ -36,6 +37,8 @@ export interface AppDeps {
   idempotency: IdempotencyStore;
   config: Config['api'];
   log: Logger;
+  /** Open event streams, so the process can end them when it stops (src/api/main.ts). */
+  streams?: OpenStreams;
 }
 
 export function createApp(deps: AppDeps): express.Express {

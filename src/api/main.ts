@@ -5,6 +5,7 @@
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { createApp } from './app.ts';
+import { OpenStreams } from './open-streams.ts';
 import { Authenticator } from './auth.ts';
 import { EventHub } from './event-hub.ts';
 import { IdempotencyStore } from './idempotency.ts';
@@ -76,7 +77,9 @@ async function main(): Promise<void> {
     provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns,
     log: log.child({ component: 'runs' }), queue, events,
   });
+  const streams = new OpenStreams();
   const app = createApp({
+    streams,
     runs,
     hub,
     events,
@@ -117,13 +120,28 @@ async function main(): Promise<void> {
   log.info({ metrics: metricsServer.url }, 'api metrics listening');
   if (config.api.auth.mode === 'none') log.warn({ userId: config.api.auth.userId }, 'AUTH_MODE=none: every request acts as DEFAULT_USER_ID');
 
+  /**
+   * Drains within API_SHUTDOWN_GRACE_MS: stop accepting, end every event stream with a
+   * `: shutting down` comment (clients reconnect elsewhere with Last-Event-ID), let requests
+   * in flight finish, then close what is left and the clients. Past the grace, exit anyway.
+   */
   const stop = (signal: string) => {
-    log.info({ signal }, 'api stopping');
+    const graceMs = config.api.shutdownGraceMs;
+    log.info({ signal, streams: streams.size, graceMs }, 'api stopping');
+    setTimeout(() => {
+      log.error({ graceMs }, 'api did not stop within API_SHUTDOWN_GRACE_MS; exiting');
+      process.exit(1);
+    }, graceMs + 5000).unref();
     repair?.stop();
     metricsServer.server.close();
-    server.close();
-    server.closeAllConnections(); // SSE clients reconnect elsewhere with Last-Event-ID
-    void (ingress?.stop() ?? Promise.resolve())
+    const requestsDone = new Promise<void>((resolve) => server.close(() => resolve()));
+    streams.drain();
+    server.closeIdleConnections();
+    const rest = setTimeout(() => server.closeAllConnections(), graceMs);
+    rest.unref();
+    void requestsDone
+      .then(() => { clearTimeout(rest); log.info('api stopped accepting; requests in flight done'); })
+      .then(() => ingress?.stop())
       .then(() => repair?.done)
       .then(() => hub.close())
       .then(() => connection.close())

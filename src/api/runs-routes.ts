@@ -14,6 +14,7 @@ import { HttpError, parseOr400 } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
 import type { IdempotencyStore } from './idempotency.ts';
+import type { OpenStreams } from './open-streams.ts';
 import { DEFAULT_SSE_OPTIONS, SseSession } from './sse.ts';
 import type { SseLimits } from './sse-limits.ts';
 import type { EventLog } from '../infra/event-log.ts';
@@ -29,6 +30,8 @@ export interface RunsRoutesDeps {
   runs: RunsService;
   /** Caps on open event streams (per user, per process). */
   sseLimits?: SseLimits;
+  /** Open streams, ended with a `: shutting down` comment when the process stops. */
+  streams?: OpenStreams;
   hub: EventHub;
   events: EventLog;
   idempotency: IdempotencyStore;
@@ -135,6 +138,10 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
     if (!run.description && !res.writableEnded) {
       res.write(`: not started: run ${id} is recorded but not started yet; this stream waits for it\n\n`);
     }
+    const unregister = deps.streams?.add(() => {
+      if (!res.writableEnded) res.write(': shutting down: reconnect with Last-Event-ID\n\n');
+      session.close();
+    });
     let expiry: NodeJS.Timeout | undefined;
     if (caller.expiresAtMs !== undefined) {
       expiry = setTimeout(() => {
@@ -146,6 +153,7 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
       await session.done();
     } finally {
       clearTimeout(expiry);
+      unregister?.();
     }
   } finally {
     release?.();

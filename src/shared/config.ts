@@ -92,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     api: {
       host: c.API_HOST, port: c.API_PORT, bodyMaxBytes: c.API_BODY_MAX_BYTES,
-      sseHeartbeatMs: c.SSE_HEARTBEAT_MS,
+      sseHeartbeatMs: c.SSE_HEARTBEAT_MS, shutdownGraceMs: c.API_SHUTDOWN_GRACE_MS,
       auth: authConfig(c),
       corsOrigins: c.API_CORS_ORIGINS ? c.API_CORS_ORIGINS.split(',') : [],
       promptMaxChars: c.API_PROMPT_MAX_CHARS,

@@ -46,7 +46,7 @@ export interface Config {
     | { kind: 'unsafe-host' }
     | { kind: 'kubernetes'; kubernetes: KubernetesSandboxConfig };
   api: {
-    host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number;
+    host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number; shutdownGraceMs: number;
     auth: AuthConfig;
     corsOrigins: string[];
     promptMaxChars: number;

@@ -91,6 +91,7 @@ export const CONFIG_VARS = {
   API_PORT: v(int(0, 65535), 'Port the API listens on (0 picks a free one)', '18080'),
   API_BODY_MAX_BYTES: v(int(1024, 10_485_760), 'Largest accepted JSON body', '262144'),
   SSE_HEARTBEAT_MS: v(int(100, 300_000), 'Interval of SSE comment heartbeats', '15000'),
+  API_SHUTDOWN_GRACE_MS: v(int(0, 3_600_000), 'How long a stopping API lets requests in flight finish after it ended its event streams (with a `: shutting down` comment) and stopped accepting; then it closes what is left and exits. Keep it below the pod\'s terminationGracePeriodSeconds', '10000'),
   DEFAULT_USER_ID: v(z.string().regex(USER_ID_RE, 'must be 1-128 of A-Z a-z 0-9 _ -'), 'The user every request acts as when AUTH_MODE=none (the laptop demo)', 'local'),
   AUTH_MODE: v(z.enum(['jwt', 'none']).optional(), '`jwt`: every request carries a bearer JWT (or an API key); `none`: every request is DEFAULT_USER_ID. Unset: `jwt` when AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_API_KEYS is set, else `none` — allowed only with a loopback API_HOST', undefined),
   AUTH_JWT_SECRET: v(z.string().min(32, 'must be at least 32 characters').optional(), 'HS256 secret JWTs are signed with (Supabase: Project Settings → API → JWT secret; the local stack\'s is SUPABASE_JWT_SECRET)', undefined, true),
