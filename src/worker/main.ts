@@ -21,7 +21,7 @@ import { checkStore, createStore } from '../store/index.ts';
 import { redisKeys } from '../shared/names.ts';
 import { WorkspaceStore } from '../workspace/store.ts';
 import { freeLoopbackPort } from '../infra/free-port.ts';
-import { createWorkerRegistry, serveWorkerMetrics } from './metrics.ts';
+import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
 
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
       metrics = await serveWorkerMetrics({
         host: config.ops.workerMetricsHost, port: config.ops.workerMetricsPort, temporalUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
         registry: createWorkerRegistry({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }), log: log.child({ component: 'metrics' }),
+        health: () => workerReadiness(worker),
       });
     } catch (err) {
       throw new PreflightError(`cannot serve worker metrics on ${config.ops.workerMetricsHost}:${config.ops.workerMetricsPort}: ${(err as Error).message} (set WORKER_METRICS_PORT)`, { cause: err });

@@ -4,6 +4,7 @@
  * scrape), so one scrape target serves both.
  */
 import type { Server } from 'node:http';
+import type { Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
@@ -18,7 +19,7 @@ export function createWorkerRegistry(info: { taskQueue: string; namespace: strin
 }
 
 /** Serves GET /metrics on host:port; resolves with the server once listening. */
-export function serveWorkerMetrics(opts: { host: string; port: number; registry: Registry; temporalUrl: string; log: Logger }): Promise<{ server: Server; url: string }> {
+export function serveWorkerMetrics(opts: { host: string; port: number; registry: Registry; temporalUrl: string; log: Logger; health?: () => { ready: boolean; detail: Record<string, unknown> } }): Promise<{ server: Server; url: string }> {
   // Ours, then the Temporal SDK's series (Core's exporter on a private loopback port).
   const scrape = async () => {
     const own = await opts.registry.metrics();
@@ -31,5 +32,19 @@ export function serveWorkerMetrics(opts: { host: string; port: number; registry:
     }
     return `${own.trimEnd()}\n${sdk}`;
   };
-  return serveMetrics({ host: opts.host, port: opts.port, contentType: opts.registry.contentType, scrape, log: opts.log });
+  return serveMetrics({ host: opts.host, port: opts.port, contentType: opts.registry.contentType, scrape, log: opts.log, health: opts.health });
+}
+
+/**
+ * Ready means doing its job: the worker runs and both its workflow and activity pollers
+ * poll the task queue (the earlier design's worker ran for days without dequeuing).
+ * Not ready while starting, draining or after a poller failed: the probe takes it out.
+ */
+export function workerReadiness(worker: Pick<Worker, 'getStatus'>): { ready: boolean; detail: Record<string, unknown> } {
+  const st = worker.getStatus();
+  const polling = st.workflowPollerState === 'POLLING' && st.activityPollerState === 'POLLING';
+  return {
+    ready: st.runState === 'RUNNING' && polling,
+    detail: { runState: st.runState, workflowPoller: st.workflowPollerState, activityPoller: st.activityPollerState, activitiesInFlight: st.numInFlightActivities },
+  };
 }

@@ -130,4 +130,12 @@ describe('operations endpoints', () => {
     assert.ok(samples.some((s) => s.name === 'agentrun_worker_info' && s.labels.includes(`task_queue="${env.TEMPORAL_TASK_QUEUE}"`)));
     assert.equal((await fetch(url.replace('/metrics', '/other'))).status, 404);
   });
+
+  it('the worker answers probes on its metrics listener: /healthz, and /readyz with its pollers\' state', async () => {
+    const url = /"url":"(http:\/\/[^"]+)\/metrics"/.exec(worker!.output())![1]!;
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    const ready = await (await fetch(`${url}/readyz`)).json() as Record<string, unknown>;
+    assert.deepEqual({ status: ready.status, runState: ready.runState, workflowPoller: ready.workflowPoller, activityPoller: ready.activityPoller },
+      { status: 'ready', runState: 'RUNNING', workflowPoller: 'POLLING', activityPoller: 'POLLING' });
+  });
 });

@@ -123,7 +123,7 @@ export const CONFIG_VARS = {
   INGRESS_SIGNING_SECRET: v(z.string().min(32, 'must be at least 32 characters').optional(), 'HMAC-SHA256 key of legacy queue entries (`sig`, see "Redis is a transport, never an authority"); the consumer refuses to start without it, and the API signs the entries it enqueues with it (the stack manager generates a local one)', undefined, true),
   READYZ_TIMEOUT_MS: v(int(100, 60_000), 'Time limit of each dependency check of GET /readyz (ms)', '2000'),
   WORKER_METRICS_HOST: v(z.string().min(1), 'Address the worker\'s /metrics listens on (loopback by default)', '127.0.0.1'),
-  WORKER_METRICS_PORT: v(int(0, 65535), 'Port of the worker\'s /metrics (its own and the Temporal SDK\'s series); 0 picks a free one (logged)', '0'),
+  WORKER_METRICS_PORT: v(int(0, 65535), 'Port of the worker\'s /metrics (its own and the Temporal SDK\'s series) and its probes: /healthz, and /readyz (200 only while it runs and both pollers poll the task queue — the readiness probe of k8s/); 0 picks a free one (logged)', '0'),
   LOG_LEVEL: v(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'pino log level', 'info'),
 } as const;
 
