@@ -5,12 +5,13 @@
  * NetworkPolicies, the worker's service account and Role) applied with
  * server-side apply, plus the runner's S3 Secret.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
 import { ROOT, type StackContext, type StackPaths } from '../../context.ts';
-import { run, waitFor } from '../../proc.ts';
+import { run, StackError, waitFor } from '../../proc.ts';
 import { secrets } from '../../secrets.ts';
 import { kubeconfigPath, kustomizeBin, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
 
@@ -19,6 +20,7 @@ export const OVERLAYS = ['local', 'production'] as const;
 
 /** Every object `kustomize build k8s/overlays/<overlay>` renders. */
 export function buildOverlay(paths: StackPaths, overlay: typeof OVERLAYS[number]): KubernetesObject[] {
+  if (!existsSync(kustomizeBin(paths))) throw new StackError(`kustomize is missing at ${kustomizeBin(paths)}: run ./dev install`);
   const yaml = run(kustomizeBin(paths), ['build', join(ROOT, 'k8s', 'overlays', overlay)], { quiet: true, what: `kustomize build k8s/overlays/${overlay}` });
   return loadAllYaml(yaml) as KubernetesObject[];
 }
