@@ -14,7 +14,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFileSync } from 'node:fs';
 import { stackPaths } from '../../src/dev/context.ts';
-import { applyObjects, loadManifests } from '../../src/dev/services/kube/cluster.ts';
+import { applyObjects, buildOverlay, clusterManifests } from '../../src/dev/services/kube/cluster.ts';
 import { kwokExecLog } from '../../src/dev/services/kube/layout.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { stepFailure } from '../../src/activities/errors.ts';
@@ -212,9 +212,9 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     await waitUntil('pods gone', async () => (await podsOf(runId)).length === 0, 60_000);
   });
 
-  it('k8s/ manifests pass server-side dry-run; the worker\'s Role allows Jobs in the tools namespace only; Pod Security rejects an unhardened pod', async () => {
-    const applied = await applyObjects(admin, loadManifests(), true);
-    assert.ok(applied.length >= 5);
+  it('the local overlay\'s cluster objects pass server-side dry-run; the worker\'s Role allows Jobs in the tools namespace only; Pod Security rejects an unhardened pod', async () => {
+    const applied = await applyObjects(admin, clusterManifests(stackPaths(process.env)), true);
+    assert.ok(applied.length >= 8);
     const quota = await admin.makeApiClient(CoreV1Api).readNamespacedResourceQuota({ name: 'agentrun-tools', namespace: NS });
     assert.equal(quota.spec?.hard?.['count/jobs.batch'], '50');
     assert.equal(quota.spec?.hard?.['requests.cpu'], '25');
@@ -242,7 +242,7 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
   });
 
   it('tool pods may reach DNS and the S3 endpoint only: never the metadata address, the API server or anything else', async () => {
-    const policies = loadManifests(['k8s/tools-network-policy.yaml']) as V1NetworkPolicy[];
+    const policies = buildOverlay(stackPaths(process.env), 'production').filter((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy[];
     const deny = policies.find((p) => p.metadata?.name === 'agentrun-tools-deny-all')!;
     assert.deepEqual(Object.keys(deny.spec?.podSelector ?? { missing: true }), []);
     assert.deepEqual(deny.spec?.policyTypes, ['Ingress', 'Egress']);

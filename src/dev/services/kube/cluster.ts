@@ -1,23 +1,39 @@
 /**
  * Makes the test cluster look like production: the kwok node tool pods land
- * on, and k8s/ (tools namespace with its Pod Security labels and quota, the
- * worker's service account and Role) applied with server-side apply, plus the
- * runner's S3 Secret.
+ * on, and the cluster-level part of k8s/overlays/local as `kustomize build`
+ * renders it (tools namespace with its Pod Security labels, quota and limits,
+ * NetworkPolicies, the worker's service account and Role) applied with
+ * server-side apply, plus the runner's S3 Secret.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
-import { ROOT, type StackContext } from '../../context.ts';
-import { waitFor } from '../../proc.ts';
+import { ROOT, type StackContext, type StackPaths } from '../../context.ts';
+import { run, StackError, waitFor } from '../../proc.ts';
 import { secrets } from '../../secrets.ts';
-import { kubeconfigPath, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
+import { kubeconfigPath, kustomizeBin, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
 
-const CLUSTER_MANIFESTS = ['k8s/tools-namespace.yaml', 'k8s/tools-network-policy.yaml', 'k8s/worker-rbac.yaml'];
+/** The overlays under k8s/overlays. */
+export const OVERLAYS = ['local', 'production'] as const;
 
-export function loadManifests(files = CLUSTER_MANIFESTS): KubernetesObject[] {
-  return files.flatMap((f) => loadAllYaml(readFileSync(join(ROOT, f), 'utf8')) as KubernetesObject[]);
+/** Every object `kustomize build k8s/overlays/<overlay>` renders. */
+export function buildOverlay(paths: StackPaths, overlay: typeof OVERLAYS[number]): KubernetesObject[] {
+  if (!existsSync(kustomizeBin(paths))) throw new StackError(`kustomize is missing at ${kustomizeBin(paths)}: run ./dev install`);
+  const yaml = run(kustomizeBin(paths), ['build', join(ROOT, 'k8s', 'overlays', overlay)], { quiet: true, what: `kustomize build k8s/overlays/${overlay}` });
+  return loadAllYaml(yaml) as KubernetesObject[];
+}
+
+/**
+ * What the test cluster takes from the local overlay: not the Deployments (kwok would
+ * only pretend to run them) nor the Secret templates (empty; the stack writes the
+ * runner's S3 Secret itself), nor what needs the Deployments (Services, HPAs, PDBs).
+ */
+const CLUSTER_KINDS = new Set(['Namespace', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'ServiceAccount', 'Role', 'RoleBinding']);
+
+export function clusterManifests(paths: StackPaths): KubernetesObject[] {
+  return buildOverlay(paths, 'local').filter((o) => CLUSTER_KINDS.has(o.kind ?? ''));
 }
 
 /** Server-side apply; `dryRun` asks the apiserver to validate and admit without persisting. */
@@ -37,7 +53,7 @@ export async function prepareCluster(ctx: StackContext): Promise<void> {
   const s = secrets(ctx);
   await applyObjects(kc, [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: WORKER_SA.namespace } },
-    ...loadManifests(),
+    ...clusterManifests(ctx.paths),
     {
       apiVersion: 'v1', kind: 'Node',
       metadata: { name: KWOK_NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { type: 'kwok', 'kubernetes.io/os': 'linux' } },

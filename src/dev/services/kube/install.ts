@@ -2,13 +2,14 @@
  * Builds the test control plane once (cached in <tools>/k8s/bin, rebuilt only when
  * the pinned versions or tools/k8s/go.mod change): kube-apiserver,
  * kube-controller-manager and kube-scheduler and etcd from the Go wrapper module
- * tools/k8s, and kwok with `go install`.
+ * tools/k8s, and kwok with `go install`; kustomize (which renders k8s/) with
+ * `go install` too, stamped apart so a new kustomize never rebuilds the rest.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
-import { kubeBinDir } from './layout.ts';
+import { kubeBinDir, kustomizeBin } from './layout.ts';
 
 export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4', // k8s.io/kubernetes in tools/k8s/go.mod
@@ -16,9 +17,32 @@ export const KUBE_VERSIONS = {
   kwok: 'v0.8.0', // go install sigs.k8s.io/kwok/cmd/kwok@…
 } as const;
 
+/** go install sigs.k8s.io/kustomize/kustomize/v5@… (@latest needs a newer Go than the pinned toolchain). */
+export const KUSTOMIZE_VERSION = 'v5.8.2';
+
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
 
 export function installKube(ctx: StackContext): void {
+  installControlPlane(ctx);
+  installKustomize(ctx);
+}
+
+const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
+
+function installKustomize(ctx: StackContext): void {
+  const bin = kustomizeBin(ctx.paths);
+  const stamp = `${bin}.version`;
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === KUSTOMIZE_VERSION) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build kustomize: install it from https://go.dev/dl');
+  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
+  log(`building kustomize ${KUSTOMIZE_VERSION} with go install (first time only; about a minute)`);
+  run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}`],
+    { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install kustomize' });
+  writeFileSync(stamp, KUSTOMIZE_VERSION);
+}
+
+function installControlPlane(ctx: StackContext): void {
   const bin = kubeBinDir(ctx.paths);
   const go = which('go');
   const stamp = join(bin, '.versions');
@@ -26,7 +50,7 @@ export function installKube(ctx: StackContext): void {
   if (BINARIES.every((n) => existsSync(join(bin, n))) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   if (!go) throw new StackError('Go ≥ 1.24 is required to build the Kubernetes control plane: install it from https://go.dev/dl');
   mkdirSync(bin, { recursive: true });
-  const env = { ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' };
+  const env = goEnv(ctx);
   const module = join(ROOT, 'tools', 'k8s');
   const v = KUBE_VERSIONS.kubernetes;
   const [major, minor] = v.slice(1).split('.');

@@ -6,15 +6,17 @@
 import { join } from 'node:path';
 import type { StackPaths } from '../../context.ts';
 
-/** The namespace tool pods run in (k8s/tools-namespace.yaml). */
+/** The namespace tool pods run in (k8s/base/tools-namespace.yaml). */
 export const TOOLS_NAMESPACE = 'agentrun-tools';
-/** The worker's service account: its token is the worker's identity, so k8s/worker-rbac.yaml governs it. */
+/** The worker's service account: its token is the worker's identity, so k8s/base/worker-rbac.yaml governs it. */
 export const WORKER_SA = { namespace: 'agents', name: 'agentrun-worker' };
 /** The kwok node tool pods land on. */
 export const KWOK_NODE = 'kwok-node-0';
 
 /** The control plane's binaries: <tools>/k8s/bin. */
 export const kubeBinDir = (paths: StackPaths) => join(paths.tools, 'k8s', 'bin');
+/** kustomize, which renders k8s/overlays/*: <tools>/k8s/bin/kustomize. */
+export const kustomizeBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kustomize');
 /** Its data (etcd, PKI, kubeconfigs, kwok files): <data>/k8s. */
 export const kubeDir = (paths: StackPaths) => join(paths.data, 'k8s');
 export const pkiDir = (paths: StackPaths) => join(kubeDir(paths), 'pki');

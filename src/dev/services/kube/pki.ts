@@ -40,7 +40,7 @@ export function ensurePki(ctx: StackContext): void {
     run(openssl, ['rsa', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')], { quiet: true, what: 'openssl rsa -pubout' });
   }
   const t = tokens(ctx);
-  // token,user,uid,"group1,group2": the worker authenticates as its service account, so k8s/worker-rbac.yaml governs it.
+  // token,user,uid,"group1,group2": the worker authenticates as its service account, so k8s/base/worker-rbac.yaml governs it.
   writeFileSync(f('tokens.csv'), [
     `${t.admin},agentrun-admin,agentrun-admin,"system:masters"`,
     `${t.worker},system:serviceaccount:${WORKER_SA.namespace}:${WORKER_SA.name},${WORKER_SA.name},"system:serviceaccounts,system:serviceaccounts:${WORKER_SA.namespace}"`,
