@@ -14,6 +14,7 @@
  *   env       print the environment that points processes at the stack
  *   demo      install + up, start a worker and the API, run a demo agent run and stream its log
  *   test      install + up, then the test suite (npm test)
+ *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   config-table  print the configuration table for README.md
  */
 import { spawn } from 'node:child_process';
@@ -24,6 +25,7 @@ import { PgStore } from '../store/pg.ts';
 import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.ts';
 import { demo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
+import { buildImages } from './image.ts';
 import { apt, which } from './proc.ts';
 import { secrets } from './secrets.ts';
 import { SERVICES } from './services/index.ts';
@@ -113,9 +115,10 @@ async function main(): Promise<number> {
     case 'env': for (const [k, v] of Object.entries(await stackEnv(ctx))) say(`export ${k}='${v}'`); return 0;
     case 'demo': await up(ctx); await demo(ctx); return 0;
     case 'test': return test(ctx, rest);
+    case 'image': buildImages(ctx); return 0;
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|config-table');
       return cmd ? 2 : 0;
   }
 }

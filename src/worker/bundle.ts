@@ -1,0 +1,30 @@
+/**
+ * The workflow bundle: `node src/worker/bundle.ts <out.js>` bundles src/workflows once
+ * (the Dockerfile does it at image build time) so a worker given WORKFLOW_BUNDLE_PATH
+ * starts without running webpack; without it the worker bundles WORKFLOWS_PATH itself.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+
+/** The workflows' entry module, the one the worker registers. */
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Bundles the workflows into `outFile` (JavaScript with an inline source map); returns its size in bytes. */
+export async function writeWorkflowBundle(outFile: string): Promise<number> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  mkdirSync(dirname(resolve(outFile)), { recursive: true });
+  writeFileSync(outFile, code);
+  return Buffer.byteLength(code);
+}
+
+if (import.meta.main) {
+  const out = process.argv[2];
+  if (!out) {
+    process.stderr.write('usage: node src/worker/bundle.ts <out.js>\n');
+    process.exit(2);
+  }
+  const bytes = await writeWorkflowBundle(out);
+  process.stdout.write(`workflow bundle: ${out} (${bytes} bytes)\n`);
+}
