@@ -4,34 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { newRunId } from '../../src/runs/ids.ts';
-import { PgStore } from '../../src/store/pg.ts';
-import { SupabaseStore } from '../../src/store/supabase.ts';
+import type { PgStore } from '../../src/store/pg.ts';
 import type { Store } from '../../src/store/types.ts';
-import { stackEnv } from '../helpers/stack.ts';
+import { STORE_ADAPTERS, useStore } from '../helpers/stores.ts';
 
-const env = stackEnv();
-const adapters: [string, () => Store][] = [
-  ['postgres (pg)', () => new PgStore({ databaseUrl: env.DATABASE_URL! })],
-  ['supabase (supabase-js via PostgREST)', () => new SupabaseStore({ url: env.SUPABASE_URL!, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY! })],
-];
 
 const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
 
-for (const [name, make] of adapters) {
+for (const [name, make] of STORE_ADAPTERS) {
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let db: PgStore; // to read the ledger directly
-
-    before(() => {
-      store = make();
-      db = new PgStore({ databaseUrl: env.DATABASE_URL! });
-    });
-    after(async () => {
-      await store.close();
-      await db.close();
-    });
+    useStore(make, (s, d) => { store = s; db = d; });
 
     async function ledgerSums(user: string) {
       const r = await db.query<{ a: string; r: string }>(

@@ -6,33 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { newRunId } from '../../src/runs/ids.ts';
-import { PgStore } from '../../src/store/pg.ts';
-import { SupabaseStore } from '../../src/store/supabase.ts';
+import type { PgStore } from '../../src/store/pg.ts';
 import type { CreditResult, Store } from '../../src/store/types.ts';
-import { stackEnv } from '../helpers/stack.ts';
+import { STORE_ADAPTERS, useStore } from '../helpers/stores.ts';
 
-const env = stackEnv();
-const adapters: [string, () => Store][] = [
-  ['postgres (pg)', () => new PgStore({ databaseUrl: env.DATABASE_URL! })],
-  ['supabase (supabase-js via PostgREST)', () => new SupabaseStore({ url: env.SUPABASE_URL!, serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY! })],
-];
 const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
 const refused = (r: CreditResult) => (r.ok ? undefined : r.reason);
 
-for (const [name, make] of adapters) {
+for (const [name, make] of STORE_ADAPTERS) {
   describe(`credit holds: ${name}`, () => {
     let store: Store;
-    let db: PgStore;
-    before(() => {
-      store = make();
-      db = new PgStore({ databaseUrl: env.DATABASE_URL! });
-    });
-    after(async () => {
-      await store.close();
-      await db.close();
-    });
+    let db: PgStore; // to read the ledger directly
+    useStore(make, (s, d) => { store = s; db = d; });
 
     async function ledgerSums(user: string) {
       const r = await db.query<{ a: string; r: string; c: string }>(
