@@ -39,7 +39,9 @@ ENTRYPOINT ["/usr/bin/tini", "--"]
 FROM node AS app
 COPY app/ ./
 COPY --from=bundle /app/workflow-bundle.js /app/workflow-bundle.js
-ENV WORKFLOW_BUNDLE_PATH=/app/workflow-bundle.js API_HOST=0.0.0.0
+# API_HOST is the deployment's to set (k8s/base/api.yaml: 0.0.0.0, with auth): the worker, from the
+# same image, then needs no API settings.
+ENV WORKFLOW_BUNDLE_PATH=/app/workflow-bundle.js
 USER 10001:10001
 EXPOSE 18080
 # The API's /healthz, or the worker's /metrics when WORKER_METRICS_PORT is fixed (scripts/healthcheck.js).

@@ -120,8 +120,8 @@ describe('images', { skip }, () => {
     const taskQueue = uniqueQueue('img');
     const env: Record<string, string> = { ...stackEnv(), TEMPORAL_TASK_QUEUE: taskQueue };
     // The container is the step's jail here (no bubblewrap in the image; in a cluster SANDBOX=kubernetes).
-    // The image's API_HOST is 0.0.0.0, so its config wants auth configured (a deployment's shared Secret carries AUTH_JWT_SECRET).
-    const name = runDetached(IMAGES.app, { ...env, SANDBOX: 'unsafe-host', AUTH_JWT_SECRET: env.SUPABASE_JWT_SECRET ?? '' }, ['node', 'src/worker/main.ts']);
+    // No API settings: the image leaves API_HOST to the API's deployment, so the worker starts without auth configured.
+    const name = runDetached(IMAGES.app, { ...env, SANDBOX: 'unsafe-host' }, ['node', 'src/worker/main.ts']);
     await waitUntil('the worker container started', () => {
       if (podman(['inspect', '-f', '{{.State.Running}}', name]).stdout.trim() !== 'true') throw new Error(`the worker stopped: ${logs(name)}`);
       return logs(name).includes('"worker started"');
