@@ -21,6 +21,11 @@ export function which(cmd: string): string | undefined {
   return r.status === 0 && out ? out : undefined;
 }
 
+/** A system binary apt installs: on PATH, or at its Debian path (sbin is not on every PATH); else undefined. */
+export function systemBin(cmd: string, debianPath: string): string | undefined {
+  return which(cmd) ?? (existsSync(debianPath) ? debianPath : undefined);
+}
+
 /** Runs a command to completion with inherited output unless quiet; throws StackError on failure. */
 export function run(cmd: string, args: string[], opts: SpawnOptions & { quiet?: boolean; what?: string } = {}): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: opts.quiet ? 'pipe' : ['ignore', 'inherit', 'inherit'], ...opts });

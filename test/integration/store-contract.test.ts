@@ -10,7 +10,6 @@ import type { PgStore } from '../../src/store/pg.ts';
 import type { Store } from '../../src/store/types.ts';
 import { STORE_ADAPTERS, useStore } from '../helpers/stores.ts';
 
-
 const uid = (p: string) => `${p}-${randomBytes(5).toString('hex')}`;
 
 for (const [name, make] of STORE_ADAPTERS) {

@@ -3,14 +3,14 @@
  * behind its gateway and supabase-js expects that layout, so SUPABASE_URL points here.
  * Its config and temp directories live under <data>/gateway.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HOST, type StackContext } from '../context.ts';
-import { apt, log, readPid, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { apt, log, readPid, StackError, startDetached, stopPid, systemBin, waitFor } from '../proc.ts';
 import { logFile, pidFile, type Service } from './service.ts';
 
 function nginxBin(): string | undefined {
-  return which('nginx') ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : undefined);
+  return systemBin('nginx', '/usr/sbin/nginx');
 }
 
 function install(): void {

@@ -3,13 +3,13 @@
  * `default` (admin) user and agentrun's ACL user from src/infra/redis-acl.ts,
  * written as an ACL file that a running server reloads on every `up`.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../infra/redis-acl.ts';
 import { createRedis } from '../../infra/redis.ts';
 import { sha256Hex } from '../../shared/hash.ts';
 import { HOST, type StackContext } from '../context.ts';
-import { apt, log, readPid, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { apt, log, readPid, StackError, startDetached, stopPid, systemBin, waitFor } from '../proc.ts';
 import { secrets } from '../secrets.ts';
 import { logFile, pidFile, type Service } from './service.ts';
 
@@ -20,7 +20,7 @@ import { logFile, pidFile, type Service } from './service.ts';
 export const STACK_QUEUE_KEY_STEM = 'jobs';
 
 function redisServerBin(): string | undefined {
-  return which('redis-server') ?? (existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : undefined);
+  return systemBin('redis-server', '/usr/bin/redis-server');
 }
 
 function install(): void {
