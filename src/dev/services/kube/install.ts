@@ -3,13 +3,14 @@
  * the pinned versions or tools/k8s/go.mod change): kube-apiserver,
  * kube-controller-manager and kube-scheduler and etcd from the Go wrapper module
  * tools/k8s, and kwok with `go install`; kustomize (which renders k8s/) with
- * `go install` too, stamped apart so a new kustomize never rebuilds the rest.
+ * `go install` too, and kubectl (the deploy guide's commands, run by its test) from the
+ * wrapper module tools/kubectl, each stamped apart so a new one never rebuilds the rest.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
-import { kubeBinDir, kustomizeBin } from './layout.ts';
+import { kubeBinDir, kubectlBin, kustomizeBin } from './layout.ts';
 
 export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4', // k8s.io/kubernetes in tools/k8s/go.mod
@@ -25,6 +26,7 @@ const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-sch
 export function installKube(ctx: StackContext): void {
   installControlPlane(ctx);
   installKustomize(ctx);
+  installKubectl(ctx);
 }
 
 const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
@@ -42,6 +44,27 @@ function installKustomize(ctx: StackContext): void {
   writeFileSync(stamp, KUSTOMIZE_VERSION);
 }
 
+/** kubectl at the control plane's version, from tools/kubectl (k8s.io/kubectl's command). */
+function installKubectl(ctx: StackContext): void {
+  const bin = kubectlBin(ctx.paths);
+  const stamp = `${bin}.version`;
+  const want = KUBE_VERSIONS.kubernetes + readFileSync(join(ROOT, 'tools', 'kubectl', 'go.mod'), 'utf8').length;
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build kubectl: install it from https://go.dev/dl');
+  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
+  log(`building kubectl ${KUBE_VERSIONS.kubernetes} from Go modules (first time only; 3–8 minutes on 2 cores)`);
+  run(go, ['build', '-trimpath', '-o', bin, '-ldflags', `-s -w ${versionFlags(KUBE_VERSIONS.kubernetes)}`, '.'],
+    { cwd: join(ROOT, 'tools', 'kubectl'), env: goEnv(ctx), quiet: true, what: 'go build kubectl' });
+  writeFileSync(stamp, want);
+}
+
+/** The -X flags that give a Kubernetes binary its version (`kubectl version`, the apiserver's /version). */
+function versionFlags(v: string): string {
+  const [major, minor] = v.slice(1).split('.');
+  return `-X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`;
+}
+
 function installControlPlane(ctx: StackContext): void {
   const bin = kubeBinDir(ctx.paths);
   const go = which('go');
@@ -53,10 +76,9 @@ function installControlPlane(ctx: StackContext): void {
   const env = goEnv(ctx);
   const module = join(ROOT, 'tools', 'k8s');
   const v = KUBE_VERSIONS.kubernetes;
-  const [major, minor] = v.slice(1).split('.');
   log(`building kube-apiserver, kube-controller-manager, kube-scheduler ${v} from Go modules (first time only; about 7 minutes on 2 cores)`);
   run(go, ['build', '-trimpath', '-o', `${bin}/`, '-ldflags',
-    `-s -w -X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`,
+    `-s -w ${versionFlags(v)}`,
     'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kube-scheduler'],
   { cwd: module, env, quiet: true, what: 'go build kube-apiserver …' });
   log(`building etcd ${KUBE_VERSIONS.etcd}`);

@@ -17,6 +17,7 @@ export const KWOK_NODE = 'kwok-node-0';
 export const kubeBinDir = (paths: StackPaths) => join(paths.tools, 'k8s', 'bin');
 /** kustomize, which renders k8s/overlays/*: <tools>/k8s/bin/kustomize. */
 export const kustomizeBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kustomize');
+export const kubectlBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kubectl');
 /** Its data (etcd, PKI, kubeconfigs, kwok files): <data>/k8s. */
 export const kubeDir = (paths: StackPaths) => join(paths.data, 'k8s');
 export const pkiDir = (paths: StackPaths) => join(kubeDir(paths), 'pki');
