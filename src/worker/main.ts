@@ -23,7 +23,7 @@ import { freeLoopbackPort } from '../infra/free-port.ts';
 import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
-import { WORKFLOWS_PATH } from './bundle.ts';
+import { bundleBuildId, loadWorkflowBundle } from './bundle.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -61,12 +61,16 @@ async function main(): Promise<void> {
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
       queue: new QueueFacade(redis, config.queue.keyPrefix),
     }, { anthropic });
+    // The app image carries a bundle built at image build time (bundle.ts); else bundle src/workflows now.
+    const code = await loadWorkflowBundle(config.worker.workflowBundlePath);
+    const version = { deploymentName: config.worker.deploymentName, buildId: config.worker.buildId ?? bundleBuildId(code) };
     const worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      // The app image carries a bundle built at image build time (bundle.ts); else bundle src/workflows now.
-      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+      workflowBundle: { code },
+      // Each workflow task completed names this build; Worker Versioning stays off (docs/deploy.md, "Upgrading workflow code").
+      workerDeploymentOptions: { useWorkerVersioning: false, version },
       activities,
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
@@ -96,7 +100,7 @@ async function main(): Promise<void> {
     await beat();
     const heartbeat = setInterval(() => void beat(), Math.max(1000, (ttl * 1000) / 3));
 
-    log.info({ sandbox: config.sandbox.kind, taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address, maxConcurrentActivities: config.worker.maxConcurrentActivities }, 'worker started');
+    log.info({ ...version, sandbox: config.sandbox.kind, taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace, address: config.temporal.address, maxConcurrentActivities: config.worker.maxConcurrentActivities }, 'worker started');
     try {
       await worker.run(); // resolves after SIGTERM/SIGINT once in-flight work drained
     } finally {

@@ -74,7 +74,8 @@ describe('worker resilience', () => {
   });
 
   it('when the worker is SIGKILLed mid-run, a new worker completes the run and finished steps do not run again', async () => {
-    const w1 = await startWorker(env);
+    // Two builds, as in a rollout: the history names the build that completed each workflow task.
+    const w1 = await startWorker({ ...env, WORKER_BUILD_ID: 'build-a' });
     workers.push(w1);
     const id = await createRun(api!.url, 'write_file a.txt first\nshell sh -c "echo start; sleep 3; echo finish"\nwrite_file b.txt second');
     await waitUntil('shell step started', () => streamHas(c, id, (t, d) => t === 'step' && d.index === 1 && d.phase === 'started'));
@@ -83,7 +84,7 @@ describe('worker resilience', () => {
     w1.child.kill('SIGKILL');
     await w1.exited;
 
-    const w2 = await startWorker(env);
+    const w2 = await startWorker({ ...env, WORKER_BUILD_ID: 'build-b' });
     workers.push(w2);
     const events = await collect(api!.url, id, { timeoutMs: 90_000 });
     assert.equal(events.at(-1)!.event, 'end');
@@ -110,6 +111,13 @@ describe('worker resilience', () => {
     assert.deepEqual(rows.rows, [
       { step_index: 0, status: 'completed', attempts: 1 }, { step_index: 1, status: 'completed', attempts: 2 }, { step_index: 2, status: 'completed', attempts: 1 },
     ]);
+    const builds = (await c.temporal.workflow.getHandle(id).fetchHistory()).events!.flatMap((e) => {
+      const done = e.workflowTaskCompletedEventAttributes;
+      return done ? [`${done.deploymentVersion?.deploymentName ?? done.workerDeploymentName}/${done.deploymentVersion?.buildId ?? done.workerVersion?.buildId}`] : [];
+    });
+    const switchAt = builds.indexOf('agentrun/build-b');
+    assert.ok(switchAt > 0, builds.join(' '));
+    assert.deepEqual(builds, [...Array(switchAt).fill('agentrun/build-a'), ...Array(builds.length - switchAt).fill('agentrun/build-b')]);
     await stop(w2);
   });
 

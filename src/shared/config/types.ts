@@ -60,8 +60,11 @@ export interface Config {
     /** The API's separate /metrics listener. */
     metrics: { host: string; port: number };
   };
-  /** workflowBundlePath: a prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH); unset, the worker bundles at start. */
-  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string };
+  /**
+   * workflowBundlePath: a prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH); unset, the worker bundles at start.
+   * deploymentName / buildId: the deployment version the worker reports (buildId unset: derived from the bundle).
+   */
+  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string; deploymentName: string; buildId?: string };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
   queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };

@@ -117,6 +117,8 @@ export const CONFIG_VARS = {
   WORKER_HEARTBEAT_TTL_S: v(int(2, 3600), 'TTL of the `worker:heartbeat` key (refreshed at a third of it)', '30'),
   WORKER_MAX_CONCURRENT_ACTIVITIES: v(int(1, 10_000), 'Activities (tool steps, LLM calls, records) one worker runs at once; more wait in Temporal\'s task queue', '20'),
   WORKFLOW_BUNDLE_PATH: v(z.string().min(1).optional(), 'A workflow bundle prebuilt by `node src/worker/bundle.ts <file>` (the app image sets it); unset: the worker bundles src/workflows at start', undefined),
+  WORKER_DEPLOYMENT_NAME: v(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 of A-Z a-z 0-9 . _ -'), 'The Temporal worker deployment this worker reports with its build id (the deployment version on each workflow task it completes; Worker Versioning stays off, see docs/deploy.md)', 'agentrun'),
+  WORKER_BUILD_ID: v(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be 1-128 of A-Z a-z 0-9 . _ -').optional(), 'The build id this worker reports with each workflow task it completes (shown in the Web UI\'s history); unset: `wf-` and the first 12 hex digits of the workflow bundle\'s SHA-256, so one workflow code is one id', undefined),
   QUEUE_KEY_PREFIX: v(z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 : _ . -'), 'Prefix of the queue facade\'s Redis lists (`jobs:` gives the seeds\' `jobs:pending`, `jobs:processing`, …); the worker and the API must agree', 'jobs:'),
   QUEUE_CONSUMER: v(bool, 'Run the legacy ingress consumer in this API process (starts runs a seed-era producer LPUSHes onto jobs:pending / jobs:high_priority)', 'true'),
   QUEUE_POLL_MS: v(int(10, 60_000), 'How often an idle legacy ingress consumer looks for new entries (ms)', '250'),
