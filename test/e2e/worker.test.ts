@@ -117,7 +117,7 @@ describe('worker resilience', () => {
     });
     const switchAt = builds.indexOf('agentrun/build-b');
     assert.ok(switchAt > 0, builds.join(' '));
-    assert.deepEqual(builds, [...Array(switchAt).fill('agentrun/build-a'), ...Array(builds.length - switchAt).fill('agentrun/build-b')]);
+    assert.deepEqual(builds, builds.map((_, i) => (i < switchAt ? 'agentrun/build-a' : 'agentrun/build-b')));
     await stop(w2);
   });
 
