@@ -27,6 +27,8 @@ export interface KubernetesExecutorDeps {
 }
 
 const HEARTBEAT_MS = 1000;
+/** Backoff while the tools namespace's quota is full. */
+const QUOTA_RETRY_MS = { first: 500, max: 10_000 };
 const DELETE_CONFIRM_MS = 30_000;
 /** How long a finished Job's log follow may take to read the rest of the output. */
 const LOG_DRAIN_MS = 3000;
@@ -54,7 +56,7 @@ export class KubernetesExecutor implements Executor {
     const manifest = buildJobManifest({ req, cfg: this.deps.cfg, maxWorkspaceBytes: this.deps.maxWorkspaceBytes, maxFileBytes: this.deps.maxFileBytes });
     let job: V1Job;
     try {
-      job = await this.batch.createNamespacedJob({ namespace, body: manifest });
+      job = await this.createWhenQuotaAllows(namespace, manifest, ctx);
       this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job created');
     } catch (err) {
       if (statusCode(err) !== 409) throw this.apiFailure(err, 'create');
@@ -136,6 +138,28 @@ export class KubernetesExecutor implements Executor {
     this.deps.log.warn({ job: name }, 'job still present after delete; the garbage collector will finish');
   }
 
+  /**
+   * Creates the Job; while the tools namespace's ResourceQuota has no room (403 "exceeded quota": other
+   * steps' Jobs hold it), waits and tries again, heartbeating, until there is room or the step is cancelled
+   * or times out. A full quota is back-pressure, not a broken step.
+   */
+  private async createWhenQuotaAllows(namespace: string, body: V1Job, ctx: SandboxContext): Promise<V1Job> {
+    let wait = QUOTA_RETRY_MS.first;
+    for (let waiting = false; ; ) {
+      try {
+        return await this.batch.createNamespacedJob({ namespace, body });
+      } catch (err) {
+        const quota = quotaExceeded(err);
+        if (!quota) throw err;
+        if (!waiting) this.deps.log.warn({ job: body.metadata?.name, namespace, quota }, 'tools namespace quota exhausted: the step waits for room');
+        waiting = true;
+        ctx.heartbeat?.({ job: body.metadata?.name, waiting: 'quota', quota });
+        await sleep(wait, undefined, { signal: ctx.signal });
+        wait = Math.min(wait * 2, QUOTA_RETRY_MS.max);
+      }
+    }
+  }
+
   private apiFailure(err: unknown, what: string): Error {
     const code = statusCode(err);
     // 400/403/422: the request or our permissions are wrong; retrying the same cannot help.
@@ -145,4 +169,14 @@ export class KubernetesExecutor implements Executor {
     }
     return err instanceof Error ? err : new Error(String(err));
   }
+}
+
+/** The apiserver's refusal when a ResourceQuota has no room (403 Forbidden, "exceeded quota: …"): its message, else undefined. */
+function quotaExceeded(err: unknown): string | undefined {
+  if (statusCode(err) !== 403 || !(err instanceof ApiException)) return undefined;
+  const body: unknown = err.body;
+  const inner = (body as { message?: unknown } | undefined)?.message;
+  const message = typeof body === 'string' ? body : typeof inner === 'string' ? inner : err.message;
+  const at = message.indexOf('exceeded quota');
+  return at < 0 ? undefined : message.slice(at).split('"')[0];
 }
