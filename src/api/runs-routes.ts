@@ -142,17 +142,14 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
       if (!res.writableEnded) res.write(': shutting down: reconnect with Last-Event-ID\n\n');
       session.close();
     });
-    let expiry: NodeJS.Timeout | undefined;
-    if (caller.expiresAtMs !== undefined) {
-      expiry = setTimeout(() => {
-        if (!res.writableEnded) res.write(': token expired; reconnect with a fresh token and Last-Event-ID\n\n');
-        session.close();
-      }, Math.max(0, caller.expiresAtMs - Date.now()));
-    }
+    const cancelExpiry = caller.expiresAtMs === undefined ? undefined : at(caller.expiresAtMs, () => {
+      if (!res.writableEnded) res.write(': token expired; reconnect with a fresh token and Last-Event-ID\n\n');
+      session.close();
+    });
     try {
       await session.done();
     } finally {
-      clearTimeout(expiry);
+      cancelExpiry?.();
       unregister?.();
     }
   } finally {
@@ -246,4 +243,18 @@ export function runsRouter(deps: RunsRoutesDeps): express.Router {
   });
 
   return r;
+}
+
+/** Longest delay a Node timer keeps (2^31-1 ms, ~24.8 days): a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Calls `fn` at `atMs` (epoch ms), however far ahead (a token may live for years); returns a cancel. */
+function at(atMs: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = () => {
+    const left = atMs - Date.now();
+    timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(fn, Math.max(0, left));
+  };
+  arm();
+  return () => clearTimeout(timer);
 }

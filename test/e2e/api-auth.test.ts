@@ -161,6 +161,23 @@ describe('API authentication, ownership and limits', () => {
     assert.equal((await post(aliceToken, `/v1/runs/${held}/cancel`)).status, 202);
   });
 
+  it('keeps an SSE stream open for a token that lives for years (a timer past 2^31 ms would fire at once)', async () => {
+    const held = await startRun(aliceToken, { prompt: 'write_file later.txt x', requireApproval: true });
+    const longLived = await mintToken(alice, { issuer: ISSUER, expiresInS: 10 * 365 * 86_400 });
+    const seen: string[] = [];
+    let comment = '';
+    let cancelled = false;
+    for await (const m of readSse(`${api!.url}/v1/runs/${held}/events`, { headers: { authorization: `Bearer ${longLived}` }, onComment: (t) => { comment = t; } })) {
+      seen.push(m.event);
+      if (!cancelled && m.event === 'status') {
+        cancelled = true; // the stream is open and following: end the run, and the stream ends with it
+        assert.equal((await post(aliceToken, `/v1/runs/${held}/cancel`)).status, 202);
+      }
+    }
+    assert.equal(seen.at(-1), 'end', `the stream ended with the run, not before: ${seen.join(' ')}`);
+    assert.doesNotMatch(comment, /token expired/);
+  });
+
   it('accepts ?access_token= on event streams only (EventSource cannot send headers)', async () => {
     const id = await startRun(aliceToken, { prompt: 'write_file q.txt x' });
     const events = [];
