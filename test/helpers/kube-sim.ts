@@ -134,7 +134,7 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
     } finally {
       running.delete(name);
       ran.set(name, codes);
-      await markDone(core, namespace, job);
+      if (!ac.signal.aborted) await markDone(core, namespace, job);
     }
   };
   let stopped = false;
@@ -147,8 +147,8 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
       (type, job: V1Job) => {
         const name = job.metadata?.name;
         if (!name) return;
-        // A deleted Job's pod is killed, as a kubelet would (cancellation).
-        if (type === 'DELETED') running.get(name)?.abort();
+        // A deleted (or deleting) Job's pod is killed, as a kubelet would (cancellation).
+        if (type === 'DELETED' || job.metadata?.deletionTimestamp) running.get(name)?.abort();
         if (type !== 'ADDED' || ran.has(name) || job.status?.conditions?.length) return;
         if (job.spec?.template.metadata?.labels?.['agentrun.dev/sim-outcome']) return;
         ran.set(name, []);

@@ -240,6 +240,19 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
     assert.deepEqual(sim.ran.get(jobName(runId, 0)), [0, 0, 0]);
   });
 
+  it('cancelling a step whose command runs in its container deletes the Job, and the container goes with it', { skip: inImage }, async () => {
+    const runId = newRunId();
+    const ac = new AbortController();
+    const p = executor().run(request(runId, ['sleep', '1000']), { signal: ac.signal });
+    await waitUntil('exec container running', () => sim.containers().some((n) => n.endsWith('-exec')), 120_000);
+    ac.abort(new Error('cancelled by test'));
+    await assert.rejects(p, /cancelled by test/);
+    await waitUntil('containers gone', () => sim.containers().length === 0, 60_000);
+    await waitUntil('pod simulated', () => (sim.ran.get(jobName(runId, 0))?.length ?? 0) > 0, 60_000);
+    assert.deepEqual(sim.ran.get(jobName(runId, 0))?.slice(0, 1), [0], 'pull ran; exec was killed; push never ran');
+    assert.equal(sim.ran.get(jobName(runId, 0))?.length, 2);
+  });
+
   it('adopts the Job its earlier attempt created (409) instead of creating a second', async () => {
     const runId = newRunId();
     const req = request(runId, ['true']);

@@ -28,7 +28,7 @@ import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { containerEnv } from '../../../src/dev/image.ts';
 import { ROOT } from '../stack.ts';
 
-/** Names of every container this module starts begin with this (after `podman rm -f` by label, too). */
+/** Every container this module starts is named with this prefix and labelled LABEL=<simulator instance>. */
 export const NAME_PREFIX = 'agentrun-podsim-';
 export const LABEL = 'agentrun.dev/podsim';
 const RELAY = join(ROOT, 'test', 'helpers', 'kube-sim', 'pod-relay.ts');
@@ -89,8 +89,12 @@ async function hostRelay(path: string, host: string, port: number): Promise<Serv
 
 function run(args: string[], name: string, signal: AbortSignal): Promise<number> {
   return new Promise((resolve) => {
-    const kill = () => podman(['rm', '-f', '-t', '0', name]);
     const child = spawn('podman', args, { env: podmanEnv(), stdio: ['ignore', 'ignore', 'inherit'] });
+    // The container is killed; so is the client, should the container not exist yet (runPod removes it after).
+    const kill = () => {
+      podman(['rm', '-f', '-t', '0', name]);
+      child.kill('SIGKILL');
+    };
     signal.addEventListener('abort', kill, { once: true });
     child.once('exit', (code) => {
       signal.removeEventListener('abort', kill);
@@ -187,7 +191,8 @@ export async function runPod(p: PodRun): Promise<number[]> {
     }
     return codes;
   } finally {
-    podman(['rm', '-f', '-t', '0', `${prefix}-net`]);
+    const names = [...(p.spec.initContainers ?? []), ...p.spec.containers].map((c) => `${prefix}-${c.name}`);
+    podman(['rm', '-f', '-t', '0', '--ignore', `${prefix}-net`, ...(p.signal.aborted ? names : [])]);
     for (const s of servers) s.close();
     await rm(scratch, { recursive: true, force: true });
   }
