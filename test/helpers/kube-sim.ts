@@ -1,28 +1,56 @@
 /**
  * kwok drives pod phases but runs no containers. This helper plays the part of
- * the kubelet for our Jobs' *containers*: for each new agentrun Job it runs
- * the runner entrypoint (`src/runner/main.ts pull|exec|push`) on this machine
- * with the env the Job's containers carry (Secret references resolved from the
+ * the kubelet for our Jobs' *containers*: for each new agentrun Job it runs the
+ * pod's containers with the env they carry (Secret references resolved from the
  * real Secret in the apiserver), so the result record in S3 is the one the
- * runner writes. When the three phases ran, it annotates the Job's pod
- * `agentrun.dev/sim-done`; kwok's success stage waits for that (and its stage
- * delay), so a loaded machine never sees a pod end before its containers did.
- * Jobs whose pods are labelled agentrun.dev/sim-outcome (fail, hang) are left
- * to kwok alone.
+ * runner writes. When they ran, it annotates the Job's pod `agentrun.dev/sim-done`;
+ * kwok's success stage waits for that (and its stage delay), so a loaded machine
+ * never sees a pod end before its containers did. Jobs whose pods are labelled
+ * agentrun.dev/sim-outcome (fail, hang) are left to kwok alone.
+ *
+ * Two modes (`podSimulatorMode()` says which, and why):
+ * - `podman` (the default when podman and the runner image exist, `./dev image`): each
+ *   container runs from the runner image with the pod's user, read-only root,
+ *   dropped capabilities, limits, volumes, and S3 as its only network
+ *   (kube-sim/podman.ts), so the tests exercise the real image and securityContext.
+ * - `host` (no podman or no image, as in CI; or AGENTRUN_PODSIM=host): the runner's
+ *   code (`src/runner/main.ts pull|exec|push`) runs on this machine with the Job's env.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IMAGES } from '../../src/dev/image.ts';
+import { containersOf, podman, removeContainers, runPod } from './kube-sim/podman.ts';
 import { ROOT } from './stack.ts';
 
+export type PodSimMode = 'podman' | 'host';
+
 export interface PodSimulator {
-  /** Job name → exit codes of pull, exec, push. */
+  mode: PodSimMode;
+  /** The containers of this simulator's pods that exist now (podman mode). */
+  containers(): string[];
+  /** Job name → exit codes of its containers (pull, exec, push). */
   ran: Map<string, number[]>;
+  /** Stops watching and removes every container this simulator started. */
   stop(): void;
+}
+
+export interface PodSimOptions {
+  /** Pod image (as the manifest names it) → local image. Default: every image → the runner image `./dev image` builds. */
+  images?: Record<string, string>;
+}
+
+/** Which mode a simulator started now would use, and why (for test names and skip reasons). */
+export function podSimulatorMode(env: NodeJS.ProcessEnv = process.env): { mode: PodSimMode; why: string } {
+  if (env.AGENTRUN_PODSIM === 'host') return { mode: 'host', why: 'AGENTRUN_PODSIM=host' };
+  if (spawnSync('sh', ['-c', 'command -v podman'], { encoding: 'utf8' }).status !== 0) return { mode: 'host', why: 'podman is not installed' };
+  if (podman(['image', 'exists', IMAGES.runner]).status !== 0) return { mode: 'host', why: `${IMAGES.runner} is not built (./dev image)` };
+  return { mode: 'podman', why: `containers run from ${IMAGES.runner}` };
 }
 
 async function envOf(core: CoreV1Api, namespace: string, c: V1Container): Promise<Record<string, string>> {
@@ -37,7 +65,7 @@ async function envOf(core: CoreV1Api, namespace: string, c: V1Container): Promis
   return env;
 }
 
-function runPhase(c: V1Container, env: Record<string, string>): Promise<number> {
+function runOnHost(c: V1Container, env: Record<string, string>): Promise<number> {
   const [, script, phase] = c.command ?? [];
   if (script !== '/app/src/runner/main.ts' || !phase) throw new Error(`unexpected container command ${JSON.stringify(c.command)}`);
   return new Promise((resolve) => {
@@ -46,6 +74,24 @@ function runPhase(c: V1Container, env: Record<string, string>): Promise<number> 
     });
     child.once('exit', (code) => resolve(code ?? -1));
   });
+}
+
+/** The host mode's pod: the runner's phases in this machine's Node, in a scratch directory. */
+async function runPodOnHost(containers: V1Container[], envs: Record<string, string>[]): Promise<number[]> {
+  const scratch = await mkdtemp(join(tmpdir(), 'agentrun-podsim-'));
+  const dirs = { AGENTRUN_WORKSPACE_DIR: join(scratch, 'workspace'), AGENTRUN_STATE_DIR: join(scratch, 'state'), AGENTRUN_EXCHANGE_DIR: join(scratch, 'exchange') };
+  try {
+    for (const d of Object.values(dirs)) await mkdir(d);
+    const codes: number[] = [];
+    for (const [i, c] of containers.entries()) {
+      const code = await runOnHost(c, { ...envs[i], ...dirs, HOME: scratch });
+      codes.push(code);
+      if (code !== 0) break;
+    }
+    return codes;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /** Annotates the Job's pod (once it exists) as done, which lets kwok's success stage end it. */
@@ -64,26 +110,31 @@ async function markDone(core: CoreV1Api, namespace: string, job: V1Job): Promise
   }
 }
 
-export async function startPodSimulator(kc: KubeConfig, namespace: string): Promise<PodSimulator> {
+export async function startPodSimulator(kc: KubeConfig, namespace: string, opts: PodSimOptions = {}): Promise<PodSimulator> {
+  const { mode } = podSimulatorMode();
+  const instance = randomBytes(3).toString('hex');
   const core = kc.makeApiClient(CoreV1Api);
   const ran = new Map<string, number[]>();
+  const running = new Map<string, AbortController>();
   const simulate = async (job: V1Job) => {
     const name = job.metadata!.name!;
     const spec = job.spec!.template.spec!;
-    const scratch = await mkdtemp(join(tmpdir(), 'agentrun-podsim-'));
-    const dirs = { AGENTRUN_WORKSPACE_DIR: join(scratch, 'workspace'), AGENTRUN_STATE_DIR: join(scratch, 'state'), AGENTRUN_EXCHANGE_DIR: join(scratch, 'exchange') };
-    for (const d of Object.values(dirs)) await mkdir(d);
-    const codes: number[] = [];
+    const containers = [...(spec.initContainers ?? []), ...spec.containers];
+    const ac = new AbortController();
+    running.set(name, ac);
+    let codes: number[] = [];
     try {
-      for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
-        const code = await runPhase(c, { ...(await envOf(core, namespace, c)), ...dirs, HOME: scratch });
-        codes.push(code);
-        if (code !== 0) break;
-      }
+      const envs = await Promise.all(containers.map((c) => envOf(core, namespace, c)));
+      codes = mode === 'host' ? await runPodOnHost(containers, envs) : await runPod({
+        instance, name, spec, envs, signal: ac.signal, lifetimeS: (job.spec?.activeDeadlineSeconds ?? 600) + 60,
+        images: opts.images ?? Object.fromEntries(containers.map((c) => [c.image ?? '', IMAGES.runner])),
+      });
+    } catch (err) {
+      process.stderr.write(`pod simulator: job ${name}: ${String(err)}\n`);
     } finally {
+      running.delete(name);
       ran.set(name, codes);
-      await rm(scratch, { recursive: true, force: true });
-      await markDone(core, namespace, job);
+      if (!ac.signal.aborted) await markDone(core, namespace, job);
     }
   };
   let stopped = false;
@@ -95,12 +146,24 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string): Prom
     controller = await new Watch(kc).watch(`/apis/batch/v1/namespaces/${namespace}/jobs`, { labelSelector: 'app.kubernetes.io/managed-by=agentrun' },
       (type, job: V1Job) => {
         const name = job.metadata?.name;
-        if (type !== 'ADDED' || !name || ran.has(name) || job.status?.conditions?.length) return;
+        if (!name) return;
+        // A deleted (or deleting) Job's pod is killed, as a kubelet would (cancellation).
+        if (type === 'DELETED' || job.metadata?.deletionTimestamp) running.get(name)?.abort();
+        if (type !== 'ADDED' || ran.has(name) || job.status?.conditions?.length) return;
         if (job.spec?.template.metadata?.labels?.['agentrun.dev/sim-outcome']) return;
         ran.set(name, []);
         void simulate(job);
       }, () => { if (!stopped) setTimeout(() => void watch().catch(() => setTimeout(() => void watch(), 500)), 100); });
   };
   await watch();
-  return { ran, stop: () => { stopped = true; controller?.abort(); } };
+  return {
+    mode, ran,
+    containers: () => (mode === 'podman' ? containersOf(instance) : []),
+    stop: () => {
+      stopped = true;
+      controller?.abort();
+      for (const ac of running.values()) ac.abort();
+      if (mode === 'podman') removeContainers(instance);
+    },
+  };
 }

@@ -1,9 +1,13 @@
 /**
  * The Kubernetes executor against a real control plane: kube-apiserver,
  * controller-manager and scheduler built from Go modules, etcd, and kwok
- * nodes (./dev up). kwok runs no containers, so the runner entrypoint is run
- * on this machine by test/helpers/kube-sim.ts with the env each Job carries;
- * command semantics are covered by the local executor's tests.
+ * nodes (./dev up). kwok runs no containers, so test/helpers/kube-sim.ts runs
+ * each Job's containers with the env they carry: from the runner image with
+ * podman (the pod's user, read-only root, capabilities, limits, volumes, and
+ * S3 as the only network, as the tools NetworkPolicy allows) when podman and
+ * the image exist (`./dev image`), else the runner's code on this machine (CI;
+ * or AGENTRUN_PODSIM=host); the suite's name says which. Command semantics are
+ * covered by the local executor's tests.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +17,8 @@ import {
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { stackPaths } from '../../src/dev/context.ts';
 import { applyObjects, buildOverlay, clusterManifests } from '../../src/dev/services/kube/cluster.ts';
 import { kwokExecLog } from '../../src/dev/services/kube/layout.ts';
@@ -27,12 +33,24 @@ import { s3Keys } from '../../src/shared/names.ts';
 import { newRunId } from '../../src/runs/ids.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { boot, assertRefused } from '../helpers/boot.ts';
-import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
+import { podSimulatorMode, startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { createRun } from '../helpers/runs.ts';
 
 const NS = 'agentrun-tools';
+const simMode = podSimulatorMode();
+const inImage = simMode.mode === 'podman' ? false : `pods run on the host (${simMode.why}): no image, securityContext or network to check`;
+
+/** What connecting to host:port gives: `connected` or the error's code. */
+function reach(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, timeout: 5000 });
+    s.once('connect', () => { s.destroy(); resolve('connected'); });
+    s.once('timeout', () => { s.destroy(); resolve('timeout'); });
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+}
 
 /** Whether an IPv4 address lies in a CIDR block. */
 function cidrContains(cidr: string, ip: string): boolean {
@@ -59,7 +77,7 @@ function k8sConfig(env: Record<string, string>, extra: Record<string, string> = 
   return cfg.kubernetes;
 }
 
-describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, () => {
+describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'podman' ? 'from the runner image with podman' : `on the host: ${simMode.why}`})`, { timeout: 600_000 }, () => {
   let c: Clients;
   let env: Record<string, string>;
   let admin: KubeConfig;
@@ -158,6 +176,81 @@ describe('kubernetes executor (real apiserver + kwok)', { timeout: 600_000 }, ()
     });
     assert.equal(r.exitCode, 0);
     assert.deepEqual(lines, [['stdout', 'out-1'], ['stdout', 'out-2'], ['stderr', 'err-1']]);
+  });
+
+  it('pods run from the runner image whenever podman and the image exist (AGENTRUN_PODSIM=host forces the host runner)', () => {
+    const available = podSimulatorMode({ ...process.env, AGENTRUN_PODSIM: '' });
+    assert.equal(sim.mode, process.env.AGENTRUN_PODSIM === 'host' ? 'host' : available.mode, available.why);
+  });
+
+  it('the step runs in the runner image with the pod\'s securityContext and limits, and leaves no container behind', { skip: inImage }, async () => {
+    podPrints([]);
+    const script = [
+      'id -u; id -g', 'test -f /app/src/runner/main.ts && echo runner-image', 'ls /app/src | tr "\\n" " "; echo',
+      'touch /usr/x 2>/dev/null || echo root-read-only', 'touch /tmp/x && echo tmp-writable',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+      'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d" " -f1 /sys/fs/cgroup/cpu.max',
+      'grep -E "^(CapEff|NoNewPrivs)" /proc/self/status | tr -d "\\t"',
+    ].join('; ');
+    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=1s' }).run(request(newRunId(), ['sh', '-c', script]), { signal: new AbortController().signal });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), [
+      '65532', '65532', 'runner-image', 'infra runner sandbox shared workspace ', 'root-read-only', 'tmp-writable',
+      String(512 * 2 ** 20), '50000', 'CapEff:0000000000000000', 'NoNewPrivs:1',
+    ]);
+    assert.deepEqual(sim.containers(), [], 'the pod\'s containers (and its network container) are removed');
+  });
+
+  it('a step can reach S3 only: Redis, Postgres, the apiserver and Temporal are refused, other addresses unreachable, and the workspace syncs', { skip: inImage }, async () => {
+    podPrints([]);
+    const url = (u: string) => new URL(u);
+    const api = url(worker.getCurrentCluster()!.server);
+    const [temporalHost, temporalPort] = env.TEMPORAL_ADDRESS!.split(':') as [string, string];
+    const targets: [name: string, host: string, port: number][] = [
+      ['s3', url(env.S3_ENDPOINT!).hostname, Number(url(env.S3_ENDPOINT!).port)],
+      ['redis', url(env.REDIS_URL!).hostname, Number(url(env.REDIS_URL!).port)],
+      ['postgres', url(env.DATABASE_URL!).hostname, Number(url(env.DATABASE_URL!).port)],
+      ['apiserver', api.hostname, Number(api.port)],
+      ['temporal', temporalHost, Number(temporalPort)],
+    ];
+    // The probe sees something: from this machine, every one of them answers.
+    for (const [name, host, port] of targets) assert.equal(await reach(host, port), 'connected', `${name} from the host`);
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const far: [string, string, number][] = [['metadata', '169.254.169.254', 80], ...(external ? [['postgres-on-host-address', external, targets[2]![2]] as [string, string, number]] : [])];
+    const probe = `const net = require('node:net'); const fs = require('node:fs');
+      const reach = (host, port) => new Promise((res) => { const s = net.connect({ host, port, timeout: 5000 });
+        s.once('connect', () => { s.destroy(); res('connected'); }); s.once('timeout', () => { s.destroy(); res('timeout'); }); s.once('error', (e) => res(e.code)); });
+      (async () => { const out = [];
+        for (const [name, host, port] of ${JSON.stringify([...targets, ...far])}) out.push(name + ' ' + await reach(host, port));
+        out.push('in.txt ' + fs.readFileSync('in.txt', 'utf8'));
+        fs.writeFileSync('reach.txt', out.join('\\n') + '\\n'); console.log(out.join('\\n')); })();`;
+    const runId = newRunId();
+    const req = request(runId, ['node', '-e', probe]);
+    await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}in.txt`, Body: 'pulled' }));
+    const r = await executor({ K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=1s' }).run(req, { signal: new AbortController().signal });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const seen = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    // The pod's own loopback holds only the S3 relay; the host's services listen on the host's.
+    assert.deepEqual(seen, {
+      s3: 'connected', redis: 'ECONNREFUSED', postgres: 'ECONNREFUSED', apiserver: 'ECONNREFUSED', temporal: 'ECONNREFUSED',
+      metadata: 'ENETUNREACH', ...(external ? { 'postgres-on-host-address': 'ENETUNREACH' } : {}), 'in.txt': 'pulled',
+    }, r.stdout);
+    const pushed = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: `${req.workspacePrefix}reach.txt` }));
+    assert.equal(await pushed.Body!.transformToString(), r.stdout);
+    assert.deepEqual(sim.ran.get(jobName(runId, 0)), [0, 0, 0]);
+  });
+
+  it('cancelling a step whose command runs in its container deletes the Job, and the container goes with it', { skip: inImage }, async () => {
+    const runId = newRunId();
+    const ac = new AbortController();
+    const p = executor().run(request(runId, ['sleep', '1000']), { signal: ac.signal });
+    await waitUntil('exec container running', () => sim.containers().some((n) => n.endsWith('-exec')), 120_000);
+    ac.abort(new Error('cancelled by test'));
+    await assert.rejects(p, /cancelled by test/);
+    await waitUntil('containers gone', () => sim.containers().length === 0, 60_000);
+    await waitUntil('pod simulated', () => (sim.ran.get(jobName(runId, 0))?.length ?? 0) > 0, 60_000);
+    assert.deepEqual(sim.ran.get(jobName(runId, 0))?.slice(0, 1), [0], 'pull ran; exec was killed; push never ran');
+    assert.equal(sim.ran.get(jobName(runId, 0))?.length, 2);
   });
 
   it('adopts the Job its earlier attempt created (409) instead of creating a second', async () => {
