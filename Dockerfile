@@ -51,5 +51,6 @@ CMD ["node", "src/api/main.ts"]
 # The runner image: no API, worker, activity or workflow code.
 FROM node AS runner
 COPY runner/ ./
-USER 10001:10001
+# The uid the Job manifest runs tool pods as (src/sandbox/kubernetes/manifest.ts RUNNER_UID).
+USER 65532:65532
 CMD ["node", "src/runner/main.ts"]

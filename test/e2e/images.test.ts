@@ -61,7 +61,7 @@ describe('images', { skip }, () => {
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.split('\n').slice(0, 5), ['infra', 'runner', 'sandbox', 'shared', 'workspace']);
     assert.doesNotMatch(r.stdout, /@temporalio|express|webpack/);
-    assert.match(r.stdout, /^10001$/m);
+    assert.match(r.stdout, /^65532$/m); // the Job manifest's runAsUser
   });
 
   it('the runner image refuses a bad phase or request with one line', () => {
@@ -85,14 +85,14 @@ describe('images', { skip }, () => {
         command: { argv: ['sh', '-c', 'echo "hello from $(id -u)" > out.txt && cat out.txt && touch /etc/x 2>/dev/null || echo root is read-only'] },
         limits: { timeoutMs: 30_000, outputMaxBytes: 65_536 },
       };
-      const r = podman(['run', '--rm', '--network', 'none', '--read-only', '--user', '10001:10001', '--cap-drop', 'ALL',
+      const r = podman(['run', '--rm', '--network', 'none', '--read-only', '--user', '65532:65532', '--cap-drop', 'ALL',
         ...['workspace', 'state', 'exchange'].flatMap((d) => ['-v', `${join(dir, d)}:/agentrun/${d}`]),
         '-e', `AGENTRUN_REQUEST=${JSON.stringify(request)}`, IMAGES.runner, 'node', 'src/runner/main.ts', 'exec']);
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, /hello from 10001\nroot is read-only/);
+      assert.match(r.stdout, /hello from 65532\nroot is read-only/);
       const outcome = JSON.parse(readFileSync(join(dir, 'exchange', 'outcome.json'), 'utf8')) as { exitCode: number; stdout: string };
       assert.equal(outcome.exitCode, 0);
-      assert.equal(readFileSync(join(dir, 'workspace', 'out.txt'), 'utf8'), 'hello from 10001\n');
+      assert.equal(readFileSync(join(dir, 'workspace', 'out.txt'), 'utf8'), 'hello from 65532\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
