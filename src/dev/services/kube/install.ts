@@ -3,13 +3,15 @@
  * the pinned versions or tools/k8s/go.mod change): kube-apiserver,
  * kube-controller-manager and kube-scheduler and etcd from the Go wrapper module
  * tools/k8s, and kwok with `go install`; kustomize (which renders k8s/) with
- * `go install` too, stamped apart so a new kustomize never rebuilds the rest.
+ * `go install` too, stamped apart so a new kustomize never rebuilds the rest; so is
+ * promtool (checks and unit-tests k8s/'s alerts) and the prometheus-operator's
+ * PrometheusRule CRD, taken from its Go module.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
-import { kubeBinDir, kustomizeBin } from './layout.ts';
+import { kubeBinDir, kustomizeBin, prometheusRuleCrdFile, promtoolBin } from './layout.ts';
 
 export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4', // k8s.io/kubernetes in tools/k8s/go.mod
@@ -20,11 +22,23 @@ export const KUBE_VERSIONS = {
 /** go install sigs.k8s.io/kustomize/kustomize/v5@… (@latest needs a newer Go than the pinned toolchain). */
 export const KUSTOMIZE_VERSION = 'v5.8.2';
 
+/**
+ * go install github.com/prometheus/prometheus/cmd/promtool@… with the upstream build tag
+ * that leaves out the service-discovery plugins (cloud SDKs): `check rules` and `test rules`
+ * need none, and the build takes minutes less.
+ */
+export const PROMTOOL = { version: 'v0.316.0', tags: 'remove_all_sd' } as const;
+
+/** github.com/prometheus-operator/prometheus-operator: its example/prometheus-operator-crd holds the CRD. */
+export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
+
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
 
 export function installKube(ctx: StackContext): void {
   installControlPlane(ctx);
   installKustomize(ctx);
+  installPromtool(ctx);
+  installPrometheusRuleCrd(ctx);
 }
 
 const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
@@ -40,6 +54,35 @@ function installKustomize(ctx: StackContext): void {
   run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}`],
     { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install kustomize' });
   writeFileSync(stamp, KUSTOMIZE_VERSION);
+}
+
+function installPromtool(ctx: StackContext): void {
+  const bin = promtoolBin(ctx.paths);
+  const stamp = `${bin}.version`;
+  const want = JSON.stringify(PROMTOOL);
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build promtool: install it from https://go.dev/dl');
+  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
+  log(`building promtool ${PROMTOOL.version} with go install (first time only; a few minutes on 2 cores)`);
+  run(go, ['install', '-trimpath', '-tags', PROMTOOL.tags, '-ldflags', '-s -w', `github.com/prometheus/prometheus/cmd/promtool@${PROMTOOL.version}`],
+    { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install promtool' });
+  writeFileSync(stamp, want);
+}
+
+function installPrometheusRuleCrd(ctx: StackContext): void {
+  const file = prometheusRuleCrdFile(ctx.paths);
+  const stamp = `${file}.version`;
+  if (existsSync(file) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PROMETHEUS_OPERATOR_VERSION) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to fetch the PrometheusRule CRD: install it from https://go.dev/dl');
+  const module = `github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}`;
+  const out = run(go, ['mod', 'download', '-json', module], { env: goEnv(ctx), quiet: true, what: `go mod download ${module}` });
+  const dir = (JSON.parse(out) as { Dir?: string }).Dir;
+  if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
+  mkdirSync(dirname(file), { recursive: true });
+  copyFileSync(join(dir, 'example', 'prometheus-operator-crd', 'monitoring.coreos.com_prometheusrules.yaml'), file);
+  writeFileSync(stamp, PROMETHEUS_OPERATOR_VERSION);
 }
 
 function installControlPlane(ctx: StackContext): void {

@@ -17,6 +17,10 @@ export const KWOK_NODE = 'kwok-node-0';
 export const kubeBinDir = (paths: StackPaths) => join(paths.tools, 'k8s', 'bin');
 /** kustomize, which renders k8s/overlays/*: <tools>/k8s/bin/kustomize. */
 export const kustomizeBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kustomize');
+/** promtool, which checks and unit-tests the alerts of k8s/base/prometheus-rule.yaml: <tools>/k8s/bin/promtool. */
+export const promtoolBin = (paths: StackPaths) => join(kubeBinDir(paths), 'promtool');
+/** The prometheus-operator's PrometheusRule CRD the test cluster serves: <tools>/k8s/crds/prometheusrules.yaml. */
+export const prometheusRuleCrdFile = (paths: StackPaths) => join(paths.tools, 'k8s', 'crds', 'prometheusrules.yaml');
 /** Its data (etcd, PKI, kubeconfigs, kwok files): <data>/k8s. */
 export const kubeDir = (paths: StackPaths) => join(paths.data, 'k8s');
 export const pkiDir = (paths: StackPaths) => join(kubeDir(paths), 'pki');
