@@ -7,7 +7,7 @@
  * promtool (checks and unit-tests k8s/'s alerts) and the prometheus-operator's
  * PrometheusRule CRD, taken from its Go module.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
@@ -81,7 +81,9 @@ function installPrometheusRuleCrd(ctx: StackContext): void {
   const dir = (JSON.parse(out) as { Dir?: string }).Dir;
   if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
   mkdirSync(dirname(file), { recursive: true });
+  rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
   copyFileSync(join(dir, 'example', 'prometheus-operator-crd', 'monitoring.coreos.com_prometheusrules.yaml'), file);
+  chmodSync(file, 0o644);
   writeFileSync(stamp, PROMETHEUS_OPERATOR_VERSION);
 }
 
