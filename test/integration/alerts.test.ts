@@ -4,7 +4,8 @@
  * which must make every alert fire once and stay quiet once; every expression
  * reads series our processes serve (agentrun_* declared in src/) or the Temporal
  * SDK's core exports (temporal_* named in its native module); every alert carries
- * a severity, a summary, a description and a runbook in docs/deploy.md.
+ * a severity, a summary, a description and a runbook in docs/deploy.md; the
+ * PodMonitor scrapes the metrics port of both Deployments' pods.
  * promtool is built by ./dev install (.tools/k8s/bin/promtool); without it the
  * promtool tests skip and say so.
  */
@@ -15,7 +16,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { loadYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { loadYaml, type KubernetesObject, type V1Deployment } from '@kubernetes/client-node';
 import { ROOT, stackPaths } from '../../src/dev/context.ts';
 import { buildOverlay, OVERLAYS } from '../../src/dev/services/kube/cluster.ts';
 import { promtoolBin } from '../../src/dev/services/kube/layout.ts';
@@ -92,6 +93,31 @@ describe('alerts (PrometheusRule: promtool check and unit tests)', { timeout: 30
           const core = s.replace(/^temporal_/, '').replace(/_(total|bucket|count|sum)$/, '');
           assert.ok(native.includes(core), `${rule.alert}: ${s} (${core}) is a metric of the Temporal SDK's core`);
         }
+      }
+    }
+  });
+
+  it('the PodMonitor scrapes the metrics port of the API and worker pods, where they serve /metrics', () => {
+    for (const overlay of OVERLAYS) {
+      const objs = buildOverlay(paths, overlay);
+      const monitors = objs.filter((o) => o.kind === 'PodMonitor') as (KubernetesObject & {
+        spec: { selector: { matchExpressions: { key: string; operator: string; values: string[] }[] }; podMetricsEndpoints: { port: string; path: string }[] };
+      })[];
+      assert.equal(monitors.length, 1, `${overlay} renders one PodMonitor`);
+      const [monitor] = monitors;
+      const [endpoint] = monitor!.spec.podMetricsEndpoints;
+      assert.equal(endpoint!.path, '/metrics');
+      for (const d of objs.filter((o) => o.kind === 'Deployment') as (V1Deployment & KubernetesObject)[]) {
+        assert.equal(d.metadata!.namespace, monitor!.metadata!.namespace, `${overlay} ${d.metadata!.name} is in the PodMonitor's namespace`);
+        const labels = d.spec!.template.metadata!.labels!;
+        assert.ok(monitor!.spec.selector.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key]!)), `${overlay}: the PodMonitor selects ${d.metadata!.name}`);
+        const container = d.spec!.template.spec!.containers[0]!;
+        const port = container.ports?.find((p) => p.name === endpoint!.port);
+        assert.ok(port, `${overlay} ${d.metadata!.name} names a port ${endpoint!.port}`);
+        const env = Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+        const prefix = d.metadata!.name === 'agentrun-api' ? 'API' : 'WORKER';
+        assert.equal(env[`${prefix}_METRICS_PORT`], String(port.containerPort), `${d.metadata!.name} serves /metrics on that port`);
+        assert.equal(env[`${prefix}_METRICS_HOST`], '0.0.0.0', `${d.metadata!.name} serves /metrics beyond loopback`);
       }
     }
   });

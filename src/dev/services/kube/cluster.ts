@@ -3,8 +3,9 @@
  * on, and the cluster-level part of k8s/overlays/local as `kustomize build`
  * renders it (tools namespace with its Pod Security labels, quota and limits,
  * NetworkPolicies, the worker's service account and Role) applied with
- * server-side apply, plus the runner's S3 Secret, and the prometheus-operator's
- * PrometheusRule CRD, so k8s/'s PrometheusRule is validated like the rest.
+ * server-side apply, plus the runner's S3 Secret; and the prometheus-operator's
+ * PrometheusRule and PodMonitor CRDs, so k8s/'s monitoring objects are validated
+ * like the rest.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import {
 import { ROOT, type StackContext, type StackPaths } from '../../context.ts';
 import { run, StackError, waitFor } from '../../proc.ts';
 import { secrets } from '../../secrets.ts';
-import { kubeconfigPath, kustomizeBin, KWOK_NODE, prometheusRuleCrdFile, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
+import { kubeconfigPath, kustomizeBin, KWOK_NODE, MONITORING_CRDS, monitoringCrdFile, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
 
 /** The overlays under k8s/overlays. */
 export const OVERLAYS = ['local', 'production'] as const;
@@ -47,22 +48,27 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], 
   return out;
 }
 
-/** The PrometheusRule CRD (./dev install takes it from the prometheus-operator module), served once Established. */
-async function installPrometheusRuleCrd(kc: KubeConfig, paths: StackPaths): Promise<void> {
-  const file = prometheusRuleCrdFile(paths);
-  if (!existsSync(file)) throw new StackError(`the PrometheusRule CRD is missing at ${file}: run ./dev install`);
-  const [crd] = await applyObjects(kc, loadAllYaml(readFileSync(file, 'utf8')) as KubernetesObject[]);
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  await waitFor('the PrometheusRule CRD to be Established', 30_000, async () => {
-    const got = await ext.readCustomResourceDefinition({ name: crd!.metadata!.name! }).catch(() => undefined);
-    return got?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+/** The prometheus-operator CRDs (./dev install takes them from the operator's module), served once Established. */
+async function installMonitoringCrds(kc: KubeConfig, paths: StackPaths): Promise<void> {
+  const crds = MONITORING_CRDS.flatMap((plural) => {
+    const file = monitoringCrdFile(paths, plural);
+    if (!existsSync(file)) throw new StackError(`the ${plural} CRD is missing at ${file}: run ./dev install`);
+    return loadAllYaml(readFileSync(file, 'utf8')) as KubernetesObject[];
   });
+  await applyObjects(kc, crds);
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const crd of crds) {
+    await waitFor(`the ${crd.metadata!.name} CRD to be Established`, 30_000, async () => {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! }).catch(() => undefined);
+      return got?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+    });
+  }
 }
 
 export async function prepareCluster(ctx: StackContext): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath(ctx.paths, 'admin'));
-  await installPrometheusRuleCrd(kc, ctx.paths);
+  await installMonitoringCrds(kc, ctx.paths);
   const core = kc.makeApiClient(CoreV1Api);
   const s = secrets(ctx);
   await applyObjects(kc, [

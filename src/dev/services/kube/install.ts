@@ -5,13 +5,13 @@
  * tools/k8s, and kwok with `go install`; kustomize (which renders k8s/) with
  * `go install` too, stamped apart so a new kustomize never rebuilds the rest; so is
  * promtool (checks and unit-tests k8s/'s alerts) and the prometheus-operator's
- * PrometheusRule CRD, taken from its Go module.
+ * PrometheusRule and PodMonitor CRDs, taken from its Go module.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
-import { kubeBinDir, kustomizeBin, prometheusRuleCrdFile, promtoolBin } from './layout.ts';
+import { kubeBinDir, kustomizeBin, MONITORING_CRDS, monitoringCrdFile, promtoolBin } from './layout.ts';
 
 export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4', // k8s.io/kubernetes in tools/k8s/go.mod
@@ -29,7 +29,7 @@ export const KUSTOMIZE_VERSION = 'v5.8.2';
  */
 export const PROMTOOL = { version: 'v0.316.0', tags: 'remove_all_sd' } as const;
 
-/** github.com/prometheus-operator/prometheus-operator: its example/prometheus-operator-crd holds the CRD. */
+/** github.com/prometheus-operator/prometheus-operator: its example/prometheus-operator-crd holds the CRDs. */
 export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
@@ -38,7 +38,7 @@ export function installKube(ctx: StackContext): void {
   installControlPlane(ctx);
   installKustomize(ctx);
   installPromtool(ctx);
-  installPrometheusRuleCrd(ctx);
+  installMonitoringCrds(ctx);
 }
 
 const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
@@ -70,20 +70,22 @@ function installPromtool(ctx: StackContext): void {
   writeFileSync(stamp, want);
 }
 
-function installPrometheusRuleCrd(ctx: StackContext): void {
-  const file = prometheusRuleCrdFile(ctx.paths);
-  const stamp = `${file}.version`;
-  if (existsSync(file) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PROMETHEUS_OPERATOR_VERSION) return;
+function installMonitoringCrds(ctx: StackContext): void {
+  const files = MONITORING_CRDS.map((plural) => ({ plural, file: monitoringCrdFile(ctx.paths, plural) }));
+  const stamp = join(dirname(files[0]!.file), '.version');
+  if (files.every((f) => existsSync(f.file)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PROMETHEUS_OPERATOR_VERSION) return;
   const go = which('go');
-  if (!go) throw new StackError('Go ≥ 1.24 is required to fetch the PrometheusRule CRD: install it from https://go.dev/dl');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to fetch the prometheus-operator CRDs: install it from https://go.dev/dl');
   const module = `github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}`;
   const out = run(go, ['mod', 'download', '-json', module], { env: goEnv(ctx), quiet: true, what: `go mod download ${module}` });
   const dir = (JSON.parse(out) as { Dir?: string }).Dir;
   if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
-  mkdirSync(dirname(file), { recursive: true });
-  rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
-  copyFileSync(join(dir, 'example', 'prometheus-operator-crd', 'monitoring.coreos.com_prometheusrules.yaml'), file);
-  chmodSync(file, 0o644);
+  for (const { plural, file } of files) {
+    mkdirSync(dirname(file), { recursive: true });
+    rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
+    copyFileSync(join(dir, 'example', 'prometheus-operator-crd', `monitoring.coreos.com_${plural}.yaml`), file);
+    chmodSync(file, 0o644);
+  }
   writeFileSync(stamp, PROMETHEUS_OPERATOR_VERSION);
 }
 

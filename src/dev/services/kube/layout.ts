@@ -19,8 +19,10 @@ export const kubeBinDir = (paths: StackPaths) => join(paths.tools, 'k8s', 'bin')
 export const kustomizeBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kustomize');
 /** promtool, which checks and unit-tests the alerts of k8s/base/prometheus-rule.yaml: <tools>/k8s/bin/promtool. */
 export const promtoolBin = (paths: StackPaths) => join(kubeBinDir(paths), 'promtool');
-/** The prometheus-operator's PrometheusRule CRD the test cluster serves: <tools>/k8s/crds/prometheusrules.yaml. */
-export const prometheusRuleCrdFile = (paths: StackPaths) => join(paths.tools, 'k8s', 'crds', 'prometheusrules.yaml');
+/** The prometheus-operator CRDs k8s/ uses (PrometheusRule, PodMonitor), which the test cluster serves. */
+export const MONITORING_CRDS = ['prometheusrules', 'podmonitors'] as const;
+/** One of them, as ./dev install takes it from the operator's Go module: <tools>/k8s/crds/<plural>.yaml. */
+export const monitoringCrdFile = (paths: StackPaths, plural: typeof MONITORING_CRDS[number]) => join(paths.tools, 'k8s', 'crds', `${plural}.yaml`);
 /** Its data (etcd, PKI, kubeconfigs, kwok files): <data>/k8s. */
 export const kubeDir = (paths: StackPaths) => join(paths.data, 'k8s');
 export const pkiDir = (paths: StackPaths) => join(kubeDir(paths), 'pki');
