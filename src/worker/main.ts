@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     try {
       metrics = await serveWorkerMetrics({
         host: config.ops.workerMetricsHost, port: config.ops.workerMetricsPort, temporalUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
-        registry: createWorkerRegistry({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }), log: log.child({ component: 'metrics' }),
+        registry: createWorkerRegistry({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, { readiness: () => workerReadiness(worker), redis }), log: log.child({ component: 'metrics' }),
         health: () => workerReadiness(worker),
       });
     } catch (err) {

@@ -1,20 +1,67 @@
 /**
- * The worker's /metrics: its own series (prom-client) followed by the Temporal SDK's
- * (Core's Prometheus exporter, bound to a private loopback port and read on every
- * scrape), so one scrape target serves both.
+ * The worker's /metrics: its own series (prom-client: process metrics, whether it polls,
+ * whether Redis answers) followed by the Temporal SDK's (Core's Prometheus exporter,
+ * bound to a private loopback port and read on every scrape), so one scrape target
+ * serves both; and its readiness.
  */
 import type { Server } from 'node:http';
 import type { Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import type { Redis } from '../infra/redis.ts';
 import { serveMetrics } from '../infra/metrics-server.ts';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
-/** The worker's own series: process metrics and what it serves. */
-export function createWorkerRegistry(info: { taskQueue: string; namespace: string }): Registry {
+/** What the worker's own gauges read at scrape time (absent: the gauge is not served). */
+export interface WorkerProbes {
+  /** Its readiness (workerReadiness): `agentrun_worker_polling`. */
+  readiness?: () => { ready: boolean };
+  /** Its Redis connection: `agentrun_worker_redis_up`. */
+  redis?: Pick<Redis, 'status' | 'ping'>;
+}
+
+/** Longest a scrape waits for Redis's PONG before reporting it down. */
+const REDIS_PING_TIMEOUT_MS = 2000;
+
+/**
+ * 1 when the connection is ready and answers PING within the timeout, else 0. Not even
+ * tried while ioredis is (re)connecting: the command would wait in its offline queue.
+ */
+export async function redisUp(redis: Pick<Redis, 'status' | 'ping'>, timeoutMs = REDIS_PING_TIMEOUT_MS): Promise<0 | 1> {
+  if (redis.status !== 'ready') return 0;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+  try {
+    return (await Promise.race([redis.ping(), timeout])) === 'PONG' ? 1 : 0;
+  } catch {
+    return 0;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The worker's own series: process metrics, what it serves, and the gauges the alerts
+ * of k8s/base/prometheus-rule.yaml read (whether it polls, whether Redis answers).
+ */
+export function createWorkerRegistry(info: { taskQueue: string; namespace: string }, probes: WorkerProbes = {}): Registry {
   const registry = new Registry();
+  const registers = [registry];
   collectDefaultMetrics({ register: registry, prefix: 'agentrun_worker_' });
-  new Gauge({ name: 'agentrun_worker_info', help: 'The task queue and namespace this worker polls (always 1)', labelNames: ['task_queue', 'namespace'] as const, registers: [registry] })
+  new Gauge({ name: 'agentrun_worker_info', help: 'The task queue and namespace this worker polls (always 1)', labelNames: ['task_queue', 'namespace'] as const, registers })
     .set({ task_queue: info.taskQueue, namespace: info.namespace }, 1);
+  const { readiness, redis } = probes;
+  if (readiness) {
+    new Gauge({
+      name: 'agentrun_worker_polling', help: '1 while this worker runs and both its workflow and activity pollers poll the task queue (its /readyz), else 0', registers,
+      collect() { this.set(readiness().ready ? 1 : 0); },
+    });
+  }
+  if (redis) {
+    new Gauge({
+      name: 'agentrun_worker_redis_up', help: `1 when this worker's Redis connection answers PING within ${REDIS_PING_TIMEOUT_MS} ms at scrape time, else 0`, registers,
+      async collect() { this.set(await redisUp(redis)); },
+    });
+  }
   return registry;
 }
 

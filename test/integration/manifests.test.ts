@@ -1,10 +1,11 @@
 /**
  * k8s/ as kustomize renders it: every overlay builds, and every object it renders
  * passes server-side dry-run (validation and admission, nothing stored) on the
- * test apiserver (./dev up); the pieces fit together (autoscalers, budgets and
- * envFrom name what the build holds; the worker's grace period covers its drain;
- * pod templates pass Pod Security "restricted"); the Secret templates hold names
- * only, and a private overlay supplies their values the way k8s/README.md says.
+ * test apiserver (./dev up; it serves the PrometheusRule CRD too); the pieces fit
+ * together (autoscalers, budgets and envFrom name what the build holds; the
+ * worker's grace period covers its drain; pod templates pass Pod Security
+ * "restricted"); the Secret templates hold names only, and a private overlay
+ * supplies their values the way k8s/README.md says.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,7 +41,7 @@ describe('k8s/ overlays (kustomize build + server-side dry-run)', { timeout: 300
       const objs = buildOverlay(paths, overlay);
       const kinds = new Set(objs.map((o) => o.kind));
       for (const kind of ['Namespace', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'ServiceAccount', 'Role', 'RoleBinding',
-        'Secret', 'Deployment', 'Service', 'HorizontalPodAutoscaler']) assert.ok(kinds.has(kind), `${overlay} renders a ${kind}`);
+        'Secret', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PrometheusRule', 'PodMonitor']) assert.ok(kinds.has(kind), `${overlay} renders a ${kind}`);
       if (overlay === 'production') assert.equal(ofKind(objs, 'PodDisruptionBudget').length, 2);
       const applied = await applyObjects(admin, objs, true);
       assert.equal(applied.length, objs.length);

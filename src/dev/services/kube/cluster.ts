@@ -3,17 +3,19 @@
  * on, and the cluster-level part of k8s/overlays/local as `kustomize build`
  * renders it (tools namespace with its Pod Security labels, quota and limits,
  * NetworkPolicies, the worker's service account and Role) applied with
- * server-side apply, plus the runner's S3 Secret.
+ * server-side apply, plus the runner's S3 Secret; and the prometheus-operator's
+ * PrometheusRule and PodMonitor CRDs, so k8s/'s monitoring objects are validated
+ * like the rest.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
+  ApiextensionsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, PatchStrategy, setHeaderOptions, type KubernetesObject,
 } from '@kubernetes/client-node';
 import { ROOT, type StackContext, type StackPaths } from '../../context.ts';
 import { run, StackError, waitFor } from '../../proc.ts';
 import { secrets } from '../../secrets.ts';
-import { kubeconfigPath, kustomizeBin, KWOK_NODE, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
+import { kubeconfigPath, kustomizeBin, KWOK_NODE, MONITORING_CRDS, monitoringCrdFile, TOOLS_NAMESPACE, WORKER_SA } from './layout.ts';
 
 /** The overlays under k8s/overlays. */
 export const OVERLAYS = ['local', 'production'] as const;
@@ -46,9 +48,27 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], 
   return out;
 }
 
+/** The prometheus-operator CRDs (./dev install takes them from the operator's module), served once Established. */
+async function installMonitoringCrds(kc: KubeConfig, paths: StackPaths): Promise<void> {
+  const crds = MONITORING_CRDS.flatMap((plural) => {
+    const file = monitoringCrdFile(paths, plural);
+    if (!existsSync(file)) throw new StackError(`the ${plural} CRD is missing at ${file}: run ./dev install`);
+    return loadAllYaml(readFileSync(file, 'utf8')) as KubernetesObject[];
+  });
+  await applyObjects(kc, crds);
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  for (const crd of crds) {
+    await waitFor(`the ${crd.metadata!.name} CRD to be Established`, 30_000, async () => {
+      const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! }).catch(() => undefined);
+      return got?.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') === true;
+    });
+  }
+}
+
 export async function prepareCluster(ctx: StackContext): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath(ctx.paths, 'admin'));
+  await installMonitoringCrds(kc, ctx.paths);
   const core = kc.makeApiClient(CoreV1Api);
   const s = secrets(ctx);
   await applyObjects(kc, [

@@ -4,13 +4,15 @@
  * kube-controller-manager and kube-scheduler and etcd from the Go wrapper module
  * tools/k8s, and kwok with `go install`; kustomize (which renders k8s/) with
  * `go install` too, and kubectl (the deploy guide's commands, run by its test) from the
- * wrapper module tools/kubectl, each stamped apart so a new one never rebuilds the rest.
+ * wrapper module tools/kubectl; promtool (checks and unit-tests k8s/'s alerts) and the
+ * prometheus-operator's PrometheusRule and PodMonitor CRDs, taken from its Go module.
+ * Each is stamped apart, so a new one never rebuilds the rest.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ROOT, type StackContext } from '../../context.ts';
 import { log, run, StackError, which } from '../../proc.ts';
-import { kubeBinDir, kubectlBin, kustomizeBin } from './layout.ts';
+import { kubeBinDir, kubectlBin, kustomizeBin, MONITORING_CRDS, monitoringCrdFile, promtoolBin } from './layout.ts';
 
 export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4', // k8s.io/kubernetes in tools/k8s/go.mod
@@ -21,12 +23,24 @@ export const KUBE_VERSIONS = {
 /** go install sigs.k8s.io/kustomize/kustomize/v5@… (@latest needs a newer Go than the pinned toolchain). */
 export const KUSTOMIZE_VERSION = 'v5.8.2';
 
+/**
+ * go install github.com/prometheus/prometheus/cmd/promtool@… with the upstream build tag
+ * that leaves out the service-discovery plugins (cloud SDKs): `check rules` and `test rules`
+ * need none, and the build takes minutes less.
+ */
+export const PROMTOOL = { version: 'v0.316.0', tags: 'remove_all_sd' } as const;
+
+/** github.com/prometheus-operator/prometheus-operator: its example/prometheus-operator-crd holds the CRDs. */
+export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
+
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
 
 export function installKube(ctx: StackContext): void {
   installControlPlane(ctx);
   installKustomize(ctx);
   installKubectl(ctx);
+  installPromtool(ctx);
+  installMonitoringCrds(ctx);
 }
 
 const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
@@ -63,6 +77,39 @@ function installKubectl(ctx: StackContext): void {
 function versionFlags(v: string): string {
   const [major, minor] = v.slice(1).split('.');
   return `-X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`;
+}
+
+function installPromtool(ctx: StackContext): void {
+  const bin = promtoolBin(ctx.paths);
+  const stamp = `${bin}.version`;
+  const want = JSON.stringify(PROMTOOL);
+  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to build promtool: install it from https://go.dev/dl');
+  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
+  log(`building promtool ${PROMTOOL.version} with go install (first time only; a few minutes on 2 cores)`);
+  run(go, ['install', '-trimpath', '-tags', PROMTOOL.tags, '-ldflags', '-s -w', `github.com/prometheus/prometheus/cmd/promtool@${PROMTOOL.version}`],
+    { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install promtool' });
+  writeFileSync(stamp, want);
+}
+
+function installMonitoringCrds(ctx: StackContext): void {
+  const files = MONITORING_CRDS.map((plural) => ({ plural, file: monitoringCrdFile(ctx.paths, plural) }));
+  const stamp = join(dirname(files[0]!.file), '.version');
+  if (files.every((f) => existsSync(f.file)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PROMETHEUS_OPERATOR_VERSION) return;
+  const go = which('go');
+  if (!go) throw new StackError('Go ≥ 1.24 is required to fetch the prometheus-operator CRDs: install it from https://go.dev/dl');
+  const module = `github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}`;
+  const out = run(go, ['mod', 'download', '-json', module], { env: goEnv(ctx), quiet: true, what: `go mod download ${module}` });
+  const dir = (JSON.parse(out) as { Dir?: string }).Dir;
+  if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
+  for (const { plural, file } of files) {
+    mkdirSync(dirname(file), { recursive: true });
+    rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
+    copyFileSync(join(dir, 'example', 'prometheus-operator-crd', `monitoring.coreos.com_${plural}.yaml`), file);
+    chmodSync(file, 0o644);
+  }
+  writeFileSync(stamp, PROMETHEUS_OPERATOR_VERSION);
 }
 
 function installControlPlane(ctx: StackContext): void {

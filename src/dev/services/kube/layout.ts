@@ -18,6 +18,12 @@ export const kubeBinDir = (paths: StackPaths) => join(paths.tools, 'k8s', 'bin')
 /** kustomize, which renders k8s/overlays/*: <tools>/k8s/bin/kustomize. */
 export const kustomizeBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kustomize');
 export const kubectlBin = (paths: StackPaths) => join(kubeBinDir(paths), 'kubectl');
+/** promtool, which checks and unit-tests the alerts of k8s/base/prometheus-rule.yaml: <tools>/k8s/bin/promtool. */
+export const promtoolBin = (paths: StackPaths) => join(kubeBinDir(paths), 'promtool');
+/** The prometheus-operator CRDs k8s/ uses (PrometheusRule, PodMonitor), which the test cluster serves. */
+export const MONITORING_CRDS = ['prometheusrules', 'podmonitors'] as const;
+/** One of them, as ./dev install takes it from the operator's Go module: <tools>/k8s/crds/<plural>.yaml. */
+export const monitoringCrdFile = (paths: StackPaths, plural: typeof MONITORING_CRDS[number]) => join(paths.tools, 'k8s', 'crds', `${plural}.yaml`);
 /** Its data (etcd, PKI, kubeconfigs, kwok files): <data>/k8s. */
 export const kubeDir = (paths: StackPaths) => join(paths.data, 'k8s');
 export const pkiDir = (paths: StackPaths) => join(kubeDir(paths), 'pki');
