@@ -13,7 +13,8 @@
  *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
  *   env       print the environment that points processes at the stack
  *   demo      install + up, start a worker and the API, run a demo agent run and stream its log
- *   test      install + up, then the test suite (npm test)
+ *   test      install + up, then the test suite (npm test); `test --deploy`: build the images, then
+ *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   config-table  print the configuration table for README.md
  */
@@ -96,10 +97,19 @@ async function status(ctx: StackContext): Promise<boolean> {
   return all;
 }
 
+/** The deployment suite (`./dev test --deploy`): what needs the images, run with them required. */
+const DEPLOY_TESTS = ['test/e2e/images.test.ts', 'test/integration/kubernetes.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/deploy-guide.test.ts', 'test/integration/alerts.test.ts', 'test/integration/manifests.test.ts'];
+
 async function test(ctx: StackContext, args: string[]): Promise<number> {
   await up(ctx);
   const env = { ...ctx.env, ...(await stackEnv(ctx)) };
-  const child = spawn('npm', ['test', ...(args.length ? ['--', ...args] : [])], { cwd: ROOT, env, stdio: 'inherit' });
+  const deploy = args[0] === '--deploy';
+  if (deploy) buildImages(ctx);
+  // --deploy: build the images, then the suite that runs them, where a missing image fails instead of skipping.
+  const [cmd, argv] = deploy
+    ? [process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=1800000', ...DEPLOY_TESTS]]
+    : ['npm', ['test', ...(args.length ? ['--', ...args] : [])]];
+  const child = spawn(cmd, argv, { cwd: ROOT, env: deploy ? { ...env, AGENTRUN_REQUIRE_IMAGES: '1' } : env, stdio: 'inherit' });
   return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
 }
 

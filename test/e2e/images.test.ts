@@ -23,6 +23,8 @@ const podman = (args: string[]) => spawnSync('podman', args, { env: podmanEnv, e
 const hasImage = (name: string) => podman(['image', 'exists', name]).status === 0;
 const imagesBuilt = spawnSync('sh', ['-c', 'command -v podman'], { encoding: 'utf8' }).status === 0 && hasImage(IMAGES.app) && hasImage(IMAGES.runner);
 const skip = imagesBuilt ? false : 'podman or the images are absent: run ./dev image first';
+// `./dev test --deploy` builds the images first: there, their absence is a failure, not a skip.
+if (process.env.AGENTRUN_REQUIRE_IMAGES === '1' && !imagesBuilt) throw new Error('AGENTRUN_REQUIRE_IMAGES=1 but podman or the images are absent');
 const hadolint = join(ctx.paths.tools, 'hadolint', 'bin', 'hadolint');
 
 const containers: string[] = [];

@@ -40,6 +40,8 @@ import { createRun } from '../helpers/runs.ts';
 
 const NS = 'agentrun-tools';
 const simMode = podSimulatorMode();
+// `./dev test --deploy` builds the images first: there, the host runner would be a silent downgrade.
+if (process.env.AGENTRUN_REQUIRE_IMAGES === '1' && simMode.mode !== 'podman') throw new Error(`AGENTRUN_REQUIRE_IMAGES=1 but the pod simulator cannot use the runner image: ${simMode.why}`);
 const inImage = simMode.mode === 'podman' ? false : `pods run on the host (${simMode.why}): no image, securityContext or network to check`;
 
 /** What connecting to host:port gives: `connected` or the error's code. */
