@@ -6,6 +6,9 @@
 import type { Server } from 'node:http';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { InjectedSinks } from '@temporalio/worker';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
 import { createActivities } from '../activities/index.ts';
 import { createAnthropicProvider } from '../llm/anthropic.ts';
 import { EventLog } from '../infra/event-log.ts';
@@ -14,6 +17,8 @@ import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
+import { startTracing } from '../infra/tracing.ts';
+import type { Tracing } from '../infra/tracing.ts';
 import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
@@ -23,11 +28,30 @@ import { freeLoopbackPort } from '../infra/free-port.ts';
 import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './metrics.ts';
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
-import { WORKFLOWS_PATH } from './bundle.ts';
+import { bundleWorkflows } from './bundle.ts';
+
+/**
+ * The bundle's OpenTelemetry workflow interceptors hand their spans to the `exporter` sink:
+ * into this process's span processor with tracing on, dropped with it off. Activities get a
+ * span each (a child of the workflow's "StartActivity" span) only with tracing on.
+ */
+function tracingOptions(tracing: Tracing | undefined): Pick<Parameters<typeof Worker.create>[0], 'sinks' | 'interceptors'> {
+  const sinks: InjectedSinks<OpenTelemetrySinks> = {
+    exporter: tracing ? makeWorkflowExporter(tracing.spanProcessor, tracing.resource) : { export: { fn: () => undefined } },
+  };
+  if (!tracing) return { sinks };
+  return {
+    sinks,
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    },
+  };
+}
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-worker');
+  const tracing = startTracing(config.tracing, 'agentrun-worker', log.child({ component: 'tracing' }));
   // Core's Prometheus exporter listens on a private loopback port; /metrics on WORKER_METRICS_PORT serves it with ours.
   const sdkMetricsPort = await freeLoopbackPort();
   Runtime.install({
@@ -65,9 +89,10 @@ async function main(): Promise<void> {
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      // The app image carries a bundle built at image build time (bundle.ts); else bundle src/workflows now.
-      ...(config.worker.workflowBundlePath ? { workflowBundle: { codePath: config.worker.workflowBundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+      // The app image carries a bundle built at image build time (bundle.ts); else bundle the same now.
+      workflowBundle: config.worker.workflowBundlePath ? { codePath: config.worker.workflowBundlePath } : { code: await bundleWorkflows() },
       activities,
+      ...tracingOptions(tracing),
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
@@ -109,6 +134,7 @@ async function main(): Promise<void> {
     await store.close().catch(() => undefined);
     s3.destroy();
     redis.disconnect();
+    await tracing?.shutdown(); // last: the workflow spans of the final activations came through the sink
   }
 }
 

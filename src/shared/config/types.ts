@@ -62,6 +62,8 @@ export interface Config {
   };
   /** workflowBundlePath: a prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH); unset, the worker bundles at start. */
   worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string };
+  /** OpenTelemetry traces exported by OTLP/HTTP (src/infra/tracing.ts); absent: tracing is off. */
+  tracing?: { otlpEndpoint: string };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
   queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };
