@@ -6,9 +6,6 @@
 import type { Server } from 'node:http';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import type { InjectedSinks } from '@temporalio/worker';
-import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
-import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
 import { createActivities } from '../activities/index.ts';
 import { createAnthropicProvider } from '../llm/anthropic.ts';
 import { EventLog } from '../infra/event-log.ts';
@@ -18,7 +15,6 @@ import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
 import { startTracing } from '../infra/tracing.ts';
-import type { Tracing } from '../infra/tracing.ts';
 import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
@@ -29,24 +25,7 @@ import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './met
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
 import { bundleWorkflows } from './bundle.ts';
-
-/**
- * The bundle's OpenTelemetry workflow interceptors hand their spans to the `exporter` sink:
- * into this process's span processor with tracing on, dropped with it off. Activities get a
- * span each (a child of the workflow's "StartActivity" span) only with tracing on.
- */
-function tracingOptions(tracing: Tracing | undefined): Pick<Parameters<typeof Worker.create>[0], 'sinks' | 'interceptors'> {
-  const sinks: InjectedSinks<OpenTelemetrySinks> = {
-    exporter: tracing ? makeWorkflowExporter(tracing.spanProcessor, tracing.resource) : { export: { fn: () => undefined } },
-  };
-  if (!tracing) return { sinks };
-  return {
-    sinks,
-    interceptors: {
-      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
-    },
-  };
-}
+import { workerTracingOptions } from './tracing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -92,7 +71,7 @@ async function main(): Promise<void> {
       // The app image carries a bundle built at image build time (bundle.ts); else bundle the same now.
       workflowBundle: config.worker.workflowBundlePath ? { codePath: config.worker.workflowBundlePath } : { code: await bundleWorkflows() },
       activities,
-      ...tracingOptions(tracing),
+      ...workerTracingOptions(tracing),
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
