@@ -1,17 +1,22 @@
 /**
- * OpenTelemetry traces through the real API and worker processes: a local OTLP/HTTP
- * receiver (JSON, POST /v1/traces) collects what they export, and one trace must run
- * from the caller's `traceparent` through the POST request, the workflow start, the
- * workflow and each of its activities. With OTEL_EXPORTER_OTLP_ENDPOINT unset nothing
+ * OpenTelemetry traces through the real API and worker processes (the worker on a
+ * prebuilt workflow bundle, as in the image): a local OTLP/HTTP receiver (JSON, POST
+ * /v1/traces) collects what they export, and one trace must run from the caller's
+ * `traceparent` through the POST request, the workflow start, the workflow and each of
+ * its activities. With OTEL_EXPORTER_OTLP_ENDPOINT unset nothing
  * is sent; a malformed one stops a process at start with one line.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertRefused, boot } from '../helpers/boot.ts';
-import { newUser, connectClients, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
+import { newUser, connectClients, ROOT, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { authHeaders } from '../helpers/auth.ts';
 import { collect, parse } from '../helpers/runs.ts';
@@ -82,10 +87,16 @@ describe('OpenTelemetry traces', () => {
     let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
     let worker: Proc | undefined;
     let api: (Proc & { url: string }) | undefined;
+    let dir: string | undefined;
     before(async () => {
       receiver = await otlpReceiver();
+      // The worker runs a bundle prebuilt as the image's is, so the workflow spans prove the interceptors are in it.
+      dir = mkdtempSync(join(tmpdir(), 'agentrun-otel-'));
+      const bundlePath = join(dir, 'workflow-bundle.js');
+      const built = spawnSync(process.execPath, [join(ROOT, 'src/worker/bundle.ts'), bundlePath], { encoding: 'utf8' });
+      assert.equal(built.status, 0, built.stderr);
       const env = {
-        ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('otel'), DEFAULT_USER_ID: user,
+        ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('otel'), DEFAULT_USER_ID: user, WORKFLOW_BUNDLE_PATH: bundlePath,
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '3600000', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=e2e',
       };
       [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
@@ -93,6 +104,7 @@ describe('OpenTelemetry traces', () => {
     after(async () => {
       await Promise.all([stop(api), stop(worker)]);
       await receiver?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
     it('one trace runs from the caller\'s traceparent through POST /v1/runs, StartWorkflow, RunWorkflow and every activity', async () => {
