@@ -22,6 +22,8 @@ import type { RunsService } from '../runs/index.ts';
 import type { Config } from '../shared/config.ts';
 
 export interface AppDeps {
+  /** The server span of each request (src/infra/tracing.ts), first of all; absent when tracing is off. */
+  tracing?: express.RequestHandler;
   /** /readyz and the request-latency middleware (src/api/ops-routes.ts); /metrics is served apart (src/api/metrics.ts). */
   ops?: OpsDeps & { metricsMiddleware?: express.RequestHandler };
   /** The queue facade under /v1/queue (src/api/queue-routes.ts); operators only (AUTH_OPERATORS). */
@@ -44,6 +46,7 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  if (deps.tracing) app.use(deps.tracing);
   if (deps.ops?.metricsMiddleware) app.use(deps.ops.metricsMiddleware);
   app.set('trust proxy', false);
   app.use(securityHeaders(), cors(deps.config.corsOrigins));

@@ -4,12 +4,13 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { createApp } from './app.ts';
 import { OpenStreams } from './open-streams.ts';
 import { Authenticator } from './auth.ts';
 import { EventHub } from './event-hub.ts';
 import { IdempotencyStore } from './idempotency.ts';
-import { createApiMetrics, serveApiMetrics } from './metrics.ts';
+import { createApiMetrics, routeTemplate, serveApiMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
@@ -18,6 +19,7 @@ import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
+import { httpServerSpans, startTracing } from '../infra/tracing.ts';
 import { LegacyIngress, QueueService } from '../ingress/index.ts';
 import { RunsService } from '../runs/index.ts';
 import { DEFAULT_PRIORITY } from '../runs/model.ts';
@@ -29,6 +31,7 @@ import { WorkspaceStore } from '../workspace/index.ts';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-api');
+  const tracing = startTracing(config.tracing, 'agentrun-api', log.child({ component: 'tracing' }));
 
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
@@ -46,7 +49,11 @@ async function main(): Promise<void> {
     throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
   }
   await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  // With tracing on, a workflow start is a span of the request's trace, carried to the workflow in its headers.
+  const temporal = new Client({
+    connection, namespace: config.temporal.namespace,
+    interceptors: tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : undefined,
+  });
 
   const events = new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS });
   const hub = new EventHub(sub, events, log.child({ component: 'event-hub' }));
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
   });
   const streams = new OpenStreams();
   const app = createApp({
+    tracing: tracing ? httpServerSpans(tracing.tracer, routeTemplate) : undefined,
     streams,
     runs,
     hub,
@@ -146,6 +154,7 @@ async function main(): Promise<void> {
       .then(() => hub.close())
       .then(() => connection.close())
       .then(() => store.close())
+      .then(() => tracing?.shutdown())
       .finally(() => {
         s3.destroy();
         redis.disconnect();

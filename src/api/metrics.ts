@@ -31,7 +31,7 @@ export interface ApiMetrics {
 }
 
 /** `/v1/runs/:id` rather than the raw path; `unmatched` for requests no route took (bounded cardinality). */
-function routeTemplate(req: Parameters<RequestHandler>[0]): string {
+export function routeTemplate(req: Parameters<RequestHandler>[0]): string {
   const route = (req as { route?: { path?: unknown } }).route;
   if (!route || typeof route.path !== 'string') return 'unmatched';
   const base = req.baseUrl ?? '';

@@ -105,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowBundlePath: c.WORKFLOW_BUNDLE_PATH,
       deploymentName: c.WORKER_DEPLOYMENT_NAME, buildId: c.WORKER_BUILD_ID },
+    ...(c.OTEL_EXPORTER_OTLP_ENDPOINT ? { tracing: { otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT } } : {}),
     logLevel: c.LOG_LEVEL,
     queue: { keyPrefix: c.QUEUE_KEY_PREFIX, consumer: c.QUEUE_CONSUMER, pollMs: c.QUEUE_POLL_MS, maxAttempts: c.QUEUE_MAX_ATTEMPTS, signingSecret: c.INGRESS_SIGNING_SECRET },
     ops: { readyTimeoutMs: c.READYZ_TIMEOUT_MS, workerMetricsHost: c.WORKER_METRICS_HOST, workerMetricsPort: c.WORKER_METRICS_PORT },

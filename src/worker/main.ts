@@ -14,6 +14,7 @@ import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
+import { startTracing } from '../infra/tracing.ts';
 import { createExecutor } from '../sandbox/index.ts';
 import { loadConfig } from '../shared/config.ts';
 import { checkStore, createStore } from '../store/index.ts';
@@ -24,10 +25,12 @@ import { createWorkerRegistry, serveWorkerMetrics, workerReadiness } from './met
 import { sdkLogger } from './temporal-logger.ts';
 import { ensureRetentionSchedule } from './retention-schedule.ts';
 import { bundleBuildId, loadWorkflowBundle } from './bundle.ts';
+import { workerTracingOptions } from './tracing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-worker');
+  const tracing = startTracing(config.tracing, 'agentrun-worker', log.child({ component: 'tracing' }));
   // Core's Prometheus exporter listens on a private loopback port; /metrics on WORKER_METRICS_PORT serves it with ours.
   const sdkMetricsPort = await freeLoopbackPort();
   Runtime.install({
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
       // Each workflow task completed names this build; Worker Versioning stays off (docs/deploy.md, "Upgrading workflow code").
       workerDeploymentOptions: { useWorkerVersioning: false, version },
       activities,
+      ...workerTracingOptions(tracing),
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
@@ -113,6 +117,7 @@ async function main(): Promise<void> {
     await store.close().catch(() => undefined);
     s3.destroy();
     redis.disconnect();
+    await tracing?.shutdown(); // last: the workflow spans of the final activations came through the sink
   }
 }
 

@@ -3,7 +3,6 @@
  * time-skipping test server) binary installed by ./dev, and plain-object fake
  * activities that record what the workflow asked for.
  */
-import { fileURLToPath } from 'node:url';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
@@ -18,14 +17,12 @@ import proto from '@temporalio/proto';
 
 const { temporal } = proto;
 import { stackEnv } from './stack.ts';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker/bundle.ts';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle, built once per test process. */
+/** The workflow bundle the worker runs (its OpenTelemetry interceptors included), built once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../../src/workflows/index.ts', import.meta.url)),
-    logger: new DefaultLogger('WARN'),
-  });
+  bundle ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 

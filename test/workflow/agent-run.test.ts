@@ -17,6 +17,7 @@ import type { Plan, RunInput } from '../../src/shared/run.ts';
 import { approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, progressQuery, resumeSignal, statusQuery } from '../../src/workflows/definitions.ts';
 import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
+import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
 import { waitUntil } from '../helpers/stack.ts';
 
@@ -40,7 +41,7 @@ describe('AgentRun workflow logic', () => {
   async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string) {
     const taskQueue = `wf-logic-${n++}`;
     const { activities, rec } = fakeActivities(fake);
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const outcome = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       if (drive) await drive(h, rec);

@@ -18,6 +18,7 @@ import type { Plan } from '../../src/shared/run.ts';
 import { approveSignal, messageSignal, statusQuery } from '../../src/workflows/definitions.ts';
 import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
+import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import { waitUntil } from '../helpers/stack.ts';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
@@ -44,7 +45,7 @@ describe('AgentRun across continue-as-new', () => {
     const { activities, rec } = fakeActivities({ plans: [plan], budget: 150 });
     const input = runInput({ provider: 'anthropic', requireApproval: true });
     const taskQueue = 'wf-continue-as-new';
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const { result, runs } = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       await waitUntil('plan approval', async () => (await h.query(statusQuery)).waitingFor?.kind === 'approval', 20_000);

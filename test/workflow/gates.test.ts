@@ -19,6 +19,7 @@ import type { Plan, PlanStep, RunInput } from '../../src/shared/run.ts';
 import { approveSignal, statusQuery } from '../../src/workflows/definitions.ts';
 import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
+import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
 import { waitUntil } from '../helpers/stack.ts';
 
@@ -43,7 +44,7 @@ describe('AgentRun gates on every step', () => {
   async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string) {
     const taskQueue = `wf-gates-${n++}`;
     const { activities, rec } = fakeActivities(fake);
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const outcome = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       if (drive) await drive(h, rec);

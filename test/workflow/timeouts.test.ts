@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { WORKFLOW_TYPE } from '../../src/shared/names.ts';
 import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, names, runInput, timeSkippingEnv, workflowBundle } from '../helpers/workflow-env.ts';
+import { workerTracingOptions } from '../../src/worker/tracing.ts';
 
 describe('AgentRun waits, with time skipping', () => {
   let env: TestWorkflowEnvironment;
@@ -20,7 +21,7 @@ describe('AgentRun waits, with time skipping', () => {
 
   it('cancels a run whose approval does not come within a day, releasing its credits', async () => {
     const { activities, rec } = fakeActivities({ plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }] });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-approval', workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-approval', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const input = runInput({ requireApproval: true });
     input.limits.approvalTimeoutMs = 24 * 3600 * 1000;
     const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-approval', workflowId: input.runId, args: [input] }));
@@ -36,7 +37,7 @@ describe('AgentRun waits, with time skipping', () => {
       plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }],
       decisions: [{ action: 'ask_human', reason: 'unsure', question: 'really?' }],
     });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-question', workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-question', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const input = runInput({ provider: 'anthropic' });
     input.limits.humanReplyTimeoutMs = 3600 * 1000;
     const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-question', workflowId: input.runId, args: [input] }));
@@ -50,7 +51,7 @@ describe('AgentRun waits, with time skipping', () => {
       plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }, { tool: 'write_file', path: 'c', content: 'd' }] }],
       step: async () => { await env.sleep(2000); return {}; },
     });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const input = runInput();
     input.limits.activationTimeoutMs = 1500;
     const outcome = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-activation', workflowId: input.runId, args: [input] }))

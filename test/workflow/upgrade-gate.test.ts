@@ -16,6 +16,8 @@ import { after, describe, it } from 'node:test';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker/bundle.ts';
+import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import { ROOT } from '../helpers/stack.ts';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -40,7 +42,8 @@ async function variant(edit: (source: string) => string) {
   const source = readFileSync(file, 'utf8');
   assert.ok(source.includes(ANCHOR), 'agent-run.ts still reserves credits first (update ANCHOR if that moved)');
   writeFileSync(file, edit(source));
-  return bundleWorkflowCode({ workflowsPath: join(dir, 'index.ts'), logger: new DefaultLogger('WARN') });
+  // As the worker's bundle (bundle.ts): the OpenTelemetry workflow interceptors included.
+  return bundleWorkflowCode({ workflowsPath: join(dir, 'index.ts'), workflowInterceptorModules: WORKFLOW_BUNDLE_OPTIONS.workflowInterceptorModules, logger: new DefaultLogger('WARN') });
 }
 
 const withImport = (source: string, names: string) => source.replace("import {\n  allHandlersFinished,", `import {\n  ${names}, allHandlersFinished,`);
@@ -48,12 +51,12 @@ const withImport = (source: string, names: string) => source.replace("import {\n
 describe('the upgrade gate: replaying recorded histories against changed workflow code', () => {
   it('passes the unchanged code (the harness alters nothing)', async () => {
     const bundle = await variant((s) => s);
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history, FIXTURE);
+    await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE);
   });
 
   it('fails a change that adds a command without patched(): DeterminismViolationError names the mismatch', async () => {
     const bundle = await variant((s) => withImport(s, 'sleep').replace(ANCHOR, `      await sleep(1);\n${ANCHOR}`));
-    await assert.rejects(Worker.runReplayHistory({ workflowBundle: bundle }, history, FIXTURE), (err: Error) => {
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE), (err: Error) => {
       assert.ok(err instanceof DeterminismViolationError, `${err.name}: ${err.message}`);
       assert.match(err.message, /nondetermin|timer|activity/i);
       return true;
@@ -62,6 +65,6 @@ describe('the upgrade gate: replaying recorded histories against changed workflo
 
   it('passes the same change behind patched(): runs recorded before it keep the old path', async () => {
     const bundle = await variant((s) => withImport(s, 'patched, sleep').replace(ANCHOR, `      if (patched('upgrade-gate-probe')) await sleep(1);\n${ANCHOR}`));
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history, FIXTURE);
+    await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE);
   });
 });

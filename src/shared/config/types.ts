@@ -65,6 +65,8 @@ export interface Config {
    * deploymentName / buildId: the deployment version the worker reports (buildId unset: derived from the bundle).
    */
   worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string; deploymentName: string; buildId?: string };
+  /** OpenTelemetry traces exported by OTLP/HTTP (src/infra/tracing.ts); absent: tracing is off. */
+  tracing?: { otlpEndpoint: string };
   logLevel: RawConfig['LOG_LEVEL'];
   /** The jobs:* facade and its legacy ingress consumer. */
   queue: { keyPrefix: string; consumer: boolean; pollMs: number; maxAttempts: number; signingSecret?: string };

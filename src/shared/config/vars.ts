@@ -127,6 +127,7 @@ export const CONFIG_VARS = {
   READYZ_TIMEOUT_MS: v(int(100, 60_000), 'Time limit of each dependency check of GET /readyz (ms)', '2000'),
   WORKER_METRICS_HOST: v(z.string().min(1), 'Address the worker\'s /metrics listens on (loopback by default)', '127.0.0.1'),
   WORKER_METRICS_PORT: v(int(0, 65535), 'Port of the worker\'s /metrics (its own and the Temporal SDK\'s series) and its probes: /healthz, and /readyz (200 only while it runs and both pollers poll the task queue — the readiness probe of k8s/); 0 picks a free one (logged)', '0'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: v(z.url({ protocol: /^https?$/ }).optional(), 'OpenTelemetry: base URL of an OTLP/HTTP receiver (a collector, e.g. `http://otel-collector:4318`); the API and the worker export their traces to `<it>/v1/traces` (HTTP request → workflow start → workflow → each activity, one trace; an incoming `traceparent` is joined). The exporter\'s own OTEL_EXPORTER_OTLP_* variables (headers, timeout, a traces endpoint) and OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES apply. Unset: no tracing', undefined),
   LOG_LEVEL: v(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'pino log level', 'info'),
 } as const;
 
