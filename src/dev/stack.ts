@@ -15,6 +15,7 @@
  *   demo      install + up, start a worker and the API, run a demo agent run and stream its log
  *   test      install + up, then the test suite (npm test)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
+ *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
  *   config-table  print the configuration table for README.md
  */
 import { spawn } from 'node:child_process';
@@ -25,6 +26,7 @@ import { PgStore } from '../store/pg.ts';
 import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.ts';
 import { demo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
+import { composeCmd } from './compose.ts';
 import { buildImages } from './image.ts';
 import { apt, which } from './proc.ts';
 import { secrets } from './secrets.ts';
@@ -116,9 +118,10 @@ async function main(): Promise<number> {
     case 'demo': await up(ctx); await demo(ctx); return 0;
     case 'test': return test(ctx, rest);
     case 'image': buildImages(ctx); return 0;
+    case 'compose': return composeCmd(ctx, rest, say);
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|compose|config-table');
       return cmd ? 2 : 0;
   }
 }
