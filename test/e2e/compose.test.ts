@@ -107,15 +107,17 @@ describe('the compose stack under podman-compose', { skip }, () => {
     const grant = podman(['exec', `${PROJECT}_postgres_1`, 'psql', '-v', 'ON_ERROR_STOP=1', '-U', 'postgres', '-d', 'agentrun', '-tAc',
       `SELECT credit_grant('${user}', 1000, 'compose-test-${user}', 'compose test')`]);
     assert.equal(grant.status, 0, grant.stderr);
-    rememberToken(api, await mintJwt(project.env.AUTH_JWT_SECRET!, { sub: user, aud: 'authenticated', role: 'authenticated' }));
+    rememberToken(api, await mintJwt(project.env.AUTH_JWT_SECRET!, { sub: user, aud: 'authenticated', role: 'authenticated' }, '1h'));
     const unauth = await fetch(`${api}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prompt":"x"}' });
     assert.equal(unauth.status, 401, 'the composed API (on 0.0.0.0) requires a token');
-    const runId = await createRun(api, 'write_file a.txt composed\nshell cat a.txt; echo compose-run-ok; cat /proc/1/cmdline | tr "\\0" " "\nread_file a.txt');
+    // The step prints its pid 1's command line: bubblewrap's own pid namespace, not the worker.
+    const runId = await createRun(api, `write_file a.txt composed\nshell sh -c "cat a.txt; echo; echo compose-run-ok; cat /proc/1/cmdline"\nread_file a.txt`);
     const events = await collect(api, runId, { timeoutMs: 180_000 });
     assert.equal(parse(events.at(-1)!).status, 'completed', JSON.stringify(events.slice(-5)));
     const text = events.map((e) => e.data).join('\n');
     assert.match(text, /compose-run-ok/);
-    assert.doesNotMatch(text, /src\/worker\/main\.ts/, 'the step saw the worker as its pid 1: no bubblewrap pid namespace');
+    assert.match(text, /"text":"composed"/);
+    assert.match(text, /"text":"\/usr\/bin\/bwrap[^"]*--unshare-all/, 'the step\'s pid 1 is bubblewrap (its own pid namespace), not the worker');
     t.diagnostic(`run: ${Math.round((Date.now() - start) / 1000)} s`);
 
     start = Date.now();
