@@ -2,9 +2,9 @@
  * `./dev compose build|up|down|ps|config`: docker-compose.yml on this machine, with
  * compose/local.yml's locally built service images (compose-images.ts), under
  * podman-compose (PyPI, pinned, in .tools/podman-compose) and checked with docker-compose
- * (Debian apt). The project `agentrun-compose` publishes its ports on loopback, offset
- * like the dev stack's so they collide with no stack; its generated secrets live in
- * <data>/compose/env.
+ * (Debian apt). The project `agentrun-compose` (AGENTRUN_COMPOSE_PROJECT moves it)
+ * publishes its ports on loopback, offset like the dev stack's so they collide with no
+ * stack; its generated secrets live in <data>/compose/env (mode 0600).
  *
  * podman here is 4.3: podman-compose ignores `condition: service_healthy` before podman
  * 4.6, and podman runs healthchecks from systemd timers, which this machine lacks. So
@@ -23,7 +23,8 @@ import { apt, log, run, StackError, which } from './proc.ts';
 
 const PODMAN_COMPOSE_VERSION = '1.5.0'; // PyPI podman-compose
 export const COMPOSE_FILES = [join(ROOT, 'docker-compose.yml'), join(ROOT, 'compose/local.yml')];
-const PROJECT = 'agentrun-compose';
+/** The project `./dev compose` runs (AGENTRUN_COMPOSE_PROJECT moves it). */
+const DEFAULT_PROJECT = 'agentrun-compose';
 /** The secrets .env.example asks for: generated once per machine for `./dev compose`. */
 export const COMPOSE_SECRETS = ['POSTGRES_PASSWORD', 'PGRST_AUTHENTICATOR_PASSWORD', 'REDIS_PASSWORD', 'MINIO_ROOT_PASSWORD', 'AUTH_JWT_SECRET', 'INGRESS_SIGNING_SECRET'] as const;
 /** The published ports (.env.example) and their defaults before the stack's offset. */
@@ -176,12 +177,13 @@ export async function composeCmd(ctx: StackContext, args: string[], say: (l: str
   const envFile = join(dir, 'env');
   const offset = ctx.ports.temporal - 17233; // the dev stack's own offset, so two checkouts do not collide
   composeEnv(envFile, Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [k, v + offset])));
-  const p = openProject(ctx, bin, PROJECT, envFile);
+  const project = ctx.env.AGENTRUN_COMPOSE_PROJECT || DEFAULT_PROJECT;
+  const p = openProject(ctx, bin, project, envFile);
   switch (sub) {
     case 'build': buildComposeImages(ctx, rest.includes('--rebuild')); return 0;
     case 'config': say(podmanCompose(p, ['config'])); return 0;
     case 'ps': say(podmanCompose(p, ['ps'])); return 0;
-    case 'down': composeDown(p, rest.includes('-v')); say(`  ${PROJECT}: down`); return 0;
+    case 'down': composeDown(p, rest.includes('-v')); say(`  ${project}: down`); return 0;
     case 'up': {
       buildComposeImages(ctx, false);
       await composeUp(p, say);

@@ -45,6 +45,7 @@ function install(ctx: StackContext): void {
   for (const s of SERVICES) s.install?.(ctx);
   // SANDBOX=local (the default) runs every shell and code step in a bubblewrap jail.
   if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)');
+  if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (./dev test validates docker-compose.yml with it)');
 }
 
 async function up(ctx: StackContext): Promise<void> {
