@@ -2,7 +2,7 @@
  * docker-compose.yml: `docker-compose config` accepts it alone and with compose/local.yml
  * using .env.example's values, it holds no secret (every secret is a required `${VAR:?…}`
  * reference that .env.example lists), and compose/images' Containerfiles are hadolint
- * clean. Then the whole stack under podman-compose (project agentrun-compose-test, ports
+ * clean. Then the whole stack under podman-compose (project agentrun-compose-test-<hex>, ports
  * picked free): every service healthy and every one-shot exited 0, a run started on the
  * composed API with a JWT completes (its shell step in the worker's bubblewrap jail) and
  * its log streams; `down` leaves no container, pod, volume or network. Parts skip, saying
@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,8 @@ const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status
 const podmanEnv = containerEnv(process.env);
 const podman = (args: string[]) => spawnSync('podman', args, { env: podmanEnv, encoding: 'utf8' });
 const hadolint = join(ctx.paths.tools, 'hadolint', 'bin', 'hadolint');
-const PROJECT = 'agentrun-compose-test';
+// Its own project name per run: checkouts sharing this machine's podman may run this test at once.
+const PROJECT = `agentrun-compose-test-${randomBytes(3).toString('hex')}`;
 
 const exampleEnv = () => join(ROOT, '.env.example');
 const dockerCompose = (files: string[], args: string[]) =>
@@ -75,6 +77,7 @@ describe('the compose stack under podman-compose', { skip }, () => {
     containers: podman(['ps', '-a', '-q', '--filter', `label=io.podman.compose.project=${PROJECT}`]).stdout.trim(),
     pods: podman(['pod', 'ls', '-q', '--filter', `name=pod_${PROJECT}`]).stdout.trim(),
     volumes: podman(['volume', 'ls', '-q', '--filter', `label=io.podman.compose.project=${PROJECT}`]).stdout.trim(),
+    networks: podman(['network', 'ls', '-q', '--filter', `label=io.podman.compose.project=${PROJECT}`]).stdout.trim(),
   });
 
   before(async () => {
@@ -83,7 +86,6 @@ describe('the compose stack under podman-compose', { skip }, () => {
     for (const k of ['API', 'TEMPORAL', 'TEMPORAL_UI', 'S3_CONSOLE', 'POSTGREST', 'POSTGREST_ADMIN']) ports[`AGENTRUN_COMPOSE_${k}_PORT`] = await freeLoopbackPort();
     composeEnv(join(dir, 'env'), ports);
     project = openProject(ctx, installComposeTools(ctx), PROJECT, join(dir, 'env'));
-    if (leftovers().containers) composeDown(project, true); // a run of this test that was killed
   });
   after(() => {
     try {
@@ -122,7 +124,7 @@ describe('the compose stack under podman-compose', { skip }, () => {
 
     start = Date.now();
     composeDown(project, true);
-    await waitUntil('the project\'s containers, pod and volumes are gone', () => Object.values(leftovers()).every((v) => v === ''), 60_000);
+    await waitUntil('the project\'s containers, pod, volumes and network are gone', () => Object.values(leftovers()).every((v) => v === ''), 60_000);
     t.diagnostic(`down: ${Math.round((Date.now() - start) / 1000)} s`);
   });
 });
