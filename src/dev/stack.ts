@@ -16,6 +16,7 @@
  *   test      install + up, then the test suite (npm test); `test --deploy`: build the images, then
  *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
+ *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
  *   config-table  print the configuration table for README.md
  */
 import { spawn } from 'node:child_process';
@@ -26,6 +27,7 @@ import { PgStore } from '../store/pg.ts';
 import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.ts';
 import { demo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
+import { composeCmd } from './compose.ts';
 import { buildImages } from './image.ts';
 import { apt, which } from './proc.ts';
 import { secrets } from './secrets.ts';
@@ -44,6 +46,7 @@ function install(ctx: StackContext): void {
   for (const s of SERVICES) s.install?.(ctx);
   // SANDBOX=local (the default) runs every shell and code step in a bubblewrap jail.
   if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)');
+  if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (./dev test validates docker-compose.yml with it)');
 }
 
 async function up(ctx: StackContext): Promise<void> {
@@ -126,9 +129,10 @@ async function main(): Promise<number> {
     case 'demo': await up(ctx); await demo(ctx); return 0;
     case 'test': return test(ctx, rest);
     case 'image': buildImages(ctx); return 0;
+    case 'compose': return composeCmd(ctx, rest, say);
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|compose|config-table');
       return cmd ? 2 : 0;
   }
 }
