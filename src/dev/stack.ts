@@ -28,6 +28,7 @@ import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.t
 import { demo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
 import { composeCmd } from './compose.ts';
+import { buildComposeImages } from './compose-images.ts';
 import { buildImages } from './image.ts';
 import { apt, which } from './proc.ts';
 import { secrets } from './secrets.ts';
@@ -107,7 +108,10 @@ async function test(ctx: StackContext, args: string[]): Promise<number> {
   await up(ctx);
   const env = { ...ctx.env, ...(await stackEnv(ctx)) };
   const deploy = args[0] === '--deploy';
-  if (deploy) buildImages(ctx);
+  if (deploy) {
+    buildImages(ctx);
+    buildComposeImages(ctx, false);
+  }
   // --deploy: build the images, then the suite that runs them, where a missing image fails instead of skipping.
   const [cmd, argv] = deploy
     ? [process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=1800000', ...DEPLOY_TESTS]]

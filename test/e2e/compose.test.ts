@@ -69,6 +69,8 @@ describe('docker-compose.yml, checked without a daemon', () => {
 
 const imagesBuilt = has('podman') && [IMAGES.app, ...COMPOSE_IMAGES.map((i) => i.tag)].every((t) => podman(['image', 'exists', t]).status === 0);
 const skip = imagesBuilt ? false : 'podman or the images are absent: run ./dev image, then ./dev compose build';
+// `./dev test --deploy` builds the images first: there, their absence is a failure, not a skip.
+if (process.env.AGENTRUN_REQUIRE_IMAGES === '1' && !imagesBuilt) throw new Error('AGENTRUN_REQUIRE_IMAGES=1 but podman or the compose images are absent');
 
 describe('the compose stack under podman-compose', { skip }, () => {
   let dir = '';
