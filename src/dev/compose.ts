@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { buildComposeImages } from './compose-images.ts';
 import { ROOT, type StackContext } from './context.ts';
 import { containerEnv } from './image.ts';
-import { apt, log, run, StackError, which } from './proc.ts';
+import { apt, pipTool, run, StackError, which } from './proc.ts';
 
 const PODMAN_COMPOSE_VERSION = '1.5.0'; // PyPI podman-compose
 export const COMPOSE_FILES = [join(ROOT, 'docker-compose.yml'), join(ROOT, 'compose/local.yml')];
@@ -38,17 +38,7 @@ export function installComposeTools(ctx: StackContext): string {
   if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (validates docker-compose.yml)');
   const missing = ['podman', 'buildah'].filter((c) => !which(c));
   if (missing.length) apt(missing, missing.join(', '));
-  const venv = join(ctx.paths.tools, 'podman-compose');
-  const bin = join(venv, 'bin', 'podman-compose');
-  const stamp = join(venv, '.agentrun-version');
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PODMAN_COMPOSE_VERSION) return bin;
-  const python = which('python3');
-  if (!python) throw new StackError('python3 is required to install podman-compose from PyPI: apt-get install -y python3 python3-venv');
-  log(`installing podman-compose ${PODMAN_COMPOSE_VERSION} from PyPI into ${venv}`);
-  run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
-  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', `podman-compose==${PODMAN_COMPOSE_VERSION}`], { quiet: true, what: 'pip install podman-compose' });
-  writeFileSync(stamp, PODMAN_COMPOSE_VERSION);
-  return bin;
+  return pipTool(join(ctx.paths.tools, 'podman-compose'), 'podman-compose', PODMAN_COMPOSE_VERSION, 'podman-compose');
 }
 
 /** A compose project on this machine: its name, env file (secrets and ports), and the tools. */

