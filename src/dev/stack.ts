@@ -17,6 +17,7 @@
  *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
+ *   bench     agentrun against bare Temporal, each figure with its baseline (--quick, --runs, --steps, --rounds, --samples)
  *   config-table  print the configuration table for README.md
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +29,7 @@ import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.t
 import { demo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
 import { composeCmd } from './compose.ts';
+import { bench } from './bench/index.ts';
 import { buildComposeImages } from './compose-images.ts';
 import { buildImages } from './image.ts';
 import { apt, which } from './proc.ts';
@@ -134,9 +136,10 @@ async function main(): Promise<number> {
     case 'test': return test(ctx, rest);
     case 'image': buildImages(ctx); return 0;
     case 'compose': return composeCmd(ctx, rest, say);
+    case 'bench': await up(ctx); await bench(ctx, rest, say); return 0;
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|image|compose|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|bench|image|compose|config-table');
       return cmd ? 2 : 0;
   }
 }

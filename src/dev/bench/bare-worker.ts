@@ -1,0 +1,24 @@
+/**
+ * The baseline's worker, a process of its own like agentrun's: polls BENCH_TASK_QUEUE with
+ * bare-workflow.ts and a no-op activity; prints `ready` once polling, stops on SIGTERM.
+ */
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+
+const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const taskQueue = process.env.BENCH_TASK_QUEUE;
+if (!taskQueue) {
+  process.stderr.write('bench bare worker: BENCH_TASK_QUEUE is not set\n');
+  process.exit(2);
+}
+Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+const connection = await NativeConnection.connect({ address });
+const worker = await Worker.create({
+  connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default', taskQueue,
+  workflowsPath: fileURLToPath(new URL('./bare-workflow.ts', import.meta.url)),
+  activities: { noop: async () => undefined },
+});
+const running = worker.run();
+process.stdout.write('ready\n');
+await running;
+await connection.close();

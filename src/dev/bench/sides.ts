@@ -1,0 +1,50 @@
+/**
+ * The two sides the bench compares, each driven the way its users drive it: agentrun
+ * through its HTTP API (POST a run, follow its SSE stream to `end`), bare Temporal
+ * through the client (start BareRun, await its result). Each returns timings in ms.
+ */
+import type { Client } from '@temporalio/client';
+import { readSse } from '../sse-client.ts';
+
+/** One run's timings: from the start request to the first sign of work, and to its end. */
+export interface RunTiming { firstMs: number; endMs: number }
+
+/** A prompt of `steps` trivial steps for the offline provider (`write_file`). */
+export const trivialPrompt = (steps: number) => Array.from({ length: steps }, (_, i) => `write_file f${i}.txt x`).join('\n');
+
+/** agentrun: POST /v1/runs, then its event stream until `end` (first = the first event). */
+export async function agentrunRun(base: string, steps: number): Promise<RunTiming> {
+  const t0 = performance.now();
+  const res = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: trivialPrompt(steps) }) });
+  if (res.status !== 202) throw new Error(`POST /v1/runs answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  const { id } = (await res.json()) as { id: string };
+  let firstMs: number | undefined;
+  let status = '';
+  for await (const m of readSse(`${base}/v1/runs/${id}/events`)) {
+    firstMs ??= performance.now() - t0;
+    if (m.event === 'end') status = (JSON.parse(m.data) as { status?: string }).status ?? '';
+  }
+  if (status !== 'completed') throw new Error(`bench run ${id} ended ${status || 'without an end event'}`);
+  return { firstMs: firstMs!, endMs: performance.now() - t0 };
+}
+
+/** Bare Temporal: start BareRun(steps) and await it (first = its first ActivityTaskStarted, from history). */
+export async function bareRun(client: Client, taskQueue: string, steps: number, withFirst: boolean): Promise<RunTiming> {
+  const wallStart = Date.now();
+  const t0 = performance.now();
+  const handle = await client.workflow.start('BareRun', { taskQueue, workflowId: `bench-bare-${crypto.randomUUID()}`, args: [steps] });
+  await handle.result();
+  const endMs = performance.now() - t0;
+  if (!withFirst) return { firstMs: Number.NaN, endMs };
+  const { events } = await handle.fetchHistory();
+  const started = events?.find((e) => e.activityTaskStartedEventAttributes)?.eventTime;
+  const atMs = started ? Number(started.seconds) * 1000 + Math.floor((started.nanos ?? 0) / 1e6) : Number.NaN;
+  return { firstMs: atMs - wallStart, endMs };
+}
+
+/** N runs at once, each of `steps` steps: completed runs per second. */
+export async function throughput(run: () => Promise<RunTiming>, n: number): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: n }, run));
+  return n / ((performance.now() - t0) / 1000);
+}
