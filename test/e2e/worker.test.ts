@@ -59,18 +59,24 @@ describe('worker resilience', () => {
   it('keeps worker:heartbeat fresh with a TTL', async () => {
     const w = await startWorker({ ...env, WORKER_HEARTBEAT_TTL_S: '6' });
     workers.push(w);
-    const read = async () => JSON.parse((await c.redis.get(redisKeys.workerHeartbeat))!) as { pid: number; taskQueue: string; at: string };
-    const beat = await read();
-    assert.equal(beat.pid, w.child.pid);
-    const ttl = await c.redis.ttl(redisKeys.workerHeartbeat);
-    assert.ok(ttl > 0 && ttl <= 6, `ttl ${ttl}`);
-    // Fresh: written again (a later `at`, the TTL renewed) well before the first beat expires.
-    const again = await waitUntil('a second heartbeat', async () => { const b = await read(); return b.at !== beat.at && b; }, 6_000);
-    assert.equal(again.pid, w.child.pid);
-    assert.ok(Date.parse(again.at) > Date.parse(beat.at));
-    const ttl2 = await c.redis.ttl(redisKeys.workerHeartbeat);
-    assert.ok(ttl2 > 0 && ttl2 <= 6, `ttl ${ttl2}`);
-    await stop(w);
+    try {
+      // One key for every worker on this Redis: other test files' workers write it too, so read value and
+      // TTL at once (MULTI) and wait for this worker's beat.
+      const ours = async () => {
+        const [[, raw], [, ttl]] = (await c.redis.multi().get(redisKeys.workerHeartbeat).ttl(redisKeys.workerHeartbeat).exec()) as [[null, string], [null, number]];
+        const beat = JSON.parse(raw) as { pid: number; taskQueue: string; at: string };
+        return beat.pid === w.child.pid && { ...beat, ttl };
+      };
+      const beat = await waitUntil('this worker\'s heartbeat', ours, 6_000);
+      assert.equal(beat.taskQueue, env.TEMPORAL_TASK_QUEUE);
+      assert.ok(beat.ttl > 0 && beat.ttl <= 6, `ttl ${beat.ttl}`);
+      // Fresh: written again by this worker (a later `at`, the TTL renewed) well before its first beat expires.
+      const again = await waitUntil('a second heartbeat', async () => { const b = await ours(); return b && b.at !== beat.at && b; }, 6_000);
+      assert.ok(Date.parse(again.at) > Date.parse(beat.at));
+      assert.ok(again.ttl > 0 && again.ttl <= 6, `ttl ${again.ttl}`);
+    } finally {
+      await stop(w);
+    }
   });
 
   it('when the worker is SIGKILLed mid-run, a new worker completes the run and finished steps do not run again', async () => {
