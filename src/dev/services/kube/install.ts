@@ -45,32 +45,40 @@ export function installKube(ctx: StackContext): void {
 
 const goEnv = (ctx: StackContext) => ({ ...ctx.env, GOPATH: join(ctx.paths.tools, 'go'), GOFLAGS: '-modcacherw', CGO_ENABLED: '0' });
 
+/**
+ * Runs `build` with the go binary unless every output exists and `stamp` holds `want`, then
+ * writes the stamp: how each tool below is built once and rebuilt only when its pin changes.
+ */
+function buildOnce(o: { what: string; outputs: string[]; stamp: string; want: string; note: string; build: (go: string) => void }): void {
+  if (o.outputs.every((f) => existsSync(f)) && existsSync(o.stamp) && readFileSync(o.stamp, 'utf8') === o.want) return;
+  const go = which('go');
+  if (!go) throw new StackError(`Go ≥ 1.24 is required to ${o.what}: install it from https://go.dev/dl`);
+  mkdirSync(dirname(o.stamp), { recursive: true });
+  log(o.note);
+  o.build(go);
+  writeFileSync(o.stamp, o.want);
+}
+
 function installKustomize(ctx: StackContext): void {
   const bin = kustomizeBin(ctx.paths);
-  const stamp = `${bin}.version`;
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === KUSTOMIZE_VERSION) return;
-  const go = which('go');
-  if (!go) throw new StackError('Go ≥ 1.24 is required to build kustomize: install it from https://go.dev/dl');
-  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
-  log(`building kustomize ${KUSTOMIZE_VERSION} with go install (first time only; about a minute)`);
-  run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}`],
-    { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install kustomize' });
-  writeFileSync(stamp, KUSTOMIZE_VERSION);
+  buildOnce({
+    what: 'build kustomize', outputs: [bin], stamp: `${bin}.version`, want: KUSTOMIZE_VERSION,
+    note: `building kustomize ${KUSTOMIZE_VERSION} with go install (first time only; about a minute)`,
+    build: (go) => run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}`],
+      { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install kustomize' }),
+  });
 }
 
 /** kubectl at the control plane's version, from tools/kubectl (k8s.io/kubectl's command). */
 function installKubectl(ctx: StackContext): void {
   const bin = kubectlBin(ctx.paths);
-  const stamp = `${bin}.version`;
-  const want = KUBE_VERSIONS.kubernetes + readFileSync(join(ROOT, 'tools', 'kubectl', 'go.mod'), 'utf8').length;
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  const go = which('go');
-  if (!go) throw new StackError('Go ≥ 1.24 is required to build kubectl: install it from https://go.dev/dl');
-  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
-  log(`building kubectl ${KUBE_VERSIONS.kubernetes} from Go modules (first time only; 3–8 minutes on 2 cores)`);
-  run(go, ['build', '-trimpath', '-o', bin, '-ldflags', `-s -w ${versionFlags(KUBE_VERSIONS.kubernetes)}`, '.'],
-    { cwd: join(ROOT, 'tools', 'kubectl'), env: goEnv(ctx), quiet: true, what: 'go build kubectl' });
-  writeFileSync(stamp, want);
+  buildOnce({
+    what: 'build kubectl', outputs: [bin], stamp: `${bin}.version`,
+    want: KUBE_VERSIONS.kubernetes + readFileSync(join(ROOT, 'tools', 'kubectl', 'go.mod'), 'utf8').length,
+    note: `building kubectl ${KUBE_VERSIONS.kubernetes} from Go modules (first time only; 3–8 minutes on 2 cores)`,
+    build: (go) => run(go, ['build', '-trimpath', '-o', bin, '-ldflags', `-s -w ${versionFlags(KUBE_VERSIONS.kubernetes)}`, '.'],
+      { cwd: join(ROOT, 'tools', 'kubectl'), env: goEnv(ctx), quiet: true, what: 'go build kubectl' }),
+  });
 }
 
 /** The -X flags that give a Kubernetes binary its version (`kubectl version`, the apiserver's /version). */
@@ -81,58 +89,52 @@ function versionFlags(v: string): string {
 
 function installPromtool(ctx: StackContext): void {
   const bin = promtoolBin(ctx.paths);
-  const stamp = `${bin}.version`;
-  const want = JSON.stringify(PROMTOOL);
-  if (existsSync(bin) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  const go = which('go');
-  if (!go) throw new StackError('Go ≥ 1.24 is required to build promtool: install it from https://go.dev/dl');
-  mkdirSync(kubeBinDir(ctx.paths), { recursive: true });
-  log(`building promtool ${PROMTOOL.version} with go install (first time only; a few minutes on 2 cores)`);
-  run(go, ['install', '-trimpath', '-tags', PROMTOOL.tags, '-ldflags', '-s -w', `github.com/prometheus/prometheus/cmd/promtool@${PROMTOOL.version}`],
-    { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install promtool' });
-  writeFileSync(stamp, want);
+  buildOnce({
+    what: 'build promtool', outputs: [bin], stamp: `${bin}.version`, want: JSON.stringify(PROMTOOL),
+    note: `building promtool ${PROMTOOL.version} with go install (first time only; a few minutes on 2 cores)`,
+    build: (go) => run(go, ['install', '-trimpath', '-tags', PROMTOOL.tags, '-ldflags', '-s -w', `github.com/prometheus/prometheus/cmd/promtool@${PROMTOOL.version}`],
+      { env: { ...goEnv(ctx), GOBIN: kubeBinDir(ctx.paths) }, quiet: true, what: 'go install promtool' }),
+  });
 }
 
 function installMonitoringCrds(ctx: StackContext): void {
   const files = MONITORING_CRDS.map((plural) => ({ plural, file: monitoringCrdFile(ctx.paths, plural) }));
-  const stamp = join(dirname(files[0]!.file), '.version');
-  if (files.every((f) => existsSync(f.file)) && existsSync(stamp) && readFileSync(stamp, 'utf8') === PROMETHEUS_OPERATOR_VERSION) return;
-  const go = which('go');
-  if (!go) throw new StackError('Go ≥ 1.24 is required to fetch the prometheus-operator CRDs: install it from https://go.dev/dl');
   const module = `github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}`;
-  const out = run(go, ['mod', 'download', '-json', module], { env: goEnv(ctx), quiet: true, what: `go mod download ${module}` });
-  const dir = (JSON.parse(out) as { Dir?: string }).Dir;
-  if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
-  for (const { plural, file } of files) {
-    mkdirSync(dirname(file), { recursive: true });
-    rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
-    copyFileSync(join(dir, 'example', 'prometheus-operator-crd', `monitoring.coreos.com_${plural}.yaml`), file);
-    chmodSync(file, 0o644);
-  }
-  writeFileSync(stamp, PROMETHEUS_OPERATOR_VERSION);
+  buildOnce({
+    what: 'fetch the prometheus-operator CRDs', outputs: files.map((f) => f.file), stamp: join(dirname(files[0]!.file), '.version'),
+    want: PROMETHEUS_OPERATOR_VERSION, note: `fetching the PrometheusRule and PodMonitor CRDs from ${module}`,
+    build: (go) => {
+      const out = run(go, ['mod', 'download', '-json', module], { env: goEnv(ctx), quiet: true, what: `go mod download ${module}` });
+      const dir = (JSON.parse(out) as { Dir?: string }).Dir;
+      if (!dir) throw new StackError(`go mod download ${module} named no directory: ${out.slice(0, 500)}`);
+      for (const { plural, file } of files) {
+        rmSync(file, { force: true }); // the module cache's files are read-only, and so was the copy
+        copyFileSync(join(dir, 'example', 'prometheus-operator-crd', `monitoring.coreos.com_${plural}.yaml`), file);
+        chmodSync(file, 0o644);
+      }
+    },
+  });
 }
 
 function installControlPlane(ctx: StackContext): void {
   const bin = kubeBinDir(ctx.paths);
-  const go = which('go');
-  const stamp = join(bin, '.versions');
-  const want = JSON.stringify(KUBE_VERSIONS) + readFileSync(join(ROOT, 'tools', 'k8s', 'go.mod'), 'utf8').length;
-  if (BINARIES.every((n) => existsSync(join(bin, n))) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  if (!go) throw new StackError('Go ≥ 1.24 is required to build the Kubernetes control plane: install it from https://go.dev/dl');
-  mkdirSync(bin, { recursive: true });
-  const env = goEnv(ctx);
   const module = join(ROOT, 'tools', 'k8s');
   const v = KUBE_VERSIONS.kubernetes;
-  log(`building kube-apiserver, kube-controller-manager, kube-scheduler ${v} from Go modules (first time only; about 7 minutes on 2 cores)`);
-  run(go, ['build', '-trimpath', '-o', `${bin}/`, '-ldflags',
-    `-s -w ${versionFlags(v)}`,
-    'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kube-scheduler'],
-  { cwd: module, env, quiet: true, what: 'go build kube-apiserver …' });
-  log(`building etcd ${KUBE_VERSIONS.etcd}`);
-  run(go, ['build', '-trimpath', '-o', join(bin, 'etcd'), '-ldflags', '-s -w', 'go.etcd.io/etcd/server/v3'],
-    { cwd: module, env, quiet: true, what: 'go build etcd' });
-  log(`building kwok ${KUBE_VERSIONS.kwok}`);
-  run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kwok/cmd/kwok@${KUBE_VERSIONS.kwok}`],
-    { env: { ...env, GOBIN: bin }, quiet: true, what: 'go install kwok' });
-  writeFileSync(stamp, want);
+  buildOnce({
+    what: 'build the Kubernetes control plane', outputs: BINARIES.map((n) => join(bin, n)), stamp: join(bin, '.versions'),
+    want: JSON.stringify(KUBE_VERSIONS) + readFileSync(join(module, 'go.mod'), 'utf8').length,
+    note: `building kube-apiserver, kube-controller-manager, kube-scheduler ${v} from Go modules (first time only; about 7 minutes on 2 cores)`,
+    build: (go) => {
+      const env = goEnv(ctx);
+      run(go, ['build', '-trimpath', '-o', `${bin}/`, '-ldflags', `-s -w ${versionFlags(v)}`,
+        'k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager', 'k8s.io/kubernetes/cmd/kube-scheduler'],
+      { cwd: module, env, quiet: true, what: 'go build kube-apiserver …' });
+      log(`building etcd ${KUBE_VERSIONS.etcd}`);
+      run(go, ['build', '-trimpath', '-o', join(bin, 'etcd'), '-ldflags', '-s -w', 'go.etcd.io/etcd/server/v3'],
+        { cwd: module, env, quiet: true, what: 'go build etcd' });
+      log(`building kwok ${KUBE_VERSIONS.kwok}`);
+      run(go, ['install', '-trimpath', '-ldflags', '-s -w', `sigs.k8s.io/kwok/cmd/kwok@${KUBE_VERSIONS.kwok}`],
+        { env: { ...env, GOBIN: bin }, quiet: true, what: 'go install kwok' });
+    },
+  });
 }
