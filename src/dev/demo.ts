@@ -2,15 +2,13 @@
  * `./dev demo`: with the stack up, starts a worker and the API on a task queue of
  * their own, performs a demo agent run over HTTP and streams its log (SSE) to the end.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freeLoopbackPort } from '../infra/free-port.ts';
 import { ROOT, type StackContext } from './context.ts';
 import { stackEnv } from './env-file.ts';
-import { StackError } from './proc.ts';
+import { startNode, StackError, stopChildren } from './proc.ts';
 import { readSse } from './sse-client.ts';
 
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
@@ -23,19 +21,14 @@ const DEMO_PROMPT = [
   'read_file hello.txt',
 ].join('\n');
 
-function startNode(script: string, env: NodeJS.ProcessEnv, log: string): ChildProcess {
-  const fd = openSync(log, 'a');
-  return spawn(process.execPath, [join(ROOT, script)], { env, stdio: ['ignore', fd, fd] });
-}
-
 /** Runs the demo against a stack that is up; throws StackError unless the run completes. */
 export async function demo(ctx: StackContext): Promise<void> {
   const port = await freeLoopbackPort();
   const logs = (name: string) => join(ctx.paths.logs, `demo-${name}.log`);
   const stack = await stackEnv(ctx);
   const env = { ...ctx.env, ...stack, API_PORT: String(port), TEMPORAL_TASK_QUEUE: ctx.env.TEMPORAL_TASK_QUEUE ?? 'agentrun-demo' };
-  const worker = startNode('src/worker/main.ts', env, logs('worker'));
-  const api = startNode('src/api/main.ts', env, logs('api'));
+  const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
+  const api = startNode(join(ROOT, 'src/api/main.ts'), env, logs('api'));
   const exited = (name: string, p: ChildProcess) => new Promise<never>((_, reject) =>
     p.once('exit', (code) => reject(new StackError(`the ${name} exited with code ${code}; see ${logs(name)}`))));
   const failFast = Promise.race([exited('worker', worker), exited('api', api)]);
@@ -61,8 +54,6 @@ export async function demo(ctx: StackContext): Promise<void> {
     say(`Temporal Web UI: ${stack.TEMPORAL_UI_URL}/namespaces/default/workflows/${created.id}`);
     if (final.status !== 'completed') throw new StackError(`demo run ended ${final.status}`);
   } finally {
-    api.kill('SIGTERM');
-    worker.kill('SIGTERM');
-    await Promise.all([api, worker].map((p) => (p.exitCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r)))));
+    await stopChildren([api, worker]);
   }
 }

@@ -1,9 +1,9 @@
 /**
  * Small process helpers for the stack manager: run to completion, install with
- * apt-get, start detached, stop by pid file, wait until healthy.
+ * apt-get, start detached or as a child, stop by pid file or as children, wait until healthy.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import type { SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { existsSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,6 +65,22 @@ export function startDetached(cmd: string, args: string[], opts: { logFile: stri
   } finally {
     closeSync(fd);
   }
+}
+
+/** Starts `node <script>` (an absolute path) as a child, its output appended to `logFile`. */
+export function startNode(script: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawn(process.execPath, [script], { env, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERMs the children and waits until each has exited. */
+export async function stopChildren(children: ChildProcess[]): Promise<void> {
+  for (const c of children) c.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r)))));
 }
 
 export async function stopPid(pidFile: string, graceMs = 10_000): Promise<boolean> {

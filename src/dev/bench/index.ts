@@ -5,17 +5,15 @@
  * table and writes it with the raw samples to <data>/bench/<time>.json. Starts its own
  * agentrun worker and API and a bare worker, each a process, on task queues of their own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { freeLoopbackPort } from '../../infra/free-port.ts';
 import { PgStore } from '../../store/pg.ts';
 import { DATABASE, ROOT, type StackContext } from '../context.ts';
 import { stackEnv } from '../env-file.ts';
-import { StackError } from '../proc.ts';
+import { StackError, startNode, stopChildren, waitFor } from '../proc.ts';
 import { adminUrl } from '../services/postgres.ts';
 import { agentrunRun, bareRun, throughput, type RunTiming } from './sides.ts';
 import { figure, quantile, median, table, type Figure } from './stats.ts';
@@ -33,19 +31,6 @@ export function parseBenchArgs(args: string[]): BenchParams {
     p[key] = v;
   }
   return p;
-}
-
-function startNode(script: string, env: NodeJS.ProcessEnv, log: string): ChildProcess {
-  const fd = openSync(log, 'a');
-  return spawn(process.execPath, [join(ROOT, script)], { env, stdio: ['ignore', fd, fd] });
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new StackError(`bench: ${what} did not happen within ${timeoutMs / 1000} s`);
-    await sleep(200);
-  }
 }
 
 export async function bench(ctx: StackContext, args: string[], say: (l: string) => void): Promise<void> {
@@ -68,15 +53,15 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
   };
   const bareQueue = `${tag}-bare`;
   const procs = [
-    startNode('src/worker/main.ts', env, logs('worker')),
-    startNode('src/api/main.ts', env, logs('api')),
-    startNode('src/dev/bench/bare-worker.ts', { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker')),
+    startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker')),
+    startNode(join(ROOT, 'src/api/main.ts'), env, logs('api')),
+    startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker')),
   ];
   const connection = await Connection.connect({ address: stack.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: stack.TEMPORAL_NAMESPACE ?? 'default' });
   const base = `http://127.0.0.1:${port}`;
   try {
-    await until('the API answering', async () => (await fetch(`${base}/readyz`)).ok);
+    await waitFor('bench: the API', 120_000, async () => (await fetch(`${base}/readyz`)).ok, `see ${logs('api')}`);
     say(`bench: ${p.runs} runs × ${p.steps} steps, ${p.rounds} round(s), ${p.samples} single runs per round; warming up`);
     await agentrunRun(base, 1);
     await bareRun(client, bareQueue, 1, false);
@@ -111,7 +96,6 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
     say(`written: ${file}`);
   } finally {
     await connection.close();
-    for (const proc of procs) proc.kill('SIGTERM');
-    await Promise.all(procs.map((proc) => (proc.exitCode !== null ? Promise.resolve() : new Promise((r) => proc.once('exit', r)))));
+    await stopChildren(procs);
   }
 }
