@@ -6,13 +6,13 @@
  * to S3; pod logs only feed the live log.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiException, BatchV1Api, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import { BatchV1Api, type KubeConfig, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { KubernetesSandboxConfig } from '../../shared/config.ts';
 import { s3Keys } from '../../shared/names.ts';
 import { SandboxDeadlineExceeded, SandboxFailed, SandboxNoResult } from '../errors.ts';
 import type { Executor, SandboxContext, SandboxRequest, SandboxResult, SandboxWorkspace } from '../types.ts';
-import { loadKubeConfig, statusCode } from './api.ts';
+import { apiMessage, loadKubeConfig, statusCode } from './api.ts';
 import { followLogs, podsOfJob, replayOutput } from './logs.ts';
 import { buildJobManifest, jobName, LABELS } from './manifest.ts';
 import { waitForJob, type Finished } from './watch.ts';
@@ -164,8 +164,7 @@ export class KubernetesExecutor implements Executor {
     const code = statusCode(err);
     // 400/403/422: the request or our permissions are wrong; retrying the same cannot help.
     if (code === 400 || code === 403 || code === 422) {
-      const body = err instanceof ApiException ? String((err.body as { message?: string })?.message ?? err.message) : String(err);
-      return new SandboxFailed(`kubernetes refused to ${what} the job (${code}): ${body}`);
+      return new SandboxFailed(`kubernetes refused to ${what} the job (${code}): ${apiMessage(err)}`);
     }
     return err instanceof Error ? err : new Error(String(err));
   }
@@ -173,10 +172,8 @@ export class KubernetesExecutor implements Executor {
 
 /** The apiserver's refusal when a ResourceQuota has no room (403 Forbidden, "exceeded quota: …"): its message, else undefined. */
 function quotaExceeded(err: unknown): string | undefined {
-  if (statusCode(err) !== 403 || !(err instanceof ApiException)) return undefined;
-  const body: unknown = err.body;
-  const inner = (body as { message?: unknown } | undefined)?.message;
-  const message = typeof body === 'string' ? body : typeof inner === 'string' ? inner : err.message;
+  if (statusCode(err) !== 403) return undefined;
+  const message = apiMessage(err);
   const at = message.indexOf('exceeded quota');
-  return at < 0 ? undefined : message.slice(at).split('"')[0];
+  return at < 0 ? undefined : message.slice(at);
 }
