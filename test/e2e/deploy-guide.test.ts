@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import pg from 'pg';
 import { migrate } from '../../src/store/migrate.ts';
 import { boot } from '../helpers/boot.ts';
+import { createDatabase, databaseUrl, dropDatabase, sql } from '../helpers/databases.ts';
 import { ROOT, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Proc } from '../helpers/stack.ts';
 
@@ -178,20 +178,13 @@ describe('docs/deploy.md troubleshooting: the lines the processes print (section
     assertPrints('s3-credentials', await refusal({ S3_SECRET_ACCESS_KEY: 'not-the-secret-key' }));
   });
   it('schema mismatch: a database without credit_balances.available_credits', async () => {
-    const db = `agentrun_guide_${randomBytes(4).toString('hex')}`;
-    const url = (name: string) => env.DATABASE_URL!.replace(/\/[^/]+$/, `/${name}`);
-    const sql = async (name: string, text: string) => {
-      const c = new pg.Client({ connectionString: url(name) });
-      await c.connect();
-      try { await c.query(text); } finally { await c.end(); }
-    };
-    await sql('postgres', `CREATE DATABASE ${db}`);
+    const db = await createDatabase('agentrun_guide');
     try {
-      await migrate({ databaseUrl: url(db) });
+      await migrate({ databaseUrl: databaseUrl(db) });
       await sql(db, 'ALTER TABLE credit_balances DROP COLUMN available_credits');
-      assertPrints('schema-mismatch', await refusal({ DATABASE_URL: url(db), STORE: 'postgres' }));
+      assertPrints('schema-mismatch', await refusal({ DATABASE_URL: databaseUrl(db), STORE: 'postgres' }));
     } finally {
-      await sql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await dropDatabase(db);
     }
   });
 });

@@ -5,33 +5,20 @@
  * with one line naming the missing object and the command that fixes it.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { migrate, MIGRATIONS_DIR } from '../../src/store/migrate.ts';
 import { LATEST_MIGRATION, schemaProblems } from '../../src/store/schema.ts';
 import { assertRefused, boot } from '../helpers/boot.ts';
+import { createDatabase, databaseUrl, dropDatabase, sql } from '../helpers/databases.ts';
 import { stackEnv, uniqueQueue } from '../helpers/stack.ts';
 
 const env = stackEnv();
-const serverUrl = (db: string) => env.DATABASE_URL!.replace(/\/[^/]+$/, `/${db}`);
-
-async function sql(db: string, text: string): Promise<void> {
-  const c = new pg.Client({ connectionString: serverUrl(db) });
-  await c.connect();
-  try {
-    await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
 
 describe('schema checks at start', () => {
   const dbs: string[] = [];
   const newDb = async () => {
-    const name = `agentrun_boot_${randomBytes(4).toString('hex')}`;
-    await sql('postgres', `CREATE DATABASE ${name}`);
+    const name = await createDatabase('agentrun_boot');
     dbs.push(name);
     return name;
   };
@@ -40,7 +27,7 @@ describe('schema checks at start', () => {
     procEnv = { ...env, TEMPORAL_TASK_QUEUE: uniqueQueue('schema') };
   });
   after(async () => {
-    for (const d of dbs) await sql('postgres', `DROP DATABASE IF EXISTS ${d} WITH (FORCE)`);
+    for (const d of dbs) await dropDatabase(d);
   });
 
   it('LATEST_MIGRATION names the newest migration file', () => {
@@ -59,30 +46,30 @@ describe('schema checks at start', () => {
   for (const component of ['worker', 'api'] as const) {
     it(`${component} refuses an empty database`, async () => {
       const db = await newDb();
-      const r = await boot(component, { ...procEnv, DATABASE_URL: serverUrl(db) });
+      const r = await boot(component, { ...procEnv, DATABASE_URL: databaseUrl(db) });
       assertRefused(r, component, new RegExp(`database PostgreSQL 127\\.0\\.0\\.1:\\d+/${db} is not usable: table agent_runs is missing.*apply the migrations: \\./dev migrate`));
     });
 
     it(`${component} refuses a database without credit_balances.available_credits`, async () => {
       const db = await newDb();
-      await migrate({ databaseUrl: serverUrl(db) });
+      await migrate({ databaseUrl: databaseUrl(db) });
       await sql(db, 'ALTER TABLE credit_balances DROP COLUMN available_credits');
-      const r = await boot(component, { ...procEnv, DATABASE_URL: serverUrl(db) });
+      const r = await boot(component, { ...procEnv, DATABASE_URL: databaseUrl(db) });
       assertRefused(r, component, /not usable: column credit_balances\.available_credits is missing — apply the migrations: \.\/dev migrate/);
     });
 
     it(`${component} refuses a database at an older migration`, async () => {
       const db = await newDb();
-      await migrate({ databaseUrl: serverUrl(db) });
+      await migrate({ databaseUrl: databaseUrl(db) });
       await sql(db, 'DELETE FROM pgmigrations');
-      const r = await boot(component, { ...procEnv, DATABASE_URL: serverUrl(db) });
+      const r = await boot(component, { ...procEnv, DATABASE_URL: databaseUrl(db) });
       assertRefused(r, component, new RegExp(`database is at migration \\(none\\), the code needs ${LATEST_MIGRATION}`));
     });
   }
 
   it('refuses an unreachable database and a missing one', async () => {
     assertRefused(await boot('worker', { ...procEnv, DATABASE_URL: 'postgres://x:y@127.0.0.1:1/agentrun' }), 'worker', /PostgreSQL 127\.0\.0\.1:1\/agentrun is unreachable/);
-    assertRefused(await boot('api', { ...procEnv, DATABASE_URL: serverUrl('agentrun_does_not_exist') }), 'api', /database "agentrun_does_not_exist" does not exist/);
+    assertRefused(await boot('api', { ...procEnv, DATABASE_URL: databaseUrl('agentrun_does_not_exist') }), 'api', /database "agentrun_does_not_exist" does not exist/);
   });
 
   it('with STORE=supabase: passes against the migrated database, refuses a wrong key or URL', async () => {
