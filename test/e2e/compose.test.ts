@@ -18,17 +18,15 @@ import { after, before, describe, it } from 'node:test';
 import { COMPOSE_IMAGES } from '../../src/dev/compose-images.ts';
 import { COMPOSE_FILES, COMPOSE_SECRETS, composeDown, composeEnv, composeUp, installComposeTools, openProject, type ComposeProject } from '../../src/dev/compose.ts';
 import { loadStackContext } from '../../src/dev/context.ts';
-import { containerEnv, IMAGES } from '../../src/dev/image.ts';
+import { IMAGES } from '../../src/dev/image.ts';
 import { mintJwt } from '../../src/dev/jwt.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { rememberToken } from '../helpers/auth.ts';
+import { hasCommand, podman, skipWithoutImages } from '../helpers/podman.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { ROOT, waitUntil } from '../helpers/stack.ts';
 
 const ctx = loadStackContext(process.env);
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const podmanEnv = containerEnv(process.env);
-const podman = (args: string[]) => spawnSync('podman', args, { env: podmanEnv, encoding: 'utf8' });
 const hadolint = join(ctx.paths.tools, 'hadolint', 'bin', 'hadolint');
 // Its own project name per run: checkouts sharing this machine's podman may run this test at once.
 const PROJECT = `agentrun-compose-test-${randomBytes(3).toString('hex')}`;
@@ -38,7 +36,7 @@ const dockerCompose = (files: string[], args: string[]) =>
   spawnSync('docker-compose', ['--project-name', PROJECT, '--env-file', exampleEnv(), ...files.flatMap((f) => ['-f', f]), ...args], { cwd: ROOT, encoding: 'utf8' });
 
 describe('docker-compose.yml, checked without a daemon', () => {
-  it('docker-compose config accepts it alone and with compose/local.yml, with .env.example\'s values', { skip: has('docker-compose') ? false : 'docker-compose is not installed (./dev compose installs it: apt docker-compose)' }, () => {
+  it('docker-compose config accepts it alone and with compose/local.yml, with .env.example\'s values', { skip: hasCommand('docker-compose') ? false : 'docker-compose is not installed (./dev compose installs it: apt docker-compose)' }, () => {
     for (const files of [[COMPOSE_FILES[0]!], COMPOSE_FILES]) {
       const r = dockerCompose(files, ['config', '--quiet']);
       assert.equal(r.status, 0, `${files.join(' + ')}: ${r.stderr}`);
@@ -58,7 +56,7 @@ describe('docker-compose.yml, checked without a daemon', () => {
     assert.doesNotMatch(text, /PASSWORD: "?[a-z0-9]{8,}/i, 'a literal password');
   });
 
-  it('compose/images\' Containerfiles are hadolint clean', { skip: has(hadolint) ? false : 'hadolint is not installed (./dev image installs it)' }, () => {
+  it('compose/images\' Containerfiles are hadolint clean', { skip: hasCommand(hadolint) ? false : 'hadolint is not installed (./dev image installs it)' }, () => {
     for (const img of COMPOSE_IMAGES) {
       const file = join(ROOT, 'compose/images', img.dir, 'Containerfile');
       const r = spawnSync(hadolint, [file], { encoding: 'utf8' });
@@ -67,10 +65,7 @@ describe('docker-compose.yml, checked without a daemon', () => {
   });
 });
 
-const imagesBuilt = has('podman') && [IMAGES.app, ...COMPOSE_IMAGES.map((i) => i.tag)].every((t) => podman(['image', 'exists', t]).status === 0);
-const skip = imagesBuilt ? false : 'podman or the images are absent: run ./dev image, then ./dev compose build';
-// `./dev test --deploy` builds the images first: there, their absence is a failure, not a skip.
-if (process.env.AGENTRUN_REQUIRE_IMAGES === '1' && !imagesBuilt) throw new Error('AGENTRUN_REQUIRE_IMAGES=1 but podman or the compose images are absent');
+const skip = skipWithoutImages([IMAGES.app, ...COMPOSE_IMAGES.map((i) => i.tag)], 'run ./dev image, then ./dev compose build');
 
 describe('the compose stack under podman-compose', { skip }, () => {
   let dir = '';

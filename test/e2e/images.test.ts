@@ -12,19 +12,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadStackContext } from '../../src/dev/context.ts';
-import { containerEnv, IMAGES, packageClosure, runnerSources } from '../../src/dev/image.ts';
+import { IMAGES, packageClosure, runnerSources } from '../../src/dev/image.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
+import { podman, skipWithoutImages } from '../helpers/podman.ts';
 import { ROOT, stackEnv, startApi, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 
 const ctx = loadStackContext(process.env);
-const podmanEnv = containerEnv(process.env);
-const podman = (args: string[]) => spawnSync('podman', args, { env: podmanEnv, encoding: 'utf8' });
-const hasImage = (name: string) => podman(['image', 'exists', name]).status === 0;
-const imagesBuilt = spawnSync('sh', ['-c', 'command -v podman'], { encoding: 'utf8' }).status === 0 && hasImage(IMAGES.app) && hasImage(IMAGES.runner);
-const skip = imagesBuilt ? false : 'podman or the images are absent: run ./dev image first';
-// `./dev test --deploy` builds the images first: there, their absence is a failure, not a skip.
-if (process.env.AGENTRUN_REQUIRE_IMAGES === '1' && !imagesBuilt) throw new Error('AGENTRUN_REQUIRE_IMAGES=1 but podman or the images are absent');
+const skip = skipWithoutImages([IMAGES.app, IMAGES.runner], 'run ./dev image first');
 const hadolint = join(ctx.paths.tools, 'hadolint', 'bin', 'hadolint');
 
 const containers: string[] = [];

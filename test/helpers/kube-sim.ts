@@ -16,7 +16,7 @@
  * - `host` (no podman or no image, as in CI; or AGENTRUN_PODSIM=host): the runner's
  *   code (`src/runner/main.ts pull|exec|push`) runs on this machine with the Job's env.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +25,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IMAGES } from '../../src/dev/image.ts';
-import { containersOf, podman, removeContainers, runPod } from './kube-sim/podman.ts';
+import { containersOf, removeContainers, runPod } from './kube-sim/podman.ts';
+import { imagesMissing } from './podman.ts';
 import { ROOT } from './stack.ts';
 
 export type PodSimMode = 'podman' | 'host';
@@ -48,8 +49,8 @@ export interface PodSimOptions {
 /** Which mode a simulator started now would use, and why (for test names and skip reasons). */
 export function podSimulatorMode(env: NodeJS.ProcessEnv = process.env): { mode: PodSimMode; why: string } {
   if (env.AGENTRUN_PODSIM === 'host') return { mode: 'host', why: 'AGENTRUN_PODSIM=host' };
-  if (spawnSync('sh', ['-c', 'command -v podman'], { encoding: 'utf8' }).status !== 0) return { mode: 'host', why: 'podman is not installed' };
-  if (podman(['image', 'exists', IMAGES.runner]).status !== 0) return { mode: 'host', why: `${IMAGES.runner} is not built (./dev image)` };
+  const missing = imagesMissing([IMAGES.runner]);
+  if (missing) return { mode: 'host', why: `${missing} (./dev image)` };
   return { mode: 'podman', why: `containers run from ${IMAGES.runner}` };
 }
 

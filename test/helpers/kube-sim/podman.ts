@@ -17,7 +17,7 @@
  * podman's default (which is what RuntimeDefault means), DNS (the endpoint is an
  * address here).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
-import { containerEnv } from '../../../src/dev/image.ts';
+import { podman, podmanEnv } from '../podman.ts';
 import { ROOT } from '../stack.ts';
 
 /** Every container this module starts is named with this prefix and labelled LABEL=<simulator instance>. */
@@ -33,8 +33,6 @@ export const NAME_PREFIX = 'agentrun-podsim-';
 export const LABEL = 'agentrun.dev/podsim';
 const RELAY = join(ROOT, 'test', 'helpers', 'kube-sim', 'pod-relay.ts');
 
-export const podmanEnv = () => containerEnv(process.env);
-export const podman = (args: string[]) => spawnSync('podman', args, { env: podmanEnv(), encoding: 'utf8' });
 
 /** A Kubernetes CPU quantity ("500m", "2") as podman's --cpus. */
 export function cpus(q: string): string {
