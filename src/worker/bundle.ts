@@ -2,14 +2,14 @@
  * The workflow bundle: `node src/worker/bundle.ts <out.js>` bundles src/workflows once
  * (the Dockerfile does it at image build time) so a worker given WORKFLOW_BUNDLE_PATH
  * starts without running webpack; without it the worker bundles the same at start.
- * One bundle whether tracing is on or off: it always holds the OpenTelemetry workflow
- * interceptors, whose spans leave the workflow only through the worker's `exporter` sink
- * (a no-op while tracing is off). They add a header to each command, never a command.
+ * One bundle whether tracing is on or off: it always holds the tracing interceptors
+ * (src/workflows/tracing.ts: OpenTelemetry's, for runs started with a trace context), whose
+ * spans leave the workflow only through the worker's `exporter` sink (a no-op while tracing
+ * is off). They add a header to each command, never a command.
  * The bundle's hash names the workflow code: the build id a worker reports by default.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
@@ -18,10 +18,10 @@ import type { BundleOptions } from '@temporalio/worker';
 /** The workflows' entry module, the one the worker registers. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** What goes into the bundle: the workflows and the OpenTelemetry workflow interceptors. */
+/** What goes into the bundle: the workflows and their tracing interceptors. */
 export const WORKFLOW_BUNDLE_OPTIONS: Pick<BundleOptions, 'workflowsPath' | 'workflowInterceptorModules'> = {
   workflowsPath: WORKFLOWS_PATH,
-  workflowInterceptorModules: [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
+  workflowInterceptorModules: [fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url))],
 };
 
 /** The bundle's code (JavaScript with an inline source map). */

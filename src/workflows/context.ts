@@ -7,7 +7,8 @@ import { condition, patched, upsertSearchAttributes } from '@temporalio/workflow
 import type { TransitionInput } from '../activities/index.ts';
 import type { EventType, RunInput, RunStatus } from '../shared/run.ts';
 import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
-import { acts } from './proxies.ts';
+import { acts, localActs } from './proxies.ts';
+import type { ShortCalls } from './proxies.ts';
 import type { AgentRunState } from './state.ts';
 
 /**
@@ -17,6 +18,11 @@ import type { AgentRunState } from './state.ts';
 export const PAY_BEFORE_RUN = 'pay-before-run';
 /** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
 export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
+/**
+ * Patch id of short calls (records, events, credits) as local activities: histories
+ * recorded before them replay with each short call an activity of its own.
+ */
+export const LOCAL_SHORT_CALLS = 'local-short-calls';
 
 /** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
 export class RunEnded extends Error {
@@ -34,6 +40,8 @@ export interface RunContext {
   readonly s: AgentRunState;
   /** Holds, re-approval and time limits apply (false only when replaying a history recorded before them). */
   readonly payFirst: boolean;
+  /** The short calls: local activities, or activities when replaying a history recorded before them. */
+  readonly calls: ShortCalls;
   /** Appends an event to the run's log. */
   emit(type: EventType, data: Record<string, unknown>): Promise<void>;
   /** Sets the run's status (search attribute, record, `status` event). */
@@ -48,14 +56,15 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const runId = input.runId;
   // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
   const payFirst = patched(PAY_BEFORE_RUN);
+  const calls = patched(LOCAL_SHORT_CALLS) ? localActs : acts;
   const key = () => `wf:${s.seq++}`;
-  const emit = (type: EventType, data: Record<string, unknown>) => acts.publish({ runId, events: [{ key: key(), type, data }] });
+  const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [{ key: key(), type, data }] });
   return {
-    input, s, payFirst, emit,
+    input, s, payFirst, calls, emit,
     async transition(status, data = {}, fields = {}) {
       s.state.status = status;
       upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
-      await acts.transition({ runId, status, eventKey: key(), data, fields });
+      await calls.transition({ runId, status, eventKey: key(), data, fields });
     },
     async waitFor(until, timeoutMs) {
       const t0 = Date.now();

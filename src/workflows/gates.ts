@@ -14,7 +14,6 @@ import { RunEnded } from './context.ts';
 import type { RunContext } from './context.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { actorOf } from './definitions.ts';
-import { acts } from './proxies.ts';
 import type { OpenHold } from './state.ts';
 
 /** Usage counted as the ledger's tokens. */
@@ -24,7 +23,7 @@ const tokensOf = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheRead
 type HoldRequest = Omit<OpenHold, 'startedAtMs'>;
 
 export function createGates(run: RunContext) {
-  const { input, s } = run;
+  const { input, s, calls } = run;
   const { runId, limits } = input;
   // Runs started before these limits were copied into their input get the schema's bounds.
   const timeLimits = { defaultMs: limits.shellTimeoutMs ?? 60_000, maxMs: limits.shellTimeoutMaxMs ?? limits.shellTimeoutMs ?? 3_600_000 };
@@ -50,7 +49,7 @@ export function createGates(run: RunContext) {
   /** Adds approved credits to the reservation: the approver's amount, else a run's worth (at least `atLeast`). */
   const extend = async (approval: ApproveSignal, atLeast: number) => {
     const extra = approval.extraCredits && approval.extraCredits > 0 ? Math.floor(approval.extraCredits) : Math.max(atLeast, input.creditReservation);
-    const ext = await acts.extendReservation({ runId, amount: extra, key: `extend:${runId}:${s.approvals}` });
+    const ext = await calls.extendReservation({ runId, amount: extra, key: `extend:${runId}:${s.approvals}` });
     if (!ext.ok) throw new RunEnded('failed', ext.reason, ext.message);
     s.state.creditsReserved = ext.run_reserved ?? s.state.creditsReserved + extra;
   };
@@ -62,7 +61,7 @@ export function createGates(run: RunContext) {
    */
   const hold = async (req: HoldRequest): Promise<void> => {
     for (;;) {
-      const r = await acts.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
+      const r = await calls.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
       if (r.ok) {
         s.openHold = { ...req, startedAtMs: Date.now() };
         return;
@@ -78,7 +77,7 @@ export function createGates(run: RunContext) {
   /** Charges after the fact (runs recorded before holds existed): waits for approval to extend instead of overspending. */
   const chargeUnheld = async (index: number | null, amount: number, tokens: number, chargeKey: string, what: string): Promise<void> => {
     for (;;) {
-      const r = await acts.charge({ runId, index, amount, tokens, key: chargeKey, what });
+      const r = await calls.charge({ runId, index, amount, tokens, key: chargeKey, what });
       if (r.ok) {
         s.state.creditsCharged = r.run_charged ?? s.state.creditsCharged + amount;
         return;
@@ -93,7 +92,7 @@ export function createGates(run: RunContext) {
   const settle = async (amount: number, tokens: number, partial?: string): Promise<void> => {
     const h = s.openHold;
     if (!h) return;
-    const r = await acts.settleHold({ runId, index: h.index, holdKey: h.key, amount, tokens, chargeKey: h.chargeKey, what: h.what, partial });
+    const r = await calls.settleHold({ runId, index: h.index, holdKey: h.key, amount, tokens, chargeKey: h.chargeKey, what: h.what, partial });
     s.openHold = undefined;
     if (!r.ok) throw new RunEnded('failed', r.reason, r.message);
     s.state.creditsCharged = r.run_charged ?? s.state.creditsCharged + Math.min(amount, h.amount);
@@ -113,7 +112,7 @@ export function createGates(run: RunContext) {
   return {
     /** Reserves the run's credits before it plans; a refusal fails the run. */
     async reserve(): Promise<void> {
-      const reservation = await acts.reserveCredits({ runId, userId: input.userId, amount: input.creditReservation });
+      const reservation = await calls.reserveCredits({ runId, userId: input.userId, amount: input.creditReservation });
       if (!reservation.ok) throw new RunEnded('failed', reservation.reason, reservation.message);
       s.reserved = true;
       s.state.creditsReserved = input.creditReservation;
@@ -123,8 +122,8 @@ export function createGates(run: RunContext) {
     async close(): Promise<void> {
       if (!s.reserved) return;
       await settleOpen(s.state.status === 'cancelled');
-      if (s.state.status === 'completed') await acts.settleCredits({ runId });
-      else await acts.releaseCredits({ runId });
+      if (s.state.status === 'completed') await calls.settleCredits({ runId });
+      else await calls.releaseCredits({ runId });
     },
 
     /**

@@ -1,8 +1,10 @@
 /**
  * AgentRun's activity proxies, one per timeout/retry set. The summary of an LLM
- * call or a tool step names it in the Web UI (and in recorded histories).
+ * call or a tool step names it in the Web UI (and in recorded histories). Short
+ * calls (records, events, credits) run as local activities: inside the workflow
+ * task that asks for them, recorded as a marker, with no task-queue round trip.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 
 /** Short calls: records, events, credits. */
@@ -24,7 +26,15 @@ const TOOL = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
 } as const;
 
+/** Short calls as activities (histories recorded before local short calls replay down this path). */
 export const acts = proxyActivities<Activities>(SHORT);
+/**
+ * Short calls as local activities: the same functions, keys and retries; a call that keeps
+ * failing past 10 s backs off on a server timer, so the workflow task is never held long.
+ */
+export const localActs = proxyLocalActivities<Activities>({ ...SHORT, localRetryThreshold: '10 seconds' });
+/** The short calls a run makes, one way or the other. */
+export type ShortCalls = typeof acts;
 /** An LLM call (plan, supervise) summarised as `summary`. */
 export const llmCall = (summary: string) => proxyActivities<Activities>({ ...LLM, summary });
 /** A tool step summarised as `summary`. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { redisKeys } from '../../src/shared/names.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import { activityNames, collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { apiFetch } from '../helpers/auth.ts';
@@ -17,9 +17,8 @@ async function ledger(c: Clients, runId: string): Promise<{ kind: string; amount
   return r.rows.map((x) => ({ kind: x.kind, amount: Number(x.amount) }));
 }
 
-async function activityNames(c: Clients, runId: string): Promise<string[]> {
-  const h = await c.temporal.workflow.getHandle(runId).fetchHistory();
-  return (h.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((n): n is string => !!n);
+async function calledActivities(c: Clients, runId: string): Promise<string[]> {
+  return activityNames(await c.temporal.workflow.getHandle(runId).fetchHistory());
 }
 
 for (const storeKind of ['postgres', 'supabase'] as const) {
@@ -81,7 +80,7 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       });
       const d = await c.temporal.workflow.getHandle(id).describe();
       assert.equal(d.status.name, 'FAILED');
-      const names = await activityNames(c, id);
+      const names = await calledActivities(c, id);
       assert.equal(names.filter((n) => n === 'reserveCredits').length, 1);
       assert.ok(!names.includes('plan') && !names.includes('runStep') && !names.includes('releaseCredits'));
       assert.deepEqual(await ledger(c, id), []);

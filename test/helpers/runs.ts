@@ -48,3 +48,16 @@ export async function collect(api: string, runId: string, opts: { lastEventId?: 
 const RECONNECTS = 5;
 
 export const parse = (m: SseMessage) => JSON.parse(m.data) as Record<string, unknown>;
+
+/** The activities a run's history called, in order: activities by their scheduled event, local activities by their marker. */
+export function activityNames(history: { events?: { activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null; markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: { data?: Uint8Array | null }[] | null }> | null } | null }[] | null }): string[] {
+  const names: string[] = [];
+  for (const e of history.events ?? []) {
+    const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (scheduled) names.push(scheduled);
+    const marker = e.markerRecordedEventAttributes;
+    const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
+    if (data) names.push((JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type);
+  }
+  return names;
+}

@@ -17,9 +17,9 @@ const runInput = (o: Partial<RunInput> = {}): RunInput => ({
   ...o,
 });
 
-/** The carry the run in test/fixtures/continue-as-new-2.json started from (written by the AgentRun of before the state had a type). */
+/** The carry the run in test/fixtures/pre-local-continue-as-new-2.json started from (written by the AgentRun of before the state had a type). */
 function recordedCarry(): Record<string, unknown> {
-  const history = JSON.parse(readFileSync(new URL('../fixtures/continue-as-new-2.json', import.meta.url), 'utf8')) as {
+  const history = JSON.parse(readFileSync(new URL('../fixtures/pre-local-continue-as-new-2.json', import.meta.url), 'utf8')) as {
     events: { workflowExecutionStartedEventAttributes?: { input: { payloads: { data: string }[] } } }[];
   };
   const payload = history.events[0]!.workflowExecutionStartedEventAttributes!.input.payloads[0]!.data;

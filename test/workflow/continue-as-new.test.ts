@@ -23,7 +23,7 @@ import { waitUntil } from '../helpers/stack.ts';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
 /** Events after which the server suggests continuing as new (the first execution crosses it after its first step). */
-const SUGGEST_AT_EVENTS = 120;
+const SUGGEST_AT_EVENTS = 60;
 
 describe('AgentRun across continue-as-new', () => {
   let env: TestWorkflowEnvironment;
