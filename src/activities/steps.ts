@@ -63,17 +63,17 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     outputSummary: r?.summary, durationMs: r?.durationMs,
   });
 
-  const recorded = await deps.workspace.getJson<StepResult>(recordKey);
+  // A first attempt cannot find its own record (a retry after a crash is attempt 2 or later): it skips the read.
+  const firstAttempt = ctx.info.attempt === 1;
+  const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepResult>(recordKey);
   if (recorded) {
     const { outputTail: _tail, ...done } = recorded as StepResult & { outputTail?: string };
-    await record(done.ok ? 'completed' : 'failed', done);
-    await deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })]);
+    await Promise.all([record(done.ok ? 'completed' : 'failed', done), deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })])]);
     return done;
   }
 
-  await record('running');
   const sandboxed = step.tool === 'shell' || step.tool === 'code' ? { sandbox: deps.sandbox.kind } : {};
-  await deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })]);
+  await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
   let result: StepResult;
   try {
@@ -90,8 +90,10 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
   await deps.workspace.putJson(recordKey, { ...result, outputTail });
-  await record(result.ok ? 'completed' : 'failed', result);
-  await deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]);
+  await Promise.all([
+    record(result.ok ? 'completed' : 'failed', result),
+    deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]),
+  ]);
   return result;
 }
 
@@ -100,7 +102,7 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
   const ws: Workspace = { userId, runId, workspaceId: input.workspaceId ?? runId };
   switch (step.tool) {
     case 'write_file': {
-      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index) };
+      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
       const r = step.contentRef
         ? await writeFromRef(deps, ws, step.contentRef, step.path, opts)
         : await writeFile(deps, ws, step.path, Buffer.from(step.content, 'utf8'), opts);

@@ -17,6 +17,9 @@ import { isUnavailable, startAgentRun, workflowExists } from './workflow.ts';
 import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunInput, RunStatus } from '../shared/run.ts';
 
+/** Key of the `queued` status event the API puts on a run's log when it admits the run (once, however often the start is retried). */
+export const QUEUED_EVENT_KEY = 'api:queued';
+
 /**
  * Starts a new run of `userId` (or, with `opts.id`, its existing `created` record):
  * AtRunLimit when the user already has `maxActiveRuns` going. Starting a run that already
@@ -96,8 +99,13 @@ async function launch(deps: RunsDeps, userId: string, id: string, req: StartRequ
     await notStarted(deps, id, err);
     throw err;
   }
-  await deps.queue?.track(id, 'queued', { priority, retryCount: opts.retryCount, retryOf: opts.retryOf })
-    .catch((err: unknown) => deps.log.warn({ err, id }, 'could not list the run on the queue facade; its first transition will'));
+  // Listed on the queue facade, and `queued` on its log so a client following it hears at once, before the workflow exists.
+  await Promise.all([
+    deps.queue?.track(id, 'queued', { priority, retryCount: opts.retryCount, retryOf: opts.retryOf })
+      .catch((err: unknown) => deps.log.warn({ err, id }, 'could not list the run on the queue facade; its first transition will')),
+    deps.events?.append(id, [{ key: QUEUED_EVENT_KEY, type: 'status', data: { status: 'queued', priority } }])
+      .catch((err: unknown) => deps.log.warn({ err, id }, 'could not announce the queued run on its log; its first transition will')),
+  ]);
   try {
     await startAgentRun(deps.temporal, deps.taskQueue, input);
   } catch (err) {

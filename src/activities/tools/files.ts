@@ -64,16 +64,22 @@ interface Observed { etag: string | null }
  * What the step saw of `key` before its first write attempt. Recorded once per step
  * (If-None-Match on the intent record), so every retry writes under the same condition.
  */
-async function observeOnce(deps: ActivityDeps, intentKey: string | undefined, key: string): Promise<Observed> {
-  if (intentKey) {
-    const stored = await deps.workspace.getJson<Partial<Observed> & { key?: string }>(intentKey);
-    if (stored?.key === key && stored.etag !== undefined) return { etag: stored.etag };
+async function observeOnce(deps: ActivityDeps, key: string, opts: WriteOptions): Promise<Observed> {
+  const { intentKey } = opts;
+  const stored = async (): Promise<Observed | undefined> => {
+    const got = intentKey ? await deps.workspace.getJson<Partial<Observed> & { key?: string }>(intentKey) : undefined;
+    return got?.key === key && got.etag !== undefined ? { etag: got.etag } : undefined;
+  };
+  // A retry uses what an earlier attempt observed; a first attempt has nothing to read.
+  if (!opts.firstAttempt) {
+    const earlier = await stored();
+    if (earlier) return earlier;
   }
   const observed: Observed = { etag: (await deps.workspace.head(key))?.etag ?? null };
   if (!intentKey) return observed;
   if (await deps.workspace.putJson(intentKey, { key, ...observed }, { ifAbsent: true })) return observed;
-  // Another attempt of this step (a zombie) recorded its observation first: use that one.
-  return observeOnce(deps, intentKey, key);
+  // Another attempt of this step (a zombie, or the run before a reset) recorded its observation first: use that one.
+  return (await stored()) ?? observed;
 }
 
 export interface WriteOptions {
@@ -81,6 +87,8 @@ export interface WriteOptions {
   writer: string;
   /** Intent record of the step (`s3Keys.stepIntent`); without one the write observes afresh. */
   intentKey?: string;
+  /** The step's first attempt: no earlier attempt can have recorded an intent, so none is read first. */
+  firstAttempt?: boolean;
 }
 
 export interface WriteResult { key: string; bytes: number; etag: string; contentType: string; created: boolean; multipart: boolean }
@@ -92,7 +100,7 @@ export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string,
   if (body.length > maxBytes) throw tooLarge(path, body.length, maxBytes, 'content for');
   const sha256 = sha256Hex(body);
   const contentType = contentTypeFor(path);
-  const observed = await observeOnce(deps, opts.intentKey, key);
+  const observed = await observeOnce(deps, key, opts);
   const created = observed.etag === null;
   const multipart = body.length > UPLOAD_PART_BYTES;
   const put = await deps.workspace.put(key, body, {
