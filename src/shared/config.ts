@@ -37,7 +37,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let store: Config['store'];
   if (c.STORE === 'postgres') {
     if (!c.DATABASE_URL) throw new ConfigError('invalid configuration: DATABASE_URL is required when STORE=postgres');
-    store = { kind: 'postgres', databaseUrl: c.DATABASE_URL };
+    store = { kind: 'postgres', databaseUrl: c.DATABASE_URL, poolMax: c.DATABASE_POOL_MAX, preparedStatements: c.DATABASE_PREPARED_STATEMENTS };
   } else {
     if (!c.SUPABASE_URL || !c.SUPABASE_SERVICE_ROLE_KEY) {
       throw new ConfigError('invalid configuration: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORE=supabase');
@@ -103,7 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sseLimits: { perUser: c.SSE_MAX_STREAMS_PER_USER, total: c.SSE_MAX_STREAMS },
       metrics: { host: c.API_METRICS_HOST, port: c.API_METRICS_PORT },
     },
-    worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowBundlePath: c.WORKFLOW_BUNDLE_PATH,
+    worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentLocalActivities: c.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES, maxConcurrentWorkflowTasks: c.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: c.WORKER_MAX_CACHED_WORKFLOWS,
+      workflowBundlePath: c.WORKFLOW_BUNDLE_PATH,
       deploymentName: c.WORKER_DEPLOYMENT_NAME, buildId: c.WORKER_BUILD_ID },
     ...(c.OTEL_EXPORTER_OTLP_ENDPOINT ? { tracing: { otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT } } : {}),
     logLevel: c.LOG_LEVEL,

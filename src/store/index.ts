@@ -9,7 +9,9 @@ import type { Config } from '../shared/config.ts';
 export type { Store } from './types.ts';
 
 export function createStore(cfg: Config['store']): Store {
-  return cfg.kind === 'postgres' ? new PgStore({ databaseUrl: cfg.databaseUrl }) : new SupabaseStore(cfg);
+  return cfg.kind === 'postgres'
+    ? new PgStore({ databaseUrl: cfg.databaseUrl, maxConnections: cfg.poolMax, preparedStatements: cfg.preparedStatements })
+    : new SupabaseStore(cfg);
 }
 
 /** Where the store points, for messages; never includes credentials. */

@@ -7,6 +7,8 @@ export interface PgStoreOptions {
   databaseUrl: string;
   maxConnections?: number;
   statementTimeoutMs?: number;
+  /** Prepare each function call once per connection (default); off behind a transaction-mode pooler. */
+  preparedStatements?: boolean;
 }
 
 const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
@@ -15,8 +17,10 @@ const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary
 export class PgStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
+  private readonly prepared: boolean;
 
   constructor(opts: PgStoreOptions) {
+    this.prepared = opts.preparedStatements ?? true;
     this.pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.maxConnections ?? 10,
@@ -30,7 +34,9 @@ export class PgStore implements Store {
 
   private async fn<T>(name: string, args: unknown[]): Promise<T> {
     const placeholders = args.map((_, i) => `$${i + 1}`).join(', ');
-    const r = await this.pool.query<{ result: T }>(`SELECT ${name}(${placeholders}) AS result`, args);
+    const text = `SELECT ${name}(${placeholders}) AS result`;
+    // A named statement is parsed and planned once per connection, then only bound and run.
+    const r = await this.pool.query<{ result: T }>(this.prepared ? { name: `agentrun_${name}_${args.length}`, text, values: args } : { text, values: args });
     return r.rows[0]!.result;
   }
 

@@ -22,7 +22,9 @@ describe('config', () => {
   });
 
   it('checks the store settings across fields', () => {
-    assert.deepEqual(loadConfig({ ...secrets }).store, { kind: 'postgres', databaseUrl: secrets.DATABASE_URL });
+    assert.deepEqual(loadConfig({ ...secrets }).store, { kind: 'postgres', databaseUrl: secrets.DATABASE_URL, poolMax: 10, preparedStatements: true });
+    assert.deepEqual(loadConfig({ ...secrets, DATABASE_POOL_MAX: '4', DATABASE_PREPARED_STATEMENTS: 'false' }).store,
+      { kind: 'postgres', databaseUrl: secrets.DATABASE_URL, poolMax: 4, preparedStatements: false });
     assert.throws(() => loadConfig({ ...secrets, DATABASE_URL: '' }), /DATABASE_URL is required when STORE=postgres/);
     assert.throws(() => loadConfig({ ...secrets, STORE: 'supabase' }), /SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORE=supabase/);
     const sb = loadConfig({ ...secrets, STORE: 'supabase', SUPABASE_URL: 'https://x.supabase.co', SUPABASE_SERVICE_ROLE_KEY: 'k'.repeat(40) });
@@ -118,6 +120,16 @@ describe('config', () => {
     const c = loadConfig({ ...secrets, API_REPAIR_INTERVAL_S: '0', SSE_MAX_STREAMS_PER_USER: '3', SSE_MAX_STREAMS: '9', API_METRICS_PORT: '9464', WORKER_MAX_CONCURRENT_ACTIVITIES: '4' });
     assert.deepEqual([c.api.repair.intervalS, c.api.sseLimits.perUser, c.api.sseLimits.total, c.api.metrics.port, c.worker.maxConcurrentActivities], [0, 3, 9, 9464, 4]);
     for (const bad of [{ SSE_MAX_STREAMS_PER_USER: '0' }, { WORKER_MAX_CONCURRENT_ACTIVITIES: '0' }, { API_REPAIR_GRACE_S: '0' }]) {
+      assert.throws(() => loadConfig({ ...secrets, ...bad }), new RegExp(Object.keys(bad)[0]!), JSON.stringify(bad));
+    }
+  });
+
+  it('parses the worker\'s tuning (issue 13): local activity and workflow task slots, the sticky cache', () => {
+    const d = loadConfig(secrets).worker;
+    assert.deepEqual([d.maxConcurrentLocalActivities, d.maxConcurrentWorkflowTasks, d.maxCachedWorkflows], [100, 40, undefined]);
+    const c = loadConfig({ ...secrets, WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '8', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '6', WORKER_MAX_CACHED_WORKFLOWS: '50' }).worker;
+    assert.deepEqual([c.maxConcurrentLocalActivities, c.maxConcurrentWorkflowTasks, c.maxCachedWorkflows], [8, 6, 50]);
+    for (const bad of [{ WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' }, { WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '0' }, { DATABASE_POOL_MAX: '0' }, { DATABASE_PREPARED_STATEMENTS: 'maybe' }]) {
       assert.throws(() => loadConfig({ ...secrets, ...bad }), new RegExp(Object.keys(bad)[0]!), JSON.stringify(bad));
     }
   });

@@ -26,7 +26,7 @@ export interface Config {
     accessKeyId: string; secretAccessKey: string;
   };
   store:
-    | { kind: 'postgres'; databaseUrl: string }
+    | { kind: 'postgres'; databaseUrl: string; poolMax: number; preparedStatements: boolean }
     | { kind: 'supabase'; url: string; serviceRoleKey: string };
   credits: { runReservation: number };
   llm: {
@@ -64,7 +64,9 @@ export interface Config {
    * workflowBundlePath: a prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH); unset, the worker bundles at start.
    * deploymentName / buildId: the deployment version the worker reports (buildId unset: derived from the bundle).
    */
-  worker: { shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; workflowBundlePath?: string; deploymentName: string; buildId?: string };
+  worker: {
+    shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows?: number;
+    workflowBundlePath?: string; deploymentName: string; buildId?: string };
   /** OpenTelemetry traces exported by OTLP/HTTP (src/infra/tracing.ts); absent: tracing is off. */
   tracing?: { otlpEndpoint: string };
   logLevel: RawConfig['LOG_LEVEL'];
