@@ -8,6 +8,8 @@ import { auditDirectSignals } from './audit.ts';
 import { creditActivities } from './credits.ts';
 import type { HoldInput } from './credits.ts';
 import { llmActivities } from './llm.ts';
+import { runPaidStep } from './paid-step.ts';
+import type { PaidStep, RunPaidStepInput } from './paid-step.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
 import type { LlmProvider } from '../llm/types.ts';
@@ -71,6 +73,11 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
       return runStep(deps, input);
     },
 
+    /** Runs one plan step paid in the same call: held before, settled after (src/activities/paid-step.ts). */
+    async runPaidStep(input: RunPaidStepInput): Promise<PaidStep> {
+      return runPaidStep(deps, input);
+    },
+
     /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
     async reserveCredits(input: { runId: string; userId: string; amount: number }): Promise<CreditResult> {
       return deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
@@ -118,4 +125,5 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
 }
 
 export type Activities = ReturnType<typeof createActivities>;
-export type { RunStepInput };
+export type { PaidStep, RunPaidStepInput, RunStepInput };
+export type { StepPayment } from './paid-step.ts';

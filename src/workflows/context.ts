@@ -19,10 +19,11 @@ export const PAY_BEFORE_RUN = 'pay-before-run';
 /** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
 export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
 /**
- * Patch id of short calls (records, events, credits) as local activities: histories
- * recorded before them replay with each short call an activity of its own.
+ * Patch id of fewer round trips: short calls (records, events, credits) as local activities,
+ * and each step paid inside the activity that runs it (runPaidStep). Histories recorded
+ * before replay with each short call an activity of its own and a step's hold and charge apart.
  */
-export const LOCAL_SHORT_CALLS = 'local-short-calls';
+export const FEWER_ROUND_TRIPS = 'fewer-round-trips';
 
 /** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
 export class RunEnded extends Error {
@@ -42,6 +43,8 @@ export interface RunContext {
   readonly payFirst: boolean;
   /** The short calls: local activities, or activities when replaying a history recorded before them. */
   readonly calls: ShortCalls;
+  /** A step holds and settles its own payment (runPaidStep); false when replaying a history recorded before. */
+  readonly stepPays: boolean;
   /** Appends an event to the run's log. */
   emit(type: EventType, data: Record<string, unknown>): Promise<void>;
   /** Sets the run's status (search attribute, record, `status` event). */
@@ -56,11 +59,12 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const runId = input.runId;
   // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
   const payFirst = patched(PAY_BEFORE_RUN);
-  const calls = patched(LOCAL_SHORT_CALLS) ? localActs : acts;
+  const fewerRoundTrips = patched(FEWER_ROUND_TRIPS);
+  const calls = fewerRoundTrips ? localActs : acts;
   const key = () => `wf:${s.seq++}`;
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [{ key: key(), type, data }] });
   return {
-    input, s, payFirst, calls, emit,
+    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, emit,
     async transition(status, data = {}, fields = {}) {
       s.state.status = status;
       upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);

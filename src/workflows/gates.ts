@@ -9,6 +9,7 @@ import { llmCredits, llmMaxCost, partialLlmCredits, partialStepCredits, stepCred
 import type { TokenUsage } from '../shared/pricing.ts';
 import { approvalReason, withTimeLimits } from '../shared/plan-gate.ts';
 import type { ClampedTimeout, PlanChange } from '../shared/plan-gate.ts';
+import type { PaidStep, StepPayment } from '../activities/index.ts';
 import type { PlanStep, StepResult } from '../shared/run.ts';
 import { RunEnded } from './context.ts';
 import type { RunContext } from './context.ts';
@@ -20,7 +21,13 @@ import type { OpenHold } from './state.ts';
 const tokensOf = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheReadTokens + u.cacheWriteTokens;
 
 /** What a hold is for: one step execution, or one LLM call. */
-type HoldRequest = Omit<OpenHold, 'startedAtMs'>;
+type HoldRequest = Omit<OpenHold, 'startedAtMs' | 'maybe'>;
+
+/** How a step runs: on its own (paid around it), or paying for itself in the same activity. */
+export interface StepRunners {
+  run(): Promise<StepResult>;
+  runPaid(pay: StepPayment): Promise<PaidStep>;
+}
 
 export function createGates(run: RunContext) {
   const { input, s, calls } = run;
@@ -59,6 +66,20 @@ export function createGates(run: RunContext) {
    * waits for a human to add credits (kind `budget`); nothing runs meanwhile, and a rejection
    * cancels the run with the step unrun.
    */
+  /** A hold refused: for budget, waits for a human to add credits (a rejection cancels the run); otherwise the run fails. */
+  const budgetRefused = async (req: HoldRequest, r: Extract<PaidStep, { paid: false }>['refusal']): Promise<void> => {
+    if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
+    const left = (r.run_reserved ?? s.state.creditsReserved) - (r.run_charged ?? s.state.creditsCharged) - (r.run_held ?? 0);
+    const approval = await awaitApproval('budget', `${req.what} needs ${req.amount} credit(s) up front; the run has ${left} left`,
+      { needed: req.amount, left });
+    await extend(approval, req.amount - left);
+  };
+
+  /**
+   * Holds the request's maximum cost before it starts. When the run's budget cannot hold it,
+   * waits for a human to add credits (kind `budget`); nothing runs meanwhile, and a rejection
+   * cancels the run with the step unrun.
+   */
   const hold = async (req: HoldRequest): Promise<void> => {
     for (;;) {
       const r = await calls.hold({ runId, index: req.index, amount: req.amount, tokens: req.tokens, key: req.key, what: req.what });
@@ -66,11 +87,7 @@ export function createGates(run: RunContext) {
         s.openHold = { ...req, startedAtMs: Date.now() };
         return;
       }
-      if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);
-      const left = (r.run_reserved ?? s.state.creditsReserved) - (r.run_charged ?? s.state.creditsCharged) - (r.run_held ?? 0);
-      const approval = await awaitApproval('budget', `${req.what} needs ${req.amount} credit(s) up front; the run has ${left} left`,
-        { needed: req.amount, left });
-      await extend(approval, req.amount - left);
+      await budgetRefused(req, r);
     }
   };
 
@@ -94,6 +111,8 @@ export function createGates(run: RunContext) {
     if (!h) return;
     const r = await calls.settleHold({ runId, index: h.index, holdKey: h.key, amount, tokens, chargeKey: h.chargeKey, what: h.what, partial });
     s.openHold = undefined;
+    // A step that paid for itself may have ended before it took its hold: nothing to settle.
+    if (!r.ok && h.maybe && r.reason === 'no_reservation') return;
     if (!r.ok) throw new RunEnded('failed', r.reason, r.message);
     s.state.creditsCharged = r.run_charged ?? s.state.creditsCharged + Math.min(amount, h.amount);
   };
@@ -149,19 +168,38 @@ export function createGates(run: RunContext) {
       await run.transition('running');
     },
 
-    /** Runs a step paid before it starts: held at its maximum cost, settled to its actual cost. */
-    async payStep(exec: number, step: PlanStep, call: () => Promise<StepResult>): Promise<StepResult> {
+    /**
+     * Runs a step paid before it starts: held at its maximum cost, settled to its actual cost —
+     * inside the step's own activity (`runPaid`), or around it for histories recorded before.
+     * A hold refused for budget waits for a human to add credits, then the step runs.
+     */
+    async payStep(exec: number, step: PlanStep, runners: StepRunners): Promise<StepResult> {
       const what = `step ${exec} (${step.tool})`;
       const chargeKey = `charge:${runId}:${exec}`;
       if (!run.payFirst) {
-        const result = await call();
+        const result = await runners.run();
         await chargeUnheld(exec, stepCredits(step, result), 0, chargeKey, what);
         return result;
       }
-      await hold({ index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey, what, step });
-      const result = await call();
-      await settle(stepCredits(step, result), 0);
-      return result;
+      const req = { index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey, what, step };
+      if (!run.stepPays) {
+        await hold(req);
+        const result = await runners.run();
+        await settle(stepCredits(step, result), 0);
+        return result;
+      }
+      for (;;) {
+        // Open until the activity says otherwise: a run ending mid-step settles it (or finds it never taken).
+        s.openHold = { ...req, startedAtMs: Date.now(), maybe: true };
+        const r = await runners.runPaid({ amount: req.amount, holdKey: req.key, chargeKey, what });
+        s.openHold = undefined;
+        if (r.paid) {
+          if (!r.charge.ok) throw new RunEnded('failed', r.charge.reason, r.charge.message);
+          s.state.creditsCharged = r.charge.run_charged ?? s.state.creditsCharged + (r.charge.charged ?? 0);
+          return r.result;
+        }
+        await budgetRefused(req, r.refusal);
+      }
     },
 
     /**

@@ -52,6 +52,8 @@ export interface OpenHold {
   /** The step held for (a step cancelled or failed mid-way is charged for the time it ran). */
   step?: PlanStep;
   startedAtMs: number;
+  /** Taken inside the step's activity, which may have ended before taking it. */
+  maybe?: boolean;
 }
 
 /** What lasts one execution only. */

@@ -51,7 +51,9 @@ export async function runSteps(run: RunContext, gates: Gates, planner: Planner):
     const exec = s.state.iterations++;
     s.stepsThisExecution += 1;
     s.state.currentStep = planIndex;
-    const result = await gates.payStep(exec, step, () => toolStep(`step ${exec}: ${step.tool}`).runStep({ runId: input.runId, userId: input.userId, index: exec, planIndex, workspaceId: input.workspaceId, step }));
+    const stepInput = { runId: input.runId, userId: input.userId, index: exec, planIndex, workspaceId: input.workspaceId, step };
+    const activity = toolStep(`step ${exec}: ${step.tool}`);
+    const result = await gates.payStep(exec, step, { run: () => activity.runStep(stepInput), runPaid: (pay) => activity.runPaidStep({ ...stepInput, pay }) });
     s.state.steps = [...s.state.steps.slice(-(RECENT_STEPS - 1)), result];
     if (result.ok) s.state.completedSteps += 1;
 

@@ -24,9 +24,10 @@ async function streamHas(c: Clients, runId: string, predicate: (type: string, da
 }
 
 async function runStepHistory(c: Clients, runId: string) {
+  // Each step is one runPaidStep activity (held, run and settled in one call).
   const history = await c.temporal.workflow.getHandle(runId).fetchHistory();
   const events = history.events ?? [];
-  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep');
+  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPaidStep');
   const started = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => ({
     scheduledId: Number(e.activityTaskStartedEventAttributes!.scheduledEventId), attempt: e.activityTaskStartedEventAttributes!.attempt ?? 1,
   }));

@@ -7,7 +7,8 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Activities } from '../../src/activities/index.ts';
+import type { Activities, PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
+import { stepCredits } from '../../src/shared/pricing.ts';
 import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/shared/run.ts';
 import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
 import type { CreditResult } from '../../src/store/types.ts';
@@ -149,6 +150,15 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
       budget += held - charged;
       rec.charged += charged;
       return ok({ run_charged: rec.charged, charged });
+    },
+    async runPaidStep(input: RunPaidStepInput): Promise<PaidStep> {
+      call('runPaidStep', input);
+      const { pay, ...stepInput } = input;
+      const held = await activities.hold({ amount: pay.amount, key: pay.holdKey });
+      if (!held.ok) return { paid: false, refusal: held };
+      const result = await activities.runStep(stepInput);
+      const charge = await activities.settleHold({ holdKey: pay.holdKey, amount: stepCredits(input.step, result) });
+      return { paid: true, result, charge };
     },
     async extendReservation(input: { amount: number }) { call('extendReservation', input); budget += input.amount; return ok({ run_reserved: budget }); },
     async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },

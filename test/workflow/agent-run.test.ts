@@ -62,7 +62,8 @@ describe('AgentRun workflow logic', () => {
     const { outcome, rec } = await run({ plans: [plan('write_file', 'shell', 'read_file')] }, runInput({ provider: 'anthropic' }), undefined, 'anthropic-three-steps');
     assert.ok(outcome.ok);
     assert.equal(outcome.r.status, 'completed');
-    assert.deepEqual(names(rec).filter((x) => !['charge', 'hold', 'settleHold'].includes(x)), ['reserveCredits', 'plan', 'runStep', 'supervise', 'runStep', 'supervise', 'runStep', 'supervise', 'settleCredits']);
+    // Each step is one activity that holds, runs and settles (runPaidStep; its parts are the fakes' hold, runStep, settleHold).
+    assert.deepEqual(names(rec).filter((x) => !['charge', 'hold', 'settleHold', 'runStep'].includes(x)), ['reserveCredits', 'plan', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'settleCredits']);
     // plan 1500 tokens → 2 credits; 3 supervise calls of 500 → 1 each; steps 1 + 2 + 1.
     assert.equal(rec.charged, 2 + 3 + 4);
     assert.deepEqual(rec.events.at(-1)!.type, 'end');

@@ -1,0 +1,37 @@
+/**
+ * The `runPaidStep` activity: one step paid for in the same call that runs it — its
+ * maximum cost held first (a refusal comes back as the outcome, and nothing runs),
+ * then the step, then the hold settled to the step's price. Each part is idempotent
+ * by its key (hold, step record, charge), so a retried attempt after a crash holds,
+ * runs and charges nothing twice. One task-queue round trip per step instead of three.
+ */
+import type { ActivityDeps } from './deps.ts';
+import { creditActivities } from './credits.ts';
+import { runStep } from './steps.ts';
+import type { RunStepInput } from './steps.ts';
+import { stepCredits } from '../shared/pricing.ts';
+import type { StepResult } from '../shared/run.ts';
+import type { CreditResult } from '../store/types.ts';
+
+type CreditRefusal = Extract<CreditResult, { ok: false }>;
+
+/** What the workflow decided the step pays: its hold (the step's maximum cost) and the keys. */
+export interface StepPayment { amount: number; holdKey: string; chargeKey: string; what: string }
+
+export interface RunPaidStepInput extends RunStepInput { pay: StepPayment }
+
+/** The step ran and its hold was settled (`charge`), or the hold was refused and nothing ran. */
+export type PaidStep = { paid: true; result: StepResult; charge: CreditResult } | { paid: false; refusal: CreditRefusal };
+
+export async function runPaidStep(deps: ActivityDeps, input: RunPaidStepInput): Promise<PaidStep> {
+  const { pay, ...stepInput } = input;
+  const { runId, index } = stepInput;
+  const credits = creditActivities(deps);
+  const hold = await credits.hold({ runId, index, amount: pay.amount, tokens: 0, key: pay.holdKey, what: pay.what });
+  if (!hold.ok) return { paid: false, refusal: hold };
+  const result = await runStep(deps, stepInput);
+  const charge = await credits.settleHold({
+    runId, index, holdKey: pay.holdKey, amount: stepCredits(stepInput.step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what,
+  });
+  return { paid: true, result, charge };
+}
