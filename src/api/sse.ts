@@ -21,6 +21,20 @@ export interface SseOptions {
   pageSize: number;
 }
 
+/**
+ * An event's SSE frame, formatted once per event object: the hub hands the same object
+ * to every client following the run, so a thousand clients cost one JSON.stringify.
+ */
+const frames = new WeakMap<StoredEvent, string>();
+function frameOf(e: StoredEvent): string {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
 export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 500 };
 
 export interface SseDeps {
@@ -48,6 +62,9 @@ export class SseSession implements Follower {
   private retryTimer: NodeJS.Timeout | undefined;
   private onClosed: (() => void) | undefined;
   private lastDeliveryAt = Date.now();
+  /** Frames written in this turn of the event loop, sent together as one write. */
+  private pending: string[] = [];
+  private flushScheduled = false;
 
   constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
     this.deps = deps;
@@ -78,7 +95,7 @@ export class SseSession implements Follower {
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    this.res.write(`retry: ${this.opts.retryMs}\n\n`);
+    this.send(`retry: ${this.opts.retryMs}\n\n`);
     this.res.on('close', () => this.close()); // the client left, or the response ended
     if (this.res.destroyed) {
       this.close(); // the client left while the first read ran
@@ -86,7 +103,7 @@ export class SseSession implements Follower {
     }
     this.heartbeat = setInterval(() => this.tick(), this.opts.heartbeatMs);
     if (backfill) {
-      this.res.write(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
+      this.send(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
       for (const e of backfill.events) this.deliver(e);
       if (this.closed) return;
     }
@@ -152,6 +169,7 @@ export class SseSession implements Follower {
         const page = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
         for (const e of page) this.deliver(e);
         if (this.closed || page.length < this.opts.pageSize) break;
+        this.flush();
         if (this.res.writableNeedDrain) await this.drainOrDrop();
         if (this.closed) return true;
       }
@@ -199,12 +217,28 @@ export class SseSession implements Follower {
       return;
     }
     this.lastDeliveryAt = Date.now();
-    this.res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`);
-    if (e.type === 'end') {
-      this.close();
+    this.send(frameOf(e));
+    if (e.type === 'end') this.close();
+  }
+
+  /** Queues a frame; the frames of one turn of the event loop go out as one write. */
+  private send(frame: string): void {
+    this.pending.push(frame);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes the queued frames; a client whose buffer is over the limit is dropped (it resumes from its last id). */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || this.res.destroyed) {
+      this.pending = [];
       return;
     }
-    if (this.res.writableLength > this.opts.maxBufferedBytes) {
+    this.res.write(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
+    this.pending = [];
+    if (!this.closed && this.res.writableLength > this.opts.maxBufferedBytes) {
       this.deps.log.info({ runId: this.runId, buffered: this.res.writableLength }, 'dropping slow SSE client');
       this.close(true);
     }
@@ -220,14 +254,14 @@ export class SseSession implements Follower {
 
   private tick(): void {
     if (this.closed) return;
-    this.res.write(': heartbeat\n\n');
+    this.send(': heartbeat\n\n');
     if (this.reading || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
     // A run that closed without an `end` event (terminated by an operator) still ends the stream —
     // but only once everything the stream holds was delivered: a failed read ends nothing.
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
       if (!(await this.read()) || this.closed || this.reading) return;
-      this.res.write(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
+      this.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
       this.close();
     }).catch(() => undefined);
   }
@@ -238,8 +272,13 @@ export class SseSession implements Follower {
     clearInterval(this.heartbeat);
     clearTimeout(this.retryTimer);
     this.unfollow?.();
-    if (abort) this.res.destroy();
-    else this.res.end();
+    if (abort) {
+      this.pending = [];
+      this.res.destroy();
+    } else {
+      this.flush();
+      this.res.end();
+    }
     this.onClosed?.();
   }
 }
