@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseVmRss } from '../../src/dev/bench/memory.ts';
-import { countSeqs, SeqTracker, splitEvents } from '../../src/dev/bench/seq.ts';
+import { countSeqs, lastEventIdIn, SeqTracker, splitEvents } from '../../src/dev/bench/seq.ts';
 
 describe('bench SSE counting', () => {
   it('splits whole events off a chunk and keeps the unfinished rest', () => {
@@ -15,6 +15,11 @@ describe('bench SSE counting', () => {
     countSeqs('event: log\ndata: {"stream":"bench","seq":7,"text":"bench event 7"}\n\nevent: log\ndata: {"seq":8}\n\n: heartbeat\n\n', (s) => seen.push(s));
     countSeqs('1-0 0-1\nlog\n{"stream":"bench","seq":9}', (s) => seen.push(s));
     assert.deepEqual(seen, [7, 8, 9]);
+  });
+
+  it('finds the last event id at a line start (a reconnect resumes after it)', () => {
+    assert.equal(lastEventIdIn('id: 1-0\nevent: log\ndata: {"seq":0}\n\nid: 2-0\nevent: log\ndata: {"note":"xid: 9"}\n\n'), '2-0');
+    assert.equal(lastEventIdIn('retry: 2000\n\n: heartbeat\n\n'), undefined);
   });
 
   it('tallies distinct events and counts duplicates, gaps and strays as disorder', () => {

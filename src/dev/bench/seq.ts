@@ -11,6 +11,17 @@ export function splitEvents(text: string): { events: string; rest: string } {
   return end < 0 ? { events: '', rest: text } : { events: text.slice(0, end + 2), rest: text.slice(end + 2) };
 }
 
+/** The id of the last event in SSE text (an `id: ` at a line start), or undefined when it names none. */
+export function lastEventIdIn(text: string): string | undefined {
+  for (let at = text.lastIndexOf('id: '); at >= 0; at = at === 0 ? -1 : text.lastIndexOf('id: ', at - 1)) {
+    if (at === 0 || text[at - 1] === '\n') {
+      const end = text.indexOf('\n', at);
+      return text.slice(at + 4, end < 0 ? undefined : end);
+    }
+  }
+  return undefined;
+}
+
 const SEQ = /"seq":(\d+)/g;
 
 /** Calls `each` with the sequence number of every bench event in `text`, in order. */

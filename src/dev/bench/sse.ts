@@ -9,6 +9,7 @@
  * P4: a client reconnecting with Last-Event-ID `backlog` events back, timed until it has
  * them all, against one XRANGE of the same entries, alternating.
  */
+import { Agent, get as httpGet } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventLog } from '../../infra/event-log.ts';
 import { createRedis, type Redis } from '../../infra/redis.ts';
@@ -17,29 +18,59 @@ import { redisKeys } from '../../shared/names.ts';
 import type { RunEvent } from '../../shared/run.ts';
 import { waitFor } from '../proc.ts';
 import { cancelAll, startRun, waitForStatus, type BenchRig } from './api.ts';
-import { SeqTracker, countSeqs, splitEvents } from './seq.ts';
+import { SeqTracker, countSeqs, lastEventIdIn, splitEvents } from './seq.ts';
 import { figure, quantile, type Figure } from './stats.ts';
 
 const benchEvent = (tag: string, seq: number): RunEvent => ({ key: `${tag}:${seq}`, type: 'log', data: { stream: 'bench', seq, text: `bench event ${seq}` } });
 
+/** Sockets for the bench's SSE clients: as many as there are clients. */
+const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+
+type OnText = (text: string) => void;
+
+/** One response of an SSE stream, handed on as text blocks of whole events; resolves when it closes. */
+function streamOnce(url: string, lastEventId: string | undefined, signal: AbortSignal, onOpen: () => void, onText: OnText): Promise<{ sawEnd: boolean; lastId: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    let sawEnd = false;
+    let lastId = lastEventId;
+    let carry = '';
+    const headers: Record<string, string> = { Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) };
+    const req = httpGet(url, { agent, headers, signal }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`SSE ${url} answered ${res.statusCode}`));
+        return;
+      }
+      onOpen();
+      res.setEncoding('latin1'); // the bench reads only ASCII (ids, event names, "seq":N)
+      res.on('data', (chunk: string) => {
+        const { events, rest } = splitEvents(carry + chunk);
+        carry = rest;
+        if (!events) return;
+        lastId = lastEventIdIn(events) ?? lastId;
+        if (events.includes('event: end\n')) sawEnd = true;
+        onText(events);
+      });
+      res.on('error', () => undefined); // a dropped connection ends in 'close': the caller reconnects
+      res.on('close', () => resolve({ sawEnd, lastId }));
+    });
+    req.on('error', (err) => (signal.aborted ? resolve({ sawEnd, lastId }) : reject(err)));
+  });
+}
+
 /**
- * Reads an SSE response as text blocks of whole events (what the API wrote up to its last
- * blank line), without parsing each message: the bench's 1,000 clients share one process.
+ * Follows a run's SSE stream the way an EventSource does, reconnecting with Last-Event-ID
+ * when the server drops it (a slow client is dropped), until its `end` event or `signal`.
+ * Reads text blocks without parsing each message: the bench's clients share one process.
+ * Returns how many times it reconnected.
  */
-async function followText(url: string, headers: Record<string, string>, signal: AbortSignal, onOpen: () => void, onText: (text: string) => void): Promise<void> {
-  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal });
-  if (res.status !== 200 || !res.body) throw new Error(`SSE ${url} answered ${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)}`);
-  onOpen();
-  const decoder = new TextDecoder();
-  let carry = '';
-  try {
-    for await (const chunk of res.body) {
-      const { events, rest } = splitEvents(carry + decoder.decode(chunk as Uint8Array, { stream: true }));
-      carry = rest;
-      if (events) onText(events);
-    }
-  } catch (err) {
-    if (!signal.aborted) throw err;
+async function follow(url: string, from: string | undefined, signal: AbortSignal, onOpen: () => void, onText: OnText): Promise<number> {
+  let lastId = from;
+  for (let reconnects = 0; ; reconnects += 1) {
+    const r = await streamOnce(url, lastId, signal, reconnects === 0 ? onOpen : () => undefined, onText);
+    lastId = r.lastId;
+    if (r.sawEnd || signal.aborted) return reconnects;
+    if (reconnects === 100) throw new Error(`SSE ${url}: dropped 100 times`);
   }
 }
 
@@ -63,7 +94,7 @@ export async function sseRows(rig: BenchRig, config: Config, groups: { p3: boole
       samples.P3 = r.summary;
       const what = `${rig.p.clients} SSE clients, ${rig.p.events} events at ${rig.p.rate}/s`;
       figures.push(
-        figure({ id: 'P3 delivered', what: `delivered/published, ${what} (${r.summary.losslessClients}/${rig.p.clients} clients lossless)`, unit: '', agentrun: r.delivered, baseline: r.rawDelivered, baselineWhat: 'raw ioredis subscriber', higherIsBetter: true }),
+        figure({ id: 'P3 delivered', what: `delivered/published, ${what} (${r.summary.losslessClients}/${rig.p.clients} clients lossless, ${r.summary.reconnects} reconnects)`, unit: '', agentrun: r.delivered, baseline: r.rawDelivered, baselineWhat: 'raw ioredis subscriber', higherIsBetter: true }),
         figure({ id: 'P3 p50', what: `publish → client, ${what}`, unit: 'ms', agentrun: quantile(r.lat, 0.5), baseline: quantile(r.rawLat, 0.5), baselineWhat: 'raw ioredis subscriber, same events', higherIsBetter: false }),
         figure({ id: 'P3 p99', what: `publish → client, ${what}`, unit: 'ms', agentrun: quantile(r.lat, 0.99), baseline: quantile(r.rawLat, 0.99), baselineWhat: 'raw ioredis subscriber, same events', higherIsBetter: false }),
       );
@@ -103,11 +134,11 @@ async function fanout(rig: BenchRig, log: EventLog, sub: Redis, runId: string) {
   let open = 0;
   const trackers = Array.from({ length: clients }, () => new SeqTracker(events));
   const url = `${rig.base}/v1/runs/${runId}/events`;
-  const done: Promise<void>[] = [];
+  const done: Promise<number>[] = [];
   rig.say(`  P3: connecting ${clients} SSE clients`);
   for (let i = 0; i < clients; i += 1) {
     const t = trackers[i]!;
-    done.push(followText(url, {}, abort.signal, () => { open += 1; }, (text) => {
+    done.push(follow(url, undefined, abort.signal, () => { open += 1; }, (text) => {
       const now = performance.now();
       countSeqs(text, (seq) => { if (t.see(seq)) lat[latN++] = now - publishedAt[seq]!; });
     }));
@@ -115,7 +146,8 @@ async function fanout(rig: BenchRig, log: EventLog, sub: Redis, runId: string) {
   }
   const failed: Error[] = [];
   let closed = 0;
-  for (const d of done) void d.catch((err: Error) => { failed.push(err); }).finally(() => { closed += 1; });
+  let reconnects = 0;
+  for (const d of done) void d.then((n) => { reconnects += n; }, (err: Error) => { failed.push(err); }).finally(() => { closed += 1; });
   try {
     await waitFor(`${clients} SSE clients to connect`, 120_000, () => open === clients || failed.length > 0);
     if (failed.length) throw failed[0]!;
@@ -142,7 +174,7 @@ async function fanout(rig: BenchRig, log: EventLog, sub: Redis, runId: string) {
   const latencies = Array.from(lat.subarray(0, latN));
   return {
     lat: latencies, rawLat, delivered: delivered / (clients * events), rawDelivered: raw.count / events,
-    summary: { clients, events, rate, delivered, published: events, losslessClients, duplicatesOrGaps: trackers.reduce((n, t) => n + t.disorder, 0), failedClients: failed.length },
+    summary: { clients, events, rate, delivered, published: events, losslessClients, duplicatesOrGaps: trackers.reduce((n, t) => n + t.disorder, 0), failedClients: failed.length, reconnects },
   };
 }
 
@@ -163,7 +195,7 @@ async function reconnect(rig: BenchRig, log: EventLog, redis: Redis, runId: stri
     const t = new SeqTracker(backlog);
     const t0 = performance.now();
     let caughtUp = 0;
-    await followText(`${rig.base}/v1/runs/${runId}/events`, { 'Last-Event-ID': before }, abort.signal, () => undefined, (text) => {
+    await follow(`${rig.base}/v1/runs/${runId}/events`, before, abort.signal, () => undefined, (text) => {
       countSeqs(text, (seq) => t.see(seq));
       if (t.count === backlog && !caughtUp) {
         caughtUp = performance.now() - t0;
