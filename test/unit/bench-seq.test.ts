@@ -14,7 +14,8 @@ describe('bench SSE counting', () => {
     const seen: number[] = [];
     countSeqs('event: log\ndata: {"stream":"bench","seq":7,"text":"bench event 7"}\n\nevent: log\ndata: {"seq":8}\n\n: heartbeat\n\n', (s) => seen.push(s));
     countSeqs('1-0 0-1\nlog\n{"stream":"bench","seq":9}', (s) => seen.push(s));
-    assert.deepEqual(seen, [7, 8, 9]);
+    countSeqs('{"seq":x} {"seq":12}', (s) => seen.push(s));
+    assert.deepEqual(seen, [7, 8, 9, 12]);
   });
 
   it('finds the last event id at a line start (a reconnect resumes after it)', () => {

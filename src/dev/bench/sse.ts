@@ -147,21 +147,24 @@ async function fanout(rig: BenchRig, log: EventLog, sub: Redis, runId: string) {
   const failed: Error[] = [];
   let closed = 0;
   let reconnects = 0;
+  const span = { t0: 0, last: 0 };
   for (const d of done) void d.then((n) => { reconnects += n; }, (err: Error) => { failed.push(err); }).finally(() => { closed += 1; });
   try {
     await waitFor(`${clients} SSE clients to connect`, 120_000, () => open === clients || failed.length > 0);
     if (failed.length) throw failed[0]!;
     rig.say(`  P3: publishing ${events} events at ${rate}/s`);
-    const t0 = performance.now();
+    span.t0 = performance.now();
     for (let seq = 0; seq < events; seq += 1) {
-      const due = t0 + (seq * 1000) / rate;
+      const due = span.t0 + (seq * 1000) / rate;
       const ahead = due - performance.now();
       if (ahead > 1) await sleep(ahead); // the publish schedule, not a wait for a condition
       publishedAt[seq] = performance.now();
       await log.append(runId, [benchEvent(tag, seq)]);
     }
     await log.append(runId, [{ key: `${tag}:end`, type: 'end', data: { status: 'bench' } }]);
-    await waitFor('every SSE client to reach the end event', 600_000, () => trackers.every((t) => t.count === events) || failed.length > 0);
+    await waitFor('every SSE client to reach the end event', 900_000, () => trackers.every((t) => t.count === events) || failed.length > 0);
+    span.last = performance.now();
+    rig.say(`  P3: ${clients * events} deliveries in ${((span.last - span.t0) / 1000).toFixed(1)} s (${Math.round((clients * events) / ((span.last - span.t0) / 1000))}/s)`);
     await waitFor('the raw subscriber to see every event', 60_000, () => raw.count === events);
     await waitFor('the SSE responses to end after the `end` event', 60_000, () => closed === clients);
   } finally {
@@ -174,7 +177,7 @@ async function fanout(rig: BenchRig, log: EventLog, sub: Redis, runId: string) {
   const latencies = Array.from(lat.subarray(0, latN));
   return {
     lat: latencies, rawLat, delivered: delivered / (clients * events), rawDelivered: raw.count / events,
-    summary: { clients, events, rate, delivered, published: events, losslessClients, duplicatesOrGaps: trackers.reduce((n, t) => n + t.disorder, 0), failedClients: failed.length, reconnects },
+    summary: { clients, events, rate, delivered, published: events, losslessClients, duplicatesOrGaps: trackers.reduce((n, t) => n + t.disorder, 0), failedClients: failed.length, reconnects, deliveriesPerS: (clients * events) / ((span.last - span.t0) / 1000) },
   };
 }
 
