@@ -75,9 +75,10 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
     say(`bench: ${p.only.join(', ')}; warming up`);
     await agentrunRun(base, 1);
     await bareRun(client, bareQueue, 1, false);
+    // P6 first: its idle figure is the worker's RSS before the other rows leave garbage in its heap.
+    if (want('P6')) add(await memoryRows(rig));
     if (want('P1') || want('P2') || want('P2b')) add(await coreRows(rig, client, bareQueue));
     if (want('P3') || want('P4')) add(await sseRows(rig, config, { p3: want('P3'), p4: want('P4') }));
-    if (want('P6')) add(await memoryRows(rig));
     if (want('P5') || want('P7')) add(await kubeRows(rig, config, { p5: want('P5'), p7: want('P7') }));
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
     say(`\n${table(figures)}\n\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}`);

@@ -31,7 +31,7 @@ export async function kubeUnavailable(rig: BenchRig): Promise<string | undefined
     await kubernetes.start(rig.ctx);
     return undefined;
   } catch (err) {
-    return `no Kubernetes control plane (${(err as Error).message.split('\n')[0]}; ./dev install builds it)`;
+    return `no Kubernetes control plane: ${(err as Error).message.split('\n')[0]}`;
   }
 }
 
