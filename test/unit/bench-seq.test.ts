@@ -1,7 +1,7 @@
-/** How the bench's SSE clients count (src/dev/bench/seq.ts) and read the worker's RSS (memory.ts): pure parts. */
+/** How the bench's SSE clients count (src/dev/bench/seq.ts), and how it reads the worker's RSS and fits MB per run (memory.ts): the pure parts. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseVmRss } from '../../src/dev/bench/memory.ts';
+import { parseVmRss, slope } from '../../src/dev/bench/memory.ts';
 import { countSeqs, lastEventIdIn, SeqTracker, splitEvents } from '../../src/dev/bench/seq.ts';
 
 describe('bench SSE counting', () => {
@@ -32,6 +32,12 @@ describe('bench SSE counting', () => {
     assert.equal(messy.count, 3);
     assert.equal(messy.disorder, 4);
     assert.equal(messy.lossless(), false);
+  });
+
+  it('fits MB per run as the least-squares slope of RSS over runs waiting', () => {
+    assert.equal(slope([{ x: 0, y: 100 }, { x: 10, y: 120 }, { x: 20, y: 140 }]), 2);
+    assert.equal(slope([{ x: 0, y: 100 }, { x: 10, y: 130 }, { x: 20, y: 120 }, { x: 30, y: 160 }]), 1.7);
+    assert.ok(Number.isNaN(slope([{ x: 5, y: 1 }])));
   });
 
   it('reads VmRSS from /proc/<pid>/status in MiB', () => {
