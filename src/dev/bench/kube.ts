@@ -13,7 +13,7 @@ import { BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Wat
 import { join } from 'node:path';
 import { freeLoopbackPort } from '../../infra/free-port.ts';
 import { createS3 } from '../../infra/s3.ts';
-import type { Config } from '../../shared/config.ts';
+import { loadConfig, type Config, type KubernetesSandboxConfig } from '../../shared/config.ts';
 import { s3Keys } from '../../shared/names.ts';
 import { ROOT } from '../context.ts';
 import { startNode, stopChildren, waitFor } from '../proc.ts';
@@ -47,12 +47,15 @@ export async function kubeRows(rig: BenchRig, config: Config, groups: { p5: bool
     };
   }
   const port = await freeLoopbackPort();
-  const env = { ...rig.env, SANDBOX: 'kubernetes', API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${rig.tag}-kube` };
-  const kcfg = jobSizes(env);
+  // The bench's pods carry its tag, so its stand-in kubelet touches no other pod (a test suite's, say).
+  const env = { ...rig.env, SANDBOX: 'kubernetes', API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${rig.tag}-kube`, K8S_POD_LABELS: `${BENCH_LABEL}=${rig.tag}` };
+  const sandbox = loadConfig(env).sandbox; // the Kubernetes worker's configuration, parsed once here
+  if (sandbox.kind !== 'kubernetes') throw new Error(`bench: SANDBOX=kubernetes gave a ${sandbox.kind} sandbox`);
+  const kcfg = sandbox.kubernetes;
   const kc = new KubeConfig();
   kc.loadFromFile(rig.env.AGENTRUN_KUBE_ADMIN_KUBECONFIG!);
   const k: KubeRig = { base: `http://127.0.0.1:${port}`, namespace: kcfg.namespace, kc, batch: kc.makeApiClient(BatchV1Api), core: kc.makeApiClient(CoreV1Api) };
-  const kubelet = await Kubelet.start(k, config);
+  const kubelet = await Kubelet.start(k, config, rig.tag);
   const procs = [startNode(join(ROOT, 'src/worker/main.ts'), env, rig.logs('kube-worker')), startNode(join(ROOT, 'src/api/main.ts'), env, rig.logs('kube-api'))];
   const figures: Figure[] = [];
   const samples: Record<string, unknown> = {};
@@ -87,11 +90,6 @@ export async function kubeRows(rig: BenchRig, config: Config, groups: { p5: bool
   return { figures, samples };
 }
 
-/** The namespace, image and size of the tool Jobs (K8S_* as the worker reads them, or their defaults). */
-function jobSizes(env: Record<string, string>): JobSizes {
-  return { namespace: env.K8S_NAMESPACE || 'agentrun-tools', cpu: env.K8S_CPU || '500m', memory: env.K8S_MEMORY || '512Mi', image: env.K8S_RUNNER_IMAGE || 'ghcr.io/agentrun/runner:latest' };
-}
-
 /** agentrun: a 1-step `shell true` run on the Kubernetes worker; ms from its step's `started` event to `completed`. */
 async function stepTiming(k: KubeRig): Promise<number> {
   const id = await startRun(k.base, { prompt: 'shell true' });
@@ -111,17 +109,15 @@ async function stepTiming(k: KubeRig): Promise<number> {
 }
 
 /** The baseline: a minimal Job (one container, the namespace's restricted Pod Security) created and watched until Complete. */
-interface JobSizes { namespace: string; cpu: string; memory: string; image: string }
-
-async function rawJob(k: KubeRig, cfg: JobSizes, tag: string): Promise<number> {
+async function rawJob(k: KubeRig, cfg: KubernetesSandboxConfig, tag: string): Promise<number> {
   const name = `${tag}-raw-${crypto.randomUUID().slice(0, 8)}`;
   const resources = { requests: { cpu: cfg.cpu, memory: cfg.memory }, limits: { cpu: cfg.cpu, memory: cfg.memory } };
   const body: V1Job = {
-    metadata: { name, labels: { [RAW_LABEL]: 'true' } },
+    metadata: { name, labels: { [RAW_LABEL]: 'true', [BENCH_LABEL]: tag } },
     spec: {
       backoffLimit: 0, ttlSecondsAfterFinished: 60,
       template: {
-        metadata: { labels: { [RAW_LABEL]: 'true' } },
+        metadata: { labels: { [RAW_LABEL]: 'true', [BENCH_LABEL]: tag } },
         spec: {
           restartPolicy: 'Never', automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
@@ -153,10 +149,12 @@ async function rawJob(k: KubeRig, cfg: JobSizes, tag: string): Promise<number> {
 }
 
 const RAW_LABEL = 'agentrun.dev/bench-raw';
+/** On every pod of this bench run (the tag as value): the stand-in kubelet watches only these. */
+const BENCH_LABEL = 'agentrun.dev/bench';
 const SIM = { done: 'agentrun.dev/sim-done', delay: 'agentrun.dev/sim-delay' };
 
 /**
- * The stand-in kubelet: watches the tools namespace's pods and ends each (kwok's success stage
+ * The stand-in kubelet: watches the tools namespace's pods of this bench run and ends each (kwok's success stage
  * waits for the sim-done annotation) at once, after writing an agentrun Job's result record
  * to S3 (exit 0, no output). Pods whose step runs `sleep` are left running, for P7 to cancel.
  */
@@ -164,17 +162,19 @@ class Kubelet {
   private readonly handled = new Set<string>();
   private readonly k: KubeRig;
   private readonly put: (key: string, body: string) => Promise<void>;
+  private readonly tag: string;
   private stopped = false;
   private controller: AbortController | undefined;
 
-  private constructor(k: KubeRig, put: (key: string, body: string) => Promise<void>) {
+  private constructor(k: KubeRig, put: (key: string, body: string) => Promise<void>, tag: string) {
     this.k = k;
     this.put = put;
+    this.tag = tag;
   }
 
-  static async start(k: KubeRig, config: Config): Promise<Kubelet> {
+  static async start(k: KubeRig, config: Config, tag: string): Promise<Kubelet> {
     const s3 = createS3(config.s3);
-    const kubelet = new Kubelet(k, async (key, body) => { await s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: key, Body: body, ContentType: 'application/json' })); });
+    const kubelet = new Kubelet(k, async (key, body) => { await s3.send(new PutObjectCommand({ Bucket: config.s3.bucket, Key: key, Body: body, ContentType: 'application/json' })); }, tag);
     await kubelet.watch();
     return kubelet;
   }
@@ -186,7 +186,7 @@ class Kubelet {
 
   private async watch(): Promise<void> {
     if (this.stopped) return;
-    this.controller = await new Watch(this.k.kc).watch(`/api/v1/namespaces/${this.k.namespace}/pods`, {}, (_type, pod: V1Pod) => {
+    this.controller = await new Watch(this.k.kc).watch(`/api/v1/namespaces/${this.k.namespace}/pods`, { labelSelector: `${BENCH_LABEL}=${this.tag}` }, (_type, pod: V1Pod) => {
       const name = pod.metadata?.name;
       if (!name || this.handled.has(name) || pod.metadata?.deletionTimestamp || pod.metadata?.annotations?.[SIM.done]) return;
       this.handled.add(name);
