@@ -17,7 +17,7 @@
  *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
- *   bench     agentrun against bare Temporal, each figure with its baseline (--quick, --runs, --steps, --rounds, --samples)
+ *   bench     agentrun against its baselines, each figure with its baseline (--quick, --only P3,P5, sizes: README Performance)
  *   config-table  print the configuration table for README.md
  */
 import { spawn } from 'node:child_process';

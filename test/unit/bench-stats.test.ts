@@ -1,8 +1,7 @@
-/** The bench's arithmetic and flags (src/dev/bench): quantiles by nearest rank, ratios, the table, refusals. */
+/** The bench's arithmetic (src/dev/bench/stats.ts): quantiles by nearest rank, ratios, the table with skipped and baseline-less rows. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseBenchArgs } from '../../src/dev/bench/index.ts';
-import { figure, median, quantile, table } from '../../src/dev/bench/stats.ts';
+import { figure, median, quantile, skipped, table } from '../../src/dev/bench/stats.ts';
 
 describe('bench statistics', () => {
   it('takes quantiles by nearest rank, unsorted input, NaN when empty', () => {
@@ -19,9 +18,14 @@ describe('bench statistics', () => {
     assert.equal(table([f]).split('\n')[2], '| P1 | runs/s | 3.00 runs/s | 12.0 runs/s (bare) | 0.25× (higher is better) |');
   });
 
-  it('reads its flags, with --quick as a small default, and refuses a bad number', () => {
-    assert.deepEqual(parseBenchArgs([]), { runs: 20, steps: 5, rounds: 3, samples: 10 });
-    assert.deepEqual(parseBenchArgs(['--quick', '--runs', '8']), { runs: 8, steps: 2, rounds: 1, samples: 3 });
-    assert.throws(() => parseBenchArgs(['--steps', 'many']), /--steps takes a whole number from 1 to 10000, not "many"/);
+  it('prints a baseline in its own unit without a ratio, a row without a baseline, and a skipped row with its reason', () => {
+    const perRun = figure({ id: 'P6', what: 'RSS per run', unit: 'MB/run', agentrun: 0.5, baseline: 210, baselineUnit: 'MB', baselineWhat: 'idle', higherIsBetter: false, ratio: Number.NaN });
+    const alone = figure({ id: 'P7 end p50', what: 'cancel → end', unit: 'ms', agentrun: 120, baseline: Number.NaN, baselineWhat: '', higherIsBetter: false });
+    const rows = table([perRun, alone, skipped('P5', 'Kubernetes step', 'no control plane')]).split('\n').slice(2);
+    assert.deepEqual(rows, [
+      '| P6 | RSS per run | 0.50 MB/run | 210 MB (idle) | — |',
+      '| P7 end p50 | cancel → end | 120 ms | — | — |',
+      '| P5 | Kubernetes step | skipped: no control plane | — | — |',
+    ]);
   });
 });

@@ -1,98 +1,91 @@
 /**
- * `./dev bench [--quick] [--runs N] [--steps K] [--rounds R] [--samples S]`: agentrun
- * against bare Temporal on the same local stack, in alternating rounds (A then B, then
- * B then A), each figure next to its baseline measured in the same run. Prints one
- * table and writes it with the raw samples to <data>/bench/<time>.json. Starts its own
- * agentrun worker and API and a bare worker, each a process, on task queues of their own.
+ * `./dev bench [--quick] [--only P3,P5] [--runs N] [--steps K] [--rounds R] [--samples S]
+ * [--clients C] [--events E] [--rate R] [--backlog B] [--waiting W]` (args.ts): agentrun
+ * against its baselines on the same local stack, each figure next to its baseline measured
+ * in the same run (alternating rounds where both sides are timed). Prints one table and
+ * writes it with the raw samples to <data>/bench/<time>.json. Starts its own agentrun
+ * worker and API and a bare Temporal worker, each a process, on task queues of their own;
+ * the Kubernetes rows (P5, P7) start a second worker and API with SANDBOX=kubernetes.
+ * Rows: core.ts (P1, P2, P2b), sse.ts (P3, P4), memory.ts (P6), kube.ts (P5, P7).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { freeLoopbackPort } from '../../infra/free-port.ts';
+import { loadConfig } from '../../shared/config.ts';
 import { PgStore } from '../../store/pg.ts';
 import { DATABASE, ROOT, type StackContext } from '../context.ts';
 import { stackEnv } from '../env-file.ts';
-import { StackError, startNode, stopChildren, waitFor } from '../proc.ts';
+import { startNode, stopChildren, waitFor } from '../proc.ts';
 import { adminUrl } from '../services/postgres.ts';
-import { agentrunRun, bareRun, throughput, type RunTiming } from './sides.ts';
-import { figure, quantile, median, table, type Figure } from './stats.ts';
+import type { BenchRig } from './api.ts';
+import { parseBenchArgs, type RowGroup } from './args.ts';
+import { coreRows } from './core.ts';
+import { kubeRows } from './kube.ts';
+import { memoryRows } from './memory.ts';
+import { agentrunRun, bareRun } from './sides.ts';
+import { sseRows } from './sse.ts';
+import { table, type Figure } from './stats.ts';
 
-export interface BenchParams { runs: number; steps: number; rounds: number; samples: number }
+export { parseBenchArgs } from './args.ts';
 
-export function parseBenchArgs(args: string[]): BenchParams {
-  const quick = args.includes('--quick');
-  const p: BenchParams = quick ? { runs: 5, steps: 2, rounds: 1, samples: 3 } : { runs: 20, steps: 5, rounds: 3, samples: 10 };
-  for (const key of ['runs', 'steps', 'rounds', 'samples'] as const) {
-    const at = args.indexOf(`--${key}`);
-    if (at < 0) continue;
-    const v = Number(args[at + 1]);
-    if (!Number.isInteger(v) || v < 1 || v > 10_000) throw new StackError(`--${key} takes a whole number from 1 to 10000, not ${JSON.stringify(args[at + 1])}`);
-    p[key] = v;
-  }
-  return p;
-}
+/** The row group of a figure id ('P2b p99' → 'P2b'). */
+const groupOf = (id: string) => id.split(' ')[0] as RowGroup;
 
 export async function bench(ctx: StackContext, args: string[], say: (l: string) => void): Promise<void> {
-  const p = parseBenchArgs(args);
+  const p = parseBenchArgs(args, ctx.env);
+  const want = (g: RowGroup) => p.only.includes(g);
   const stack = await stackEnv(ctx);
   const tag = `bench-${Date.now().toString(36)}`;
   const user = 'bench';
   const store = new PgStore({ databaseUrl: adminUrl(ctx, DATABASE) });
   try {
-    await store.grant(user, 1_000_000, `${tag}:grant`, 'bench credits');
+    await store.grant(user, 10_000_000, `${tag}:grant`, 'bench credits');
   } finally {
     await store.close();
   }
   const port = await freeLoopbackPort();
   const logs = (name: string) => join(ctx.paths.logs, `bench-${name}.log`);
-  // The defaults, but for the per-user limits a bench of N concurrent runs would hit.
-  const env = {
-    ...ctx.env, ...stack, API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${tag}-agentrun`, DEFAULT_USER_ID: user, QUEUE_CONSUMER: 'false',
-    API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000', SSE_MAX_STREAMS_PER_USER: '100000',
+  // The defaults, but for the per-user limits a bench of N concurrent runs (and C clients) would hit.
+  const env: Record<string, string> = {
+    ...(ctx.env as Record<string, string>), ...stack, API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${tag}-agentrun`, DEFAULT_USER_ID: user, QUEUE_CONSUMER: 'false',
+    API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000', SSE_MAX_STREAMS_PER_USER: '100000', SSE_MAX_STREAMS: '1000000',
   };
+  const config = loadConfig(env);
   const bareQueue = `${tag}-bare`;
+  const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
   const procs = [
-    startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker')),
+    worker,
     startNode(join(ROOT, 'src/api/main.ts'), env, logs('api')),
     startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker')),
   ];
   const connection = await Connection.connect({ address: stack.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: stack.TEMPORAL_NAMESPACE ?? 'default' });
   const base = `http://127.0.0.1:${port}`;
+  const rig: BenchRig = { ctx, p, env, base, worker, tag, say, logs };
+  const figures: Figure[] = [];
+  const samples: Record<string, unknown> = {};
+  const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {
+    figures.push(...r.figures.filter((f) => want(groupOf(f.id))));
+    Object.assign(samples, r.samples);
+  };
   try {
     await waitFor('bench: the API', 120_000, async () => (await fetch(`${base}/readyz`)).ok, `see ${logs('api')}`);
-    say(`bench: ${p.runs} runs × ${p.steps} steps, ${p.rounds} round(s), ${p.samples} single runs per round; warming up`);
+    say(`bench: ${p.only.join(', ')}; warming up`);
     await agentrunRun(base, 1);
     await bareRun(client, bareQueue, 1, false);
-    const a = { tput: [] as number[], single: [] as RunTiming[] };
-    const b = { tput: [] as number[], single: [] as RunTiming[] };
-    const sideA = async () => {
-      a.tput.push(await throughput(() => agentrunRun(base, p.steps), p.runs));
-      for (let i = 0; i < p.samples; i += 1) a.single.push(await agentrunRun(base, 1));
-    };
-    const sideB = async () => {
-      b.tput.push(await throughput(() => bareRun(client, bareQueue, p.steps, false), p.runs));
-      for (let i = 0; i < p.samples; i += 1) b.single.push(await bareRun(client, bareQueue, 1, true));
-    };
-    for (let r = 0; r < p.rounds; r += 1) {
-      if (r % 2 === 0) { await sideA(); await sideB(); } else { await sideB(); await sideA(); }
-      say(`  round ${r + 1}/${p.rounds}: agentrun ${a.tput.at(-1)!.toFixed(2)} runs/s, bare ${b.tput.at(-1)!.toFixed(2)} runs/s`);
-    }
-    const ms = (xs: RunTiming[], k: 'firstMs' | 'endMs', q: number) => quantile(xs.map((x) => x[k]), q);
-    const figures: Figure[] = [
-      figure({ id: 'P1', what: `runs/s, ${p.runs} concurrent runs of ${p.steps} steps`, unit: 'runs/s', agentrun: median(a.tput), baseline: median(b.tput), baselineWhat: `bare workflow, ${p.steps} no-op activities`, higherIsBetter: true }),
-      figure({ id: 'P2 p50', what: 'POST → first SSE event', unit: 'ms', agentrun: ms(a.single, 'firstMs', 0.5), baseline: ms(b.single, 'firstMs', 0.5), baselineWhat: 'bare start → first activity start', higherIsBetter: false }),
-      figure({ id: 'P2 p99', what: 'POST → first SSE event', unit: 'ms', agentrun: ms(a.single, 'firstMs', 0.99), baseline: ms(b.single, 'firstMs', 0.99), baselineWhat: 'bare start → first activity start', higherIsBetter: false }),
-      figure({ id: 'P2b p50', what: 'POST → `end`, 1-step run', unit: 'ms', agentrun: ms(a.single, 'endMs', 0.5), baseline: ms(b.single, 'endMs', 0.5), baselineWhat: 'bare 1-activity workflow end to end', higherIsBetter: false }),
-      figure({ id: 'P2b p99', what: 'POST → `end`, 1-step run', unit: 'ms', agentrun: ms(a.single, 'endMs', 0.99), baseline: ms(b.single, 'endMs', 0.99), baselineWhat: 'bare 1-activity workflow end to end', higherIsBetter: false }),
-    ];
+    // P6 first: its idle figure is the worker's RSS before the other rows leave garbage in its heap.
+    if (want('P6')) add(await memoryRows(rig));
+    if (want('P1') || want('P2') || want('P2b')) add(await coreRows(rig, client, bareQueue));
+    if (want('P3') || want('P4')) add(await sseRows(rig, config, { p3: want('P3'), p4: want('P4') }));
+    if (want('P5') || want('P7')) add(await kubeRows(rig, config, { p5: want('P5'), p7: want('P7') }));
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
     say(`\n${table(figures)}\n\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}`);
     const dir = join(ctx.paths.data, 'bench');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify({ params: p, machine, figures, samples: { agentrun: a, bare: b } }, null, 2)}\n`);
+    writeFileSync(file, `${JSON.stringify({ params: p, machine, figures, samples }, null, 2)}\n`);
     say(`written: ${file}`);
   } finally {
     await connection.close();

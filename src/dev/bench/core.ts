@@ -1,0 +1,37 @@
+/**
+ * P1, P2 and P2b: agentrun against bare Temporal on the same server, in alternating rounds
+ * (A then B, then B then A): N concurrent runs of K trivial steps for throughput, and
+ * single 1-step runs for POST → first event and POST → `end`.
+ */
+import type { Client } from '@temporalio/client';
+import type { BenchRig } from './api.ts';
+import { agentrunRun, bareRun, throughput, type RunTiming } from './sides.ts';
+import { figure, median, quantile, type Figure } from './stats.ts';
+
+export async function coreRows(rig: BenchRig, client: Client, bareQueue: string): Promise<{ figures: Figure[]; samples: Record<string, unknown> }> {
+  const { p, base, say } = rig;
+  say(`  P1/P2: ${p.runs} runs × ${p.steps} steps, ${p.rounds} round(s), ${p.samples} single runs per round`);
+  const a = { tput: [] as number[], single: [] as RunTiming[] };
+  const b = { tput: [] as number[], single: [] as RunTiming[] };
+  const sideA = async () => {
+    a.tput.push(await throughput(() => agentrunRun(base, p.steps), p.runs));
+    for (let i = 0; i < p.samples; i += 1) a.single.push(await agentrunRun(base, 1));
+  };
+  const sideB = async () => {
+    b.tput.push(await throughput(() => bareRun(client, bareQueue, p.steps, false), p.runs));
+    for (let i = 0; i < p.samples; i += 1) b.single.push(await bareRun(client, bareQueue, 1, true));
+  };
+  for (let r = 0; r < p.rounds; r += 1) {
+    if (r % 2 === 0) { await sideA(); await sideB(); } else { await sideB(); await sideA(); }
+    say(`  round ${r + 1}/${p.rounds}: agentrun ${a.tput.at(-1)!.toFixed(2)} runs/s, bare ${b.tput.at(-1)!.toFixed(2)} runs/s`);
+  }
+  const ms = (xs: RunTiming[], k: 'firstMs' | 'endMs', q: number) => quantile(xs.map((x) => x[k]), q);
+  const figures: Figure[] = [
+    figure({ id: 'P1', what: `runs/s, ${p.runs} concurrent runs of ${p.steps} steps`, unit: 'runs/s', agentrun: median(a.tput), baseline: median(b.tput), baselineWhat: `bare workflow, ${p.steps} no-op activities`, higherIsBetter: true }),
+    figure({ id: 'P2 p50', what: 'POST → first SSE event', unit: 'ms', agentrun: ms(a.single, 'firstMs', 0.5), baseline: ms(b.single, 'firstMs', 0.5), baselineWhat: 'bare start → first activity start', higherIsBetter: false }),
+    figure({ id: 'P2 p99', what: 'POST → first SSE event', unit: 'ms', agentrun: ms(a.single, 'firstMs', 0.99), baseline: ms(b.single, 'firstMs', 0.99), baselineWhat: 'bare start → first activity start', higherIsBetter: false }),
+    figure({ id: 'P2b p50', what: 'POST → `end`, 1-step run', unit: 'ms', agentrun: ms(a.single, 'endMs', 0.5), baseline: ms(b.single, 'endMs', 0.5), baselineWhat: 'bare 1-activity workflow end to end', higherIsBetter: false }),
+    figure({ id: 'P2b p99', what: 'POST → `end`, 1-step run', unit: 'ms', agentrun: ms(a.single, 'endMs', 0.99), baseline: ms(b.single, 'endMs', 0.99), baselineWhat: 'bare 1-activity workflow end to end', higherIsBetter: false }),
+  ];
+  return { figures, samples: { agentrun: a, bare: b } };
+}
