@@ -35,7 +35,7 @@ function frameOf(e: StoredEvent): string {
   return frame;
 }
 
-export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 500 };
+export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000 };
 
 export interface SseDeps {
   hub: EventHub;
