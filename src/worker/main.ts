@@ -82,6 +82,8 @@ async function main(): Promise<void> {
       maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentLocalActivities,
       maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
       ...(config.worker.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: config.worker.maxCachedWorkflows }),
+      // A step's heartbeats reach Temporal at least this often, and a cancellation reaches the step with the answer.
+      maxHeartbeatThrottleInterval: config.worker.heartbeatThrottleMs,
     });
 
     // The workspace retention policy runs as a Temporal Schedule of this task queue (removed when it is off).
