@@ -49,6 +49,16 @@ export function stackEnv(): Record<string, string> {
   return env;
 }
 
+/** What a test that needs the test Kubernetes cluster says, in one line, when it is not up. */
+export const KUBE_ABSENT = 'the test Kubernetes cluster is not up (no kubeconfig in the stack env): run ./dev up --kube (./dev test starts it)';
+
+/** The stack's env with the test cluster's kubeconfigs; throws KUBE_ABSENT without them. */
+export function kubeStackEnv(): Record<string, string> & { K8S_KUBECONFIG: string; AGENTRUN_KUBE_ADMIN_KUBECONFIG: string } {
+  const env = stackEnv();
+  if (!env.K8S_KUBECONFIG || !env.AGENTRUN_KUBE_ADMIN_KUBECONFIG || !existsSync(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG)) throw new Error(KUBE_ABSENT);
+  return env as Record<string, string> & { K8S_KUBECONFIG: string; AGENTRUN_KUBE_ADMIN_KUBECONFIG: string };
+}
+
 export function uniqueQueue(prefix = 'test'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
@@ -79,9 +89,17 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * The workflow bundle `./dev test` builds once for the whole run (AGENTRUN_TEST_WORKFLOW_BUNDLE):
+ * every worker a test starts loads it (WORKFLOW_BUNDLE_PATH) instead of running webpack at start,
+ * unless the test names its own. Unset (a test file run by hand), each worker bundles as usual.
+ */
+export const TEST_WORKFLOW_BUNDLE = process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE || undefined;
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
+  const bundle = script === 'src/worker/main.ts' && TEST_WORKFLOW_BUNDLE ? { WORKFLOW_BUNDLE_PATH: TEST_WORKFLOW_BUNDLE } : {};
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...bundle, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
