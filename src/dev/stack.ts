@@ -24,7 +24,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { configTable } from '../shared/config.ts';
 import { migrate } from '../store/migrate.ts';
 import { PgStore } from '../store/pg.ts';
@@ -35,7 +34,7 @@ import { composeCmd } from './compose.ts';
 import { bench } from './bench/index.ts';
 import { buildComposeImages } from './compose-images.ts';
 import { buildImages } from './image.ts';
-import { apt, log, run, which } from './proc.ts';
+import { apt, log, which } from './proc.ts';
 import { secrets } from './secrets.ts';
 import { KUBE, kubeStarted, servicesOf } from './services/index.ts';
 import { adminUrl } from './services/postgres.ts';
@@ -145,19 +144,9 @@ async function status(ctx: StackContext): Promise<boolean> {
 /** The deployment suite (`./dev test --deploy`): what needs the images, run with them required. */
 const DEPLOY_TESTS = ['test/e2e/images.test.ts', 'test/integration/kubernetes.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/deploy-guide.test.ts', 'test/integration/alerts.test.ts', 'test/integration/manifests.test.ts'];
 
-/**
- * Bundles the workflows once for the test run (`node src/worker/bundle.ts`): the workers the
- * tests start load it instead of each running webpack (test/helpers/stack.ts TEST_WORKFLOW_BUNDLE).
- */
-function testBundle(ctx: StackContext): string {
-  const out = join(ctx.paths.data, 'test', 'workflow-bundle.js');
-  run(process.execPath, [join(ROOT, 'src', 'worker', 'bundle.ts'), out], { quiet: true, what: 'bundling the workflows for the tests' });
-  return out;
-}
-
 async function test(ctx: StackContext, args: string[]): Promise<number> {
   await up(ctx, true);
-  const env = { ...ctx.env, ...(await stackEnv(ctx)), AGENTRUN_TEST_WORKFLOW_BUNDLE: testBundle(ctx) };
+  const env = { ...ctx.env, ...(await stackEnv(ctx)) };
   const deploy = args[0] === '--deploy';
   if (deploy) {
     buildImages(ctx);
