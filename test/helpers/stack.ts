@@ -144,10 +144,26 @@ export function metricsUrl(api: Proc): string {
   return url;
 }
 
+/** How long stop() waits for a process to exit after its signal before it SIGKILLs it (and says so). */
+const STOP_DEADLINE_MS = 90_000;
+
+/**
+ * Signals the process and waits until it exits. One still there after STOP_DEADLINE_MS (a
+ * worker's drain that never ends) is SIGKILLed with a line on stderr, so a file's `after`
+ * never hangs the suite; tests of the drain itself signal and await `exited` on their own.
+ */
 export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);
-  await p.exited;
+  const timer = setTimeout(() => {
+    process.stderr.write(`test helper stop(): pid ${p.child.pid} still running ${STOP_DEADLINE_MS / 1000} s after ${signal}; SIGKILL. Its last output:\n${p.output().slice(-2000)}\n`);
+    p.child.kill('SIGKILL');
+  }, STOP_DEADLINE_MS);
+  try {
+    await p.exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Clients {
