@@ -93,9 +93,10 @@ if (import.meta.main) {
   process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE = bundle;
   const count = { passed: 0, failed: 0, skipped: 0 };
   const durations: [file: string, ms: number][] = [];
-  const stream = run({ files: orderedFiles(files).map((f) => join(ROOT, f)), concurrency, timeout: 300_000 });
+  // forceExit: a file ends when its tests do, even if a process a failed test left keeps its event loop busy (test/helpers/stack.ts kills those then).
+  const stream = run({ files: orderedFiles(files).map((f) => join(ROOT, f)), concurrency, timeout: 300_000, forceExit: true });
   stream.on('test:pass', (d) => { if (d.details.type !== 'suite') count[d.skip || d.todo ? 'skipped' : 'passed']++; });
-  stream.on('test:fail', (d) => { if (!d.todo) count.failed++; });
+  stream.on('test:fail', (d) => { if (!d.todo && d.details.type !== 'suite') count.failed++; });
   stream.on('test:summary', (d) => { if (d.file) durations.push([relative(ROOT, d.file), d.duration_ms]); });
   const reported = new Promise<void>((resolve) => {
     const reporter = new (spec as new () => Transform)();

@@ -96,6 +96,14 @@ export interface Proc {
  */
 export const TEST_WORKFLOW_BUNDLE = process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE || undefined;
 
+/**
+ * Every process a test started that still runs: SIGKILLed when the test file's process exits
+ * (test/run.ts forces that exit once its tests are done), so one that a failed start or
+ * test left behind neither outlives the file nor keeps it from ending.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
   const bundle = script === 'src/worker/main.ts' && TEST_WORKFLOW_BUNDLE ? { WORKFLOW_BUNDLE_PATH: TEST_WORKFLOW_BUNDLE } : {};
   const child = spawn(process.execPath, [join(ROOT, script)], {
@@ -105,8 +113,9 @@ export function startProcess(script: string, env: Record<string, string>): Proc 
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  live.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
   });
   return { child, output: () => out, exited };
 }
@@ -116,7 +125,7 @@ export async function startWorker(env: Record<string, string>): Promise<Proc> {
   await waitUntil('worker started', () => {
     if (p.child.exitCode !== null) throw new Error(`worker exited: ${p.output()}`);
     return p.output().includes('"worker started"');
-  }, 120_000);
+  }, 120_000).catch((err: unknown) => { p.child.kill('SIGKILL'); throw err; });
   return p;
 }
 
@@ -131,7 +140,7 @@ export async function startApi(env: Record<string, string>): Promise<Proc & { ur
     if (p.child.exitCode !== null) throw new Error(`api exited: ${p.output()}`);
     const m = /"url":"(http:\/\/[^"]+)"/.exec(p.output());
     return m?.[1];
-  }, 60_000);
+  }, 60_000).catch((err: unknown) => { p.child.kill('SIGKILL'); throw err; });
   const token = await mintToken(env.DEFAULT_USER_ID ?? 'local');
   rememberToken(url, token);
   return { ...p, url, token };
