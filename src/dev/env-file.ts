@@ -1,12 +1,13 @@
 /**
  * The environment that points the worker, the API and the tests at the local
- * stack (`./dev env` prints it), and the env file <data>/stack/env that `./dev up`
+ * stack (`./dev env` prints it; the test cluster's kubeconfigs only while it runs), and the env file <data>/stack/env that `./dev up`
  * writes with it (mode 0600: it holds the stack's secrets).
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { DATABASE, HOST, type StackContext } from './context.ts';
 import { mintJwt } from './jwt.ts';
 import { secrets } from './secrets.ts';
+import { KUBE } from './services/index.ts';
 import { kubeconfigPath } from './services/kube/layout.ts';
 import { adminUrl } from './services/postgres.ts';
 import { redisUrl } from './services/redis.ts';
@@ -35,9 +36,12 @@ export async function stackEnv(ctx: StackContext): Promise<Record<string, string
     S3_FORCE_PATH_STYLE: 'true',
     S3_ACCESS_KEY_ID: s.minioUser,
     S3_SECRET_ACCESS_KEY: s.minioPassword,
-    // The worker's RBAC-limited identity; SANDBOX=kubernetes uses it.
-    K8S_KUBECONFIG: kubeconfigPath(ctx.paths, 'worker'),
-    AGENTRUN_KUBE_ADMIN_KUBECONFIG: kubeconfigPath(ctx.paths, 'admin'),
+    // Only while the test cluster runs (./dev up --kube, ./dev test): the worker's RBAC-limited
+    // identity, which SANDBOX=kubernetes uses, and the admin's, for the tests.
+    ...((await KUBE.healthy(ctx).catch(() => false)) ? {
+      K8S_KUBECONFIG: kubeconfigPath(ctx.paths, 'worker'),
+      AGENTRUN_KUBE_ADMIN_KUBECONFIG: kubeconfigPath(ctx.paths, 'admin'),
+    } : {}),
   };
 }
 

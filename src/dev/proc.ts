@@ -38,6 +38,22 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { quiet?: 
   return String(r.stdout ?? '');
 }
 
+/** `run` without blocking (output captured): for the long installs that go side by side (stack.ts install). */
+export function runAsync(cmd: string, args: string[], opts: SpawnOptions & { what?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-8192); });
+    child.once('error', (e) => reject(new StackError(`${opts.what ?? cmd} could not run: ${e.message}`)));
+    child.once('close', (code) => {
+      if (code === 0) resolve(out);
+      else reject(new StackError(`${opts.what ?? `${cmd} ${args.join(' ')}`} failed with exit code ${code} — ${err.trim().split('\n').slice(-3).join(' | ')}`));
+    });
+  });
+}
+
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

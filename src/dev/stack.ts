@@ -7,13 +7,15 @@
  *
  *   install   install (once, cached in .tools/) everything the stack needs
  *   up        start every service on loopback (Temporal, Redis, PostgreSQL, PostgREST and
- *             its gateway, MinIO, the test Kubernetes cluster), wait until healthy
- *   down      stop them (data stays in .data/)
+ *             its gateway, MinIO), wait until healthy; with the test Kubernetes cluster too
+ *             for `--kube`, SANDBOX=kubernetes, or `./dev test` (`install --kube` likewise)
+ *   down      stop them, the cluster too if it runs (data stays in .data/)
  *   status    say what runs where
  *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
  *   env       print the environment that points processes at the stack
- *   demo      install + up, start a worker and the API, run a demo agent run and stream its log
- *   test      install + up, then the test suite (npm test); `test --deploy`: build the images, then
+ *   demo      install + up (no cluster unless SANDBOX=kubernetes), start a worker and the API, run a
+ *             demo agent run and stream its log
+ *   test      install + up with the cluster, then the test suite (npm test); `test --deploy`: build the images, then
  *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
@@ -32,9 +34,9 @@ import { composeCmd } from './compose.ts';
 import { bench } from './bench/index.ts';
 import { buildComposeImages } from './compose-images.ts';
 import { buildImages } from './image.ts';
-import { apt, which } from './proc.ts';
+import { apt, log, which } from './proc.ts';
 import { secrets } from './secrets.ts';
-import { SERVICES } from './services/index.ts';
+import { KUBE, kubeStarted, servicesOf } from './services/index.ts';
 import { adminUrl } from './services/postgres.ts';
 
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
@@ -44,21 +46,47 @@ function ensureDirs(ctx: StackContext): void {
   for (const d of [tools, data, state, logs]) mkdirSync(d, { recursive: true });
 }
 
-function install(ctx: StackContext): void {
+/**
+ * Whether a command brings up the test Kubernetes cluster: `./dev test` always (its suite has
+ * the cluster's tests), `--kube`, or SANDBOX=kubernetes (the worker's steps run there).
+ * Otherwise its Go-built control plane and tools are neither built nor started.
+ */
+const wantsKube = (ctx: StackContext, args: string[]) => args.includes('--kube') || ctx.env.SANDBOX === 'kubernetes';
+
+const seconds = (since: number) => `${Math.round((Date.now() - since) / 1000)} s`;
+
+/**
+ * Installs what is missing: the long downloads and builds (a service's install that returns a
+ * promise: Temporal from PyPI, MinIO and the cluster from Go modules) side by side with the
+ * apt packages, which go one at a time (dpkg's lock). Each install that took time says so.
+ */
+async function install(ctx: StackContext, kube: boolean): Promise<void> {
   ensureDirs(ctx);
-  for (const s of SERVICES) s.install?.(ctx);
+  const timed = (name: string, fn: () => void | Promise<void>) => async () => {
+    const t = Date.now();
+    await fn();
+    if (Date.now() - t > 3000) log(`${name} installed in ${seconds(t)}`);
+  };
+  const steps = servicesOf(kube).map((s) => ({ name: s.name, fn: () => s.install?.(ctx) }));
   // SANDBOX=local (the default) runs every shell and code step in a bubblewrap jail.
-  if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)');
-  if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (./dev test validates docker-compose.yml with it)');
+  steps.push({ name: 'bubblewrap', fn: () => { if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)'); } });
+  if (kube) steps.push({ name: 'docker-compose', fn: () => { if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (./dev test validates docker-compose.yml with it)'); } });
+  // A synchronous install runs to its end before the next starts; the asynchronous ones it started keep going meanwhile.
+  const running: Promise<void>[] = [];
+  for (const step of steps) running.push(timed(step.name, step.fn)());
+  const results = await Promise.allSettled(running);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
-async function up(ctx: StackContext): Promise<void> {
-  install(ctx);
+async function up(ctx: StackContext, kube: boolean): Promise<void> {
+  await install(ctx, kube);
   secrets(ctx);
-  for (const s of SERVICES) {
+  for (const s of servicesOf(kube)) {
     await s.start(ctx);
     say(`  ${s.name.padEnd(9)} up   ${s.where(ctx)}`);
   }
+  if (!kube) say(`  ${KUBE.name.padEnd(9)} ${(await kubeUp(ctx)) ? 'up   (already running)' : `off  ${KUBE_OFF}`}`);
   await writeEnvFile(ctx);
   say(`  env file  ${ctx.paths.envFile}`);
   await topUpLocalUser(ctx);
@@ -84,19 +112,29 @@ async function migrateCmd(ctx: StackContext): Promise<void> {
   say(applied.length ? `applied: ${applied.join(', ')}` : 'nothing to apply: the database is up to date');
 }
 
+/** What status and up print for the cluster when it is not running. */
+const KUBE_OFF = '(not needed for the demo; ./dev up --kube, ./dev test or SANDBOX=kubernetes start it)';
+
+const kubeUp = (ctx: StackContext) => KUBE.healthy(ctx).catch(() => false);
+
 async function down(ctx: StackContext): Promise<void> {
   ensureDirs(ctx);
-  for (const s of [...SERVICES].reverse()) {
+  for (const s of [...servicesOf(true)].reverse()) {
     const stopped = await s.stop(ctx);
     say(`  ${s.name.padEnd(9)} ${stopped ? 'stopped' : 'not running'}`);
   }
 }
 
+/** Every service's state; true when all are up (the cluster counts only when it was started: its pid files). */
 async function status(ctx: StackContext): Promise<boolean> {
   ensureDirs(ctx);
   let all = true;
-  for (const s of SERVICES) {
+  for (const s of servicesOf(true)) {
     const ok = await s.healthy(ctx).catch(() => false);
+    if (s === KUBE && !ok && !kubeStarted(ctx)) {
+      say(`  ${s.name.padEnd(9)} off  ${KUBE_OFF}`);
+      continue;
+    }
     all &&= ok;
     say(`  ${s.name.padEnd(9)} ${ok ? 'up  ' : 'down'} ${s.where(ctx)}`);
   }
@@ -107,7 +145,7 @@ async function status(ctx: StackContext): Promise<boolean> {
 const DEPLOY_TESTS = ['test/e2e/images.test.ts', 'test/integration/kubernetes.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/deploy-guide.test.ts', 'test/integration/alerts.test.ts', 'test/integration/manifests.test.ts'];
 
 async function test(ctx: StackContext, args: string[]): Promise<number> {
-  await up(ctx);
+  await up(ctx, true);
   const env = { ...ctx.env, ...(await stackEnv(ctx)) };
   const deploy = args[0] === '--deploy';
   if (deploy) {
@@ -126,20 +164,20 @@ async function main(): Promise<number> {
   const [cmd, ...rest] = process.argv.slice(2);
   const ctx = loadStackContext(process.env);
   switch (cmd) {
-    case 'install': install(ctx); say('installed'); return 0;
-    case 'up': await up(ctx); return 0;
+    case 'install': await install(ctx, wantsKube(ctx, rest)); say('installed'); return 0;
+    case 'up': await up(ctx, wantsKube(ctx, rest)); return 0;
     case 'down': await down(ctx); return 0;
     case 'status': return (await status(ctx)) ? 0 : 1;
     case 'migrate': await migrateCmd(ctx); return 0;
     case 'env': for (const [k, v] of Object.entries(await stackEnv(ctx))) say(`export ${k}='${v}'`); return 0;
-    case 'demo': await up(ctx); await demo(ctx); return 0;
+    case 'demo': await up(ctx, wantsKube(ctx, rest)); await demo(ctx); return 0;
     case 'test': return test(ctx, rest);
     case 'image': buildImages(ctx); return 0;
     case 'compose': return composeCmd(ctx, rest, say);
-    case 'bench': await up(ctx); await bench(ctx, rest, say); return 0;
+    case 'bench': await up(ctx, wantsKube(ctx, rest)); await bench(ctx, rest.filter((a) => a !== '--kube'), say); return 0;
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|bench|image|compose|config-table');
+      say('usage: ./dev install|up|down|status|migrate|env|demo|test|bench|image|compose|config-table (install, up, demo, bench: --kube adds the test cluster)');
       return cmd ? 2 : 0;
   }
 }

@@ -19,7 +19,7 @@ import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { migrate } from '../../src/store/migrate.ts';
 import { boot } from '../helpers/boot.ts';
 import { createDatabase, databaseUrl, dropDatabase, sql } from '../helpers/databases.ts';
-import { ROOT, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { kubeStackEnv, ROOT, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Proc } from '../helpers/stack.ts';
 
 const GUIDE = readFileSync(join(ROOT, 'docs', 'deploy.md'), 'utf8');
@@ -42,9 +42,9 @@ function assertPrints(name: string, actual: string): void {
   assert.match(text, new RegExp(`^${pattern}$`), `docs/deploy.md's "${name}" output is not what the command printed:\n${text}`);
 }
 
-const env = stackEnv();
+const env = kubeStackEnv();
 const tools = join(ROOT, '.tools', 'k8s', 'bin');
-const kubeconfig = env.AGENTRUN_KUBE_ADMIN_KUBECONFIG!;
+const kubeconfig = env.AGENTRUN_KUBE_ADMIN_KUBECONFIG;
 
 /** Runs a guide block with sh -e (PATH: the built kustomize/kubectl, the stack's temporal), in `cwd`. */
 function sh(script: string, cwd: string, extra: Record<string, string> = {}): string {

@@ -49,6 +49,16 @@ export function stackEnv(): Record<string, string> {
   return env;
 }
 
+/** What a test that needs the test Kubernetes cluster says, in one line, when it is not up. */
+export const KUBE_ABSENT = 'the test Kubernetes cluster is not up (no kubeconfig in the stack env): run ./dev up --kube (./dev test starts it)';
+
+/** The stack's env with the test cluster's kubeconfigs; throws KUBE_ABSENT without them. */
+export function kubeStackEnv(): Record<string, string> & { K8S_KUBECONFIG: string; AGENTRUN_KUBE_ADMIN_KUBECONFIG: string } {
+  const env = stackEnv();
+  if (!env.K8S_KUBECONFIG || !env.AGENTRUN_KUBE_ADMIN_KUBECONFIG || !existsSync(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG)) throw new Error(KUBE_ABSENT);
+  return env as Record<string, string> & { K8S_KUBECONFIG: string; AGENTRUN_KUBE_ADMIN_KUBECONFIG: string };
+}
+
 export function uniqueQueue(prefix = 'test'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
@@ -79,16 +89,33 @@ export interface Proc {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * The workflow bundle `./dev test` builds once for the whole run (AGENTRUN_TEST_WORKFLOW_BUNDLE):
+ * every worker a test starts loads it (WORKFLOW_BUNDLE_PATH) instead of running webpack at start,
+ * unless the test names its own. Unset (a test file run by hand), each worker bundles as usual.
+ */
+export const TEST_WORKFLOW_BUNDLE = process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE || undefined;
+
+/**
+ * Every process a test started that still runs: SIGKILLed when the test file's process exits
+ * (test/run.ts forces that exit once its tests are done), so one that a failed start or
+ * test left behind neither outlives the file nor keeps it from ending.
+ */
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
+  const bundle = script === 'src/worker/main.ts' && TEST_WORKFLOW_BUNDLE ? { WORKFLOW_BUNDLE_PATH: TEST_WORKFLOW_BUNDLE } : {};
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...bundle, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  live.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
   });
   return { child, output: () => out, exited };
 }
@@ -98,7 +125,7 @@ export async function startWorker(env: Record<string, string>): Promise<Proc> {
   await waitUntil('worker started', () => {
     if (p.child.exitCode !== null) throw new Error(`worker exited: ${p.output()}`);
     return p.output().includes('"worker started"');
-  }, 120_000);
+  }, 120_000).catch((err: unknown) => { p.child.kill('SIGKILL'); throw err; });
   return p;
 }
 
@@ -113,7 +140,7 @@ export async function startApi(env: Record<string, string>): Promise<Proc & { ur
     if (p.child.exitCode !== null) throw new Error(`api exited: ${p.output()}`);
     const m = /"url":"(http:\/\/[^"]+)"/.exec(p.output());
     return m?.[1];
-  }, 60_000);
+  }, 60_000).catch((err: unknown) => { p.child.kill('SIGKILL'); throw err; });
   const token = await mintToken(env.DEFAULT_USER_ID ?? 'local');
   rememberToken(url, token);
   return { ...p, url, token };
@@ -126,10 +153,26 @@ export function metricsUrl(api: Proc): string {
   return url;
 }
 
+/** How long stop() waits for a process to exit after its signal before it SIGKILLs it (and says so). */
+const STOP_DEADLINE_MS = 90_000;
+
+/**
+ * Signals the process and waits until it exits. One still there after STOP_DEADLINE_MS (a
+ * worker's drain that never ends) is SIGKILLed with a line on stderr, so a file's `after`
+ * never hangs the suite; tests of the drain itself signal and await `exited` on their own.
+ */
 export async function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   p.child.kill(signal);
-  await p.exited;
+  const timer = setTimeout(() => {
+    process.stderr.write(`test helper stop(): pid ${p.child.pid} still running ${STOP_DEADLINE_MS / 1000} s after ${signal}; SIGKILL. Its last output:\n${p.output().slice(-2000)}\n`);
+    p.child.kill('SIGKILL');
+  }, STOP_DEADLINE_MS);
+  try {
+    await p.exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Clients {

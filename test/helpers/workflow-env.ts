@@ -3,10 +3,11 @@
  * time-skipping test server) binary installed by ./dev, and plain-object fake
  * activities that record what the workflow asked for.
  */
+import { readFile } from 'node:fs/promises';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
 import type { Activities, PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
 import { stepCredits } from '../../src/shared/pricing.ts';
 import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/shared/run.ts';
@@ -17,13 +18,18 @@ import { SEARCH_ATTRIBUTES } from '../../src/shared/names.ts';
 import proto from '@temporalio/proto';
 
 const { temporal } = proto;
-import { stackEnv } from './stack.ts';
+import { stackEnv, TEST_WORKFLOW_BUNDLE } from './stack.ts';
 import { WORKFLOW_BUNDLE_OPTIONS } from '../../src/worker/bundle.ts';
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle the worker runs (its OpenTelemetry interceptors included), built once per test process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: new DefaultLogger('WARN') });
+let bundle: Promise<WorkflowBundle> | undefined;
+/**
+ * The workflow bundle the worker runs (its OpenTelemetry interceptors included): the one
+ * `./dev test` built for the run (stack.ts's TEST_WORKFLOW_BUNDLE), else built once per test process.
+ */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= TEST_WORKFLOW_BUNDLE
+    ? readFile(TEST_WORKFLOW_BUNDLE, 'utf8').then((code) => ({ code }))
+    : bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: new DefaultLogger('WARN') });
   return bundle;
 }
 

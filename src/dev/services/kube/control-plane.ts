@@ -69,7 +69,7 @@ async function startIfDown(ctx: StackContext, name: string, args: string[], heal
   const bin = join(kubeBinDir(ctx.paths), name);
   if (readPid(pid) && (await healthy())) return;
   await stopPid(pid);
-  if (!existsSync(bin)) throw new StackError(`${name} is not built: run ./dev install`);
+  if (!existsSync(bin)) throw new StackError(`${name} is not built: run ./dev install --kube`);
   startDetached(bin, args, { logFile: logs, pidFile: pid });
   await waitFor(name, timeoutMs, healthy, `see ${logs}`);
 }
@@ -119,6 +119,11 @@ export async function startControlPlane(ctx: StackContext): Promise<void> {
     `--server-address=${HOST}:${ports.kwok}`, `--node-ip=${HOST}`, `--node-port=${ports.kwok}`, '--cidr=10.244.0.0/16',
     `--tls-cert-file=${p('apiserver.crt')}`, `--tls-private-key-file=${p('apiserver.key')}`,
   ], () => kwokHealthy(ctx));
+}
+
+/** Whether the stack started the control plane (a pid file left: a crashed component too), so it is expected up. */
+export function controlPlaneStarted(ctx: StackContext): boolean {
+  return COMPONENTS.some((name) => existsSync(pidFile(ctx, name)));
 }
 
 export async function stopControlPlane(ctx: StackContext): Promise<boolean> {

@@ -7,6 +7,8 @@ import { HOST } from '../../context.ts';
 import type { Service } from '../service.ts';
 import { prepareCluster } from './cluster.ts';
 import { controlPlaneHealthy, startControlPlane, stopControlPlane } from './control-plane.ts';
+
+export { controlPlaneStarted as kubeStarted } from './control-plane.ts';
 import { installKube, KUBE_VERSIONS } from './install.ts';
 import { kubeconfigPath, KWOK_NODE } from './layout.ts';
 

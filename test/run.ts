@@ -1,0 +1,116 @@
+/**
+ * `npm test` (what `./dev test` runs): the type-check and lint side by side with every test
+ * file, the slowest files started first so none is left running alone at the end, N files
+ * at a time (`--concurrency N`, default 3: the suite waits on Temporal, Redis and child
+ * processes about as much as it computes, on 2 cores). The workflows are bundled once, here, for every worker
+ * the tests start (AGENTRUN_TEST_WORKFLOW_BUNDLE, test/helpers/stack.ts). File names as
+ * arguments run those files only. Exits non-zero when a test, the type-check or the lint fails.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, globSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Transform } from 'node:stream';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { fileURLToPath } from 'node:url';
+import { stackPaths } from '../src/dev/context.ts';
+import { writeWorkflowBundle } from '../src/worker/bundle.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Started first, longest first (measured per file with `./dev test`; README, "Tests"): a long
+ * file started last would run alone while the other slots sit idle. A name that no longer
+ * exists is skipped; a new slow file belongs here.
+ */
+const SLOWEST_FIRST = [
+  'test/e2e/long-run.test.ts',
+  'test/integration/kubernetes.test.ts',
+  'test/e2e/credits.test.ts',
+  'test/e2e/worker.test.ts',
+  'test/e2e/pay-before-run.test.ts',
+  'test/e2e/sse.test.ts',
+  'test/integration/store-schema-boot.test.ts',
+  'test/e2e/run-endpoints.test.ts',
+  'test/e2e/deploy-guide.test.ts',
+  'test/e2e/sandbox-attacks.test.ts',
+  'test/integration/sandbox-local.test.ts',
+  'test/e2e/queue.test.ts',
+  'test/workflow/agent-run.test.ts',
+  'test/e2e/tracing.test.ts',
+  'test/e2e/boot.test.ts',
+  'test/e2e/redis-authority.test.ts',
+  'test/e2e/openapi.test.ts',
+  'test/integration/workspace-files.test.ts',
+];
+
+function parseArgs(argv: string[]): { concurrency: number; files: string[] } {
+  let concurrency = 3;
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--concurrency') concurrency = Number(argv[++i]);
+    else if (a.startsWith('--concurrency=')) concurrency = Number(a.slice('--concurrency='.length));
+    else files.push(relative(ROOT, join(process.cwd(), a)));
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`--concurrency takes a positive integer, not ${concurrency}`);
+  return { concurrency, files };
+}
+
+/** Every test file, SLOWEST_FIRST's first, then the rest in name order. */
+export function orderedFiles(only: string[]): string[] {
+  const all = (only.length ? only : globSync('test/**/*.test.ts', { cwd: ROOT })).sort();
+  const first = SLOWEST_FIRST.filter((f) => all.includes(f) && existsSync(join(ROOT, f)));
+  return [...first, ...all.filter((f) => !first.includes(f))];
+}
+
+/** A check (type-check, lint) as a child process; resolves to whether it passed, after printing its output when it failed. */
+function check(name: string, cmd: string, args: string[]): Promise<boolean> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('error', (err) => { process.stdout.write(`✖ ${name}: ${err.message}\n`); resolve(false); });
+    child.once('close', (code) => {
+      const took = `${Math.round((Date.now() - started) / 1000)} s`;
+      process.stdout.write(code === 0 ? `✔ ${name} (${took})\n` : `✖ ${name} failed (${took}):\n${out}\n`);
+      resolve(code === 0);
+    });
+  });
+}
+
+if (import.meta.main) {
+  const { concurrency, files } = parseArgs(process.argv.slice(2));
+  const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
+  const checks = Promise.all([
+    check('type-check (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']),
+    check('lint (eslint)', bin('eslint'), ['--max-warnings=0', 'src', 'test']),
+  ]);
+  // The workers' bundle is built before the first file starts (a test file may start a worker at once).
+  const bundle = join(stackPaths(process.env).data, 'test', 'workflow-bundle.js');
+  await writeWorkflowBundle(bundle);
+  process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE = bundle;
+  const count = { passed: 0, failed: 0, skipped: 0 };
+  const durations: [file: string, ms: number][] = [];
+  // forceExit: a file ends when its tests do, even if a process a failed test left keeps its event loop busy (test/helpers/stack.ts kills those then).
+  const stream = run({ files: orderedFiles(files).map((f) => join(ROOT, f)), concurrency, timeout: 300_000, forceExit: true });
+  stream.on('test:pass', (d) => { if (d.details.type !== 'suite') count[d.skip || d.todo ? 'skipped' : 'passed']++; });
+  stream.on('test:fail', (d) => { if (!d.todo && d.details.type !== 'suite') count.failed++; });
+  stream.on('test:summary', (d) => { if (d.file) durations.push([relative(ROOT, d.file), d.duration_ms]); });
+  const reported = new Promise<void>((resolve) => {
+    const reporter = new (spec as new () => Transform)();
+    reporter.on('end', resolve);
+    stream.pipe(reporter).pipe(process.stdout, { end: false });
+  });
+  const [passed] = await Promise.all([checks, reported]);
+  // Each file's time in its own process (imports excluded), slowest first: what SLOWEST_FIRST follows.
+  durations.sort((a, b) => b[1] - a[1]);
+  const table = durations.map(([f, ms]) => `${(ms / 1000).toFixed(1).padStart(7)} s  ${f}`).join('\n');
+  const file = join(stackPaths(process.env).data, 'test', 'durations.txt');
+  writeFileSync(file, `${table}\n`);
+  process.stdout.write(`slowest files (all in ${relative(ROOT, file)}):\n${table.split('\n').slice(0, 8).join('\n')}\n`);
+  process.stdout.write(`tests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
+  process.exitCode = count.failed > 0 || !passed.every(Boolean) ? 1 : 0;
+}
