@@ -105,7 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentLocalActivities: c.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES, maxConcurrentWorkflowTasks: c.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: c.WORKER_MAX_CACHED_WORKFLOWS,
-      heartbeatThrottleMs: c.WORKER_HEARTBEAT_THROTTLE_MS,
+      heartbeatThrottleMs: c.WORKER_HEARTBEAT_THROTTLE_MS, workflowThreads: c.WORKER_WORKFLOW_THREADS,
       workflowBundlePath: c.WORKFLOW_BUNDLE_PATH,
       deploymentName: c.WORKER_DEPLOYMENT_NAME, buildId: c.WORKER_BUILD_ID },
     ...(c.OTEL_EXPORTER_OTLP_ENDPOINT ? { tracing: { otlpEndpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT } } : {}),

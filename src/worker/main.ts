@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       ...(config.worker.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: config.worker.maxCachedWorkflows }),
       // A step's heartbeats reach Temporal at least this often, and a cancellation reaches the step with the answer.
       maxHeartbeatThrottleInterval: config.worker.heartbeatThrottleMs,
+      workflowThreadPoolSize: config.worker.workflowThreads,
     });
 
     // The workspace retention policy runs as a Temporal Schedule of this task queue (removed when it is off).

@@ -126,10 +126,10 @@ describe('config', () => {
 
   it('parses the worker\'s tuning (issue 13): local activity and workflow task slots, the sticky cache', () => {
     const d = loadConfig(secrets).worker;
-    assert.deepEqual([d.maxConcurrentLocalActivities, d.maxConcurrentWorkflowTasks, d.maxCachedWorkflows, d.heartbeatThrottleMs], [100, 40, undefined, 1000]);
+    assert.deepEqual([d.maxConcurrentLocalActivities, d.maxConcurrentWorkflowTasks, d.maxCachedWorkflows, d.heartbeatThrottleMs, d.workflowThreads], [100, 40, undefined, 1000, 1]);
     const c = loadConfig({ ...secrets, WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '8', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '6', WORKER_MAX_CACHED_WORKFLOWS: '50' }).worker;
     assert.deepEqual([c.maxConcurrentLocalActivities, c.maxConcurrentWorkflowTasks, c.maxCachedWorkflows], [8, 6, 50]);
-    for (const bad of [{ WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' }, { WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '0' }, { WORKER_HEARTBEAT_THROTTLE_MS: '5' }, { DATABASE_POOL_MAX: '0' }, { DATABASE_PREPARED_STATEMENTS: 'maybe' }]) {
+    for (const bad of [{ WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '1' }, { WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: '0' }, { WORKER_HEARTBEAT_THROTTLE_MS: '5' }, { WORKER_WORKFLOW_THREADS: '0' }, { DATABASE_POOL_MAX: '0' }, { DATABASE_PREPARED_STATEMENTS: 'maybe' }]) {
       assert.throws(() => loadConfig({ ...secrets, ...bad }), new RegExp(Object.keys(bad)[0]!), JSON.stringify(bad));
     }
   });

@@ -65,7 +65,7 @@ export interface Config {
    * deploymentName / buildId: the deployment version the worker reports (buildId unset: derived from the bundle).
    */
   worker: {
-    shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows?: number; heartbeatThrottleMs: number;
+    shutdownGraceMs: number; heartbeatTtlS: number; maxConcurrentActivities: number; maxConcurrentLocalActivities: number; maxConcurrentWorkflowTasks: number; maxCachedWorkflows?: number; heartbeatThrottleMs: number; workflowThreads: number;
     workflowBundlePath?: string; deploymentName: string; buildId?: string };
   /** OpenTelemetry traces exported by OTLP/HTTP (src/infra/tracing.ts); absent: tracing is off. */
   tracing?: { otlpEndpoint: string };
