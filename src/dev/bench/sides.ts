@@ -5,6 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { readSse } from '../sse-client.ts';
+import { startRun } from './api.ts';
 
 /** One run's timings: from the start request to the first sign of work, and to its end. */
 export interface RunTiming { firstMs: number; endMs: number }
@@ -15,9 +16,7 @@ export const trivialPrompt = (steps: number) => Array.from({ length: steps }, (_
 /** agentrun: POST /v1/runs, then its event stream until `end` (first = the first event). */
 export async function agentrunRun(base: string, steps: number): Promise<RunTiming> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: trivialPrompt(steps) }) });
-  if (res.status !== 202) throw new Error(`POST /v1/runs answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-  const { id } = (await res.json()) as { id: string };
+  const id = await startRun(base, { prompt: trivialPrompt(steps) });
   let firstMs: number | undefined;
   let status = '';
   for await (const m of readSse(`${base}/v1/runs/${id}/events`)) {
