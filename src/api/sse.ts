@@ -18,7 +18,10 @@ export interface SseOptions {
   maxBufferedBytes: number;
   /** Delay the client should wait before reconnecting. */
   retryMs: number;
+  /** Most entries one catch-up read asks for. */
   pageSize: number;
+  /** About how many bytes one catch-up read may bring: pages of large events ask for fewer entries. */
+  pageBytes: number;
 }
 
 /**
@@ -35,7 +38,7 @@ function frameOf(e: StoredEvent): string {
   return frame;
 }
 
-export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000 };
+export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000, pageBytes: 256 << 10 };
 
 export interface SseDeps {
   hub: EventHub;
@@ -62,9 +65,17 @@ export class SseSession implements Follower {
   private retryTimer: NodeJS.Timeout | undefined;
   private onClosed: (() => void) | undefined;
   private lastDeliveryAt = Date.now();
+  /** Entries the next catch-up read asks for, sized from the last page's events. */
+  private pageCount: number;
   /** Frames written in this turn of the event loop, sent together as one write. */
   private pending: string[] = [];
   private flushScheduled = false;
+  /**
+   * The client reads slower than events come: its socket wants a drain. Live events are
+   * not queued for it in memory (the stream holds them); after the drain it reads on
+   * from its cursor. So a slow client costs at most one page, never an unbounded queue.
+   */
+  private lagging = false;
 
   constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
     this.deps = deps;
@@ -72,6 +83,24 @@ export class SseSession implements Follower {
     this.runId = runId;
     this.res = res;
     this.cursor = lastEventId;
+    this.pageCount = Math.min(opts.pageSize, 250); // grows once the events' size is known
+  }
+
+  /**
+   * Reads the next page after the cursor. A thousand clients catching up on 1 KB lines
+   * would otherwise each hold pageSize of them at once: the page is sized so it carries
+   * about pageBytes. `full` says whether the stream may hold more.
+   */
+  private async readPage(): Promise<{ page: StoredEvent[]; full: boolean }> {
+    const count = this.pageCount;
+    const page = await this.deps.events.readAfter(this.runId, this.cursor, count);
+    if (page.length > 0) {
+      let bytes = 0;
+      for (const e of page) bytes += frameOf(e).length;
+      const fit = Math.floor(this.opts.pageBytes / Math.max(1, bytes / page.length));
+      this.pageCount = Math.max(Math.min(50, this.opts.pageSize), Math.min(this.opts.pageSize, fit));
+    }
+    return { page, full: page.length >= count };
   }
 
   /** Subscribes and performs the first read before any header is sent, so a Redis outage is a clean 503. */
@@ -80,11 +109,11 @@ export class SseSession implements Follower {
     // written before the headers, and the read decides where the client resumes).
     this.reading = true;
     this.unfollow = await this.deps.hub.follow(this.runId, this);
-    let first: StoredEvent[];
+    let first: { page: StoredEvent[]; full: boolean };
     let backfill: { notice: Record<string, unknown>; events: StoredEvent[] } | undefined;
     try {
       backfill = await this.backfill();
-      first = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
+      first = await this.readPage();
     } catch (err) {
       this.unfollow();
       throw err;
@@ -107,8 +136,8 @@ export class SseSession implements Follower {
       for (const e of backfill.events) this.deliver(e);
       if (this.closed) return;
     }
-    for (const e of first) this.deliver(e);
-    if (first.length < this.opts.pageSize) this.finishRead();
+    const cut = this.deliverPage(first.page);
+    if (!first.full && !cut) this.finishRead();
     else void this.read();
   }
 
@@ -133,6 +162,20 @@ export class SseSession implements Follower {
     return { notice, events: [] };
   }
 
+  /**
+   * Delivers a page's events up to about pageBytes (a page sized from smaller events may
+   * bring more); true when it stopped early: the rest is read again from the cursor.
+   */
+  private deliverPage(page: readonly StoredEvent[]): boolean {
+    let bytes = 0;
+    for (const e of page) {
+      if (bytes >= this.opts.pageBytes) return true;
+      this.deliver(e);
+      bytes += frameOf(e).length;
+    }
+    return false;
+  }
+
   /** Resolves when the session ends (end event, client gone, or dropped). */
   done(): Promise<void> {
     return new Promise((resolve) => {
@@ -144,6 +187,7 @@ export class SseSession implements Follower {
   onEvent(event: StoredEvent): void {
     if (this.closed) return;
     if (this.reading) this.held.push(event);
+    else if (this.lagging) return; // read after the drain
     else if (this.follows(event)) this.deliver(event);
     else void this.read(); // something was published while we were not subscribed: the stream has it
   }
@@ -166,9 +210,9 @@ export class SseSession implements Follower {
     this.reading = true;
     try {
       for (;;) {
-        const page = await this.deps.events.readAfter(this.runId, this.cursor, this.opts.pageSize);
-        for (const e of page) this.deliver(e);
-        if (this.closed || page.length < this.opts.pageSize) break;
+        const { page, full } = await this.readPage();
+        const cut = this.deliverPage(page);
+        if (this.closed || (!full && !cut)) break;
         this.flush();
         if (this.res.writableNeedDrain) await this.drainOrDrop();
         if (this.closed) return true;
@@ -190,12 +234,19 @@ export class SseSession implements Follower {
     const held = this.held;
     this.held = [];
     this.reading = false;
+    if (this.res.writableNeedDrain) {
+      this.lag(); // the held events are in the stream: read them after the drain
+      return;
+    }
+    let bytes = 0;
     for (const e of held) {
-      if (!this.follows(e)) {
-        void this.read(); // the rest is in the stream
+      // Many events came during the read: the stream has them too, read in pages with drains between.
+      if (!this.follows(e) || bytes > this.opts.pageBytes) {
+        void this.read();
         return;
       }
       this.deliver(e);
+      bytes += frameOf(e).length;
     }
     if (this.rereadWanted && !this.closed) {
       this.rereadWanted = false;
@@ -238,10 +289,23 @@ export class SseSession implements Follower {
     }
     this.res.write(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
     this.pending = [];
-    if (!this.closed && this.res.writableLength > this.opts.maxBufferedBytes) {
+    if (this.closed) return;
+    if (this.res.writableLength > this.opts.maxBufferedBytes) {
       this.deps.log.info({ runId: this.runId, buffered: this.res.writableLength }, 'dropping slow SSE client');
       this.close(true);
+    } else if (this.res.writableNeedDrain && !this.reading) {
+      this.lag(); // (a read waits for drains itself, page by page)
     }
+  }
+
+  /** Sends nothing more until the client drained what it has, then reads on from the cursor. */
+  private lag(): void {
+    if (this.lagging || this.closed) return;
+    this.lagging = true;
+    void this.drainOrDrop().then(() => {
+      this.lagging = false;
+      this.onResync();
+    });
   }
 
   private drainOrDrop(): Promise<void> {
@@ -255,7 +319,7 @@ export class SseSession implements Follower {
   private tick(): void {
     if (this.closed) return;
     this.send(': heartbeat\n\n');
-    if (this.reading || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
+    if (this.reading || this.lagging || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
     // A run that closed without an `end` event (terminated by an operator) still ends the stream —
     // but only once everything the stream holds was delivered: a failed read ends nothing.
     this.deps.isClosed().then(async ({ closed, status }) => {

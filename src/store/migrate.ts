@@ -14,11 +14,41 @@ export interface MigrateOptions {
   log?: (line: string) => void;
 }
 
+/** Name lookups that fail for a moment (a container network's DNS under load) are tried again. */
+const TRANSIENT_CONNECT = new Set(['EAI_AGAIN']);
+
+/** One connection for the whole job, so a name that resolved once is not looked up again. */
+async function connect(databaseUrl: string, log: (line: string) => void, deadlineMs = 20_000): Promise<pg.Client> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!code || !TRANSIENT_CONNECT.has(code) || Date.now() > deadline) throw err;
+      log(`connecting: ${(err as Error).message}; trying again`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Applies every pending migration in one transaction; returns the names applied. */
 export async function migrate(opts: MigrateOptions): Promise<string[]> {
   const log = opts.log ?? (() => undefined);
+  const client = await connect(opts.databaseUrl, log);
+  try {
+    return await migrateWith(client, log);
+  } finally {
+    await client.end();
+  }
+}
+
+async function migrateWith(client: pg.Client, log: (line: string) => void): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: opts.databaseUrl,
+    dbClient: client,
     dir: MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'pgmigrations',
@@ -29,13 +59,7 @@ export async function migrate(opts: MigrateOptions): Promise<string[]> {
     logger: { debug: () => undefined, info: log, warn: log, error: log },
   });
   // PostgREST caches the schema: ask it to reload (harmless when none listens).
-  const client = new pg.Client({ connectionString: opts.databaseUrl });
-  await client.connect();
-  try {
-    await client.query(`NOTIFY pgrst, 'reload schema'`);
-  } finally {
-    await client.end();
-  }
+  await client.query(`NOTIFY pgrst, 'reload schema'`);
   return applied.map((m) => m.name);
 }
 

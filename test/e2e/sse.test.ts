@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
+import { EventLog } from '../../src/infra/event-log.ts';
 import { createRedis } from '../../src/infra/redis.ts';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../src/infra/redis-acl.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
@@ -153,7 +154,7 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
     assertExactlyOnceInOrder(got, 5000);
   });
 
-  it('1,000 concurrent SSE clients on one API process all receive every event; slow clients are dropped, memory stays bounded', async () => {
+  it('1,000 concurrent SSE clients on one API process all receive every event; slow clients are dropped, memory stays bounded', async (t) => {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${api!.child.pid}/status`, 'utf8'))![1]) * 1024;
     const before = rss();
     const id = await createRun(api!.url, 'shell sh -c "sleep 4; i=1; while [ $i -le 300 ]; do echo line-$i; i=$((i+1)); done; head -c 3000000 /dev/zero | tr \\"\\\\000\\" x | fold -w 1000"');
@@ -190,7 +191,46 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
       clearInterval(sampler);
       for (const s of slow) await s.body?.cancel().catch(() => undefined);
     }
+    t.diagnostic(`API RSS grew by ${Math.round((peak - before) / 1048576)} MiB (peak ${Math.round(peak / 1048576)} MiB)`);
     assert.ok(peak - before < 400 * 1024 * 1024, `API RSS grew by ${Math.round((peak - before) / 1048576)} MiB`);
+  });
+
+  it('a client that stops reading for a while is not queued for in memory: it reads on from its place, every event once, not dropped', async () => {
+    // Steps' output is capped (TOOL_OUTPUT_MAX_BYTES), so the 6 MB that overflow the sockets'
+    // buffers are appended to the run's log the way the worker appends, while the run waits.
+    const id = await createRun(api!.url, 'shell sleep 12');
+    const r = redis.client();
+    await r.connect();
+    const log = new EventLog(r, { maxLen: 100_000, ttlS: 600 });
+    const drops = () => api!.output().split('\n').filter((l) => l.includes('dropping slow SSE client')).length;
+    const dropsBefore = drops();
+    const pad = 'y'.repeat(1000);
+    let appending: Promise<void> | undefined;
+    const got: SseMessage[] = [];
+    let paused = false;
+    try {
+      for await (const m of readSse(`${api!.url}/v1/runs/${id}/events`, { headers: authHeaders(api!.url) })) {
+        got.push(m);
+        appending ??= (async () => {
+          for (let b = 0; b < 30; b++) {
+            await log.append(id, Array.from({ length: 200 }, (_, i) => ({ key: `bulk:${b * 200 + i}`, type: 'log' as const, data: { stream: 'stdout', text: `bulk-${b * 200 + i + 1} ${pad}` } })));
+          }
+        })();
+        if (!paused && m.event === 'log' && String(parse(m).text).startsWith('bulk-')) {
+          paused = true;
+          await new Promise((res) => setTimeout(res, 4000)); // reads nothing meanwhile
+        }
+      }
+      await appending;
+    } finally {
+      r.disconnect();
+    }
+    assert.ok(paused, 'the client paused while the events flowed');
+    const bulk = got.filter((m) => m.event === 'log' && String(parse(m).text).startsWith('bulk-')).map((m) => String(parse(m).text).split(' ')[0]);
+    assert.equal(bulk.length, 6000, 'every event once');
+    bulk.forEach((t, i) => assert.equal(t, `bulk-${i + 1}`));
+    assert.equal(got.at(-1)?.event, 'end');
+    assert.equal(drops(), dropsBefore, 'the client was not dropped');
   });
 
   it('Redis restarted during a run: requests needing it fail fast with 503, clients resume with nothing lost', async () => {
