@@ -4,69 +4,31 @@
  */
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
-import { auditDirectSignals } from './audit.ts';
 import { creditActivities } from './credits.ts';
 import type { HoldInput } from './credits.ts';
 import { llmActivities } from './llm.ts';
 import { runPaidStep } from './paid-step.ts';
+import { creditKeys, recordActivities } from './records.ts';
 import type { PaidStep, RunPaidStepInput } from './paid-step.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
 import type { LlmProvider } from '../llm/types.ts';
 import { offlineProvider } from '../llm/offline.ts';
-import type { RunEvent, RunStatus, StepResult } from '../shared/run.ts';
-import type { CreditResult, RunFields } from '../store/types.ts';
+import type { StepResult } from '../shared/run.ts';
+import type { CreditResult } from '../store/types.ts';
 
-export interface PublishInput { runId: string; events: RunEvent[] }
-export interface TransitionInput {
-  runId: string;
-  status: RunStatus;
-  /** Deterministic event key (the workflow's sequence number). */
-  eventKey: string;
-  data?: Record<string, unknown>;
-  fields?: RunFields;
-}
 /** A direct charge has the shape of a hold: run, step (or null for an LLM call), amount, tokens, idempotency key, what. */
 export type ChargeInput = HoldInput;
 
 /** What a retention sweep reports (counts, and the first workspaces deleted). */
 export interface RetentionSweepResult { cutoff: string; scanned: number; deleted: number; kept: number; deletedWorkspaces: string[] }
 
-/** Idempotency keys of credit operations that are one per run. */
-export const creditKeys = {
-  reserve: (runId: string) => `reserve:${runId}`,
-  settle: (runId: string) => `settle:${runId}`,
-  release: (runId: string) => `release:${runId}`,
-};
-
 export function createActivities(deps: ActivityDeps, providers: { anthropic?: LlmProvider } = {}) {
   return {
     ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
     ...creditActivities(deps),
 
-    /** Appends events to the run's log (idempotent by event key). */
-    async publish(input: PublishInput): Promise<void> {
-      await auditDirectSignals(deps, input.runId, input.events);
-      await deps.events.append(input.runId, input.events);
-      // The run's last event: archive its whole log, so it outlives the Redis stream.
-      if (input.events.some((e) => e.type === 'end')) {
-        const run = await deps.store.getRun(input.runId);
-        if (run) await deps.workspace.archiveEvents(deps.events, run.user_id, input.runId);
-      }
-    },
-
-    /**
-     * Records a status transition on the run record, moves the run's jobs:* entry (one
-     * idempotent script, see src/shared/queue.ts), then announces it on the run's log.
-     */
-    async transition(input: TransitionInput): Promise<void> {
-      await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
-      const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
-      await deps.queue?.track(input.runId, input.status, { reason: error ?? undefined });
-      const event = { key: input.eventKey, type: 'status' as const, data: { status: input.status, ...input.data } };
-      await auditDirectSignals(deps, input.runId, [event]);
-      await deps.events.append(input.runId, [event]);
-    },
+    ...recordActivities(deps),
 
     /** Runs one plan step, at most once in effect. */
     async runStep(input: RunStepInput): Promise<StepResult> {
@@ -76,11 +38,6 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
     /** Runs one plan step paid in the same call: held before, settled after (src/activities/paid-step.ts). */
     async runPaidStep(input: RunPaidStepInput): Promise<PaidStep> {
       return runPaidStep(deps, input);
-    },
-
-    /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
-    async reserveCredits(input: { runId: string; userId: string; amount: number }): Promise<CreditResult> {
-      return deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
     },
 
     /** Charges a step or an LLM call against the run's reservation, and says so on the run's log. */
@@ -126,4 +83,6 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { PaidStep, RunPaidStepInput, RunStepInput };
+export { creditKeys };
+export type { CloseRunInput, OpenRunInput, PublishInput, TransitionInput } from './records.ts';
 export type { StepPayment } from './paid-step.ts';

@@ -33,8 +33,8 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
 
   try {
     if (input.carry === undefined) {
-      await gates.reserve();
-      await planner.first();
+      const planningRecorded = await gates.reserve();
+      await planner.first(planningRecorded);
     }
     if (await runSteps(run, gates, planner) === 'continue-as-new') {
       await condition(allHandlersFinished);

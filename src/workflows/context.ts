@@ -5,7 +5,7 @@
  */
 import { condition, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TransitionInput } from '../activities/index.ts';
-import type { EventType, RunInput, RunStatus } from '../shared/run.ts';
+import type { EventType, RunEvent, RunInput, RunStatus } from '../shared/run.ts';
 import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
 import { acts, localActs } from './proxies.ts';
 import type { ShortCalls } from './proxies.ts';
@@ -24,6 +24,12 @@ export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
  * before replay with each short call an activity of its own and a step's hold and charge apart.
  */
 export const FEWER_ROUND_TRIPS = 'fewer-round-trips';
+/**
+ * Patch id of one-call run ends: the reservation and the first status in one local activity
+ * (openRun), and the settlement, the last status and `end` in another (closeRun). Histories
+ * recorded before replay with each of them a call of its own.
+ */
+export const ONE_CALL_ENDS = 'one-call-ends';
 
 /** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
 export class RunEnded extends Error {
@@ -45,6 +51,14 @@ export interface RunContext {
   readonly calls: ShortCalls;
   /** A step holds and settles its own payment (runPaidStep); false when replaying a history recorded before. */
   readonly stepPays: boolean;
+  /** The run opens and closes in one call each (openRun, closeRun); false when replaying a history recorded before. */
+  readonly oneCallEnds: boolean;
+  /** An event with the next deterministic key, to hand to a call that appends it. */
+  event(type: EventType, data: Record<string, unknown>): RunEvent;
+  /** A transition's input with the next key, for a call that records it; markStatus() once it was. */
+  transitionInput(status: RunStatus, data?: Record<string, unknown>, fields?: TransitionInput['fields']): TransitionInput;
+  /** The status in the run's state and its search attribute. */
+  markStatus(status: RunStatus): void;
   /** Appends an event to the run's log. */
   emit(type: EventType, data: Record<string, unknown>): Promise<void>;
   /** Sets the run's status (search attribute, record, `status` event). */
@@ -61,13 +75,19 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const payFirst = patched(PAY_BEFORE_RUN);
   const fewerRoundTrips = patched(FEWER_ROUND_TRIPS);
   const calls = fewerRoundTrips ? localActs : acts;
+  const oneCallEnds = fewerRoundTrips && patched(ONE_CALL_ENDS);
   const key = () => `wf:${s.seq++}`;
-  const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [{ key: key(), type, data }] });
+  const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
+  const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
+  const markStatus = (status: RunStatus) => {
+    s.state.status = status;
+    upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
+  };
   return {
-    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, emit,
+    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, emit, event, markStatus,
+    transitionInput: (status, data = {}, fields = {}) => ({ runId, status, eventKey: key(), data, fields }),
     async transition(status, data = {}, fields = {}) {
-      s.state.status = status;
-      upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
+      markStatus(status);
       await calls.transition({ runId, status, eventKey: key(), data, fields });
     },
     async waitFor(until, timeoutMs) {

@@ -31,12 +31,22 @@ export function endingOf(err: unknown): { status: 'failed' | 'cancelled'; code: 
 export async function finish(run: RunContext, gates: Gates): Promise<RunResult> {
   const { s } = run;
   await run.announceDirectMessages();
-  await gates.close();
   const error = s.state.error ? { error: s.state.error } : {};
   s.state.currentStep = undefined;
-  await run.transition(s.state.status, error, {
+  // After the open hold was settled: what it charged counts.
+  const fields = () => ({
     error: s.state.error ?? null, result_summary: `${s.state.completedSteps} step(s) completed, ${s.state.creditsCharged} credit(s) charged`,
   });
-  await run.emit('end', { status: s.state.status, steps: s.state.completedSteps, credits: s.state.creditsCharged, ...error });
+  const endData = () => ({ status: s.state.status, steps: s.state.completedSteps, credits: s.state.creditsCharged, ...error });
+  if (run.oneCallEnds) {
+    await gates.closeHold();
+    const transition = run.transitionInput(s.state.status, error, fields());
+    run.markStatus(s.state.status);
+    await run.calls.closeRun({ runId: run.input.runId, credits: gates.reservationEnd(), transition, end: run.event('end', endData()) });
+  } else {
+    await gates.close();
+    await run.transition(s.state.status, error, fields());
+    await run.emit('end', endData());
+  }
   return { status: s.state.status, steps: s.state.completedSteps, creditsCharged: s.state.creditsCharged, ...(s.state.error ? { error: s.state.error } : {}) };
 }

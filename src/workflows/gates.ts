@@ -129,20 +129,40 @@ export function createGates(run: RunContext) {
   };
 
   return {
-    /** Reserves the run's credits before it plans; a refusal fails the run. */
-    async reserve(): Promise<void> {
-      const reservation = await calls.reserveCredits({ runId, userId: input.userId, amount: input.creditReservation });
+    /**
+     * Reserves the run's credits before it plans; a refusal fails the run. With one-call ends
+     * the `planning` status is recorded in the same call: true when it was.
+     */
+    async reserve(): Promise<boolean> {
+      const amount = input.creditReservation;
+      const planning = run.oneCallEnds ? run.transitionInput('planning') : undefined;
+      const reservation = planning
+        ? await calls.openRun({ runId, userId: input.userId, amount, transition: planning })
+        : await calls.reserveCredits({ runId, userId: input.userId, amount });
       if (!reservation.ok) throw new RunEnded('failed', reservation.reason, reservation.message);
+      if (planning) run.markStatus('planning');
       s.reserved = true;
-      s.state.creditsReserved = input.creditReservation;
+      s.state.creditsReserved = amount;
+      return planning !== undefined;
     },
 
     /** At the end: the open hold pays for what it used; the reservation is settled (completed) or released. */
     async close(): Promise<void> {
-      if (!s.reserved) return;
-      await settleOpen(s.state.status === 'cancelled');
-      if (s.state.status === 'completed') await calls.settleCredits({ runId });
-      else await calls.releaseCredits({ runId });
+      await this.closeHold();
+      const end = this.reservationEnd();
+      if (end === 'settle') await calls.settleCredits({ runId });
+      else if (end === 'release') await calls.releaseCredits({ runId });
+    },
+
+    /** At the end: a hold still open pays for what its step or call used. */
+    async closeHold(): Promise<void> {
+      if (s.reserved) await settleOpen(s.state.status === 'cancelled');
+    },
+
+    /** What becomes of the reservation at the end: settled (completed), released, or nothing (none taken). */
+    reservationEnd(): 'settle' | 'release' | 'none' {
+      if (!s.reserved) return 'none';
+      return s.state.status === 'completed' ? 'settle' : 'release';
     },
 
     /**

@@ -25,9 +25,9 @@ export function createPlanner(run: RunContext, gates: Gates) {
     return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
   };
 
-  /** Plans, records the plan and waits for its approval when it needs one. */
-  const planAndApprove = async (reason?: string) => {
-    await run.transition('planning', reason === undefined ? {} : { reason });
+  /** Plans, records the plan and waits for its approval when it needs one (`planning` recorded already when the run opened with it). */
+  const planAndApprove = async (reason?: string, planningRecorded = false) => {
+    if (!planningRecorded) await run.transition('planning', reason === undefined ? {} : { reason });
     const before = s.plan?.steps ?? [];
     s.plan = await makePlan(reason === undefined ? undefined : { results: s.state.steps, reason });
     s.state.plan = s.plan;
@@ -39,8 +39,8 @@ export function createPlanner(run: RunContext, gates: Gates) {
   };
 
   return {
-    /** The run's first plan. */
-    first: () => planAndApprove(),
+    /** The run's first plan (`planningRecorded`: the run's opening call recorded the status). */
+    first: (planningRecorded: boolean) => planAndApprove(undefined, planningRecorded),
     /** A new plan, the supervisor having said why; the run starts it from its first step. */
     replan: (reason: string) => planAndApprove(reason),
 

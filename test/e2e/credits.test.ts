@@ -81,8 +81,8 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       const d = await c.temporal.workflow.getHandle(id).describe();
       assert.equal(d.status.name, 'FAILED');
       const names = await calledActivities(c, id);
-      assert.equal(names.filter((n) => n === 'reserveCredits').length, 1);
-      assert.ok(!names.includes('plan') && !names.includes('runPaidStep') && !names.includes('runStep') && !names.includes('releaseCredits'));
+      assert.equal(names.filter((n) => n === 'openRun').length, 1);
+      assert.ok(!names.includes('plan') && !names.includes('runPaidStep') && !names.includes('runStep') && !names.includes('reserveCredits'));
       assert.deepEqual(await ledger(c, id), []);
       assert.deepEqual(await c.store.balance(user), { available: 5, reserved: 0 });
       const rec = await c.store.getRun(id);

@@ -8,7 +8,7 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { WorkflowBundle } from '@temporalio/worker';
-import type { Activities, PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
+import type { Activities, CloseRunInput, OpenRunInput, PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
 import { stepCredits } from '../../src/shared/pricing.ts';
 import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/shared/run.ts';
 import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
@@ -169,6 +169,19 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     async extendReservation(input: { amount: number }) { call('extendReservation', input); budget += input.amount; return ok({ run_reserved: budget }); },
     async settleCredits(input: unknown) { call('settleCredits', input); return ok(); },
     async releaseCredits(input: unknown) { call('releaseCredits', input); return ok(); },
+    async openRun(input: OpenRunInput) {
+      call('openRun', input);
+      const r = await activities.reserveCredits(input);
+      if (r.ok) await activities.transition(input.transition);
+      return r;
+    },
+    async closeRun(input: CloseRunInput) {
+      call('closeRun', input);
+      if (input.credits === 'settle') await activities.settleCredits(input);
+      else if (input.credits === 'release') await activities.releaseCredits(input);
+      await activities.transition(input.transition);
+      await activities.publish({ events: [input.end] });
+    },
     async pruneWorkspaces(input: unknown) { call('pruneWorkspaces', input); return { cutoff: '', scanned: 0, deleted: 0, kept: 0, deletedWorkspaces: [] }; },
   };
   return { activities: activities, rec };

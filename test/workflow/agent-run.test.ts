@@ -63,7 +63,7 @@ describe('AgentRun workflow logic', () => {
     assert.ok(outcome.ok);
     assert.equal(outcome.r.status, 'completed');
     // Each step is one activity that holds, runs and settles (runPaidStep; its parts are the fakes' hold, runStep, settleHold).
-    assert.deepEqual(names(rec).filter((x) => !['charge', 'hold', 'settleHold', 'runStep'].includes(x)), ['reserveCredits', 'plan', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'settleCredits']);
+    assert.deepEqual(names(rec).filter((x) => !['charge', 'hold', 'settleHold', 'runStep'].includes(x)), ['openRun', 'reserveCredits', 'plan', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'runPaidStep', 'supervise', 'closeRun', 'settleCredits']);
     // plan 1500 tokens → 2 credits; 3 supervise calls of 500 → 1 each; steps 1 + 2 + 1.
     assert.equal(rec.charged, 2 + 3 + 4);
     assert.deepEqual(rec.events.at(-1)!.type, 'end');
@@ -187,7 +187,8 @@ describe('AgentRun workflow logic', () => {
     }, runInput(), undefined, 'insufficient-credits');
     assert.ok(!outcome.ok);
     assert.equal((outcome.e as { cause?: { type?: string } }).cause?.type, 'insufficient_credits');
-    assert.deepEqual(names(rec), ['reserveCredits']);
+    assert.deepEqual(names(rec), ['openRun', 'reserveCredits', 'closeRun']);
+    assert.deepEqual(rec.statuses, ['failed'], 'no planning status: the reservation came first');
   });
 
   it('on cancel: stops the in-flight step, releases the reservation, publishes the end event', async () => {

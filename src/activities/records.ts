@@ -1,0 +1,83 @@
+/**
+ * A run's record and log from the workflow's side: a status transition (record, jobs:*
+ * entry, `status` event), appended events (the `end` one archives the whole log), and the
+ * two calls that open and close a run in one round trip each. Every part is idempotent
+ * by its key, so a retried call repeats nothing.
+ */
+import type { ActivityDeps } from './deps.ts';
+import { auditDirectSignals } from './audit.ts';
+import type { RunEvent, RunStatus } from '../shared/run.ts';
+import type { CreditResult, RunFields } from '../store/types.ts';
+
+export interface PublishInput { runId: string; events: RunEvent[] }
+export interface TransitionInput {
+  runId: string;
+  status: RunStatus;
+  /** Deterministic event key (the workflow's sequence number). */
+  eventKey: string;
+  data?: Record<string, unknown>;
+  fields?: RunFields;
+}
+
+/** Idempotency keys of credit operations that are one per run. */
+export const creditKeys = {
+  reserve: (runId: string) => `reserve:${runId}`,
+  settle: (runId: string) => `settle:${runId}`,
+  release: (runId: string) => `release:${runId}`,
+};
+
+/** Opening a run: its credits reserved, then (only when they were) its first status. */
+export interface OpenRunInput { runId: string; userId: string; amount: number; transition: TransitionInput }
+/** Closing a run: its reservation settled or released (none when it never reserved), its last status, its `end` event. */
+export interface CloseRunInput { runId: string; credits: 'settle' | 'release' | 'none'; transition: TransitionInput; end: RunEvent }
+
+export function recordActivities(deps: ActivityDeps) {
+  const publish = async (input: PublishInput): Promise<void> => {
+    await auditDirectSignals(deps, input.runId, input.events);
+    await deps.events.append(input.runId, input.events);
+    // The run's last event: archive its whole log, so it outlives the Redis stream.
+    if (input.events.some((e) => e.type === 'end')) {
+      const run = await deps.store.getRun(input.runId);
+      if (run) await deps.workspace.archiveEvents(deps.events, run.user_id, input.runId);
+    }
+  };
+
+  const transition = async (input: TransitionInput): Promise<void> => {
+    await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
+    const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
+    await deps.queue?.track(input.runId, input.status, { reason: error ?? undefined });
+    const event = { key: input.eventKey, type: 'status' as const, data: { status: input.status, ...input.data } };
+    await auditDirectSignals(deps, input.runId, [event]);
+    await deps.events.append(input.runId, [event]);
+  };
+
+  const reserveCredits = (input: { runId: string; userId: string; amount: number }): Promise<CreditResult> =>
+    deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
+
+  return {
+    /** Appends events to the run's log (idempotent by event key). */
+    publish,
+    /**
+     * Records a status transition on the run record, moves the run's jobs:* entry (one
+     * idempotent script, see src/shared/queue.ts), then announces it on the run's log.
+     */
+    transition,
+    /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
+    reserveCredits,
+
+    /** Reserves the run's credits and, when they were, records its first status: one round trip. */
+    async openRun(input: OpenRunInput): Promise<CreditResult> {
+      const r = await reserveCredits(input);
+      if (r.ok) await transition(input.transition);
+      return r;
+    },
+
+    /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
+    async closeRun(input: CloseRunInput): Promise<void> {
+      if (input.credits === 'settle') await deps.store.settle(input.runId, creditKeys.settle(input.runId));
+      else if (input.credits === 'release') await deps.store.release(input.runId, creditKeys.release(input.runId));
+      await transition(input.transition);
+      await publish({ runId: input.runId, events: [input.end] });
+    },
+  };
+}
