@@ -28,8 +28,11 @@ export const creditKeys = {
 
 /** Opening a run: its credits reserved, then (only when they were) its first status. */
 export interface OpenRunInput { runId: string; userId: string; amount: number; transition: TransitionInput }
-/** Closing a run: its reservation settled or released (none when it never reserved), its last status, its `end` event. */
-export interface CloseRunInput { runId: string; credits: 'settle' | 'release' | 'none'; transition: TransitionInput; end: RunEvent }
+/**
+ * Closing a run: events that come before its end (the supervisor's last word), its reservation
+ * settled or released (none when it never reserved), its last status, its `end` event.
+ */
+export interface CloseRunInput { runId: string; before: RunEvent[]; credits: 'settle' | 'release' | 'none'; transition: TransitionInput; end: RunEvent }
 
 export function recordActivities(deps: ActivityDeps) {
   const publish = async (input: PublishInput): Promise<void> => {
@@ -74,6 +77,7 @@ export function recordActivities(deps: ActivityDeps) {
 
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {
+      if (input.before.length > 0) await publish({ runId: input.runId, events: input.before });
       if (input.credits === 'settle') await deps.store.settle(input.runId, creditKeys.settle(input.runId));
       else if (input.credits === 'release') await deps.store.release(input.runId, creditKeys.release(input.runId));
       await transition(input.transition);

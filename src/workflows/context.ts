@@ -30,6 +30,11 @@ export const FEWER_ROUND_TRIPS = 'fewer-round-trips';
  * recorded before replay with each of them a call of its own.
  */
 export const ONE_CALL_ENDS = 'one-call-ends';
+/**
+ * Patch id of the offline planner as a local activity (it parses the prompt: no task-queue
+ * round trip and no workflow task of its own). Histories recorded before replay with it an activity.
+ */
+export const LOCAL_OFFLINE_PLAN = 'local-offline-plan';
 
 /** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
 export class RunEnded extends Error {
@@ -53,6 +58,8 @@ export interface RunContext {
   readonly stepPays: boolean;
   /** The run opens and closes in one call each (openRun, closeRun); false when replaying a history recorded before. */
   readonly oneCallEnds: boolean;
+  /** The offline planner runs as a local activity; false when replaying a history recorded before. */
+  readonly localOfflinePlan: boolean;
   /** An event with the next deterministic key, to hand to a call that appends it. */
   event(type: EventType, data: Record<string, unknown>): RunEvent;
   /** A transition's input with the next key, for a call that records it; markStatus() once it was. */
@@ -65,8 +72,11 @@ export interface RunContext {
   transition(status: RunStatus, data?: Record<string, unknown>, fields?: TransitionInput['fields']): Promise<void>;
   /** Waits for a human with the clock of active work stopped. */
   waitFor(until: () => boolean, timeoutMs: number): Promise<boolean>;
-  /** Announces messages signalled to Temporal directly (histories recorded before this replay without announcing them). */
-  announceDirectMessages(): Promise<void>;
+  /**
+   * Announces messages signalled to Temporal directly (histories recorded before this replay
+   * without announcing them); `into` collects the events for a call that appends them.
+   */
+  announceDirectMessages(into?: RunEvent[]): Promise<void>;
 }
 
 export function createContext(input: RunInput, s: AgentRunState): RunContext {
@@ -76,6 +86,7 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const fewerRoundTrips = patched(FEWER_ROUND_TRIPS);
   const calls = fewerRoundTrips ? localActs : acts;
   const oneCallEnds = fewerRoundTrips && patched(ONE_CALL_ENDS);
+  const localOfflinePlan = oneCallEnds && input.provider === 'offline' && patched(LOCAL_OFFLINE_PLAN);
   const key = () => `wf:${s.seq++}`;
   const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
@@ -84,7 +95,7 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
     upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
   };
   return {
-    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, emit, event, markStatus,
+    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, emit, event, markStatus,
     transitionInput: (status, data = {}, fields = {}) => ({ runId, status, eventKey: key(), data, fields }),
     async transition(status, data = {}, fields = {}) {
       markStatus(status);
@@ -98,9 +109,13 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
         s.waitedMs += Date.now() - t0;
       }
     },
-    async announceDirectMessages() {
+    async announceDirectMessages(into) {
       if (s.directMessages.length === 0 || !patched(DIRECT_MESSAGE_AUDIT)) return;
-      for (const text of s.directMessages.splice(0)) await emit('log', { stream: 'control', action: 'message', actor: DIRECT_ACTOR, text });
+      for (const text of s.directMessages.splice(0)) {
+        const said = { stream: 'control', action: 'message', actor: DIRECT_ACTOR, text };
+        if (into) into.push(event('log', said));
+        else await emit('log', said);
+      }
     },
   };
 }

@@ -6,7 +6,7 @@
  * so a run that continued as new under older code goes on under this one.
  * Deterministic: the only clock is the workflow's.
  */
-import type { Plan, PlanStep, RunInput, RunState } from '../shared/run.ts';
+import type { Plan, PlanStep, RunEvent, RunInput, RunState } from '../shared/run.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { DIRECT_ACTOR } from './definitions.ts';
 
@@ -72,6 +72,8 @@ function startingExecution(continued: boolean) {
     /** An `approve` signal the waiting gate has not taken yet. */
     pendingApproval: undefined as ApproveSignal | undefined,
     openHold: undefined as OpenHold | undefined,
+    /** Events the run's closing call appends before `end` (the supervisor's last decision). */
+    closing: [] as RunEvent[],
   };
 }
 

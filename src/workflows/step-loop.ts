@@ -64,7 +64,10 @@ export async function runSteps(run: RunContext, gates: Gates, planner: Planner):
       decision = await planner.supervise(exec, step, result, attempt, isLast);
     }
     if (input.provider !== 'offline' || decision.action !== 'continue') {
-      await run.emit('log', { stream: 'supervisor', index: exec, decision: decision.action, reason: decision.reason });
+      const said = { stream: 'supervisor', index: exec, decision: decision.action, reason: decision.reason };
+      // The run ends next: its closing call says it (one round trip fewer).
+      if (decision.action === 'finish' && run.oneCallEnds) s.closing.push(run.event('log', said));
+      else await run.emit('log', said);
     }
     switch (decision.action) {
       case 'continue':

@@ -177,6 +177,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     },
     async closeRun(input: CloseRunInput) {
       call('closeRun', input);
+      if (input.before.length > 0) await activities.publish({ events: input.before });
       if (input.credits === 'settle') await activities.settleCredits(input);
       else if (input.credits === 'release') await activities.releaseCredits(input);
       await activities.transition(input.transition);
