@@ -11,34 +11,8 @@ import type { EventHub, Follower } from './event-hub.ts';
 import { isDeliverable } from '../infra/event-log.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
-
-export interface SseOptions {
-  heartbeatMs: number;
-  /** Bytes a client may have buffered before it is dropped (it resumes from its last id). */
-  maxBufferedBytes: number;
-  /** Delay the client should wait before reconnecting. */
-  retryMs: number;
-  /** Most entries one catch-up read asks for. */
-  pageSize: number;
-  /** About how many bytes one catch-up read may bring: pages of large events ask for fewer entries. */
-  pageBytes: number;
-}
-
-/**
- * An event's SSE frame, formatted once per event object: the hub hands the same object
- * to every client following the run, so a thousand clients cost one JSON.stringify.
- */
-const frames = new WeakMap<StoredEvent, string>();
-function frameOf(e: StoredEvent): string {
-  let frame = frames.get(e);
-  if (frame === undefined) {
-    frame = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
-    frames.set(e, frame);
-  }
-  return frame;
-}
-
-export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000, pageBytes: 256 << 10 };
+import { FrameWriter, frameOf, nextPageCount } from './sse-writer.ts';
+import type { SseOptions } from './sse-writer.ts';
 
 export interface SseDeps {
   hub: EventHub;
@@ -67,9 +41,7 @@ export class SseSession implements Follower {
   private lastDeliveryAt = Date.now();
   /** Entries the next catch-up read asks for, sized from the last page's events. */
   private pageCount: number;
-  /** Frames written in this turn of the event loop, sent together as one write. */
-  private pending: string[] = [];
-  private flushScheduled = false;
+  private readonly out: FrameWriter;
   /**
    * The client reads slower than events come: its socket wants a drain. Live events are
    * not queued for it in memory (the stream holds them); after the drain it reads on
@@ -84,6 +56,16 @@ export class SseSession implements Follower {
     this.res = res;
     this.cursor = lastEventId;
     this.pageCount = Math.min(opts.pageSize, 250); // grows once the events' size is known
+    this.out = new FrameWriter(res, opts.maxBufferedBytes, {
+      onOverflow: (buffered) => {
+        if (this.closed) return;
+        this.deps.log.info({ runId: this.runId, buffered }, 'dropping slow SSE client');
+        this.close(true);
+      },
+      onNeedDrain: () => {
+        if (!this.closed && !this.reading) this.lag(); // (a read waits for drains itself, page by page)
+      },
+    });
   }
 
   /**
@@ -94,12 +76,7 @@ export class SseSession implements Follower {
   private async readPage(): Promise<{ page: StoredEvent[]; full: boolean }> {
     const count = this.pageCount;
     const page = await this.deps.events.readAfter(this.runId, this.cursor, count);
-    if (page.length > 0) {
-      let bytes = 0;
-      for (const e of page) bytes += frameOf(e).length;
-      const fit = Math.floor(this.opts.pageBytes / Math.max(1, bytes / page.length));
-      this.pageCount = Math.max(Math.min(50, this.opts.pageSize), Math.min(this.opts.pageSize, fit));
-    }
+    this.pageCount = nextPageCount(page, this.opts, count);
     return { page, full: page.length >= count };
   }
 
@@ -124,7 +101,7 @@ export class SseSession implements Follower {
       Connection: 'keep-alive',
       'X-Accel-Buffering': 'no',
     });
-    this.send(`retry: ${this.opts.retryMs}\n\n`);
+    this.out.send(`retry: ${this.opts.retryMs}\n\n`);
     this.res.on('close', () => this.close()); // the client left, or the response ended
     if (this.res.destroyed) {
       this.close(); // the client left while the first read ran
@@ -132,7 +109,7 @@ export class SseSession implements Follower {
     }
     this.heartbeat = setInterval(() => this.tick(), this.opts.heartbeatMs);
     if (backfill) {
-      this.send(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
+      this.out.send(`event: gap\ndata: ${JSON.stringify(backfill.notice)}\n\n`);
       for (const e of backfill.events) this.deliver(e);
       if (this.closed) return;
     }
@@ -213,8 +190,8 @@ export class SseSession implements Follower {
         const { page, full } = await this.readPage();
         const cut = this.deliverPage(page);
         if (this.closed || (!full && !cut)) break;
-        this.flush();
-        if (this.res.writableNeedDrain) await this.drainOrDrop();
+        this.out.flush();
+        if (this.out.needsDrain) await this.drainOrDrop();
         if (this.closed) return true;
       }
       this.finishRead();
@@ -234,7 +211,7 @@ export class SseSession implements Follower {
     const held = this.held;
     this.held = [];
     this.reading = false;
-    if (this.res.writableNeedDrain) {
+    if (this.out.needsDrain) {
       this.lag(); // the held events are in the stream: read them after the drain
       return;
     }
@@ -268,34 +245,8 @@ export class SseSession implements Follower {
       return;
     }
     this.lastDeliveryAt = Date.now();
-    this.send(frameOf(e));
+    this.out.send(frameOf(e));
     if (e.type === 'end') this.close();
-  }
-
-  /** Queues a frame; the frames of one turn of the event loop go out as one write. */
-  private send(frame: string): void {
-    this.pending.push(frame);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /** Writes the queued frames; a client whose buffer is over the limit is dropped (it resumes from its last id). */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.pending.length === 0 || this.res.destroyed) {
-      this.pending = [];
-      return;
-    }
-    this.res.write(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
-    this.pending = [];
-    if (this.closed) return;
-    if (this.res.writableLength > this.opts.maxBufferedBytes) {
-      this.deps.log.info({ runId: this.runId, buffered: this.res.writableLength }, 'dropping slow SSE client');
-      this.close(true);
-    } else if (this.res.writableNeedDrain && !this.reading) {
-      this.lag(); // (a read waits for drains itself, page by page)
-    }
   }
 
   /** Sends nothing more until the client drained what it has, then reads on from the cursor. */
@@ -308,24 +259,21 @@ export class SseSession implements Follower {
     });
   }
 
-  private drainOrDrop(): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.close(true); resolve(); }, 30_000);
-      this.res.once('drain', () => { clearTimeout(timer); resolve(); });
-      this.res.once('close', () => { clearTimeout(timer); resolve(); });
-    });
+  /** Waits for the client to drain; one that does not within 30 s is dropped (it resumes from its last id). */
+  private async drainOrDrop(): Promise<void> {
+    if (!(await this.out.drained(30_000))) this.close(true);
   }
 
   private tick(): void {
     if (this.closed) return;
-    this.send(': heartbeat\n\n');
+    this.out.send(': heartbeat\n\n');
     if (this.reading || this.lagging || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
     // A run that closed without an `end` event (terminated by an operator) still ends the stream —
     // but only once everything the stream holds was delivered: a failed read ends nothing.
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
       if (!(await this.read()) || this.closed || this.reading) return;
-      this.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
+      this.out.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
       this.close();
     }).catch(() => undefined);
   }
@@ -336,13 +284,8 @@ export class SseSession implements Follower {
     clearInterval(this.heartbeat);
     clearTimeout(this.retryTimer);
     this.unfollow?.();
-    if (abort) {
-      this.pending = [];
-      this.res.destroy();
-    } else {
-      this.flush();
-      this.res.end();
-    }
+    if (abort) this.out.abort();
+    else this.out.end();
     this.onClosed?.();
   }
 }

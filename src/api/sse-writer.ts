@@ -1,0 +1,115 @@
+/**
+ * The writing side of an SSE client: frames queued in one turn of the event loop go out
+ * as one write; after each write the writer says whether the client keeps up (its socket
+ * wants a drain: `onNeedDrain`) or is over its buffer limit (`onOverflow`). An event's
+ * frame is formatted once for every client that sends it. Also the options of a session.
+ */
+import type { Response } from 'express';
+import type { StoredEvent } from '../infra/event-log.ts';
+
+export interface SseOptions {
+  heartbeatMs: number;
+  /** Bytes a client may have buffered before it is dropped (it resumes from its last id). */
+  maxBufferedBytes: number;
+  /** Delay the client should wait before reconnecting. */
+  retryMs: number;
+  /** Most entries one catch-up read asks for. */
+  pageSize: number;
+  /** About how many bytes one catch-up read may bring: pages of large events ask for fewer entries. */
+  pageBytes: number;
+}
+
+export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000, pageBytes: 256 << 10 };
+
+/**
+ * An event's SSE frame, formatted once per event object: the hub hands the same object
+ * to every client following the run, so a thousand clients cost one JSON.stringify.
+ */
+const frames = new WeakMap<StoredEvent, string>();
+export function frameOf(e: StoredEvent): string {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
+/**
+ * Entries the next catch-up read should ask for so that it carries about `pageBytes`,
+ * from the frames of the page just read (at least 50, at most `pageSize`).
+ */
+export function nextPageCount(page: readonly StoredEvent[], opts: { pageSize: number; pageBytes: number }, current: number): number {
+  if (page.length === 0) return current;
+  let bytes = 0;
+  for (const e of page) bytes += frameOf(e).length;
+  const fit = Math.floor(opts.pageBytes / Math.max(1, bytes / page.length));
+  return Math.max(Math.min(50, opts.pageSize), Math.min(opts.pageSize, fit));
+}
+
+export interface FrameWriterHooks {
+  /** The client's buffer passed `maxBufferedBytes` (it should be dropped). */
+  onOverflow(buffered: number): void;
+  /** The socket wants a drain: the client reads slower than frames come. */
+  onNeedDrain(): void;
+}
+
+export class FrameWriter {
+  private readonly res: Response;
+  private readonly maxBufferedBytes: number;
+  private readonly hooks: FrameWriterHooks;
+  private pending: string[] = [];
+  private flushScheduled = false;
+
+  constructor(res: Response, maxBufferedBytes: number, hooks: FrameWriterHooks) {
+    this.res = res;
+    this.maxBufferedBytes = maxBufferedBytes;
+    this.hooks = hooks;
+  }
+
+  /** Queues a frame; the frames of one turn of the event loop go out as one write. */
+  send(frame: string): void {
+    this.pending.push(frame);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes the queued frames now, then tells the hooks how the client keeps up. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length === 0 || this.res.destroyed) {
+      this.pending = [];
+      return;
+    }
+    this.res.write(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
+    this.pending = [];
+    if (this.res.writableLength > this.maxBufferedBytes) this.hooks.onOverflow(this.res.writableLength);
+    else if (this.res.writableNeedDrain) this.hooks.onNeedDrain();
+  }
+
+  get needsDrain(): boolean {
+    return this.res.writableNeedDrain;
+  }
+
+  /** Resolves true once the client drained its buffer, false when it did not within `timeoutMs` or left. */
+  drained(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.res.once('drain', () => { clearTimeout(timer); resolve(true); });
+      this.res.once('close', () => { clearTimeout(timer); resolve(false); });
+    });
+  }
+
+  /** Writes what is queued and ends the response. */
+  end(): void {
+    this.flush();
+    this.res.end();
+  }
+
+  /** Drops what is queued and cuts the connection (the client resumes from its last id). */
+  abort(): void {
+    this.pending = [];
+    this.res.destroy();
+  }
+}
