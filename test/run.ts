@@ -92,6 +92,8 @@ if (import.meta.main) {
   const bundle = join(stackPaths(process.env).data, 'test', 'workflow-bundle.js');
   await writeWorkflowBundle(bundle);
   process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE = bundle;
+  // Every test file and the processes it starts keep their compiled modules (./dev sets it too).
+  process.env.NODE_COMPILE_CACHE ??= join(stackPaths(process.env).data, 'cache', 'node-compile');
   const count = { passed: 0, failed: 0, skipped: 0 };
   const durations: [file: string, ms: number][] = [];
   // forceExit: a file ends when its tests do, even if a process a failed test left keeps its event loop busy (test/helpers/stack.ts kills those then).

@@ -10,7 +10,7 @@ import { redisKeys } from '../../src/shared/names.ts';
 import { activityNames, collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
-import { apiFetch } from '../helpers/auth.ts';
+import { apiFetch, mintToken, rememberToken } from '../helpers/auth.ts';
 
 async function ledger(c: Clients, runId: string): Promise<{ kind: string; amount: number }[]> {
   const r = await c.store.query<{ kind: string; amount: string }>('SELECT kind, amount FROM credit_ledger WHERE run_id = $1 ORDER BY id', [runId]);
@@ -24,28 +24,32 @@ async function calledActivities(c: Clients, runId: string): Promise<string[]> {
 for (const storeKind of ['postgres', 'supabase'] as const) {
   describe(`credits through runs (STORE=${storeKind})`, () => {
     let c: Clients;
-    let base: Record<string, string>;
+    let env: Record<string, string>;
+    let worker: Proc;
+    let api: Proc & { url: string };
     const procs: Proc[] = [];
 
+    // One worker and one API for the file's runs; each test acts as a user of its own (its token).
     before(async () => {
       c = await connectClients();
-      base = { ...stackEnv(), STORE: storeKind, TEMPORAL_TASK_QUEUE: uniqueQueue(`credits-${storeKind}`), RUN_CREDIT_RESERVATION: '100' };
+      env = { ...stackEnv(), STORE: storeKind, TEMPORAL_TASK_QUEUE: uniqueQueue(`credits-${storeKind}`), RUN_CREDIT_RESERVATION: '100' };
+      [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
+      procs.push(worker, api);
     });
     after(async () => {
       await Promise.all(procs.map((p) => stop(p, 'SIGKILL')));
       await c.close();
     });
 
-    async function stackFor(user: string) {
-      const env: Record<string, string> = { ...base, DEFAULT_USER_ID: user };
-      const [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
-      procs.push(worker, api);
-      return { env, worker, api };
+    /** A new user with `credits`, whose token the helpers send to the API from now on. */
+    async function actAs(credits: number, label: string): Promise<string> {
+      const user = await newUser(c, credits, label);
+      rememberToken(api.url, await mintToken(user));
+      return user;
     }
 
     it('a completed run is charged per step, the rest returns, and its records are complete', async () => {
-      const user = await newUser(c, 1000, 'paid');
-      const { api, worker } = await stackFor(user);
+      const user = await actAs(1000, 'paid');
       const id = await createRun(api.url, 'write_file a.txt x\nshell echo hi\nread_file a.txt');
       const events = await collect(api.url, id);
       assert.equal(parse(events.at(-1)!).status, 'completed');
@@ -62,12 +66,10 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       assert.deepEqual(steps.rows.map((s) => [s.step_index, s.status, Number(s.credits)]), [[0, 'completed', 1], [1, 'completed', 2], [2, 'completed', 1]]);
       const view = (await (await apiFetch(`${api.url}/v1/runs/${id}`)).json()) as { usage: { credits: number } };
       assert.equal(view.usage.credits, 4);
-      await Promise.all([stop(api), stop(worker)]);
     });
 
     it('insufficient credits: failed with reason insufficient_credits, no retry, no plan, nothing charged', async () => {
-      const user = await newUser(c, 5, 'poor');
-      const { api, worker } = await stackFor(user);
+      const user = await actAs(5, 'poor');
       const id = await createRun(api.url, 'write_file a.txt x');
       const events = await collect(api.url, id);
       const end = parse(events.at(-1)!);
@@ -88,12 +90,10 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       const rec = await c.store.getRun(id);
       assert.equal(rec!.status, 'failed');
       assert.deepEqual((rec!.error as { code: string }).code, 'insufficient_credits');
-      await Promise.all([stop(api), stop(worker)]);
     });
 
     it('a failing step and a cancelled run release their reservation', async () => {
-      const user = await newUser(c, 1000, 'release');
-      const { api, worker, env } = await stackFor(user);
+      const user = await actAs(1000, 'release');
       const failed = await createRun(api.url, 'shell false\nwrite_file never.txt x');
       const fe = await collect(api.url, failed);
       assert.equal((parse(fe.at(-1)!).error as { code: string }).code, 'StepFailed');
@@ -111,24 +111,21 @@ for (const storeKind of ['postgres', 'supabase'] as const) {
       assert.deepEqual(await ledger(c, cancelled), [{ kind: 'reserve', amount: 100 }, { kind: 'charge', amount: used }, { kind: 'release', amount: 100 - used }]);
       assert.deepEqual(await c.store.balance(user), { available: 998 - used, reserved: 0 });
       assert.equal((await c.store.getRun(cancelled))!.status, 'cancelled');
-      await Promise.all([stop(api), stop(worker)]);
     });
 
     it('a worker SIGKILLed as the run settles: the new worker finishes it, charged and settled once', async () => {
-      const user = await newUser(c, 1000, 'kill');
-      const { api, worker, env } = await stackFor(user);
+      const user = await actAs(1000, 'kill');
       const id = await createRun(api.url, 'write_file a.txt x\nwrite_file b.txt y');
       await waitUntil('last step charged', async () => (await ledger(c, id)).filter((l) => l.kind === 'charge').length === 2, 30_000);
       worker.child.kill('SIGKILL');
       await worker.exited;
-      const w2 = await startWorker(env);
-      procs.push(w2);
+      worker = await startWorker(env);
+      procs.push(worker);
       const events = await collect(api.url, id, { timeoutMs: 90_000 });
       assert.equal(parse(events.at(-1)!).status, 'completed');
       assert.deepEqual(await ledger(c, id), [{ kind: 'reserve', amount: 100 }, { kind: 'charge', amount: 1 }, { kind: 'charge', amount: 1 }, { kind: 'release', amount: 98 }]);
       assert.deepEqual(await c.store.balance(user), { available: 998, reserved: 0 });
       assert.equal(events.filter((e) => e.event === 'end').length, 1);
-      await Promise.all([stop(api), stop(w2)]);
     });
   });
 }

@@ -107,7 +107,11 @@ process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 export function startProcess(script: string, env: Record<string, string>): Proc {
   const bundle = script === 'src/worker/main.ts' && TEST_WORKFLOW_BUNDLE ? { WORKFLOW_BUNDLE_PATH: TEST_WORKFLOW_BUNDLE } : {};
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...bundle, ...env },
+    env: {
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...bundle,
+      // ./dev's compile cache (README, "Tests"): a process started here skips most of its start-up compile.
+      ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}), ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
