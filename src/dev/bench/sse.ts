@@ -67,7 +67,9 @@ function streamOnce(url: string, lastEventId: string | undefined, signal: AbortS
 async function follow(url: string, from: string | undefined, signal: AbortSignal, onOpen: () => void, onText: OnText): Promise<number> {
   let lastId = from;
   for (let reconnects = 0; ; reconnects += 1) {
-    const r = await streamOnce(url, lastId, signal, reconnects === 0 ? onOpen : () => undefined, onText);
+    // A kept-alive socket the server closed as it was reused fails with ECONNRESET: reconnect, as EventSource does.
+    const r = await streamOnce(url, lastId, signal, reconnects === 0 ? onOpen : () => undefined, onText)
+      .catch((err: NodeJS.ErrnoException) => { if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return { sawEnd: false, lastId }; throw err; });
     lastId = r.lastId;
     if (r.sawEnd || signal.aborted) return reconnects;
     if (reconnects === 100) throw new Error(`SSE ${url}: dropped 100 times`);
