@@ -8,7 +8,8 @@ import { before, describe, it } from 'node:test';
 import { assertRefused, boot } from '../helpers/boot.ts';
 import { stackEnv, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 
-describe('refusing to start', () => {
+// Each test boots a process of its own that must refuse: they wait on connect timeouts side by side.
+describe('refusing to start', { concurrency: 3 }, () => {
   let env: Record<string, string>;
   before(() => {
     env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('boot') };
