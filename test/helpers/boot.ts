@@ -9,7 +9,10 @@ export function boot(script: 'worker' | 'api', env: Record<string, string>, wrap
   return new Promise((resolve) => {
     const argv = [...wrap, process.execPath, join(ROOT, 'src', script, 'main.ts')];
     const child = spawn(argv[0]!, argv.slice(1), {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0', ...env },
+      env: {
+        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0',
+        ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}), ...env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -367,11 +367,17 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
 
   it('the worker refuses to start, with one line, when it cannot run Jobs', async () => {
     const base = { ...env, SANDBOX: 'kubernetes', K8S_NAMESPACE: 'no-such-namespace', TEMPORAL_TASK_QUEUE: uniqueQueue('k8s-boot') };
+    // Three workers booted side by side, each refusing for its own reason.
+    const [admin, role, none] = await Promise.all([
+      boot('worker', { ...base, K8S_KUBECONFIG: env.AGENTRUN_KUBE_ADMIN_KUBECONFIG! }),
+      boot('worker', base),
+      boot('worker', { ...base, K8S_KUBECONFIG: '/nonexistent/kubeconfig' }),
+    ]);
     // With cluster-wide read access the missing namespace is named …
-    assertRefused(await boot('worker', { ...base, K8S_KUBECONFIG: env.AGENTRUN_KUBE_ADMIN_KUBECONFIG! }), 'worker', /namespace no-such-namespace does not exist/);
+    assertRefused(admin, 'worker', /namespace no-such-namespace does not exist/);
     // … with the worker's namespaced Role, the missing permission is.
-    assertRefused(await boot('worker', base), 'worker', /does not allow this worker to create jobs in namespace no-such-namespace/);
-    assertRefused(await boot('worker', { ...base, K8S_KUBECONFIG: '/nonexistent/kubeconfig' }), 'worker', /no Kubernetes credentials/);
+    assertRefused(role, 'worker', /does not allow this worker to create jobs in namespace no-such-namespace/);
+    assertRefused(none, 'worker', /no Kubernetes credentials/);
   });
 
   describe('through the workflow', () => {
