@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   };
   const runs = new RunsService({
     temporal, store, workspace: new WorkspaceStore({ s3, bucket: config.s3.bucket, fileMaxBytes: config.workspace.fileMaxBytes }), taskQueue: config.temporal.taskQueue, creditReservation: config.credits.runReservation,
-    provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns,
+    provider: config.llm.provider, limits: config.runs, maxActiveRuns: config.api.maxActiveRuns, runLimitRetryAfterS: config.api.runLimitRetryAfterS,
     log: log.child({ component: 'runs' }), queue, events,
   });
   const streams = new OpenStreams();

@@ -59,8 +59,6 @@ export interface LegacyIngressDeps {
 /** A dependency is down: the entry is deferred to jobs:retry with backoff (an attempt). */
 class Transient extends Error {}
 
-/** How long an entry of a user at the active-run limit waits before it is tried again. */
-export const RUN_LIMIT_RECHECK_MS = 5000;
 
 export class LegacyIngress {
   private readonly deps: LegacyIngressDeps;
@@ -168,7 +166,7 @@ export class LegacyIngress {
     } catch (err) {
       if (err instanceof AtRunLimit) {
         // The run's user has as many runs going as allowed: waiting for a place is not a failure: retry_count stays, the entry is never dead-lettered for it.
-        const delayMs = Math.max(RUN_LIMIT_RECHECK_MS, err.retryAfterS * 1000);
+        const delayMs = err.retryAfterS * 1000; // API_RUN_LIMIT_RETRY_AFTER_S
         await queue.defer(raw, raw, job.retry_count ?? 0, new Date(Date.now() + delayMs), { code: err.code, message: err.message });
         log.info({ runId: job.run_id, delayMs }, 'legacy job waits: its user is at the active-run limit');
         this.deps.onOutcome?.('deferred');

@@ -18,6 +18,8 @@ export interface RunsDeps {
   limits: RunLimits;
   /** Runs one user may have going at once. */
   maxActiveRuns: number;
+  /** How long a user at the active-run limit is asked to wait before trying again (s). */
+  runLimitRetryAfterS: number;
   log: Logger;
   /** The run event logs: control actions without a workflow event (cancel, message) are put there with their actor. */
   events?: EventLog;
@@ -40,8 +42,6 @@ export const INLINE_PROMPT_MAX_BYTES = 8192;
 export const DEFAULT_PRIORITY = 3;
 /** How long a workflow start may take before its outcome is checked (and, if Temporal cannot say, reported unknown). */
 export const START_DEADLINE_MS = 10_000;
-/** How long a user at the active-run limit is asked to wait before trying again. */
-export const RUN_LIMIT_RETRY_AFTER_S = 10;
 
 export interface StartRequest {
   prompt: string;

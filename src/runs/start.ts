@@ -9,7 +9,7 @@ import type { Actor } from './audit.ts';
 import { AtRunLimit, RunClosed, RunNotFound, RunNotRetryable, RunsError, StartOutcomeUnknown, Unavailable } from './errors.ts';
 import { checkReusableWorkspace, claimReusedWorkspace, putLargePrompt } from './files.ts';
 import { newRunId } from './ids.ts';
-import { DEFAULT_PRIORITY, INLINE_PROMPT_MAX_BYTES, RUN_LIMIT_RETRY_AFTER_S } from './model.ts';
+import { DEFAULT_PRIORITY, INLINE_PROMPT_MAX_BYTES } from './model.ts';
 import type { RunsDeps, StartOptions, StartRequest } from './model.ts';
 import { ownedRun, runRecord } from './ownership.ts';
 import { getRun } from './read.ts';
@@ -76,7 +76,7 @@ async function launch(deps: RunsDeps, userId: string, id: string, req: StartRequ
   }
   if (!admitted.ok) {
     if (admitted.reason === 'not_found') throw new RunNotFound(id);
-    throw new AtRunLimit(admitted.message, admitted.active, deps.maxActiveRuns, RUN_LIMIT_RETRY_AFTER_S);
+    throw new AtRunLimit(admitted.message, admitted.active, deps.maxActiveRuns, deps.runLimitRetryAfterS);
   }
   if (!admitted.created && TERMINAL_STATUSES.has(admitted.status)) {
     // An idempotent retry of a start that got this far before: its run has ended since (or was never started, see repair.ts).

@@ -97,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       corsOrigins: c.API_CORS_ORIGINS ? c.API_CORS_ORIGINS.split(',') : [],
       promptMaxChars: c.API_PROMPT_MAX_CHARS,
       maxActiveRuns: c.API_MAX_ACTIVE_RUNS,
+      runLimitRetryAfterS: c.API_RUN_LIMIT_RETRY_AFTER_S,
       rateLimit: { requests: c.API_RATE_LIMIT, windowS: c.API_RATE_WINDOW_S },
       idempotencyTtlS: c.IDEMPOTENCY_TTL_S,
       repair: { intervalS: c.API_REPAIR_INTERVAL_S, graceS: c.API_REPAIR_GRACE_S },

@@ -208,7 +208,8 @@ describe('queue facade and legacy ingress', () => {
 
   it('a legacy entry of a user at the active-run limit waits in jobs:retry (not an attempt, never dead-lettered) and starts when a place frees', async () => {
     await stop(api);
-    api = await startApi({ ...env, API_MAX_ACTIVE_RUNS: '1' });
+    // Tried again every second (API_RUN_LIMIT_RETRY_AFTER_S), so three tries take seconds, not half a minute.
+    api = await startApi({ ...env, API_MAX_ACTIVE_RUNS: '1', API_RUN_LIMIT_RETRY_AFTER_S: '1' });
     const busy = await newUser(c, 10_000, 'busy');
     const token = await mintToken(busy);
     const first = await fetch(`${api.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ prompt: 'write_file first.txt ok', requireApproval: true }) });

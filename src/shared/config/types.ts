@@ -51,6 +51,8 @@ export interface Config {
     corsOrigins: string[];
     promptMaxChars: number;
     maxActiveRuns: number;
+    /** Retry-After of a 429 at maxActiveRuns, and the retry interval of a legacy entry waiting for a place (s). */
+    runLimitRetryAfterS: number;
     rateLimit: { requests: number; windowS: number };
     idempotencyTtlS: number;
     /** Repair of run records left `queued` without a workflow (src/runs/repair.ts); intervalS 0 = off. */

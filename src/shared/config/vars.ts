@@ -108,6 +108,7 @@ export const CONFIG_VARS = {
   API_MAX_ACTIVE_RUNS: v(int(1, 100_000), 'Runs one user may have going at once (queued, planning, awaiting approval, running, paused); more is 429', '10'),
   API_RATE_LIMIT: v(int(1, 1_000_000), 'Requests one user may make per API_RATE_WINDOW_S, counted in Redis across API processes; more is 429 with Retry-After', '600'),
   API_RATE_WINDOW_S: v(int(1, 3600), 'Window of API_RATE_LIMIT (seconds)', '60'),
+  API_RUN_LIMIT_RETRY_AFTER_S: v(int(1, 3600), 'How long a user at API_MAX_ACTIVE_RUNS is asked to wait (Retry-After of the 429), and how often a legacy jobs:* entry waiting for a place is tried again (seconds)', '10'),
   API_REPAIR_INTERVAL_S: v(int(0, 86_400), 'How often the API looks for run records left `queued` without a workflow (an API stopped between admitting and starting them) and fails them, so they stop counting against API_MAX_ACTIVE_RUNS (seconds; also once at start; 0: never)', '60'),
   API_REPAIR_GRACE_S: v(int(1, 86_400), 'How long a run record may stay `queued` without a workflow before that repair fails it (seconds)', '300'),
   SSE_MAX_STREAMS_PER_USER: v(int(1, 100_000), 'Event streams (SSE) one user may hold open on one API process; more is 429', '20'),
