@@ -198,7 +198,7 @@ describe('SSE streaming that holds', { timeout: 900_000 }, () => {
   it('a client that stops reading for a while is not queued for in memory: it reads on from its place, every event once, not dropped', async () => {
     // Steps' output is capped (TOOL_OUTPUT_MAX_BYTES), so the 6 MB that overflow the sockets'
     // buffers are appended to the run's log the way the worker appends, while the run waits.
-    const id = await createRun(api!.url, 'shell sleep 12');
+    const id = await createRun(api!.url, 'shell sleep 8');
     const r = redis.client();
     await r.connect();
     const log = new EventLog(r, { maxLen: 100_000, ttlS: 600 });
