@@ -22,14 +22,15 @@ export interface SseOptions {
 export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBufferedBytes: 1 << 20, retryMs: 2000, pageSize: 2000, pageBytes: 256 << 10 };
 
 /**
- * An event's SSE frame, formatted once per event object: the hub hands the same object
- * to every client following the run, so a thousand clients cost one JSON.stringify.
+ * An event's SSE frame, formatted and encoded once per event object: the hub hands the same
+ * object to every client following the run, so a thousand clients cost one JSON.stringify
+ * and share one Buffer (a socket writes it without a copy of its own).
  */
-const frames = new WeakMap<StoredEvent, string>();
-export function frameOf(e: StoredEvent): string {
+const frames = new WeakMap<StoredEvent, Buffer>();
+export function frameOf(e: StoredEvent): Buffer {
   let frame = frames.get(e);
   if (frame === undefined) {
-    frame = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    frame = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`, 'utf8');
     frames.set(e, frame);
   }
   return frame;
@@ -58,7 +59,7 @@ export class FrameWriter {
   private readonly res: Response;
   private readonly maxBufferedBytes: number;
   private readonly hooks: FrameWriterHooks;
-  private pending: string[] = [];
+  private pending: (string | Buffer)[] = [];
   private flushScheduled = false;
 
   constructor(res: Response, maxBufferedBytes: number, hooks: FrameWriterHooks) {
@@ -67,8 +68,8 @@ export class FrameWriter {
     this.hooks = hooks;
   }
 
-  /** Queues a frame; the frames of one turn of the event loop go out as one write. */
-  send(frame: string): void {
+  /** Queues a frame; the frames of one turn of the event loop go out together (one writev). */
+  send(frame: string | Buffer): void {
     this.pending.push(frame);
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -82,8 +83,16 @@ export class FrameWriter {
       this.pending = [];
       return;
     }
-    this.res.write(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''));
+    const frames = this.pending;
     this.pending = [];
+    if (frames.length === 1) {
+      this.res.write(frames[0]!);
+    } else {
+      // Corked: the shared frames go out in one writev, none copied into a per-client string.
+      this.res.cork();
+      for (const f of frames) this.res.write(f);
+      this.res.uncork();
+    }
     if (this.res.writableLength > this.maxBufferedBytes) this.hooks.onOverflow(this.res.writableLength);
     else if (this.res.writableNeedDrain) this.hooks.onNeedDrain();
   }
