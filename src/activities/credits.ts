@@ -1,6 +1,7 @@
 /**
- * Pay before you run: a step's or an LLM call's maximum cost is held against the
- * run's reservation before it starts, and the hold is settled to the actual cost
+ * A run's credits: its reservation (taken before it plans, settled or released at its end,
+ * each once by its key), and pay before you run: a step's or an LLM call's maximum cost is
+ * held against the reservation before it starts, and the hold is settled to the actual cost
  * (never more than the hold) after it. Refusals are results: the workflow decides.
  * A hold shows on the run's log as a `log` event of stream `credits`; a charge as `usage`.
  */
@@ -32,8 +33,30 @@ export interface SettleHoldInput {
   partial?: string;
 }
 
+/** Idempotency keys of credit operations that are one per run. */
+export const creditKeys = {
+  reserve: (runId: string) => `reserve:${runId}`,
+  settle: (runId: string) => `settle:${runId}`,
+  release: (runId: string) => `release:${runId}`,
+};
+
 export function creditActivities(deps: ActivityDeps) {
   return {
+    /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
+    async reserveCredits(input: { runId: string; userId: string; amount: number }): Promise<CreditResult> {
+      return deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
+    },
+
+    /** Returns what a completed run did not use. */
+    async settleCredits(input: { runId: string }): Promise<CreditResult> {
+      return deps.store.settle(input.runId, creditKeys.settle(input.runId));
+    },
+
+    /** Returns what a failed or cancelled run did not use. */
+    async releaseCredits(input: { runId: string }): Promise<CreditResult> {
+      return deps.store.release(input.runId, creditKeys.release(input.runId));
+    },
+
     /** Holds a step's or an LLM call's maximum cost before it starts, and says so on the run's log. */
     async hold(input: HoldInput): Promise<CreditResult> {
       const r = await deps.store.hold(input.runId, input.index, input.amount, input.tokens, input.key);

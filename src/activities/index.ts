@@ -8,7 +8,7 @@ import { creditActivities } from './credits.ts';
 import type { HoldInput } from './credits.ts';
 import { llmActivities } from './llm.ts';
 import { runPaidStep } from './paid-step.ts';
-import { creditKeys, recordActivities } from './records.ts';
+import { recordActivities } from './records.ts';
 import type { PaidStep, RunPaidStepInput } from './paid-step.ts';
 import { runStep } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
@@ -27,7 +27,6 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
   return {
     ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
     ...creditActivities(deps),
-
     ...recordActivities(deps),
 
     /** Runs one plan step, at most once in effect. */
@@ -57,11 +56,6 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
       return deps.store.extend(input.runId, input.amount, input.key);
     },
 
-    /** Returns what a completed run did not use. */
-    async settleCredits(input: { runId: string }): Promise<CreditResult> {
-      return deps.store.settle(input.runId, creditKeys.settle(input.runId));
-    },
-
     /** One sweep of the workspace retention policy (the WorkspaceRetention schedule runs it). */
     async pruneWorkspaces(input: { retentionDays: number; userIds?: string[] }): Promise<RetentionSweepResult> {
       const ctx = Context.current();
@@ -73,16 +67,10 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
         deletedWorkspaces: r.deleted.slice(0, 100).map((d) => `${d.userId}/${d.runId}`),
       };
     },
-
-    /** Returns what a failed or cancelled run did not use. */
-    async releaseCredits(input: { runId: string }): Promise<CreditResult> {
-      return deps.store.release(input.runId, creditKeys.release(input.runId));
-    },
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { PaidStep, RunPaidStepInput, RunStepInput };
-export { creditKeys };
 export type { CloseRunInput, OpenRunInput, PublishInput, TransitionInput } from './records.ts';
 export type { StepPayment } from './paid-step.ts';

@@ -6,6 +6,7 @@
  */
 import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
+import { creditActivities } from './credits.ts';
 import type { RunEvent, RunStatus } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
 
@@ -18,13 +19,6 @@ export interface TransitionInput {
   data?: Record<string, unknown>;
   fields?: RunFields;
 }
-
-/** Idempotency keys of credit operations that are one per run. */
-export const creditKeys = {
-  reserve: (runId: string) => `reserve:${runId}`,
-  settle: (runId: string) => `settle:${runId}`,
-  release: (runId: string) => `release:${runId}`,
-};
 
 /** Opening a run: its credits reserved, then (only when they were) its first status. */
 export interface OpenRunInput { runId: string; userId: string; amount: number; transition: TransitionInput }
@@ -54,8 +48,7 @@ export function recordActivities(deps: ActivityDeps) {
     await deps.events.append(input.runId, [event]);
   };
 
-  const reserveCredits = (input: { runId: string; userId: string; amount: number }): Promise<CreditResult> =>
-    deps.store.reserve(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId));
+  const credits = creditActivities(deps);
 
   return {
     /** Appends events to the run's log (idempotent by event key). */
@@ -65,12 +58,10 @@ export function recordActivities(deps: ActivityDeps) {
      * idempotent script, see src/shared/queue.ts), then announces it on the run's log.
      */
     transition,
-    /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
-    reserveCredits,
 
     /** Reserves the run's credits and, when they were, records its first status: one round trip. */
     async openRun(input: OpenRunInput): Promise<CreditResult> {
-      const r = await reserveCredits(input);
+      const r = await credits.reserveCredits(input);
       if (r.ok) await transition(input.transition);
       return r;
     },
@@ -78,8 +69,8 @@ export function recordActivities(deps: ActivityDeps) {
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {
       if (input.before.length > 0) await publish({ runId: input.runId, events: input.before });
-      if (input.credits === 'settle') await deps.store.settle(input.runId, creditKeys.settle(input.runId));
-      else if (input.credits === 'release') await deps.store.release(input.runId, creditKeys.release(input.runId));
+      if (input.credits === 'settle') await credits.settleCredits(input);
+      else if (input.credits === 'release') await credits.releaseCredits(input);
       await transition(input.transition);
       await publish({ runId: input.runId, events: [input.end] });
     },

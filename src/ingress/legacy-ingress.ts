@@ -59,7 +59,6 @@ export interface LegacyIngressDeps {
 /** A dependency is down: the entry is deferred to jobs:retry with backoff (an attempt). */
 class Transient extends Error {}
 
-
 export class LegacyIngress {
   private readonly deps: LegacyIngressDeps;
   private readonly ac = new AbortController();

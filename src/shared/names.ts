@@ -1,5 +1,6 @@
 /**
- * Wire names defined once: the workflow type, search attributes, run ids, Redis keys, S3 keys.
+ * Wire names defined once: the workflow type, search attributes, run ids, Redis keys, S3 keys,
+ * the labels on a run's Kubernetes Jobs.
  * Pure module, safe to import from workflow code.
  */
 
@@ -98,4 +99,11 @@ export const s3Keys = {
   /** Result record of a completed step: its presence means the step's effects already happened. */
   stepRecord: (userId: string, runId: string, index: number) =>
     `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.json`,
+} as const;
+
+/** Labels on a run's Kubernetes Jobs and pods (the executor sets them; selectors find a run's by them). */
+export const JOB_LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  runId: 'agentrun.dev/run-id',
+  step: 'agentrun.dev/step',
 } as const;

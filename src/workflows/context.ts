@@ -90,16 +90,17 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const key = () => `wf:${s.seq++}`;
   const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
+  const transitionInput = (status: RunStatus, data: Record<string, unknown> = {}, fields: TransitionInput['fields'] = {}): TransitionInput =>
+    ({ runId, status, eventKey: key(), data, fields });
   const markStatus = (status: RunStatus) => {
     s.state.status = status;
     upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
   };
   return {
-    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, emit, event, markStatus,
-    transitionInput: (status, data = {}, fields = {}) => ({ runId, status, eventKey: key(), data, fields }),
-    async transition(status, data = {}, fields = {}) {
+    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, emit, event, markStatus, transitionInput,
+    async transition(status, data, fields) {
       markStatus(status);
-      await calls.transition({ runId, status, eventKey: key(), data, fields });
+      await calls.transition(transitionInput(status, data, fields));
     },
     async waitFor(until, timeoutMs) {
       const t0 = Date.now();

@@ -30,7 +30,8 @@ export function endingOf(err: unknown): { status: 'failed' | 'cancelled'; code: 
 /** Ends the run at the status and error its state holds: credits closed, record updated, `end` published. */
 export async function finish(run: RunContext, gates: Gates): Promise<RunResult> {
   const { s } = run;
-  await run.announceDirectMessages(run.oneCallEnds ? s.closing : undefined);
+  // Messages go with the closing call, unless a hold is still open: it says what it charged first, so they go now.
+  await run.announceDirectMessages(run.oneCallEnds && !s.openHold ? s.closing : undefined);
   const error = s.state.error ? { error: s.state.error } : {};
   s.state.currentStep = undefined;
   // After the open hold was settled: what it charged counts.
@@ -39,8 +40,6 @@ export async function finish(run: RunContext, gates: Gates): Promise<RunResult> 
   });
   const endData = () => ({ status: s.state.status, steps: s.state.completedSteps, credits: s.state.creditsCharged, ...error });
   if (run.oneCallEnds) {
-    // A hold still open says what it charged on the log: what was said before goes first.
-    if (s.openHold && s.closing.length > 0) await run.calls.publish({ runId: run.input.runId, events: s.closing.splice(0) });
     await gates.closeHold();
     const transition = run.transitionInput(s.state.status, error, fields());
     run.markStatus(s.state.status);

@@ -61,11 +61,6 @@ export function createGates(run: RunContext) {
     s.state.creditsReserved = ext.run_reserved ?? s.state.creditsReserved + extra;
   };
 
-  /**
-   * Holds the request's maximum cost before it starts. When the run's budget cannot hold it,
-   * waits for a human to add credits (kind `budget`); nothing runs meanwhile, and a rejection
-   * cancels the run with the step unrun.
-   */
   /** A hold refused: for budget, waits for a human to add credits (a rejection cancels the run); otherwise the run fails. */
   const budgetRefused = async (req: HoldRequest, r: Extract<PaidStep, { paid: false }>['refusal']): Promise<void> => {
     if (r.reason !== 'budget_exhausted') throw new RunEnded('failed', r.reason, r.message);

@@ -8,7 +8,7 @@ import { offlineDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 import type { RunContext } from './context.ts';
 import type { Gates } from './gates.ts';
-import { llmCall, offlinePlanner } from './proxies.ts';
+import { llmCall, localActs } from './proxies.ts';
 
 export function createPlanner(run: RunContext, gates: Gates) {
   const { input, s } = run;
@@ -21,7 +21,7 @@ export function createPlanner(run: RunContext, gates: Gates) {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, messages: [...s.messages],
       previous: previous && s.plan ? { plan: s.plan, ...previous } : undefined,
     };
-    const r = await gates.payLlm(what, callId, request, () => (run.localOfflinePlan ? offlinePlanner : llmCall(what)).plan(request));
+    const r = await gates.payLlm(what, callId, request, () => (run.localOfflinePlan ? localActs : llmCall(what)).plan(request));
     return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
   };
 

@@ -35,8 +35,6 @@ export const acts = proxyActivities<Activities>(SHORT);
 export const localActs = proxyLocalActivities<Activities>({ ...SHORT, localRetryThreshold: '10 seconds' });
 /** The short calls a run makes, one way or the other. */
 export type ShortCalls = typeof acts;
-/** The offline planner: a parse of the prompt in milliseconds, so a local activity (an LLM is a task-queue activity). */
-export const offlinePlanner = proxyLocalActivities<Activities>({ ...SHORT, localRetryThreshold: '10 seconds' });
 /** An LLM call (plan, supervise) summarised as `summary`. */
 export const llmCall = (summary: string) => proxyActivities<Activities>({ ...LLM, summary });
 /** A tool step summarised as `summary`. */

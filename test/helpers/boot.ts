@@ -2,17 +2,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './stack.ts';
+import { childEnv, ROOT } from './stack.ts';
 
 /** `wrap` is a command prefix the entry point runs under (e.g. `unshare …`), which must exec its arguments. */
 export function boot(script: 'worker' | 'api', env: Record<string, string>, wrap: string[] = []): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve) => {
     const argv = [...wrap, process.execPath, join(ROOT, 'src', script, 'main.ts')];
     const child = spawn(argv[0]!, argv.slice(1), {
-      env: {
-        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', API_PORT: '0',
-        ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}), ...env,
-      },
+      env: { ...childEnv(), API_PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

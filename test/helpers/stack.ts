@@ -104,14 +104,21 @@ export const TEST_WORKFLOW_BUNDLE = process.env.AGENTRUN_TEST_WORKFLOW_BUNDLE ||
 const live = new Set<ChildProcess>();
 process.once('exit', () => { for (const c of live) c.kill('SIGKILL'); });
 
+/**
+ * What every process a test starts inherits: PATH, HOME and ./dev's compile cache (README,
+ * "Tests": a process skips most of its start-up compile); the rest comes from the test.
+ */
+export function childEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp',
+    ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}),
+  };
+}
+
 export function startProcess(script: string, env: Record<string, string>): Proc {
   const bundle = script === 'src/worker/main.ts' && TEST_WORKFLOW_BUNDLE ? { WORKFLOW_BUNDLE_PATH: TEST_WORKFLOW_BUNDLE } : {};
   const child = spawn(process.execPath, [join(ROOT, script)], {
-    env: {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...bundle,
-      // ./dev's compile cache (README, "Tests"): a process started here skips most of its start-up compile.
-      ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}), ...env,
-    },
+    env: { ...childEnv(), LOG_LEVEL: 'info', ...bundle, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

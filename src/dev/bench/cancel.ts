@@ -4,6 +4,7 @@
  * `end` event on its SSE stream, and to the moment the apiserver lists neither a Job nor
  * a pod of the run. No baseline: the figure is the latency itself.
  */
+import { JOB_LABELS } from '../../shared/names.ts';
 import { cancelRun, startRun, type BenchRig, type KubeRig } from './api.ts';
 import { readSse } from '../sse-client.ts';
 import { waitFor } from '../proc.ts';
@@ -11,7 +12,7 @@ import { figure, quantile, type Figure } from './stats.ts';
 
 /** The run's Jobs and pods the apiserver lists now (pods being deleted included). */
 async function leftovers(k: KubeRig, runId: string): Promise<{ jobs: number; pods: number; running: number }> {
-  const labelSelector = `agentrun.dev/run-id=${runId}`;
+  const labelSelector = `${JOB_LABELS.runId}=${runId}`;
   const [jobs, pods] = await Promise.all([
     k.batch.listNamespacedJob({ namespace: k.namespace, labelSelector }),
     k.core.listNamespacedPod({ namespace: k.namespace, labelSelector }),

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { freeLoopbackPort } from '../../infra/free-port.ts';
 import { createS3 } from '../../infra/s3.ts';
 import { loadConfig, type Config, type KubernetesSandboxConfig } from '../../shared/config.ts';
-import { s3Keys } from '../../shared/names.ts';
+import { JOB_LABELS, s3Keys } from '../../shared/names.ts';
 import { ROOT } from '../context.ts';
 import { startNode, stopChildren, waitFor } from '../proc.ts';
 import { kubernetes } from '../services/kube/index.ts';
@@ -96,12 +96,9 @@ export async function kubeRows(rig: BenchRig, config: Config, groups: { p5: bool
  * The completed Jobs of the bench's runs stay until their TTL: deleted here, so a bench
  * run soon after does not find the tools namespace's Job quota full.
  */
-/** The label the executor puts on a run's Jobs (src/sandbox/kubernetes/manifest.ts, LABELS.runId; src/dev may not import it). */
-const RUN_ID_LABEL = 'agentrun.dev/run-id';
-
 async function deleteJobsOf(k: KubeRig, runs: string[]): Promise<void> {
   for (let i = 0; i < runs.length; i += 50) {
-    const labelSelector = `${RUN_ID_LABEL} in (${runs.slice(i, i + 50).join(',')})`;
+    const labelSelector = `${JOB_LABELS.runId} in (${runs.slice(i, i + 50).join(',')})`;
     await k.batch.deleteCollectionNamespacedJob({ namespace: k.namespace, labelSelector, propagationPolicy: 'Background' }).catch(() => undefined);
   }
 }

@@ -7,12 +7,9 @@ import type { V1Container, V1EnvVar, V1Job } from '@kubernetes/client-node';
 import type { KubernetesSandboxConfig } from '../../shared/config.ts';
 import type { SandboxRequest } from '../types.ts';
 import { sha256Hex } from '../../shared/hash.ts';
+import { JOB_LABELS } from '../../shared/names.ts';
 
-export const LABELS = {
-  managedBy: 'app.kubernetes.io/managed-by',
-  runId: 'agentrun.dev/run-id',
-  step: 'agentrun.dev/step',
-} as const;
+export const LABELS = JOB_LABELS;
 
 const RUNNER_UID = 65532;
 const MOUNT_ROOT = '/agentrun';
