@@ -24,25 +24,25 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
  * exists is skipped; a new slow file belongs here.
  */
 const SLOWEST_FIRST = [
-  'test/integration/kubernetes.test.ts',
   'test/e2e/long-run.test.ts',
-  'test/e2e/sse.test.ts',
+  'test/integration/kubernetes.test.ts',
   'test/e2e/credits.test.ts',
-  'test/e2e/compose.test.ts',
   'test/e2e/worker.test.ts',
   'test/e2e/pay-before-run.test.ts',
-  'test/workflow/agent-run.test.ts',
-  'test/e2e/sandbox-attacks.test.ts',
+  'test/e2e/sse.test.ts',
   'test/integration/store-schema-boot.test.ts',
-  'test/e2e/tracing.test.ts',
-  'test/workflow/replay.test.ts',
-  'test/e2e/boot.test.ts',
-  'test/e2e/images.test.ts',
-  'test/e2e/run-repair.test.ts',
   'test/e2e/run-endpoints.test.ts',
-  'test/e2e/redis-authority.test.ts',
+  'test/e2e/deploy-guide.test.ts',
+  'test/e2e/sandbox-attacks.test.ts',
   'test/integration/sandbox-local.test.ts',
-]
+  'test/e2e/queue.test.ts',
+  'test/workflow/agent-run.test.ts',
+  'test/e2e/tracing.test.ts',
+  'test/e2e/boot.test.ts',
+  'test/e2e/redis-authority.test.ts',
+  'test/e2e/openapi.test.ts',
+  'test/integration/workspace-files.test.ts',
+];
 
 function parseArgs(argv: string[]): { concurrency: number; files: string[] } {
   let concurrency = 3;
