@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const hub = new EventHub(sub, events, log.child({ component: 'event-hub' }));
   const queue = new QueueFacade(redis, config.queue.keyPrefix);
   const metrics = createApiMetrics({
-    queue, countRunsByStatus: () => store.countRunsByStatus(), sseClients: () => hub.clientCount, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
+    queue, countRunsByStatus: () => store.countRunsByStatus(), sseClients: () => hub.clientCount, sseRecentBytes: () => hub.recentBytes, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
   });
   let ingress: LegacyIngress | undefined;
   const ops = {

@@ -19,6 +19,8 @@ export interface ApiMetricsDeps {
   queue?: QueueFacade;
   countRunsByStatus: () => Promise<Partial<Record<RunStatus, number>>>;
   sseClients: () => number;
+  /** Bytes of recent events the hub keeps for clients that fell behind. */
+  sseRecentBytes?: () => number;
   /** When the legacy ingress consumer last polled (ms since epoch; 0 when it does not run). */
   ingressLastPollMs?: () => number;
   log: Logger;
@@ -49,6 +51,7 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
     labelNames: ['method', 'route', 'status'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
   });
   new Gauge({ name: 'agentrun_sse_clients', help: 'SSE clients following a run on this API process', registers, collect() { this.set(deps.sseClients()); } });
+  new Gauge({ name: 'agentrun_sse_recent_bytes', help: 'Bytes of recent run events kept in memory for SSE clients that fell behind', registers, collect() { this.set(deps.sseRecentBytes?.() ?? 0); } });
   new Gauge({
     name: 'agentrun_runs', help: 'Run records by status (database)', labelNames: ['status'] as const, registers,
     async collect() {

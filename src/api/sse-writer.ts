@@ -48,6 +48,12 @@ export function nextPageCount(page: readonly StoredEvent[], opts: { pageSize: nu
   return Math.max(Math.min(50, opts.pageSize), Math.min(opts.pageSize, fit));
 }
 
+/** Bytes of frames a client's writer holds before writing them without waiting for the turn to end. */
+const QUEUED_BYTES = 64 << 10;
+
+/** About how many bytes one page of the hub's recent events carries (no Redis read to save: small pages bound what a client holds). */
+export const RECENT_PAGE_BYTES = 64 << 10;
+
 export interface FrameWriterHooks {
   /** The client's buffer passed `maxBufferedBytes` (it should be dropped). */
   onOverflow(buffered: number): void;
@@ -60,6 +66,7 @@ export class FrameWriter {
   private readonly maxBufferedBytes: number;
   private readonly hooks: FrameWriterHooks;
   private pending: (string | Buffer)[] = [];
+  private pendingBytes = 0;
   private flushScheduled = false;
 
   constructor(res: Response, maxBufferedBytes: number, hooks: FrameWriterHooks) {
@@ -68,9 +75,18 @@ export class FrameWriter {
     this.hooks = hooks;
   }
 
-  /** Queues a frame; the frames of one turn of the event loop go out together (one writev). */
+  /**
+   * Queues a frame; the frames of one turn of the event loop go out together (one writev).
+   * Past QUEUED_BYTES they go out at once, so a burst (hundreds of events confirmed in one
+   * read) shows a slow client's full socket after 64 KiB, not after the whole burst.
+   */
   send(frame: string | Buffer): void {
     this.pending.push(frame);
+    this.pendingBytes += frame.length;
+    if (this.pendingBytes >= QUEUED_BYTES) {
+      this.flush();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => this.flush());
@@ -81,10 +97,12 @@ export class FrameWriter {
     this.flushScheduled = false;
     if (this.pending.length === 0 || this.res.destroyed) {
       this.pending = [];
+      this.pendingBytes = 0;
       return;
     }
     const frames = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     if (frames.length === 1) {
       this.res.write(frames[0]!);
     } else {
@@ -94,19 +112,34 @@ export class FrameWriter {
       this.res.uncork();
     }
     if (this.res.writableLength > this.maxBufferedBytes) this.hooks.onOverflow(this.res.writableLength);
-    else if (this.res.writableNeedDrain) this.hooks.onNeedDrain();
+    else if (this.needsDrain) this.hooks.onNeedDrain();
   }
 
+  /**
+   * Whether the client's socket wants a drain. Asked of the socket, not the response: a
+   * corked chunked response can say it needs a drain (its own buffer passed the mark) while
+   * its socket, which took the whole chunk at uncork, never will — and emits no 'drain'.
+   */
   get needsDrain(): boolean {
-    return this.res.writableNeedDrain;
+    return this.res.socket?.writableNeedDrain ?? false;
   }
 
-  /** Resolves true once the client drained its buffer, false when it did not within `timeoutMs` or left. */
+  /** Resolves true once the client's socket drained, false when it did not within `timeoutMs` or the client left. */
   drained(timeoutMs: number): Promise<boolean> {
+    const socket = this.res.socket;
+    if (!socket || !socket.writableNeedDrain) return Promise.resolve(!this.res.destroyed);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.res.once('drain', () => { clearTimeout(timer); resolve(true); });
-      this.res.once('close', () => { clearTimeout(timer); resolve(false); });
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        this.res.off('close', onClose);
+        resolve(ok);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      socket.once('drain', onDrain);
+      this.res.once('close', onClose);
     });
   }
 
@@ -119,6 +152,7 @@ export class FrameWriter {
   /** Drops what is queued and cuts the connection (the client resumes from its last id). */
   abort(): void {
     this.pending = [];
+    this.pendingBytes = 0;
     this.res.destroy();
   }
 }

@@ -11,7 +11,7 @@ import type { EventHub, Follower } from './event-hub.ts';
 import { isDeliverable } from '../infra/event-log.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
-import { FrameWriter, frameOf, nextPageCount } from './sse-writer.ts';
+import { FrameWriter, frameOf, nextPageCount, RECENT_PAGE_BYTES } from './sse-writer.ts';
 import type { SseOptions } from './sse-writer.ts';
 
 export interface SseDeps {
@@ -69,11 +69,17 @@ export class SseSession implements Follower {
   }
 
   /**
-   * Reads the next page after the cursor. A thousand clients catching up on 1 KB lines
-   * would otherwise each hold pageSize of them at once: the page is sized so it carries
-   * about pageBytes. `full` says whether the stream may hold more.
+   * Reads the next page after the cursor: from the hub's recent events when they cover it,
+   * else from the stream. A thousand clients catching up on 1 KB lines would otherwise each
+   * hold pageSize of them at once: the page is sized so it carries about pageBytes. `full`
+   * says whether more may follow. `fromStream`: the stream's own answer, up to its end (the
+   * hub may not have confirmed the newest entries yet).
    */
-  private async readPage(): Promise<{ page: StoredEvent[]; full: boolean }> {
+  private async readPage(fromStream = false): Promise<{ page: StoredEvent[]; full: boolean }> {
+    // Recent events come from the hub's memory: the objects (and frames) every client shares.
+    // An empty answer only says the hub has confirmed nothing newer yet: the stream is asked.
+    const recent = fromStream ? undefined : this.deps.hub.recentAfter(this.runId, this.cursor, Math.min(this.opts.pageBytes, RECENT_PAGE_BYTES));
+    if (recent && recent.page.length > 0) return { page: recent.page, full: recent.more };
     const count = this.pageCount;
     const page = await this.deps.events.readAfter(this.runId, this.cursor, count);
     this.pageCount = nextPageCount(page, this.opts, count);
@@ -182,12 +188,15 @@ export class SseSession implements Follower {
     else void this.read();
   }
 
-  /** Reads the stream from the cursor to its end; false when Redis failed (a retry is scheduled). */
-  private async read(): Promise<boolean> {
+  /**
+   * Reads from the cursor to the newest event the hub confirmed, or to the stream's end
+   * (`fromStream`, or when the hub has nothing newer); false when Redis failed (a retry is scheduled).
+   */
+  private async read(fromStream = false): Promise<boolean> {
     this.reading = true;
     try {
       for (;;) {
-        const { page, full } = await this.readPage();
+        const { page, full } = await this.readPage(fromStream);
         const cut = this.deliverPage(page);
         if (this.closed || (!full && !cut)) break;
         this.out.flush();
@@ -272,7 +281,7 @@ export class SseSession implements Follower {
     // but only once everything the stream holds was delivered: a failed read ends nothing.
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
-      if (!(await this.read()) || this.closed || this.reading) return;
+      if (!(await this.read(true)) || this.closed || this.reading) return;
       this.out.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
       this.close();
     }).catch(() => undefined);

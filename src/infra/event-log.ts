@@ -110,6 +110,52 @@ export class EventLog {
     return { ...decodeFields(row[0], row[1]), prev: before?.[0] ?? '' };
   }
 
+  /**
+   * The entries `ids` (stream ids, in the order given) in one round trip, each with
+   * `prev` set to the entry before it; ids the stream does not hold are left out. Reads the
+   * entry before the first and the range from the first to the last, so a burst of
+   * announcements costs one read, not one each.
+   */
+  async entries(runId: string, ids: readonly string[]): Promise<StoredEvent[]> {
+    const wanted = ids.filter(isStreamId);
+    if (wanted.length === 0) return [];
+    const first = wanted.reduce((a, b) => (compareStreamIds(a, b) <= 0 ? a : b));
+    const last = wanted.reduce((a, b) => (compareStreamIds(a, b) >= 0 ? a : b));
+    const key = redisKeys.events(runId);
+    // The range is bounded: ids announced far apart (a forged or very late message) are read one by one.
+    const limit = wanted.length + 64;
+    // A pipeline, not MULTI (the ACL user has no transactions): entries never change once written.
+    const replies = await this.redis.pipeline().xrevrange(key, `(${first}`, '-', 'COUNT', 1).xrange(key, first, last, 'COUNT', limit).exec();
+    if (!replies) throw new Error('event read aborted');
+    for (const [err] of replies) if (err) throw err;
+    const before = replies[0]![1] as [string, string[]][];
+    const rows = replies[1]![1] as [string, string[]][];
+    const want = new Set(wanted);
+    const found = new Map<string, StoredEvent>();
+    let prev = before[0]?.[0] ?? '';
+    for (const [id, fields] of rows) {
+      if (want.has(id)) found.set(id, { ...decodeFields(id, fields), prev });
+      prev = id;
+    }
+    const reached = rows.at(-1)?.[0];
+    const out: StoredEvent[] = [];
+    for (const id of wanted) {
+      const e = found.get(id) ?? (rows.length === limit && reached && compareStreamIds(id, reached) > 0 ? await this.entry(runId, id) : undefined);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * The stream's newest `count` entries in order, and `base`: the id of the entry before
+   * the first ('' when they start the stream).
+   */
+  async newest(runId: string, count: number): Promise<{ base: string; events: StoredEvent[] }> {
+    const rows = await this.redis.xrevrange(redisKeys.events(runId), '+', '-', 'COUNT', count + 1);
+    const base = rows.length > count ? rows.pop()![0] : '';
+    return { base, events: rows.reverse().map(([id, fields]) => decodeFields(id, fields)) };
+  }
+
   /** Events strictly after `afterId` (or from the start), at most `count`. */
   async readAfter(runId: string, afterId: string | undefined, count: number): Promise<StoredEvent[]> {
     const start = afterId ? `(${afterId}` : '-';

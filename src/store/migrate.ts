@@ -12,13 +12,19 @@ export interface MigrateOptions {
   databaseUrl: string;
   /** Receives progress lines; silent by default. */
   log?: (line: string) => void;
+  /** How long a name that does not resolve is tried again (default 30 s). */
+  connectDeadlineMs?: number;
 }
 
-/** Name lookups that fail for a moment (a container network's DNS under load) are tried again. */
-const TRANSIENT_CONNECT = new Set(['EAI_AGAIN']);
+/**
+ * Name lookups that fail for a moment are tried again: a container network's DNS under
+ * load answers "try again" (EAI_AGAIN) or, before it has the name, "no such host"
+ * (ENOTFOUND). A name that stays unknown still fails, after the deadline, saying so.
+ */
+const TRANSIENT_CONNECT = new Set(['EAI_AGAIN', 'ENOTFOUND']);
 
 /** One connection for the whole job, so a name that resolved once is not looked up again. */
-async function connect(databaseUrl: string, log: (line: string) => void, deadlineMs = 20_000): Promise<pg.Client> {
+async function connect(databaseUrl: string, log: (line: string) => void, deadlineMs = 30_000): Promise<pg.Client> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     const client = new pg.Client({ connectionString: databaseUrl });
@@ -38,7 +44,7 @@ async function connect(databaseUrl: string, log: (line: string) => void, deadlin
 /** Applies every pending migration in one transaction; returns the names applied. */
 export async function migrate(opts: MigrateOptions): Promise<string[]> {
   const log = opts.log ?? (() => undefined);
-  const client = await connect(opts.databaseUrl, log);
+  const client = await connect(opts.databaseUrl, log, opts.connectDeadlineMs);
   try {
     return await migrateWith(client, log);
   } finally {

@@ -35,6 +35,13 @@ describe('schema checks at start', () => {
     assert.equal(`${files.at(-1)!.replace(/\.sql$/, '')}`, LATEST_MIGRATION);
   });
 
+  it('migrate tries a name that does not resolve again (a container network\'s DNS starting up), then fails naming it', async () => {
+    const lines: string[] = [];
+    const url = databaseUrl('agentrun').replace(/@[^/]+\//, '@agentrun-no-such-host.invalid:5432/');
+    await assert.rejects(migrate({ databaseUrl: url, log: (l) => lines.push(l), connectDeadlineMs: 1200 }), /ENOTFOUND agentrun-no-such-host\.invalid/);
+    assert.ok(lines.some((l) => /connecting: .*ENOTFOUND.*trying again/.test(l)), lines.join('\n'));
+  });
+
   it('schemaProblems lists missing tables, columns, functions, then an old migration', () => {
     const full = { columns: { credit_balances: ['user_id'] }, functions: [], migration: null };
     const problems = schemaProblems(full);

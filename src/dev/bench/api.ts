@@ -16,6 +16,9 @@ export interface BenchRig {
   /** The bench's API, e.g. http://127.0.0.1:40123 (its worker uses SANDBOX's default). */
   base: string;
   worker: ChildProcess;
+  /** The bench's API and the bare side's worker (for CPU accounting). */
+  api: ChildProcess;
+  bareWorker: ChildProcess;
   tag: string;
   say: (line: string) => void;
   /** Log file of a process the bench starts. */

@@ -5,25 +5,39 @@
  */
 import type { Client } from '@temporalio/client';
 import type { BenchRig } from './api.ts';
+import { cpuPerRun, cpuSnapshot, formatCpu, type CpuPart } from './cpu.ts';
 import { agentrunRun, bareRun, throughput, type RunTiming } from './sides.ts';
 import { figure, median, quantile, type Figure } from './stats.ts';
 
 export async function coreRows(rig: BenchRig, client: Client, bareQueue: string): Promise<{ figures: Figure[]; samples: Record<string, unknown> }> {
   const { p, base, say } = rig;
   say(`  P1/P2: ${p.runs} runs × ${p.steps} steps, ${p.rounds} round(s), ${p.samples} single runs per round`);
-  const a = { tput: [] as number[], single: [] as RunTiming[] };
-  const b = { tput: [] as number[], single: [] as RunTiming[] };
+  const a = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
+  const b = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
+  // Every part that may work for a run; the bench process itself is the load generator.
+  const parts: Record<string, CpuPart> = {
+    temporal: { comm: 'temporal' }, postgres: { comm: 'postgres' }, redis: { comm: 'redis-server' }, minio: { comm: 'minio' },
+    worker: { pids: () => [rig.worker.pid] }, api: { pids: () => [rig.api.pid] }, 'bare-worker': { pids: () => [rig.bareWorker.pid] },
+    bench: { pids: () => [process.pid] },
+  };
+  const measured = async (side: { tput: number[]; cpu: Record<string, number>[] }, run: () => Promise<RunTiming>) => {
+    const before = cpuSnapshot(parts);
+    side.tput.push(await throughput(run, p.runs));
+    side.cpu.push(cpuPerRun(before, cpuSnapshot(parts), p.runs));
+  };
   const sideA = async () => {
-    a.tput.push(await throughput(() => agentrunRun(base, p.steps), p.runs));
+    await measured(a, () => agentrunRun(base, p.steps));
     for (let i = 0; i < p.samples; i += 1) a.single.push(await agentrunRun(base, 1));
   };
   const sideB = async () => {
-    b.tput.push(await throughput(() => bareRun(client, bareQueue, p.steps, false), p.runs));
+    await measured(b, () => bareRun(client, bareQueue, p.steps, false));
     for (let i = 0; i < p.samples; i += 1) b.single.push(await bareRun(client, bareQueue, 1, true));
   };
   for (let r = 0; r < p.rounds; r += 1) {
     if (r % 2 === 0) { await sideA(); await sideB(); } else { await sideB(); await sideA(); }
     say(`  round ${r + 1}/${p.rounds}: agentrun ${a.tput.at(-1)!.toFixed(2)} runs/s, bare ${b.tput.at(-1)!.toFixed(2)} runs/s`);
+    say(`    CPU agentrun: ${formatCpu(a.cpu.at(-1)!)}`);
+    say(`    CPU bare:     ${formatCpu(b.cpu.at(-1)!)}`);
   }
   const ms = (xs: RunTiming[], k: 'firstMs' | 'endMs', q: number) => quantile(xs.map((x) => x[k]), q);
   const figures: Figure[] = [

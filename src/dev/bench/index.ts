@@ -55,15 +55,13 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
   const config = loadConfig(env);
   const bareQueue = `${tag}-bare`;
   const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
-  const procs = [
-    worker,
-    startNode(join(ROOT, 'src/api/main.ts'), env, logs('api')),
-    startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker')),
-  ];
+  const api = startNode(join(ROOT, 'src/api/main.ts'), env, logs('api'));
+  const bareWorker = startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker'));
+  const procs = [worker, api, bareWorker];
   const connection = await Connection.connect({ address: stack.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: stack.TEMPORAL_NAMESPACE ?? 'default' });
   const base = `http://127.0.0.1:${port}`;
-  const rig: BenchRig = { ctx, p, env, base, worker, tag, say, logs };
+  const rig: BenchRig = { ctx, p, env, base, worker, api, bareWorker, tag, say, logs };
   const figures: Figure[] = [];
   const samples: Record<string, unknown> = {};
   const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {
