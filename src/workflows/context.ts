@@ -3,38 +3,14 @@
  * all parts use (event keys, events on the run's log, status transitions, waits
  * for a human with the work clock stopped), plus the error that ends a run early.
  */
-import { condition, patched, upsertSearchAttributes } from '@temporalio/workflow';
+import { condition, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TransitionInput } from '../activities/index.ts';
 import type { EventType, RunEvent, RunInput, RunStatus } from '../shared/run.ts';
 import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
+import { DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, has, LOCAL_OFFLINE_PLAN, ONE_CALL_ENDS, PAY_BEFORE_RUN } from './patches.ts';
 import { acts, localActs } from './proxies.ts';
 import type { ShortCalls } from './proxies.ts';
 import type { AgentRunState } from './state.ts';
-
-/**
- * Patch id of pay-before-run holds, re-approval of plan changes and step time limits:
- * histories recorded before them replay down the old path (charged after each step).
- */
-export const PAY_BEFORE_RUN = 'pay-before-run';
-/** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
-export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
-/**
- * Patch id of fewer round trips: short calls (records, events, credits) as local activities,
- * and each step paid inside the activity that runs it (runPaidStep). Histories recorded
- * before replay with each short call an activity of its own and a step's hold and charge apart.
- */
-export const FEWER_ROUND_TRIPS = 'fewer-round-trips';
-/**
- * Patch id of one-call run ends: the reservation and the first status in one local activity
- * (openRun), and the settlement, the last status and `end` in another (closeRun). Histories
- * recorded before replay with each of them a call of its own.
- */
-export const ONE_CALL_ENDS = 'one-call-ends';
-/**
- * Patch id of the offline planner as a local activity (it parses the prompt: no task-queue
- * round trip and no workflow task of its own). Histories recorded before replay with it an activity.
- */
-export const LOCAL_OFFLINE_PLAN = 'local-offline-plan';
 
 /** Thrown to end the run early with a status and a reason: a refusal, a rejection, a limit reached. */
 export class RunEnded extends Error {
@@ -82,11 +58,11 @@ export interface RunContext {
 export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const runId = input.runId;
   // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
-  const payFirst = patched(PAY_BEFORE_RUN);
-  const fewerRoundTrips = patched(FEWER_ROUND_TRIPS);
+  const payFirst = has(PAY_BEFORE_RUN);
+  const fewerRoundTrips = has(FEWER_ROUND_TRIPS);
   const calls = fewerRoundTrips ? localActs : acts;
-  const oneCallEnds = fewerRoundTrips && patched(ONE_CALL_ENDS);
-  const localOfflinePlan = oneCallEnds && input.provider === 'offline' && patched(LOCAL_OFFLINE_PLAN);
+  const oneCallEnds = fewerRoundTrips && has(ONE_CALL_ENDS);
+  const localOfflinePlan = oneCallEnds && input.provider === 'offline' && has(LOCAL_OFFLINE_PLAN);
   const key = () => `wf:${s.seq++}`;
   const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
@@ -111,7 +87,7 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
       }
     },
     async announceDirectMessages(into) {
-      if (s.directMessages.length === 0 || !patched(DIRECT_MESSAGE_AUDIT)) return;
+      if (s.directMessages.length === 0 || !has(DIRECT_MESSAGE_AUDIT)) return;
       for (const text of s.directMessages.splice(0)) {
         const said = { stream: 'control', action: 'message', actor: DIRECT_ACTOR, text };
         if (into) into.push(event('log', said));

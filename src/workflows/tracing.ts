@@ -9,11 +9,8 @@
  */
 import { OpenTelemetryInboundInterceptor, OpenTelemetryInternalsInterceptor, OpenTelemetryOutboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/workflow/index.js';
 import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation.js';
-import { patched } from '@temporalio/workflow';
+import { has, UNTRACED_RUNS } from './patches.ts';
 import type { WorkflowInboundCallsInterceptor, WorkflowInterceptors, WorkflowInternalsInterceptor, WorkflowOutboundCallsInterceptor } from '@temporalio/workflow';
-
-/** Patch id of skipping the tracing interceptors for runs started without a trace context. */
-export const UNTRACED_RUNS = 'untraced-runs';
 
 type Method = (input: unknown, next: (input: unknown) => unknown) => unknown;
 
@@ -37,7 +34,7 @@ export function interceptors(): WorkflowInterceptors {
     inbound: [{
       ...gatedInbound,
       execute(input, next) {
-        on = input.headers[TRACE_HEADER] !== undefined || !patched(UNTRACED_RUNS);
+        on = input.headers[TRACE_HEADER] !== undefined || !has(UNTRACED_RUNS);
         return on ? inbound.execute(input, next) : next(input);
       },
     }],

@@ -1,0 +1,52 @@
+/**
+ * The patch ids of AgentRun's changes (each a `patched()` gate, so histories recorded before
+ * a change replay down the path they took), and the baseline that stands for all of them.
+ *
+ * Every `patched()` a run calls records a marker and an upsert of the TemporalChangeVersion
+ * search attribute (a visibility write on the server): six gates at a run's start were a
+ * third of a short run's history. A run started since BASELINE records that one patch and
+ * takes every path below; histories recorded before it have no BASELINE marker, so they
+ * replay through their own gates, as before. A new change adds its own patch id here
+ * (gated with `has()`), and a later baseline may again fold it in.
+ */
+import { patched } from '@temporalio/workflow';
+
+/**
+ * Patch id of pay-before-run holds, re-approval of plan changes and step time limits:
+ * histories recorded before them replay down the old path (charged after each step).
+ */
+export const PAY_BEFORE_RUN = 'pay-before-run';
+/** Patch id of announcing messages signalled to Temporal directly (for the audit trail). */
+export const DIRECT_MESSAGE_AUDIT = 'direct-message-audit';
+/**
+ * Patch id of fewer round trips: short calls (records, events, credits) as local activities,
+ * and each step paid inside the activity that runs it (runPaidStep). Histories recorded
+ * before replay with each short call an activity of its own and a step's hold and charge apart.
+ */
+export const FEWER_ROUND_TRIPS = 'fewer-round-trips';
+/**
+ * Patch id of one-call run ends: the reservation and the first status in one local activity
+ * (openRun), and the settlement, the last status and `end` in another (closeRun). Histories
+ * recorded before replay with each of them a call of its own.
+ */
+export const ONE_CALL_ENDS = 'one-call-ends';
+/**
+ * Patch id of the offline planner as a local activity (it parses the prompt: no task-queue
+ * round trip and no workflow task of its own). Histories recorded before replay with it an activity.
+ */
+export const LOCAL_OFFLINE_PLAN = 'local-offline-plan';
+/** Patch id of skipping the tracing interceptors for runs started without a trace context. */
+export const UNTRACED_RUNS = 'untraced-runs';
+
+/** Patch id of the baseline: a run that has it takes every change listed in IN_BASELINE_1. */
+export const BASELINE_1 = 'baseline-1';
+const IN_BASELINE_1: ReadonlySet<string> = new Set([PAY_BEFORE_RUN, DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, ONE_CALL_ENDS, LOCAL_OFFLINE_PLAN, UNTRACED_RUNS]);
+
+/**
+ * Whether this execution takes the change `patchId`: through the baseline when the change
+ * is part of it (one marker for all), else through the change's own `patched()`.
+ */
+export function has(patchId: string): boolean {
+  if (IN_BASELINE_1.has(patchId) && patched(BASELINE_1)) return true;
+  return patched(patchId);
+}
