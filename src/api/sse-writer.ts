@@ -116,9 +116,9 @@ export class FrameWriter {
   }
 
   /**
-   * Whether the client's socket wants a drain. Asked of the socket, not the response: a
-   * corked chunked response can say it needs a drain (its own buffer passed the mark) while
-   * its socket, which took the whole chunk at uncork, never will — and emits no 'drain'.
+   * Whether the client's socket wants a drain. Asked of the socket, not the response: the
+   * socket is what emits 'drain', and a response can report a need (a corked chunked one,
+   * its own buffer past the mark) that its socket, having taken everything, never drains.
    */
   get needsDrain(): boolean {
     return this.res.socket?.writableNeedDrain ?? false;

@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { newRunId } from '../../src/runs/ids.ts';
 import { mintToken } from '../helpers/auth.ts';
@@ -108,6 +110,27 @@ describe('event stream limits and not-started runs', () => {
     assert.match(s.text(), /event: status\ndata: \{"status":"planning"/);
     assert.match(s.text(), /event: step\n/);
     await s.close();
+  });
+
+  it('a stream is written as it goes, not chunked: each frame one write, the body ended by the connection', async () => {
+    const id = await create(users.a.token, 'write_file raw.txt x');
+    assert.equal((await execute(users.a.token, { action: 'start', run_id: id })).status, 202);
+    const { headers, body } = await new Promise<{ headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${api!.url}/v1/runs/${id}/events`, { headers: { authorization: `Bearer ${users.a.token}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { text += d; });
+        res.on('end', () => resolve({ headers: res.headers, body: text }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(headers['transfer-encoding'], undefined);
+    assert.equal(headers.connection, 'close');
+    assert.match(body, /^retry: \d+\n\n/);
+    assert.match(body, /event: end\ndata: \{"status":"completed"/);
   });
 
   it('a run that ended without ever starting is reported as such: one end event with started: false', async () => {
