@@ -79,7 +79,7 @@ export class EventHub {
         throw err;
       }
     }
-    if (first) await this.seed(runId);
+    if (first) void this.seed(runId); // not awaited: this client's own first read need not wait for it
     return () => this.unfollow(runId, follower);
   }
 

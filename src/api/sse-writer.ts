@@ -1,8 +1,9 @@
 /**
- * The writing side of an SSE client: frames queued in one turn of the event loop go out
- * as one write; after each write the writer says whether the client keeps up (its socket
- * wants a drain: `onNeedDrain`) or is over its buffer limit (`onOverflow`). An event's
- * frame is formatted once for every client that sends it. Also the options of a session.
+ * The writing side of an SSE client: the response's head, then frames; the
+ * frames queued in one turn of the event loop go out as one write; after each write the
+ * writer says whether the client keeps up (its socket wants a drain: `onNeedDrain`) or is
+ * over its buffer limit (`onOverflow`). An event's frame is formatted once for every
+ * client that sends it. Also the options of a session.
  */
 import type { Response } from 'express';
 import type { StoredEvent } from '../infra/event-log.ts';
@@ -27,14 +28,35 @@ export const DEFAULT_SSE_OPTIONS: Omit<SseOptions, 'heartbeatMs'> = { maxBuffere
  * and share one Buffer (a socket writes it without a copy of its own).
  */
 const frames = new WeakMap<StoredEvent, Buffer>();
+/** A shared frame's whole HTTP/1.1 chunk (size line, frame, CRLF), in one Buffer the frame is a view of. */
+const chunks = new WeakMap<Buffer, Buffer>();
 export function frameOf(e: StoredEvent): Buffer {
   let frame = frames.get(e);
   if (frame === undefined) {
-    frame = Buffer.from(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`, 'utf8');
+    const text = `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
+    const size = Buffer.byteLength(text, 'utf8');
+    const head = `${size.toString(16)}\r\n`;
+    const chunk = Buffer.allocUnsafe(head.length + size + 2);
+    chunk.write(head, 0, 'latin1');
+    chunk.write(text, head.length, 'utf8');
+    chunk.write('\r\n', head.length + size, 'latin1');
+    frame = chunk.subarray(head.length, head.length + size);
     frames.set(e, frame);
+    chunks.set(frame, chunk);
   }
   return frame;
 }
+
+/** A frame as one HTTP/1.1 chunk: shared frames' chunks are built once, others now. */
+function chunkOf(frame: string | Buffer): Buffer {
+  if (typeof frame !== 'string') {
+    const shared = chunks.get(frame);
+    if (shared) return shared;
+  }
+  const body = typeof frame === 'string' ? Buffer.from(frame, 'utf8') : frame;
+  return Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`, 'latin1'), body, CRLF]);
+}
+const CRLF = Buffer.from('\r\n', 'latin1');
 
 /**
  * Entries the next catch-up read should ask for so that it carries about `pageBytes`,
@@ -67,12 +89,34 @@ export class FrameWriter {
   private readonly hooks: FrameWriterHooks;
   private pending: (string | Buffer)[] = [];
   private pendingBytes = 0;
+  /** The head is written and the body is chunked: frames go to the socket as chunks. */
+  private chunked = false;
   private flushScheduled = false;
 
   constructor(res: Response, maxBufferedBytes: number, hooks: FrameWriterHooks) {
     this.res = res;
     this.maxBufferedBytes = maxBufferedBytes;
     this.hooks = hooks;
+  }
+
+  /**
+   * Starts the event stream, chunked. Node's response writes each chunk as three socket
+   * writes through its own bookkeeping, which was most of the cost of a thousand clients;
+   * so once the head is out, each frame goes to the socket as one ready-made chunk, shared
+   * by every client for an event's frame. (A body ended by closing the connection instead,
+   * not chunked, was as cheap, but Node's own fetch (undici) fails an assertion when such a
+   * body ends while its reader is paused.) `end()` writes the last chunk as usual.
+   */
+  writeHead(): void {
+    this.res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    this.res.flushHeaders();
+    // The head is on the socket: frames go there as ready-made chunks (see flush()).
+    this.chunked = this.res.chunkedEncoding && this.res.socket !== null;
   }
 
   /**
@@ -103,8 +147,11 @@ export class FrameWriter {
     const frames = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    if (frames.length === 1) {
-      this.res.write(frames[0]!);
+    const socket = this.res.socket;
+    if (this.chunked && socket) {
+      socket.cork();
+      for (const f of frames) socket.write(chunkOf(f));
+      socket.uncork();
     } else {
       // Corked: the shared frames go out in one writev, none copied into a per-client string.
       this.res.cork();

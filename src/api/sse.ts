@@ -101,16 +101,7 @@ export class SseSession implements Follower {
       this.unfollow();
       throw err;
     }
-    // The stream's body ends with its connection (a client reconnects on a new one anyway):
-    // not chunked, so each frame is one write to the socket, not a size line, the frame and
-    // a CRLF — a third of the writes when one event goes to a thousand clients.
-    this.res.useChunkedEncodingByDefault = false;
-    this.res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      Connection: 'close',
-      'X-Accel-Buffering': 'no',
-    });
+    this.out.writeHead();
     this.out.send(`retry: ${this.opts.retryMs}\n\n`);
     this.res.on('close', () => this.close()); // the client left, or the response ended
     if (this.res.destroyed) {

@@ -112,8 +112,8 @@ describe('event stream limits and not-started runs', () => {
     await s.close();
   });
 
-  it('a stream is written as it goes, not chunked: each frame one write, the body ended by the connection', async () => {
-    const id = await create(users.a.token, 'write_file raw.txt x');
+  it('a stream\'s frames are well-formed HTTP/1.1 chunks (written to the socket ready-made): a strict client reads every event', async () => {
+    const id = await create(users.a.token, 'write_file raw.txt x\nread_file raw.txt');
     assert.equal((await execute(users.a.token, { action: 'start', run_id: id })).status, 202);
     const { headers, body } = await new Promise<{ headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
       const req = httpRequest(`${api!.url}/v1/runs/${id}/events`, { headers: { authorization: `Bearer ${users.a.token}` } }, (res) => {
@@ -126,10 +126,11 @@ describe('event stream limits and not-started runs', () => {
       req.on('error', reject);
       req.end();
     });
-    assert.equal(headers['content-type'], 'text/event-stream; charset=utf-8');
-    assert.equal(headers['transfer-encoding'], undefined);
-    assert.equal(headers.connection, 'close');
+    assert.equal(headers['transfer-encoding'], 'chunked');
     assert.match(body, /^retry: \d+\n\n/);
+    // Only SSE lines: a chunk's size line or CRLF in the body would mean broken framing.
+    for (const line of body.split('\n')) assert.match(line, /^(|retry: \d+|id: \d+-\d+|event: \w+|data: \{.*\}|: .*)$/, line);
+    assert.match(body, /event: step\n/);
     assert.match(body, /event: end\ndata: \{"status":"completed"/);
   });
 
