@@ -6,6 +6,7 @@
  * node_modules, sources: the build reaches no registry), builds both targets with the base
  * passed as BASE_IMAGE, and saves OCI archives under <data>/images.
  */
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { ROOT, type StackContext } from './context.ts';
@@ -122,6 +123,37 @@ export function runnerSources(): { files: string[]; packages: string[] } {
   return { files: [...files].sort(), packages: [...packages].sort() };
 }
 
+/** What the images are built from (the app's sources, migrations, manifests, Dockerfile). */
+const IMAGE_SOURCES = ['Dockerfile', 'package.json', 'package-lock.json', 'src', 'migrations', 'scripts/healthcheck.js'];
+const SOURCE_LABEL = 'agentrun.source';
+
+/** A digest of IMAGE_SOURCES' paths and contents: the label an image built from them carries. */
+export function sourceDigest(): string {
+  const hash = createHash('sha256');
+  const add = (rel: string): void => {
+    const abs = join(ROOT, rel);
+    if (statSync(abs).isDirectory()) {
+      for (const name of readdirSync(abs).sort()) add(join(rel, name));
+      return;
+    }
+    hash.update(`${rel}\0`).update(readFileSync(abs)).update('\0');
+  };
+  for (const f of IMAGE_SOURCES) add(f);
+  return hash.digest('hex').slice(0, 32);
+}
+
+/**
+ * Whether the app image exists but was built from other sources than the checkout's (so a
+ * test of it would test old code): undefined when there is no image or no podman.
+ */
+export function appImageStale(ctx: StackContext): boolean | undefined {
+  if (!which('podman')) return undefined;
+  const env = containerEnv(ctx.env);
+  if (!imageExists(env, IMAGES.app)) return undefined;
+  const label = run('podman', ['image', 'inspect', '--format', `{{index .Labels "${SOURCE_LABEL}"}}`, IMAGES.app], { quiet: true, env }).trim();
+  return label !== sourceDigest();
+}
+
 /** The build context: node/bin/node, app/ (sources, migrations, production modules), runner/ (its closure only). */
 function prepareContext(ctx: StackContext): string {
   const dir = join(imagesDir(ctx), 'context');
@@ -153,13 +185,14 @@ export function buildImages(ctx: StackContext): void {
   buildBase(ctx, env);
   log(`base ready in ${Math.round((Date.now() - t) / 1000)} s`);
   t = Date.now();
+  const digest = sourceDigest();
   const context = prepareContext(ctx);
   log(`build context ${relative(ROOT, context)} ready in ${Math.round((Date.now() - t) / 1000)} s`);
   // Docker format: OCI image configs have no HEALTHCHECK (the OCI archives saved below drop it; Kubernetes uses probes anyway).
   for (const target of ['app', 'runner'] as const) {
     t = Date.now();
     run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
-      '--target', target, '-t', IMAGES[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
+      '--label', `${SOURCE_LABEL}=${digest}`, '--target', target, '-t', IMAGES[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
     const archive = archivePath(ctx, target);
     rmSync(archive, { force: true });
     run('buildah', ['push', IMAGES[target], `oci-archive:${archive}:${IMAGES[target].replace(/^localhost\//, '')}`], { quiet: true, env });

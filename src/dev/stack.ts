@@ -33,7 +33,7 @@ import { stackEnv, writeEnvFile } from './env-file.ts';
 import { composeCmd } from './compose.ts';
 import { bench } from './bench/index.ts';
 import { buildComposeImages } from './compose-images.ts';
-import { buildImages } from './image.ts';
+import { appImageStale, buildImages } from './image.ts';
 import { apt, log, which } from './proc.ts';
 import { secrets } from './secrets.ts';
 import { KUBE, kubeStarted, servicesOf } from './services/index.ts';
@@ -148,7 +148,10 @@ async function test(ctx: StackContext, args: string[]): Promise<number> {
   await up(ctx, true);
   const env = { ...ctx.env, ...(await stackEnv(ctx)) };
   const deploy = args[0] === '--deploy';
-  if (deploy) {
+  // Built images are tested by the compose and image tests: images of older sources would test old code.
+  const stale = !deploy && appImageStale(ctx);
+  if (stale) log('the images were built from other sources: rebuilding them for the tests that run them');
+  if (deploy || stale) {
     buildImages(ctx);
     buildComposeImages(ctx, false);
   }
