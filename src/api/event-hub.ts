@@ -89,8 +89,8 @@ export class EventHub {
    */
   private async seed(runId: string): Promise<void> {
     try {
-      const { base, events } = await this.events.newest(runId, SEED_ENTRIES);
-      if (this.followers.has(runId)) this.recent.seed(runId, base, events);
+      const events = await this.events.newest(runId, SEED_ENTRIES);
+      if (this.followers.has(runId)) this.recent.seed(runId, events);
     } catch (err) {
       this.log.warn({ runId, err: (err as Error).message }, 'could not read the newest events; clients read them from the stream');
     }

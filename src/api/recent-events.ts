@@ -28,6 +28,9 @@ export interface RecentEventsLimits {
   totalBytes: number;
 }
 
+/** About how many bytes one page read from a tail carries (no Redis read to save: small pages bound what a client holds). */
+export const RECENT_PAGE_BYTES = 64 << 10;
+
 export const DEFAULT_RECENT_LIMITS: RecentEventsLimits = { perRunBytes: 4 << 20, totalBytes: 64 << 20 };
 
 export class RecentEvents {
@@ -74,21 +77,16 @@ export class RecentEvents {
   }
 
   /**
-   * Starts the run's tail from a read of the stream's newest entries (`base`: the id before
-   * the first, '' when they start the stream), so clients that connect later read their
-   * first page here too. Events confirmed meanwhile are kept when they follow on from it.
+   * Starts the run's tail from a read of the stream's newest entries (each with its `prev`),
+   * so clients that connect later read their first page here too. Events confirmed
+   * meanwhile are kept when they follow on from it.
    */
-  seed(runId: string, base: string, events: readonly StoredEvent[]): void {
+  seed(runId: string, events: readonly StoredEvent[]): void {
     const old = this.tails.get(runId);
     const live = old ? old.events.slice(old.start) : [];
-    if (old && !(old.base === base || events.some((e) => e.id === old.base))) return; // they do not join: keep the live one
+    if (old && !(old.base === events[0]?.prev || events.some((e) => e.id === old.base))) return; // they do not join: keep the live one
     this.drop(runId);
-    let prev = base;
-    for (const e of events) {
-      this.add(runId, { ...e, prev });
-      prev = e.id;
-    }
-    for (const e of live) this.add(runId, e);
+    for (const e of [...events, ...live]) this.add(runId, e);
   }
 
   /**

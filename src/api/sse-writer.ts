@@ -73,9 +73,6 @@ export function nextPageCount(page: readonly StoredEvent[], opts: { pageSize: nu
 /** Bytes of frames a client's writer holds before writing them without waiting for the turn to end. */
 const QUEUED_BYTES = 64 << 10;
 
-/** About how many bytes one page of the hub's recent events carries (no Redis read to save: small pages bound what a client holds). */
-export const RECENT_PAGE_BYTES = 64 << 10;
-
 export interface FrameWriterHooks {
   /** The client's buffer passed `maxBufferedBytes` (it should be dropped). */
   onOverflow(buffered: number): void;

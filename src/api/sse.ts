@@ -11,7 +11,8 @@ import type { EventHub, Follower } from './event-hub.ts';
 import { isDeliverable } from '../infra/event-log.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
-import { FrameWriter, frameOf, nextPageCount, RECENT_PAGE_BYTES } from './sse-writer.ts';
+import { RECENT_PAGE_BYTES } from './recent-events.ts';
+import { FrameWriter, frameOf, nextPageCount } from './sse-writer.ts';
 import type { SseOptions } from './sse-writer.ts';
 
 export interface SseDeps {

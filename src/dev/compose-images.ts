@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, type StackContext } from './context.ts';
-import { containerEnv, IMAGES } from './image.ts';
+import { containerEnv, IMAGES, inspectImage as inspect } from './image.ts';
 import { log, run, StackError } from './proc.ts';
 import { MINIO_VERSION } from './services/minio.ts';
 import { TEMPORAL_VERSIONS, temporalBin } from './services/temporal.ts';
@@ -36,14 +36,6 @@ export const COMPOSE_IMAGES: readonly ServiceImage[] = [
   // docker-compose.yml's AGENTRUN_WORKER_IMAGE default: the app image plus bubblewrap.
   { tag: 'localhost/agentrun-worker:dev', dir: 'worker', from: IMAGES.app, version: 'bookworm', debs: ['bubblewrap'] },
 ];
-
-const inspect = (env: NodeJS.ProcessEnv, name: string, format: string): string | undefined => {
-  try {
-    return run('podman', ['image', 'inspect', '--format', format, name], { quiet: true, env }).trim();
-  } catch {
-    return undefined;
-  }
-};
 
 /** The hash of an image's inputs: its Containerfile and scripts, package names, versions, its base's id. */
 function inputsKey(img: ServiceImage, baseId: string): string {

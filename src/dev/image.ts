@@ -148,10 +148,17 @@ export function sourceDigest(): string {
  */
 export function appImageStale(ctx: StackContext): boolean | undefined {
   if (!which('podman')) return undefined;
-  const env = containerEnv(ctx.env);
-  if (!imageExists(env, IMAGES.app)) return undefined;
-  const label = run('podman', ['image', 'inspect', '--format', `{{index .Labels "${SOURCE_LABEL}"}}`, IMAGES.app], { quiet: true, env }).trim();
-  return label !== sourceDigest();
+  const label = inspectImage(containerEnv(ctx.env), IMAGES.app, `{{index .Labels "${SOURCE_LABEL}"}}`);
+  return label === undefined ? undefined : label !== sourceDigest();
+}
+
+/** `podman image inspect --format <format>` of an image, or undefined when there is no such image. */
+export function inspectImage(env: NodeJS.ProcessEnv, name: string, format: string): string | undefined {
+  try {
+    return run('podman', ['image', 'inspect', '--format', format, name], { quiet: true, env }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** The build context: node/bin/node, app/ (sources, migrations, production modules), runner/ (its closure only). */

@@ -146,14 +146,12 @@ export class EventLog {
     return out;
   }
 
-  /**
-   * The stream's newest `count` entries in order, and `base`: the id of the entry before
-   * the first ('' when they start the stream).
-   */
-  async newest(runId: string, count: number): Promise<{ base: string; events: StoredEvent[] }> {
-    const rows = await this.redis.xrevrange(redisKeys.events(runId), '+', '-', 'COUNT', count + 1);
-    const base = rows.length > count ? rows.pop()![0] : '';
-    return { base, events: rows.reverse().map(([id, fields]) => decodeFields(id, fields)) };
+  /** The stream's newest `count` entries in order, each with `prev` set to the entry before it. */
+  async newest(runId: string, count: number): Promise<StoredEvent[]> {
+    const rows = (await this.redis.xrevrange(redisKeys.events(runId), '+', '-', 'COUNT', count + 1)).reverse();
+    return rows.slice(rows.length > count ? 1 : 0).map(([id, fields], i, kept) => ({
+      ...decodeFields(id, fields), prev: i > 0 ? kept[i - 1]![0] : rows.length > count ? rows[0]![0] : '',
+    }));
   }
 
   /** Events strictly after `afterId` (or from the start), at most `count`. */

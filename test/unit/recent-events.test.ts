@@ -36,6 +36,20 @@ describe('RecentEvents', () => {
     assert.deepEqual(ids(r.after('a', '100-5', 1 << 20)), ['100-6'], 'an event without prev is not kept');
   });
 
+  it('a seed from the stream starts a tail that events confirmed meanwhile join; a seed that does not join leaves the live tail', () => {
+    const r = new RecentEvents();
+    r.add('a', ev(4)); // confirmed while the seed read was in flight
+    r.seed('a', [ev(1, ''), ev(2), ev(3), ev(4)]);
+    assert.deepEqual(ids(r.after('a', undefined, 1 << 20)), ['100-1', '100-2', '100-3', '100-4']);
+    r.add('a', ev(5));
+    assert.deepEqual(ids(r.after('a', '100-3', 1 << 20)), ['100-4', '100-5']);
+    const s = new RecentEvents();
+    s.add('b', ev(9));
+    s.seed('b', [ev(1, ''), ev(2)]); // older than the live tail, and not joined to it
+    assert.equal(s.after('b', undefined, 1 << 20), undefined);
+    assert.deepEqual(ids(s.after('b', '100-8', 1 << 20)), ['100-9']);
+  });
+
   it('cuts a page at the byte budget and says more follows', () => {
     const r = new RecentEvents();
     for (let n = 1; n <= 10; n++) r.add('a', ev(n, n - 1, 'y'.repeat(100)));
