@@ -1,6 +1,6 @@
 /** The offline provider: deterministic planning from the prompt syntax, and the offline supervisor. No network. */
 import { planFromPrompt, PromptSyntaxError } from '../shared/offline-planner.ts';
-import { offlineDecision } from '../shared/supervisor.ts';
+import { offlineDecision } from '../shared/offline-supervisor.ts';
 import { LlmRejectedError, ZERO_USAGE } from './types.ts';
 import type { LlmProvider } from './types.ts';
 

@@ -1,8 +1,11 @@
 /**
  * Domain types of a run shared by the API, the workflow and activities.
- * Pure module (zod only), safe to import from workflow code.
+ * Pure module (zod only). Workflow code imports only its types (its values are
+ * initialised per execution there): run-limits.ts holds the limits it needs.
  */
 import { z } from 'zod';
+
+export { MAX_PROMPT_CHARS, MESSAGE_MAX_CHARS } from './run-limits.ts';
 
 export const RUN_STATUSES = [
   'created', 'queued', 'planning', 'awaiting_approval', 'running', 'paused', 'completed', 'failed', 'cancelled',
@@ -10,9 +13,6 @@ export const RUN_STATUSES = [
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
-export const MAX_PROMPT_CHARS = 20_000;
-/** Longest message a human may send a run (the API refuses longer; the workflow keeps this many characters). */
-export const MESSAGE_MAX_CHARS = 4000;
 
 export const writeFileStep = z.object({
   tool: z.literal('write_file'),

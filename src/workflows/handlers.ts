@@ -3,7 +3,7 @@
  * it, and the parts of the run waiting on them (pause, gates) read it back.
  */
 import { setHandler } from '@temporalio/workflow';
-import { MESSAGE_MAX_CHARS } from '../shared/run.ts';
+import { MESSAGE_MAX_CHARS } from '../shared/run-limits.ts';
 import type { RunInput } from '../shared/run.ts';
 import {
   actorOf, approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, planQuery, progressQuery, resumeSignal, statusQuery,

@@ -4,7 +4,7 @@
  * supervisor's review of a step. The offline provider's supervisor is a pure rule.
  */
 import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
-import { offlineDecision } from '../shared/supervisor.ts';
+import { offlineDecision } from '../shared/offline-supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 import type { RunContext } from './context.ts';
 import type { Gates } from './gates.ts';
