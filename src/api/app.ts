@@ -1,6 +1,7 @@
 /** The HTTP face: a thin composition of routers, the policies every answer gets, and one error middleware. */
 import express from 'express';
 import type { Logger } from 'pino';
+import { meRouter, seeCaller, usersRouter } from './account-routes.ts';
 import { requireCaller, requireOperator } from './auth.ts';
 import type { Authenticator } from './auth.ts';
 import { errorMiddleware, jsonNotFound } from './errors.ts';
@@ -16,6 +17,7 @@ import { runsRouter } from './runs-routes.ts';
 import { seedRouter } from './seed-routes.ts';
 import { SseLimits } from './sse-limits.ts';
 import type { OpenStreams } from './open-streams.ts';
+import type { AccountsService } from '../accounts/index.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueService } from '../ingress/index.ts';
 import type { RunsService } from '../runs/index.ts';
@@ -29,6 +31,8 @@ export interface AppDeps {
   /** The queue facade under /v1/queue (src/api/queue-routes.ts); operators only (AUTH_OPERATORS). */
   queue?: QueueService;
   runs: RunsService;
+  /** Accounts: GET /v1/me, the operators' /v1/users routes, and each caller made known on first sight. */
+  accounts: AccountsService;
   hub: EventHub;
   events: EventLog;
   /** Who is calling (JWT, API key, or AUTH_MODE=none). */
@@ -55,10 +59,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', serveOpenApi({ ...deps.config, readyz: deps.ops !== undefined, queue: deps.queue !== undefined }));
   if (deps.ops) app.use(createOpsRouter(deps.ops));
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
-  const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware()];
+  const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware(), seeCaller(deps.accounts, deps.log)];
   if (deps.queue) app.use('/v1/queue', ...asCaller, requireOperator(deps.auth), createQueueRouter(deps.queue));
   const routes = { ...deps, sseLimits: new SseLimits(deps.config.sseLimits) };
   app.use('/v1/runs', ...asCaller, runsRouter(routes));
+  app.use('/v1/me', ...asCaller, meRouter(deps.accounts));
+  app.use('/v1/users', ...asCaller, usersRouter(deps.accounts, deps.auth));
   app.use('/agent', ...asCaller, seedRouter(routes));
 
   app.use(jsonNotFound);

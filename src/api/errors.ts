@@ -3,9 +3,10 @@
  * the one error middleware that answers both as `{ "error": { "code", "message",
  * "details"? } }`. Nothing here exits the process.
  */
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../accounts/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../ingress/errors.ts';
 import {
   AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
@@ -62,6 +63,7 @@ export const DOMAIN_ERRORS: readonly HttpMapping[] = [
   row({ error: DeadLetterNotFound, status: 404 }),
   row({ error: FileNotFound, status: 404 }),
   row({ error: WorkspaceNotFound, status: 404 }),
+  row({ error: UnknownUser, status: 404 }),
   row({ error: WorkspaceDeleted, status: 410 }),
   row({ error: InvalidInput, status: 400 }),
   row({ error: InvalidPath, status: 400 }),
@@ -70,6 +72,8 @@ export const DOMAIN_ERRORS: readonly HttpMapping[] = [
   row({ error: NotAwaitingApproval, status: 409, details: (e) => ({ status: e.status }) }),
   row({ error: RunNotRetryable, status: 409, details: (e) => (e.from === 'run' ? { status: e.status } : undefined) }),
   row({ error: AlreadyRetried, status: 409 }),
+  row({ error: NotEnoughCredits, status: 409, details: (e) => ({ available: e.available }) }),
+  row({ error: IdempotencyKeyReused, status: 422 }),
   row({ error: AtRunLimit, status: 429, details: (e) => ({ active: e.active, limit: e.limit }), headers: (e) => retryAfter(e.retryAfterS) }),
   row({ error: SigningUnavailable, status: 503 }),
   row({ error: Unavailable, status: 503 }),
@@ -96,6 +100,17 @@ export function parseOr400<T extends z.ZodType>(schema: T, value: unknown, where
   const r = schema.safeParse(value);
   if (!r.success) throw validationError(r.error, where);
   return r.data;
+}
+
+/** The JSON body of a POST or PUT, when one is needed or given; 415 for another content type. */
+export function jsonBody(req: Request, required: boolean): unknown {
+  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+  if (!hasBody) {
+    if (required) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
+    return {};
+  }
+  if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
+  return req.body as unknown;
 }
 
 export const jsonNotFound: RequestHandler = (req, _res, next) => {

@@ -12,6 +12,7 @@ import { EventHub } from './event-hub.ts';
 import { IdempotencyStore } from './idempotency.ts';
 import { createApiMetrics, routeTemplate, serveApiMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { AccountsService } from '../accounts/index.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
 
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
-  const store = createStore(config.store);
+  const store = createStore(config.store, config.credits.defaultLimits);
   const s3 = createS3(config.s3);
   await checkRedis(redis, config.redis.url);
   await checkRedisKeys(redis, config.queue.keyPrefix);
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     tracing: tracing ? httpServerSpans(tracing.tracer, routeTemplate) : undefined,
     streams,
     runs,
+    accounts: new AccountsService({ store, maxActiveRuns: config.api.maxActiveRuns, newUserCredits: config.credits.newUserCredits }),
     hub,
     events,
     config: config.api,

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { actorOf, callerOf } from './auth.ts';
 import type { Caller } from './auth.ts';
-import { HttpError, parseOr400 } from './errors.ts';
+import { HttpError, jsonBody, parseOr400 } from './errors.ts';
 import type { EventHub } from './event-hub.ts';
 import { IDEMPOTENCY_KEY_RE } from './idempotency.ts';
 import type { IdempotencyStore } from './idempotency.ts';
@@ -91,17 +91,6 @@ export const runCursor = {
     throw new HttpError(400, 'invalid_request', 'cursor: is not a cursor of this listing (pass nextCursor back unchanged)');
   },
 };
-
-/** The JSON body of a POST, when one is needed or given; 415 for another content type. */
-function jsonBody(req: Request, required: boolean): unknown {
-  const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
-  if (!hasBody) {
-    if (required) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
-    return {};
-  }
-  if (!req.is('application/json')) throw new HttpError(415, 'unsupported_media_type', 'body must be application/json');
-  return req.body as unknown;
-}
 
 /**
  * Streams a run's events to the caller: replay from Last-Event-ID, then live.

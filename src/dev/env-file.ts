@@ -13,6 +13,9 @@ import { adminUrl } from './services/postgres.ts';
 import { redisUrl } from './services/redis.ts';
 import { temporalBin, temporalTestServerBin } from './services/temporal.ts';
 
+/** What a user new to the local stack's API is granted (NEW_USER_CREDITS). */
+export const LOCAL_NEW_USER_CREDITS = 1000;
+
 export async function stackEnv(ctx: StackContext): Promise<Record<string, string>> {
   const s = secrets(ctx);
   const { ports } = ctx;
@@ -36,6 +39,8 @@ export async function stackEnv(ctx: StackContext): Promise<Record<string, string
     S3_FORCE_PATH_STYLE: 'true',
     S3_ACCESS_KEY_ID: s.minioUser,
     S3_SECRET_ACCESS_KEY: s.minioPassword,
+    // Any user the local API sees first (a JWT of a new `sub`) can run at once.
+    NEW_USER_CREDITS: String(LOCAL_NEW_USER_CREDITS),
     // Only while the test cluster runs (./dev up --kube, ./dev test): the worker's RBAC-limited
     // identity, which SANDBOX=kubernetes uses, and the admin's, for the tests.
     ...((await KUBE.healthy(ctx).catch(() => false)) ? {

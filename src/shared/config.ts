@@ -14,7 +14,7 @@ import type { Config } from './config/types.ts';
 
 export { CONFIG_VARS, DEFAULT_FILE_MAX_BYTES, USER_ID_RE, type RawConfig } from './config/vars.ts';
 export { CONFIG_ALIASES, ConfigError } from './config/parse.ts';
-export type { AuthConfig, Config, KubernetesSandboxConfig, LocalSandboxConfig, SandboxLimits } from './config/types.ts';
+export type { AuthConfig, Config, KubernetesSandboxConfig, LimitDefaults, LocalSandboxConfig, SandboxLimits } from './config/types.ts';
 export { configTable } from './config/table.ts';
 
 function pairs(text: string): Record<string, string> {
@@ -46,7 +46,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return {
     store,
-    credits: { runReservation: c.RUN_CREDIT_RESERVATION },
+    credits: {
+      runReservation: c.RUN_CREDIT_RESERVATION, newUserCredits: c.NEW_USER_CREDITS,
+      defaultLimits: { dailyTokenLimit: c.DAILY_TOKEN_LIMIT ?? null, monthlyCostLimit: c.MONTHLY_COST_LIMIT ?? null },
+    },
     temporal: { address: c.TEMPORAL_ADDRESS, namespace: c.TEMPORAL_NAMESPACE, taskQueue: c.TEMPORAL_TASK_QUEUE },
     redis: { url: c.REDIS_URL, streamMaxLen: c.EVENT_STREAM_MAXLEN, streamTtlS: c.EVENT_STREAM_TTL_S },
     s3: {

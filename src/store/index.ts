@@ -4,14 +4,15 @@ import { schemaProblems, schemaRefusal } from './schema.ts';
 import { SupabaseStore } from './supabase.ts';
 import type { Store } from './types.ts';
 import { PreflightError, withTimeout } from '../infra/preflight.ts';
-import type { Config } from '../shared/config.ts';
+import type { Config, LimitDefaults } from '../shared/config.ts';
 
 export type { Store } from './types.ts';
 
-export function createStore(cfg: Config['store']): Store {
+/** The store of `cfg`; `limitDefaults` (config.credits.defaultLimits) apply to users without limits of their own. */
+export function createStore(cfg: Config['store'], limitDefaults: LimitDefaults): Store {
   return cfg.kind === 'postgres'
-    ? new PgStore({ databaseUrl: cfg.databaseUrl, maxConnections: cfg.poolMax, preparedStatements: cfg.preparedStatements })
-    : new SupabaseStore(cfg);
+    ? new PgStore({ databaseUrl: cfg.databaseUrl, maxConnections: cfg.poolMax, preparedStatements: cfg.preparedStatements, limitDefaults })
+    : new SupabaseStore({ ...cfg, limitDefaults });
 }
 
 /** Where the store points, for messages; never includes credentials. */

@@ -1,6 +1,8 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
-import type { AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import { NO_LIMIT_DEFAULTS } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { LimitDefaults } from '../shared/config.ts';
 import type { RunStatus } from '../shared/run.ts';
 
 export interface PgStoreOptions {
@@ -9,6 +11,8 @@ export interface PgStoreOptions {
   statementTimeoutMs?: number;
   /** Prepare each function call once per connection (default); off behind a transaction-mode pooler. */
   preparedStatements?: boolean;
+  /** Limits of users without their own (DAILY_TOKEN_LIMIT, MONTHLY_COST_LIMIT); none by default. */
+  limitDefaults?: LimitDefaults;
 }
 
 const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
@@ -18,9 +22,13 @@ export class PgStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly prepared: boolean;
+  /** The limit defaults, as the enforcing SQL functions take them. */
+  private readonly defaults: [number | null, number | null];
 
   constructor(opts: PgStoreOptions) {
     this.prepared = opts.preparedStatements ?? true;
+    const d = opts.limitDefaults ?? NO_LIMIT_DEFAULTS;
+    this.defaults = [d.dailyTokenLimit, d.monthlyCostLimit];
     this.pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.maxConnections ?? 10,
@@ -58,13 +66,13 @@ export class PgStore implements Store {
     return this.fn('credit_grant', [userId, amount, key, note ?? null]);
   }
   reserve(userId: string, runId: string, amount: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_reserve', [userId, runId, amount, key]);
+    return this.fn('credit_reserve', [userId, runId, amount, key, ...this.defaults]);
   }
   charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_charge', [runId, stepIndex, amount, tokens, key]);
+    return this.fn('credit_charge', [runId, stepIndex, amount, tokens, key, ...this.defaults]);
   }
   hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_hold', [runId, stepIndex, amount, tokens, key]);
+    return this.fn('credit_hold', [runId, stepIndex, amount, tokens, key, ...this.defaults]);
   }
   settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult> {
     return this.fn('credit_settle_hold', [holdKey, amount, tokens, chargeKey]);
@@ -79,14 +87,29 @@ export class PgStore implements Store {
     return this.fn('credit_refund', [runId, amount, key, note ?? null]);
   }
   extend(runId: string, amount: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_extend', [runId, amount, key]);
+    return this.fn('credit_extend', [runId, amount, key, ...this.defaults]);
   }
   async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
     await this.fn('credit_set_limits', [userId, limits.dailyTokenLimit, limits.monthlyCostLimit]);
   }
+  async clearLimits(userId: string): Promise<boolean> {
+    return (await this.fn<{ cleared: boolean }>('credit_clear_limits', [userId])).cleared;
+  }
   async balance(userId: string): Promise<Balance> {
     const r = await this.fn<{ available: number; reserved: number }>('credit_balance', [userId]);
     return { available: r.available, reserved: r.reserved };
+  }
+  account(userId: string): Promise<Account> {
+    return this.fn('credit_account', [userId, ...this.defaults]);
+  }
+  adjust(userId: string, amount: number, key: string, note: string, actor: string): Promise<CreditResult> {
+    return this.fn('credit_adjust', [userId, amount, key, note, actor]);
+  }
+  welcome(userId: string, amount: number): Promise<{ granted: boolean }> {
+    return this.fn('credit_welcome', [userId, amount]);
+  }
+  ledger(userId: string, before: number | undefined, limit: number): Promise<LedgerEntry[]> {
+    return this.fn('credit_ledger_page', [userId, before ?? null, limit]);
   }
 
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {

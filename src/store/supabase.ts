@@ -5,13 +5,17 @@
  */
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import { NO_LIMIT_DEFAULTS } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StepRecordInput, Store } from './types.ts';
+import type { LimitDefaults } from '../shared/config.ts';
 import { RUN_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
 
 export interface SupabaseStoreOptions {
   url: string;
   serviceRoleKey: string;
+  /** Limits of users without their own (DAILY_TOKEN_LIMIT, MONTHLY_COST_LIMIT); none by default. */
+  limitDefaults?: LimitDefaults;
 }
 
 /** A PostgREST error surfaced by supabase-js, kept with its code (e.g. PGRST202 = function missing). */
@@ -40,8 +44,13 @@ export class SupabaseStore implements Store {
   /** Our own connection pool, so close() ends its keep-alive sockets instead of leaving the process waiting on them. */
   private readonly agent = new Agent({ keepAliveTimeout: 10_000, connections: 32 });
 
+  /** The limit defaults, as the enforcing SQL functions take them. */
+  private readonly defaults: { p_default_daily: number | null; p_default_monthly: number | null };
+
   constructor(opts: SupabaseStoreOptions) {
     this.client = serviceClient(opts, this.agent);
+    const d = opts.limitDefaults ?? NO_LIMIT_DEFAULTS;
+    this.defaults = { p_default_daily: d.dailyTokenLimit, p_default_monthly: d.monthlyCostLimit };
   }
 
   private async fn<T>(name: string, args: Record<string, unknown>): Promise<T> {
@@ -65,13 +74,13 @@ export class SupabaseStore implements Store {
     return this.fn('credit_grant', { p_user_id: userId, p_amount: amount, p_idempotency_key: key, p_note: note ?? null });
   }
   reserve(userId: string, runId: string, amount: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_reserve', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key });
+    return this.fn('credit_reserve', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key, ...this.defaults });
   }
   charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_charge', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key });
+    return this.fn('credit_charge', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key, ...this.defaults });
   }
   hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_hold', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key });
+    return this.fn('credit_hold', { p_run_id: runId, p_step_index: stepIndex, p_amount: amount, p_tokens: tokens, p_idempotency_key: key, ...this.defaults });
   }
   settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult> {
     return this.fn('credit_settle_hold', { p_hold_key: holdKey, p_amount: amount, p_tokens: tokens, p_charge_key: chargeKey });
@@ -86,7 +95,7 @@ export class SupabaseStore implements Store {
     return this.fn('credit_refund', { p_run_id: runId, p_amount: amount, p_idempotency_key: key, p_note: note ?? null });
   }
   extend(runId: string, amount: number, key: string): Promise<CreditResult> {
-    return this.fn('credit_extend', { p_run_id: runId, p_amount: amount, p_idempotency_key: key });
+    return this.fn('credit_extend', { p_run_id: runId, p_amount: amount, p_idempotency_key: key, ...this.defaults });
   }
   async setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void> {
     await this.fn('credit_set_limits', { p_user_id: userId, p_daily_token_limit: limits.dailyTokenLimit, p_monthly_cost_limit: limits.monthlyCostLimit });
@@ -94,6 +103,21 @@ export class SupabaseStore implements Store {
   async balance(userId: string): Promise<Balance> {
     const r = await this.fn<{ available: number; reserved: number }>('credit_balance', { p_user_id: userId });
     return { available: r.available, reserved: r.reserved };
+  }
+  async clearLimits(userId: string): Promise<boolean> {
+    return (await this.fn<{ cleared: boolean }>('credit_clear_limits', { p_user_id: userId })).cleared;
+  }
+  account(userId: string): Promise<Account> {
+    return this.fn('credit_account', { p_user_id: userId, ...this.defaults });
+  }
+  adjust(userId: string, amount: number, key: string, note: string, actor: string): Promise<CreditResult> {
+    return this.fn('credit_adjust', { p_user_id: userId, p_amount: amount, p_idempotency_key: key, p_note: note, p_actor: actor });
+  }
+  welcome(userId: string, amount: number): Promise<{ granted: boolean }> {
+    return this.fn('credit_welcome', { p_user_id: userId, p_amount: amount });
+  }
+  ledger(userId: string, before: number | undefined, limit: number): Promise<LedgerEntry[]> {
+    return this.fn('credit_ledger_page', { p_user_id: userId, p_before: before ?? null, p_limit: limit });
   }
 
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {

@@ -4,10 +4,16 @@
  * in the migrations.
  */
 import type { RunStatus } from '../shared/run.ts';
+import type { LimitDefaults } from '../shared/config.ts';
+
+/** Limits for users without their own (DAILY_TOKEN_LIMIT, MONTHLY_COST_LIMIT): every call that enforces limits passes them. */
+export const NO_LIMIT_DEFAULTS: LimitDefaults = { dailyTokenLimit: null, monthlyCostLimit: null };
 
 export type CreditRefusalReason =
   | 'insufficient_credits' | 'budget_exceeded' | 'budget_exhausted'
-  | 'no_reservation' | 'reservation_closed' | 'invalid_amount';
+  | 'no_reservation' | 'reservation_closed' | 'invalid_amount'
+  /** An operator's adjustment: the key was used for a different request; the user has no account. */
+  | 'idempotency_conflict' | 'unknown_user';
 
 export type CreditResult =
   | {
@@ -19,6 +25,25 @@ export type CreditResult =
   | { ok: false; reason: CreditRefusalReason; message: string; available: number; reserved: number; run_reserved?: number; run_charged?: number; run_held?: number };
 
 export interface Balance { available: number; reserved: number }
+
+/** A user's account (credit_account): balance, limits (their own or the defaults) with what is used, runs going. */
+export interface Account {
+  user_id: string;
+  /** Seen by the API, or granted credits: operators may act on known users only. */
+  known: boolean;
+  available: number; reserved: number;
+  limits_source: 'user' | 'default';
+  daily_token_limit: number | null; tokens_today: number;
+  monthly_cost_limit: number | null; spent_this_month: number; held: number;
+  active_runs: number;
+}
+
+/** One row of a user's credit ledger. */
+export interface LedgerEntry {
+  id: number; kind: 'grant' | 'deduct' | 'reserve' | 'charge' | 'release' | 'refund'; amount: number;
+  available_delta: number; reserved_delta: number; tokens: number; run_id: string | null; step_index: number | null;
+  note: string | null; actor: string | null; created_at: string;
+}
 
 export interface RunRecordInput { id: string; userId: string; prompt: string; priority?: number; status?: RunStatus }
 export interface RunFields { plan?: unknown; result_summary?: string; error?: { code: string; message: string } | null }
@@ -98,7 +123,17 @@ export interface Store {
   /** Adds credits to an active run reservation (an approved budget increase). */
   extend(runId: string, amount: number, key: string): Promise<CreditResult>;
   setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void>;
+  /** Removes the user's own limits (the defaults apply again); false when they had none. */
+  clearLimits(userId: string): Promise<boolean>;
   balance(userId: string): Promise<Balance>;
+  /** The user's account, limits resolved against the store's defaults. */
+  account(userId: string): Promise<Account>;
+  /** An operator's grant (amount > 0) or deduction (amount < 0), once per key, recorded with `actor` and `note`. */
+  adjust(userId: string, amount: number, key: string, note: string, actor: string): Promise<CreditResult>;
+  /** Makes the user known, granting `amount` the first time only (NEW_USER_CREDITS). */
+  welcome(userId: string, amount: number): Promise<{ granted: boolean }>;
+  /** The user's ledger, newest first: rows before id `before` (all when undefined), at most `limit` (≤ 500). */
+  ledger(userId: string, before: number | undefined, limit: number): Promise<LedgerEntry[]>;
 
   createRun(run: RunRecordInput): Promise<{ created: boolean }>;
   updateRun(id: string, status: RunStatus | null, fields?: RunFields): Promise<void>;

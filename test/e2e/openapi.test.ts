@@ -369,6 +369,32 @@ describe('GET /openapi.json describes every answer of the API', () => {
     assert.equal(errorCode(await call('POST /v1/queue/failed/{id}/retry', { params: { id: entry.id }, token: stranger }, 403)), 'forbidden');
   });
 
+  it('accounts: the caller\'s account and ledger; the operators\' user routes with their refusals; 403 for another user', async () => {
+    const me = await call('GET /v1/me', {}, 200);
+    assert.equal((me.body as { userId: string }).userId, user);
+    await call('GET /v1/me/ledger', { query: 'limit=2' }, 200);
+    await call('GET /v1/me/ledger', { query: 'limit=0' }, 400);
+    const params = { userId: user };
+    await call('GET /v1/users/{userId}', { params }, 200);
+    assert.equal(errorCode(await call('GET /v1/users/{userId}', { params: { userId: `never-seen-${randomBytes(4).toString('hex')}` } }, 404)), 'unknown_user');
+    await call('GET /v1/users/{userId}', { params: { userId: 'bad.id' } }, 400);
+    await call('GET /v1/users/{userId}/ledger', { params, query: 'limit=5' }, 200);
+    const key = { 'idempotency-key': `openapi-${randomBytes(4).toString('hex')}` };
+    await call('POST /v1/users/{userId}/credits', { params, headers: key, body: { amount: 5, note: 'openapi' } }, 201);
+    await call('POST /v1/users/{userId}/credits', { params, headers: key, body: { amount: 5, note: 'openapi' } }, 200);
+    assert.equal(errorCode(await call('POST /v1/users/{userId}/credits', { params, headers: key, body: { amount: 6, note: 'openapi' } }, 422)), 'idempotency_key_reused');
+    assert.equal(errorCode(await call('POST /v1/users/{userId}/credits', { params, headers: { 'idempotency-key': `${key['idempotency-key']}-big` }, body: { amount: -1_000_000_000, note: 'too much' } }, 409)), 'insufficient_credits');
+    await call('POST /v1/users/{userId}/credits', { params, body: { amount: 5, note: 'no key' } }, 400);
+    await call('POST /v1/users/{userId}/credits', { params, headers: key, raw: { type: 'text/plain', data: '5' } }, 415);
+    await call('POST /v1/users/{userId}/credits', { params: { userId: 'nobody-here-at-all' }, headers: { 'idempotency-key': `${key['idempotency-key']}-nobody` }, body: { amount: 5, note: 'x' } }, 404);
+    await call('PUT /v1/users/{userId}/limits', { params, body: { dailyTokenLimit: null, monthlyCostLimit: null } }, 200);
+    await call('PUT /v1/users/{userId}/limits', { params, body: { dailyTokenLimit: 0, monthlyCostLimit: null } }, 400);
+    await call('DELETE /v1/users/{userId}/limits', { params }, 200);
+    const stranger = await mintToken(await newUser(c, 0, 'notops'));
+    assert.equal(errorCode(await call('GET /v1/users/{userId}', { params, token: stranger }, 403)), 'forbidden');
+    assert.equal(errorCode(await call('DELETE /v1/users/{userId}/limits', { params, token: stranger }, 403)), 'forbidden');
+  });
+
   it('every operation in the document was seen answering', () => {
     const missing = operations(contract.doc).map((o) => o.op.operationId).filter((id) => !contract.seen.has(id));
     assert.deepEqual(missing, []);

@@ -32,7 +32,7 @@ export const TEST_QUEUE_PREFIX = `${STACK_QUEUE_KEY_STEM}-test-${randomBytes(4).
 
 /**
  * The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up),
- * with this process's QUEUE_KEY_PREFIX unless one is set.
+ * with this process's QUEUE_KEY_PREFIX unless one is set, and NEW_USER_CREDITS=0.
  */
 export function stackEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -45,6 +45,8 @@ export function stackEnv(): Record<string, string> {
   }
   for (const k of Object.keys(env)) if (process.env[k]) env[k] = process.env[k];
   env.QUEUE_KEY_PREFIX = process.env.QUEUE_KEY_PREFIX || TEST_QUEUE_PREFIX;
+  // Test users get exactly the credits a test grants them (newUser); a test of NEW_USER_CREDITS sets it itself.
+  env.NEW_USER_CREDITS = '0';
   if (!env.TEMPORAL_ADDRESS) throw new Error('the local stack is not configured: run ./dev up (or ./dev test)');
   return env;
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../../src/accounts/errors.ts';
 import { DOMAIN_ERRORS, httpErrorOf } from '../../src/api/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../../src/ingress/errors.ts';
 import {
@@ -30,6 +31,9 @@ const cases: [Error, Expected][] = [
   [new NotAwaitingApproval(id, 'running'), { status: 409, code: 'not_awaiting_approval', message: `run ${id} is running, not awaiting approval`, details: { status: 'running' } }],
   [new RunNotRetryable(id, 'completed', 'run'), { status: 409, code: 'run_not_retryable', message: `run ${id} is completed; only failed or cancelled runs can be retried`, details: { status: 'completed' } }],
   [new RunNotRetryable(id, 'queued', 'dead_letter'), { status: 409, code: 'run_not_retryable', message: `run ${id} is queued; only failed runs are retried from the dead-letter view` }],
+  [new UnknownUser('carol'), { status: 404, code: 'unknown_user', message: 'user carol has no account (a user gets one the first time they call the API, or with a grant)' }],
+  [new NotEnoughCredits('cannot deduct 10 credits, 3 available', 3), { status: 409, code: 'insufficient_credits', message: 'cannot deduct 10 credits, 3 available', details: { available: 3 } }],
+  [new IdempotencyKeyReused(), { status: 422, code: 'idempotency_key_reused', message: 'Idempotency-Key was already used with a different request; use a new key for a new adjustment' }],
   [new AlreadyRetried('dlq_1'), { status: 409, code: 'already_retried', message: 'dead-lettered entry dlq_1 is being retried already' }],
   [new AtRunLimit('2 runs are going (the limit is 2)', 2, 2, 10), {
     status: 429, code: 'too_many_active_runs', message: '2 runs are going (the limit is 2): wait for one to end, or cancel one',

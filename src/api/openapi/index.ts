@@ -12,6 +12,7 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { apiPaths } from './paths.ts';
 import type { OpenApiOptions } from './paths.ts';
+import { ACCOUNT_REQUEST_SCHEMAS, ACCOUNT_RESPONSE_SCHEMAS, accountPaths } from './accounts.ts';
 import { CALLER_SECURITY, headerRef, pathParam, problem, toComponents } from './operations.ts';
 import type { JsonObject } from './operations.ts';
 import { RESPONSE_SCHEMAS } from './schemas.ts';
@@ -25,7 +26,7 @@ export const OPENAPI_VERSION = '3.1.1';
 
 /** The OpenAPI 3.1 document of the API as createApp composes it with these options. */
 export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
-  const responseSchemas = toComponents(RESPONSE_SCHEMAS, 'output');
+  const responseSchemas = toComponents({ ...RESPONSE_SCHEMAS, ...ACCOUNT_RESPONSE_SCHEMAS }, 'output');
   const requestSchemas = toComponents({
     CreateRunRequest: createRunBody(opts.promptMaxChars),
     ApproveRequest: approveBody,
@@ -35,6 +36,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
       runIdBody.extend({ action: actionOnly.shape.action.exclude(['create']) }),
     ]).describe('The seeds\' request: `create` takes a prompt, the other actions a `run_id`; other fields are ignored'),
     LegacyJob: legacyJob.describe('A job as the seeds\' producers push it onto jobs:pending'),
+    ...ACCOUNT_REQUEST_SCHEMAS,
   }, 'input');
 
   return {
@@ -50,20 +52,21 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
     },
     tags: [
       { name: 'runs', description: 'Runs of the caller' },
+      { name: 'accounts', description: 'Credits and limits: the caller\'s own, and any user\'s for operators (AUTH_OPERATORS)' },
       { name: 'seed', description: 'The seeds\' endpoints, kept so their clients work unchanged (snake_case fields)' },
       ...(opts.queue ? [{ name: 'queue', description: 'The queue facade, for operators (AUTH_OPERATORS)' }] : []),
       { name: 'ops', description: 'Health, readiness, metrics: no credentials' },
     ],
     security: CALLER_SECURITY,
-    paths: apiPaths(opts),
+    paths: { ...apiPaths(opts), ...accountPaths() },
     components: {
       schemas: { ...requestSchemas, ...responseSchemas },
       responses: {
         BadRequest: problem('The request is malformed: the message names the first bad field (`invalid_request`), the body is not JSON (`invalid_json`), or a path is unsafe (`invalid_path`)'),
         Unauthorized: problem('Missing or bad credentials (`missing_credentials`, `invalid_token`, `invalid_api_key`)', { 'WWW-Authenticate': headerRef('WWW-Authenticate') }),
         Forbidden: problem('The caller may not use this route (`forbidden`)'),
-        NotFound: problem('No such run of the caller, file, or entry (`not_found`, `file_not_found`, `workspace_not_found`)'),
-        Conflict: problem('Not in the run\'s current state (`run_closed`, `run_not_started`, `not_awaiting_approval`, `run_not_retryable`, `already_retried`)'),
+        NotFound: problem('No such run of the caller, file, entry or user (`not_found`, `file_not_found`, `workspace_not_found`, `unknown_user`)'),
+        Conflict: problem('Not in the run\'s current state (`run_closed`, `run_not_started`, `not_awaiting_approval`, `run_not_retryable`, `already_retried`), or a deduction past the balance (`insufficient_credits`)'),
         Gone: problem('The workspace to reuse was deleted by the retention policy (`workspace_deleted`)'),
         PayloadTooLarge: problem(`The body is larger than ${opts.bodyMaxBytes} bytes (\`body_too_large\`)`),
         UnsupportedMediaType: problem('The body is not application/json, or in an unsupported charset or encoding (`unsupported_media_type`, `unsupported_encoding`)'),

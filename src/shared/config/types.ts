@@ -18,6 +18,9 @@ export interface SandboxLimits {
   fileSizeBytes: number; tmpBytes: number; diskBytes: number; maxFiles: number;
 }
 
+/** A user's limits, or the defaults for users without their own; null is no limit. */
+export interface LimitDefaults { dailyTokenLimit: number | null; monthlyCostLimit: number | null }
+
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
   redis: { url: string; streamMaxLen: number; streamTtlS: number };
@@ -28,7 +31,13 @@ export interface Config {
   store:
     | { kind: 'postgres'; databaseUrl: string; poolMax: number; preparedStatements: boolean }
     | { kind: 'supabase'; url: string; serviceRoleKey: string };
-  credits: { runReservation: number };
+  credits: {
+    runReservation: number;
+    /** Granted once to a user the API sees first (NEW_USER_CREDITS). */
+    newUserCredits: number;
+    /** DAILY_TOKEN_LIMIT / MONTHLY_COST_LIMIT: the limits of users without their own (null: none). */
+    defaultLimits: LimitDefaults;
+  };
   llm: {
     provider: 'offline' | 'anthropic';
     anthropic?: { apiKey: string; baseURL?: string; model: string; maxTokens: number; timeoutMs: number };
