@@ -8,6 +8,7 @@ import tseslint from 'typescript-eslint';
 // (api, worker, runner, dev) are imported by nothing; tests may import anything.
 const LAYERS = {
   shared: [],
+  client: ['shared'],
   infra: ['shared'],
   store: ['shared', 'infra'],
   llm: ['shared', 'infra'],
@@ -21,7 +22,8 @@ const LAYERS = {
   api: ['shared', 'infra', 'store', 'workspace', 'workflows', 'runs', 'ingress', 'accounts'],
   worker: ['shared', 'infra', 'store', 'llm', 'sandbox', 'workspace', 'workflows', 'activities'],
   runner: ['shared', 'infra', 'sandbox', 'workspace'],
-  dev: ['shared', 'infra', 'store'],
+  dev: ['shared', 'infra', 'store', 'client'],
+  cli: ['shared', 'client'],
 };
 const WORKFLOW_EXTRA = [
   { group: ['node:*', 'fs', 'path', 'child_process', 'ioredis', '@aws-sdk/*', 'pino'], message: 'Workflow code is deterministic: no I/O or Node built-ins.' },

@@ -49,6 +49,8 @@ export class SseSession implements Follower {
    * from its cursor. So a slow client costs at most one page, never an unbounded queue.
    */
   private lagging = false;
+  /** The `: live` comment went out: the client has had everything up to now (`agentrun logs` stops there). */
+  private live = false;
 
   constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
     this.deps = deps;
@@ -63,9 +65,8 @@ export class SseSession implements Follower {
         this.deps.log.info({ runId: this.runId, buffered }, 'dropping slow SSE client');
         this.close(true);
       },
-      onNeedDrain: () => {
-        if (!this.closed && !this.reading) this.lag(); // (a read waits for drains itself, page by page)
-      },
+      // (a read waits for drains itself, page by page)
+      onNeedDrain: () => { if (!this.closed && !this.reading) this.lag(); },
     });
   }
 
@@ -234,6 +235,9 @@ export class SseSession implements Follower {
       this.rereadWanted = false;
       void this.read();
     }
+    if (this.live || this.reading || this.closed) return;
+    this.live = true;
+    this.out.send(': live\n\n');
   }
 
   private deliver(e: StoredEvent): void {

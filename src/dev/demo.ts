@@ -9,7 +9,7 @@ import { freeLoopbackPort } from '../infra/free-port.ts';
 import { ROOT, type StackContext } from './context.ts';
 import { stackEnv } from './env-file.ts';
 import { startNode, StackError, stopChildren } from './proc.ts';
-import { readSse } from './sse-client.ts';
+import { readSse } from '../client/sse.ts';
 
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
 

@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, SignJWT } from 'jose';
-import { readSse } from '../../src/dev/sse-client.ts';
+import { readSse } from '../../src/client/sse.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
 import { mintToken, unsignedToken } from '../helpers/auth.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
+import { readSse, type SseMessage } from '../../src/client/sse.ts';
 import { authHeaders } from '../helpers/auth.ts';
 import { collect } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';

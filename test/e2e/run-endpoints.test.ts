@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { readSse } from '../../src/dev/sse-client.ts';
+import { readSse } from '../../src/client/sse.ts';
 import { apiFetch, authHeaders, mintToken } from '../helpers/auth.ts';
 import { collect } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';

@@ -10,7 +10,7 @@ import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQ
 import type { Clients, Proc } from '../helpers/stack.ts';
 import { apiFetch, authHeaders } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
-import { readSse } from '../../src/dev/sse-client.ts';
+import { readSse } from '../../src/client/sse.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
 
 describe('agent runs through the HTTP API', () => {

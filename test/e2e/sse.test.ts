@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readSse, type SseMessage } from '../../src/dev/sse-client.ts';
+import { readSse, type SseMessage } from '../../src/client/sse.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { EventLog } from '../../src/infra/event-log.ts';

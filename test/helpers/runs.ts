@@ -1,6 +1,6 @@
 /** Helpers that drive runs through the real HTTP API. */
-import { readSse } from '../../src/dev/sse-client.ts';
-import type { SseMessage } from '../../src/dev/sse-client.ts';
+import { readSse } from '../../src/client/sse.ts';
+import type { SseMessage } from '../../src/client/sse.ts';
 import { authHeaders } from './auth.ts';
 
 export async function createRun(api: string, prompt: string): Promise<string> {

@@ -98,7 +98,7 @@ export const jsonBody = (schema: JsonObject, required: boolean, description?: st
 });
 export const IGNORED_BODY = jsonBody({}, false, 'Not needed; a JSON body, if sent, is ignored (another content type is 415)');
 
-const SSE_EVENTS = `\`retry:\` first, then events \`${EVENT_TYPES.join('`, `')}\` (JSON \`data\`, \`id\` = the Redis stream entry id); \`gap\` when older events came from the archive or were lost; \`: heartbeat\` comments while idle. A run recorded but not started yet (the seeds' \`create\`) gets a \`: not started\` comment and the stream waits for it; a run that ended without ever starting gets one \`end\` with \`started: false\`. The response ends after \`end\`.`;
+const SSE_EVENTS = `\`retry:\` first, then events \`${EVENT_TYPES.join('`, `')}\` (JSON \`data\`, \`id\` = the Redis stream entry id); \`gap\` when older events came from the archive or were lost; a \`: live\` comment once everything up to now has been sent (the replay caught up); \`: heartbeat\` comments while idle. A run recorded but not started yet (the seeds' \`create\`) gets a \`: not started\` comment and the stream waits for it; a run that ended without ever starting gets one \`end\` with \`started: false\`. The response ends after \`end\`.`;
 export const eventStream = {
   description: `The run's events: a replay after Last-Event-ID, then live. ${SSE_EVENTS}`,
   content: { 'text/event-stream': { schema: { type: 'string' } } },

@@ -6,7 +6,7 @@
  */
 import { JOB_LABELS } from '../../shared/names.ts';
 import { cancelRun, startRun, type BenchRig, type KubeRig } from './api.ts';
-import { readSse } from '../sse-client.ts';
+import { readSse } from '../../client/sse.ts';
 import { waitFor } from '../proc.ts';
 import { figure, quantile, type Figure } from './stats.ts';
 

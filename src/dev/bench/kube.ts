@@ -20,7 +20,7 @@ import { startNode, stopChildren, waitFor } from '../proc.ts';
 import { kubernetes } from '../services/kube/index.ts';
 import { startRun, type BenchRig, type KubeRig } from './api.ts';
 import { cancelRows } from './cancel.ts';
-import { readSse } from '../sse-client.ts';
+import { readSse } from '../../client/sse.ts';
 import { figure, quantile, skipped, type Figure } from './stats.ts';
 
 /** Why the Kubernetes rows cannot run here, or undefined once the control plane answers (started if need be). */

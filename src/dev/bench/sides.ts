@@ -4,7 +4,7 @@
  * through the client (start BareRun, await its result). Each returns timings in ms.
  */
 import type { Client } from '@temporalio/client';
-import { readSse } from '../sse-client.ts';
+import { readSse } from '../../client/sse.ts';
 import { startRun } from './api.ts';
 
 /** One run's timings: from the start request to the first sign of work, and to its end. */

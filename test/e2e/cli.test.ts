@@ -1,0 +1,228 @@
+/**
+ * The `agentrun` CLI as a subprocess (bin/agentrun.js) against the real API and worker:
+ * exit codes by outcome, NDJSON with --json, the controls, files, accounts, login's config
+ * file; a follow that survives the API restarting mid-run and a token expiring mid-follow
+ * with no line lost or repeated; and, through a pseudo-terminal (util-linux `script`), the
+ * colours, the y/n approval prompt, Ctrl-C detaching and a second Ctrl-C cancelling.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
+import { freeLoopbackPort } from '../../src/infra/free-port.ts';
+import { mintToken } from '../helpers/auth.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
+import type { Clients, Proc } from '../helpers/stack.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/agentrun.js', import.meta.url));
+const OPERATOR = `ops-${randomBytes(4).toString('hex')}`;
+
+interface Done { code: number | null; stdout: string; stderr: string }
+interface Cli { done: Promise<Done>; write(text: string): void; output(): string }
+
+describe('the agentrun CLI', () => {
+  let c: Clients;
+  let worker: Proc | undefined;
+  let api: (Proc & { url: string }) | undefined;
+  let env: Record<string, string>;
+  let user: string;
+  let token: string;
+  const home = mkdtempSync(join(tmpdir(), 'agentrun-cli-'));
+
+  /** `agentrun …args` with the user's token (unless env says otherwise); `tty` runs it in a pseudo-terminal. */
+  const cli = (args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}): Cli => {
+    const childEnv: Record<string, string | undefined> = { ...process.env, AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env };
+    delete childEnv.NO_COLOR;
+    delete childEnv.FORCE_COLOR;
+    const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = opts.tty
+      ? spawn('script', ['-qfec', `stty cols 200; ${quoted}`, '/dev/null'], { env: { ...childEnv, TERM: 'xterm-256color' } })
+      : spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const done = new Promise<Done>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+    return { done, write: (text) => child.stdin!.write(text), output: () => stdout + stderr };
+  };
+  const ndjson = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string | null; event: string; data: Record<string, unknown> });
+  const lines = (events: ReturnType<typeof ndjson>) => events.filter((e) => e.event === 'log' && typeof e.data.text === 'string' && e.data.stream === 'stdout').map((e) => e.data.text as string);
+
+  before(async () => {
+    c = await connectClients();
+    user = await newUser(c, 100_000, 'cli');
+    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('cli'), AUTH_OPERATORS: OPERATOR, SSE_HEARTBEAT_MS: '300', API_PORT: String(await freeLoopbackPort()) };
+    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
+    token = await mintToken(user);
+  });
+  after(async () => {
+    await Promise.all([stop(api), stop(worker)]);
+    await c?.close();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('exit codes are the outcome: 0 completed (NDJSON with --json), 1 failed, 2 cancelled, 3 usage errors, 4 refusals and an unreachable API', async () => {
+    const ok = await cli(['--json', 'run', 'write_file a.txt hello\nread_file a.txt']).done;
+    assert.equal(ok.code, 0, ok.stderr);
+    const events = ndjson(ok.stdout);
+    assert.equal(events[0]!.event, 'started');
+    assert.equal(events.at(-1)!.event, 'end');
+    assert.equal(events.at(-1)!.data.status, 'completed');
+    const ids = events.slice(1).map((e) => e.id!);
+    assert.deepEqual([...new Set(ids)], ids, 'each event once');
+    assert.equal((await cli(['run', 'shell false']).done).code, 1);
+    const slow = cli(['run', 'shell sleep 30']);
+    const id = await waitUntil('run started', () => /run (run_\w+) queued/.exec(slow.output())?.[1]);
+    await waitUntil('step running', () => slow.output().includes('step 1/1 shell'));
+    const cancelled = await cli(['cancel', id]).done;
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    const slowDone = await slow.done;
+    assert.equal(slowDone.code, 2, slowDone.stdout);
+    assert.match(slowDone.stdout, /■ cancelled/);
+    for (const args of [['run'], ['list', '--limit', '0'], ['run', 'x', '--priority', 'high'], ['frobnicate']]) {
+      assert.equal((await cli(args).done).code, 3, args.join(' '));
+    }
+    const missing = await cli(['status', 'run_00000000000000000000000000']).done;
+    assert.deepEqual([missing.code, missing.stderr.trim()], [4, 'agentrun: not_found: run run_00000000000000000000000000 not found']);
+    const nobody = await cli(['me'], { env: { AGENTRUN_URL: `http://127.0.0.1:${await freeLoopbackPort()}` } }).done;
+    assert.equal(nobody.code, 4);
+    assert.match(nobody.stderr, /cannot reach the API/);
+    const denied = await cli(['me'], { env: { AGENTRUN_TOKEN: 'not-a-token' } }).done;
+    assert.deepEqual([denied.code, /invalid_token/.test(denied.stderr)], [4, true]);
+  });
+
+  it('status, list, logs (up to now, or followed), files, message, pause and resume, approve and reject, me', async () => {
+    const waiting = cli(['--json', 'run', '--approve', 'write_file notes/a.txt first\nwrite_file notes/b.txt second']);
+    const id = await waitUntil('awaiting approval', async () => {
+      const r = await cli(['--json', 'list', '--status', 'awaiting_approval']).done;
+      return (JSON.parse(r.stdout) as { runs: { id: string }[] }).runs[0]?.id;
+    });
+    const now = await cli(['logs', id]).done;
+    assert.equal(now.code, 0, 'logs stops once caught up');
+    assert.match(now.stdout, /approval needed/);
+    assert.equal((await cli(['message', id, 'take care']).done).code, 0);
+    assert.equal((await cli(['approve', id, '--comment', 'go']).done).code, 0);
+    assert.equal((await waiting.done).code, 0);
+    const status = await cli(['status', id]).done;
+    assert.match(status.stdout, new RegExp(`${id}  completed`));
+    const listed = await cli(['files', id]).done;
+    assert.match(listed.stdout, /notes\/a\.txt/);
+    assert.equal((await cli(['files', id, 'notes/b.txt']).done).stdout, 'second');
+    const out = join(home, 'a.txt');
+    assert.equal((await cli(['files', id, 'notes/a.txt', '-o', out]).done).code, 0);
+    assert.equal(readFileSync(out, 'utf8'), 'first');
+    const full = await cli(['logs', id, '--json']).done;
+    assert.equal(ndjson(full.stdout).at(-1)!.event, 'end');
+    const rejected = cli(['run', '--approve', 'write_file x.txt never']);
+    const id2 = await waitUntil('second run waits', () => /run (run_\w+) queued/.exec(rejected.output())?.[1]);
+    await waitUntil('its approval', async () => (await c.store.getRun(id2))?.status === 'awaiting_approval');
+    assert.equal((await cli(['reject', id2, '--comment', 'no']).done).code, 0);
+    assert.equal((await rejected.done).code, 2, 'a rejected plan ends the run cancelled');
+    const paused = cli(['run', 'shell sleep 1\nwrite_file after.txt resumed']);
+    const id3 = await waitUntil('third run', () => /run (run_\w+) queued/.exec(paused.output())?.[1]);
+    assert.equal((await cli(['pause', id3]).done).code, 0);
+    await waitUntil('paused', async () => (await c.store.getRun(id3))?.status === 'paused', 30_000);
+    assert.equal((await cli(['resume', id3]).done).code, 0);
+    assert.equal((await paused.done).code, 0);
+    const me = await cli(['--json', 'me']).done;
+    assert.equal((JSON.parse(me.stdout) as { userId: string }).userId, user);
+  });
+
+  it('operators: queue and credits grant, once per --key; others are refused', async () => {
+    const ops = await mintToken(OPERATOR);
+    const queue = await cli(['queue'], { env: { AGENTRUN_TOKEN: ops } }).done;
+    assert.equal(queue.code, 0, queue.stderr);
+    const grant = ['--json', 'credits', 'grant', user, '25', '--note', 'cli test', '--key', `k-${randomBytes(3).toString('hex')}`];
+    const first = JSON.parse((await cli(grant, { env: { AGENTRUN_TOKEN: ops } }).done).stdout) as { replayed: boolean; balance: { available: number } };
+    const again = JSON.parse((await cli(grant, { env: { AGENTRUN_TOKEN: ops } }).done).stdout) as { replayed: boolean; balance: { available: number } };
+    assert.deepEqual([first.replayed, again.replayed, again.balance.available], [false, true, first.balance.available]);
+    const refused = await cli(['credits', 'grant', user, '25', '--note', 'me'], { env: {} }).done;
+    assert.deepEqual([refused.code, /forbidden/.test(refused.stderr)], [4, true]);
+  });
+
+  it('login checks the token and keeps it in a 0600 config file that later commands use; a bad token writes nothing; a file others can read is refused', async () => {
+    const config = join(home, 'cfg', 'agentrun', 'config.json');
+    const bad = await cli(['login', '--token', 'nope'], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } }).done;
+    assert.equal(bad.code, 4);
+    assert.equal(existsSync(config), false);
+    const ok = await cli(['login', '--url', api!.url, '--token', token], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '', AGENTRUN_URL: '' } }).done;
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(statSync(config).mode & 0o777, 0o600);
+    assert.equal(statSync(join(home, 'cfg', 'agentrun')).mode & 0o777, 0o700);
+    const me = await cli(['me'], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '', AGENTRUN_URL: '' } }).done;
+    assert.match(me.stdout, new RegExp(`^${user}: `));
+    chmodSync(config, 0o644);
+    const open = await cli(['me'], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } }).done;
+    assert.equal(open.code, 3);
+    assert.match(open.stderr, /may be read by other users/);
+  });
+
+  it('a follow survives the API restarting mid-run: every line once, in order', async () => {
+    const prompt = 'shell sh -c "i=1; while [ $i -le 60 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done"';
+    const follow = cli(['--json', 'run', prompt]);
+    await waitUntil('some lines', () => (follow.output().match(/line-\d+/g) ?? []).length >= 5, 30_000);
+    await stop(api, 'SIGKILL');
+    const restarted = await startApi(env);
+    assert.equal(restarted.url, api!.url, 'the same port');
+    api = restarted;
+    const done = await follow.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stderr, /reconnecting/);
+    assert.deepEqual(lines(ndjson(done.stdout)), Array.from({ length: 60 }, (_, i) => `line-${i + 1}`));
+  });
+
+  it('a token expiring mid-follow: a new token from the config file carries on with no line lost; without one the CLI stops with the reason', async () => {
+    const config = join(home, 'expiring.json');
+    const prompt = 'shell sh -c "i=1; while [ $i -le 40 ]; do echo tick-$i; i=$((i+1)); sleep 0.1; done"';
+    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 2 }) }), { mode: 0o600 });
+    const renewed = cli(['--json', 'run', prompt], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } });
+    await waitUntil('ticks', () => renewed.output().includes('tick-3'), 30_000);
+    writeFileSync(config, JSON.stringify({ token: await mintToken(user) }), { mode: 0o600 });
+    const done = await renewed.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stderr, /token expired/);
+    assert.deepEqual(lines(ndjson(done.stdout)), Array.from({ length: 40 }, (_, i) => `tick-${i + 1}`));
+
+    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 2 }) }), { mode: 0o600 });
+    const stale = await cli(['run', prompt], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } }).done;
+    assert.equal(stale.code, 4);
+    assert.match(stale.stderr, /token expired: sign in again/);
+  });
+
+  it('on a terminal: colours, a spinner, the y/n approval prompt; Ctrl-C detaches (130) and a second Ctrl-C cancels (2)', async () => {
+    const approve = cli(['run', '--approve', 'write_file t.txt tty'], { tty: true });
+    await waitUntil('the prompt', () => /Approve the plan of run_\w+\? \[y\/N\]/.test(approve.output()), 30_000);
+    approve.write('y\r');
+    const approved = await approve.done;
+    assert.equal(approved.code, 0, approved.stdout);
+    assert.ok(approved.stdout.includes('\u001b[32m✔'), 'colours on a terminal');
+    assert.match(stripVTControlCharacters(approved.stdout), /✔ step 1\/1 write_file/);
+
+    const detach = cli(['run', 'shell sleep 20'], { tty: true });
+    await waitUntil('running', () => detach.output().includes('step 1/1 shell'), 30_000);
+    detach.write('\x03');
+    const detached = await detach.done;
+    assert.equal(detached.code, 130, detached.stdout);
+    assert.match(stripVTControlCharacters(detached.stdout), /[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] step 1\/1 shell {2}\d+\.\ds/, 'a spinner on the running step, with its time');
+    const id = /Re-attach: agentrun logs (run_\w+) --follow/.exec(detached.stdout)?.[1];
+    assert.ok(id, detached.stdout);
+    assert.equal((await c.store.getRun(id))?.status, 'running', 'the run goes on');
+    await cli(['cancel', id]).done;
+
+    const cancel = cli(['run', 'shell sleep 20'], { tty: true });
+    await waitUntil('running', () => cancel.output().includes('step 1/1 shell'), 30_000);
+    cancel.write('\x03');
+    await waitUntil('the first note', () => cancel.output().includes('press Ctrl-C again'));
+    cancel.write('\x03');
+    await waitUntil('the question', () => /Cancel run run_\w+\? \[y\/N\]/.test(cancel.output()));
+    cancel.write('y\r');
+    const cancelled = await cancel.done;
+    assert.equal(cancelled.code, 2, cancelled.stdout);
+    assert.match(stripVTControlCharacters(cancelled.stdout), /■ cancelled/);
+  });
+});
