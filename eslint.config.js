@@ -24,11 +24,14 @@ const LAYERS = {
   runner: ['shared', 'infra', 'sandbox', 'workspace'],
   dev: ['shared', 'infra', 'store', 'client'],
   cli: ['shared', 'client'],
+  web: ['client'],
 };
 const WORKFLOW_EXTRA = [
   { group: ['node:*', 'fs', 'path', 'child_process', 'ioredis', '@aws-sdk/*', 'pino'], message: 'Workflow code is deterministic: no I/O or Node built-ins.' },
   { group: ['../activities/*', '../activities/**'], allowTypeImports: true, message: 'Workflows import activities as types only.' },
 ];
+/** The web page and the client it shares with the CLI run in browsers: no Node modules, no packages. */
+const BROWSER_EXTRA = [{ regex: '^(node:|[a-z@])', message: 'src/web and src/client run in browsers: fetch and the DOM only, no Node modules or packages.' }];
 const layerRules = Object.entries(LAYERS).map(([folder, allowed]) => {
   const banned = Object.keys(LAYERS).filter((f) => f !== folder && !allowed.includes(f) && !(folder === 'workflows' && f === 'activities'));
   const patterns = banned.length === 0 ? [] : [{
@@ -36,6 +39,7 @@ const layerRules = Object.entries(LAYERS).map(([folder, allowed]) => {
     message: `src/${folder} may import only ${allowed.length ? allowed.map((f) => `src/${f}`).join(', ') : 'nothing of ours'} (the layers in ARCHITECTURE.md and README's map of src/).`,
   }];
   if (folder === 'workflows') patterns.push(...WORKFLOW_EXTRA);
+  if (folder === 'web' || folder === 'client') patterns.push(...BROWSER_EXTRA);
   return { files: [`src/${folder}/**/*.ts`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
 });
 

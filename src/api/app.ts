@@ -14,6 +14,7 @@ import type { OpsDeps } from './ops-routes.ts';
 import { createQueueRouter } from './queue-routes.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { runsRouter } from './runs-routes.ts';
+import { webRouter } from './web-routes.ts';
 import { seedRouter } from './seed-routes.ts';
 import { SseLimits } from './sse-limits.ts';
 import type { OpenStreams } from './open-streams.ts';
@@ -56,6 +57,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(securityHeaders(), cors(deps.config.corsOrigins));
 
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
+  // The web page and its assets: no credentials (it signs in itself), a CSP of its own.
+  app.use(webRouter({ page: deps.config.page, authMode: deps.auth.mode }));
   app.get('/openapi.json', serveOpenApi({ ...deps.config, readyz: deps.ops !== undefined, queue: deps.queue !== undefined }));
   if (deps.ops) app.use(createOpsRouter(deps.ops));
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */

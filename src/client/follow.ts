@@ -6,8 +6,8 @@
  * because the token expired (`: token expired`) or a 401 reconnects with the token source's
  * new token; with none, it fails with a reason. `untilLive` stops at the `: live` comment
  * (everything up to now has been sent): what `agentrun logs` without `--follow` shows.
+ * Browser-safe (the web page follows runs with it): fetch and timers only, no Node modules.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from './api.ts';
 import type { ApiClient } from './api.ts';
 import type { SseMessage } from './sse.ts';
@@ -20,6 +20,22 @@ export interface FollowOptions {
   onReconnect?: (why: string, lastEventId: string | undefined, attempt: number) => void;
   /** How long to keep trying while the API does not answer (ms; default 5 minutes). */
   giveUpAfterMs?: number;
+}
+
+/** Resolves after `ms`, or rejects when the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new Error('aborted'));
+    const done = () => {
+      clearTimeout(timer);
+      reject(new Error('aborted'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 const FIRST_DELAY_MS = 250;
@@ -75,7 +91,7 @@ export async function* followRun(client: ApiClient, runId: string, opts: FollowO
     attempt += 1;
     opts.onReconnect?.(why, last, attempt);
     try {
-      await sleep(expired && client.tokenNow() !== usedToken ? 0 : Math.min(FIRST_DELAY_MS * 2 ** (attempt - 1), MAX_DELAY_MS), undefined, { signal: opts.signal });
+      await sleep(expired && client.tokenNow() !== usedToken ? 0 : Math.min(FIRST_DELAY_MS * 2 ** (attempt - 1), MAX_DELAY_MS), opts.signal);
     } catch {
       return; // the signal
     }

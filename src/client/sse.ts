@@ -29,7 +29,7 @@ export async function* readSse(url: string, opts: SseReadOptions = {}): AsyncGen
   let buffer = '';
   let msg: { id?: string; event?: string; data: string[] } = { data: [] };
   for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    buffer += decoder.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
       const line = buffer.slice(0, nl).replace(/\r$/, '');

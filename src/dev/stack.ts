@@ -71,6 +71,8 @@ async function install(ctx: StackContext, kube: boolean): Promise<void> {
   // SANDBOX=local (the default) runs every shell and code step in a bubblewrap jail.
   steps.push({ name: 'bubblewrap', fn: () => { if (!which('bwrap')) apt(['bubblewrap'], 'bubblewrap (the jail of SANDBOX=local steps)'); } });
   if (kube) steps.push({ name: 'docker-compose', fn: () => { if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (./dev test validates docker-compose.yml with it)'); } });
+  // The web page's tests drive Debian's Chromium with playwright-core (no browser download).
+  if (kube) steps.push({ name: 'chromium', fn: () => { if (!which('chromium')) apt(['chromium'], 'chromium (./dev test runs the web page in it)'); } });
   // A synchronous install runs to its end before the next starts; the asynchronous ones it started keep going meanwhile.
   const running: Promise<void>[] = [];
   for (const step of steps) running.push(timed(step.name, step.fn)());

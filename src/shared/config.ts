@@ -106,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       repair: { intervalS: c.API_REPAIR_INTERVAL_S, graceS: c.API_REPAIR_GRACE_S },
       sseLimits: { perUser: c.SSE_MAX_STREAMS_PER_USER, total: c.SSE_MAX_STREAMS },
       metrics: { host: c.API_METRICS_HOST, port: c.API_METRICS_PORT },
+      page: { temporalUiUrl: c.TEMPORAL_UI_URL, namespace: c.TEMPORAL_NAMESPACE },
     },
     worker: { shutdownGraceMs: c.WORKER_SHUTDOWN_GRACE_MS, heartbeatTtlS: c.WORKER_HEARTBEAT_TTL_S, maxConcurrentActivities: c.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentLocalActivities: c.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES, maxConcurrentWorkflowTasks: c.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS, maxCachedWorkflows: c.WORKER_MAX_CACHED_WORKFLOWS,

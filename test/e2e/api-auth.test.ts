@@ -97,7 +97,7 @@ describe('API authentication, ownership and limits', () => {
 
   it('accepts a valid token, and API keys as Bearer ak_… or X-API-Key (stored only as SHA-256)', async () => {
     assert.equal((await fetch(`${api!.url}/v1/runs`, as(aliceToken))).status, 200);
-    for (const headers of [{ authorization: `Bearer ${apiKey}` }, { 'x-api-key': apiKey }]) {
+    for (const headers of [{ authorization: `Bearer ${apiKey}` }, { 'x-api-key': apiKey }] as Record<string, string>[]) {
       const res = await fetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'write_file svc.txt from a service' }) });
       assert.equal(res.status, 202);
       const { id } = (await res.json()) as { id: string };

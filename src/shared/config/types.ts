@@ -60,6 +60,8 @@ export interface Config {
     corsOrigins: string[];
     promptMaxChars: number;
     maxActiveRuns: number;
+    /** What the web page at / is told: where the Temporal Web UI is (TEMPORAL_UI_URL), for its deep links. */
+    page: { temporalUiUrl?: string; namespace: string };
     /** Retry-After of a 429 at maxActiveRuns, and the retry interval of a legacy entry waiting for a place (s). */
     runLimitRetryAfterS: number;
     rateLimit: { requests: number; windowS: number };

@@ -34,6 +34,7 @@ export const DEFAULT_FILE_MAX_BYTES = 100 * 1024 * 1024;
 export const CONFIG_VARS = {
   TEMPORAL_ADDRESS: v(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port'), 'Temporal frontend gRPC address', '127.0.0.1:17233'),
   TEMPORAL_NAMESPACE: v(z.string().min(1), 'Temporal namespace', 'default'),
+  TEMPORAL_UI_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'The Temporal Web UI as people reach it (e.g. `http://127.0.0.1:18233`): the web page links each run to its workflow there; unset: no link', undefined),
   TEMPORAL_TASK_QUEUE: v(z.string().min(1), 'Task queue the worker polls and the API starts runs on', 'agentrun'),
   REDIS_URL: v(z.url({ protocol: /^rediss?$/ }), 'Redis URL (`rediss://` for TLS, `redis://user:pass@…` for ACL users)', 'redis://127.0.0.1:16379'),
   EVENT_STREAM_MAXLEN: v(int(100, 10_000_000), 'Safety cap on entries in a run\'s Redis stream (approximate). The whole log is archived to S3 when the run ends; a client further behind than the cap gets a `gap` notice', '200000'),
