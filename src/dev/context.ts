@@ -34,6 +34,8 @@ const PORT_VARS = {
   controllerManager: ['AGENTRUN_KUBE_CM_PORT', 16444],
   scheduler: ['AGENTRUN_KUBE_SCHEDULER_PORT', 16445],
   kwok: ['AGENTRUN_KWOK_PORT', 16446],
+  /** The API `./dev demo` leaves running (API_PORT's default, where the CLI looks). */
+  api: ['AGENTRUN_API_PORT', 18080],
 } as const satisfies Record<string, readonly [string, number]>;
 
 export type StackPorts = { readonly [K in keyof typeof PORT_VARS]: number };

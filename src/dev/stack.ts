@@ -9,12 +9,12 @@
  *   up        start every service on loopback (Temporal, Redis, PostgreSQL, PostgREST and
  *             its gateway, MinIO), wait until healthy; with the test Kubernetes cluster too
  *             for `--kube`, SANDBOX=kubernetes, or `./dev test` (`install --kube` likewise)
- *   down      stop them, the cluster too if it runs (data stays in .data/)
+ *   down      stop them (and the demo's API and worker), the cluster too if it runs (data stays in .data/)
  *   status    say what runs where
  *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
  *   env       print the environment that points processes at the stack
- *   demo      install + up (no cluster unless SANDBOX=kubernetes), start a worker and the API, run a
- *             demo agent run and stream its log
+ *   demo      install + up (no cluster unless SANDBOX=kubernetes), start a worker and the API (left
+ *             running for the web page and the CLI), run a demo agent run and stream its log
  *   test      install + up with the cluster, then the test suite (npm test); `test --deploy`: build the images, then
  *             the deployment suite (images, pod simulator with the runner image, compose, guide)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
@@ -28,7 +28,7 @@ import { configTable } from '../shared/config.ts';
 import { migrate } from '../store/migrate.ts';
 import { PgStore } from '../store/pg.ts';
 import { DATABASE, loadStackContext, ROOT, type StackContext } from './context.ts';
-import { demo } from './demo.ts';
+import { demo, demoApi, stopDemo } from './demo.ts';
 import { stackEnv, writeEnvFile } from './env-file.ts';
 import { composeCmd } from './compose.ts';
 import { bench } from './bench/index.ts';
@@ -121,6 +121,7 @@ const kubeUp = (ctx: StackContext) => KUBE.healthy(ctx).catch(() => false);
 
 async function down(ctx: StackContext): Promise<void> {
   ensureDirs(ctx);
+  for (const { part, stopped } of await stopDemo(ctx)) if (stopped) say(`  demo ${part.padEnd(4)} stopped`);
   for (const s of [...servicesOf(true)].reverse()) {
     const stopped = await s.stop(ctx);
     say(`  ${s.name.padEnd(9)} ${stopped ? 'stopped' : 'not running'}`);
@@ -140,6 +141,8 @@ async function status(ctx: StackContext): Promise<boolean> {
     all &&= ok;
     say(`  ${s.name.padEnd(9)} ${ok ? 'up  ' : 'down'} ${s.where(ctx)}`);
   }
+  const api = demoApi(ctx);
+  if (api) say(`  demo      up   the API ${api} (the web page at /) and a worker, left by ./dev demo`);
   return all;
 }
 
