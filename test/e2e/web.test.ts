@@ -99,6 +99,22 @@ describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     await page.close();
   });
 
+  it('asks for nothing when the API runs with AUTH_MODE=none', async () => {
+    const open = await startApi({ ...env, API_PORT: '0', AUTH_MODE: 'none', AUTH_JWT_SECRET: '', DEFAULT_USER_ID: user });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${open.url}/`);
+      await page.waitForSelector('#start-form');
+      assert.equal(await page.locator('#sign-in').count(), 0);
+      assert.equal(await page.locator('#sign-out').isHidden(), true);
+      assert.match(await page.locator('#account').innerText(), new RegExp(user));
+      await shot(page, 'auth-none');
+      await page.close();
+    } finally {
+      await stop(open);
+    }
+  });
+
   it('starts a run from the form and shows its steps, log lines and files as they come; a file downloads', async () => {
     const page = await signedIn();
     const id = await start(page, `write_file notes/hello.txt Hello from the page\n${LOOP(20, 'line')}\nread_file notes/hello.txt`);
