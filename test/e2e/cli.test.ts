@@ -39,6 +39,8 @@ describe('the agentrun CLI', () => {
     const childEnv: Record<string, string | undefined> = { ...process.env, AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env };
     delete childEnv.NO_COLOR;
     delete childEnv.FORCE_COLOR;
+    // Node finds no colours in a terminal when CI is set (CI=true ./dev test): a person's terminal has no CI.
+    if (opts.tty) delete childEnv.CI;
     const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
     const child = opts.tty
       ? spawn('script', ['-qfec', `stty cols 200; ${quoted}`, '/dev/null'], { env: { ...childEnv, TERM: 'xterm-256color' } })
