@@ -32,6 +32,8 @@ export const FAILURE_TYPES = {
   sandboxNoResult: 'SandboxNoResult',
   /** S3 held newer content than the execution started from; nothing was overwritten. */
   workspaceConflict: 'WorkspaceConflict',
+  /** fetch_url named something the egress policy refuses (an internal address, a port, a scheme, a redirect there, a body too large). */
+  fetchRefused: 'FetchRefused',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

@@ -11,6 +11,7 @@ import type { ActivityDeps } from './deps.ts';
 import { stepFailure } from './errors.ts';
 import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './tools/files.ts';
 import type { Workspace } from './tools/files.ts';
+import { fetchUrl } from './tools/fetch-url.ts';
 import type { SandboxRequest } from '../sandbox/types.ts';
 import { s3Keys } from '../shared/names.ts';
 import { stepTimeoutMs } from '../shared/pricing.ts';
@@ -47,6 +48,7 @@ function describeStep(step: PlanStep): Record<string, unknown> {
     case 'delete_file': return { path: step.path };
     case 'shell': return { argv: step.argv };
     case 'code': return { language: step.language, bytes: Buffer.byteLength(step.source) };
+    case 'fetch_url': return { url: step.url.slice(0, 2048), path: step.path ?? null };
   }
 }
 
@@ -138,6 +140,12 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
     }
     case 'code': {
       return runSandboxStep(deps, input, { code: { language: step.language, source: step.source } }, stepTimeoutMs(step, toolTimeLimits(deps))!, ctx);
+    }
+    case 'fetch_url': {
+      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
+      const r = await fetchUrl(deps, ws, index, step, opts, ctx.cancellationSignal);
+      if (r.text) await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'fetch', url: r.text.url, text: r.text.text, bytes: r.text.bytes } }]);
+      return r.result;
     }
   }
 }

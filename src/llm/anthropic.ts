@@ -32,6 +32,8 @@ const PLANNER_SYSTEM = [
   'shell {argv} runs one process with that argv (no shell parsing; use ["sh","-c","…"] only when a shell is needed);',
   `code {language: ${CODE_LANGUAGES.join('|')}, source} runs a program. Shell and code steps run in a sandbox whose working`,
   'directory holds the workspace files; files they create, change or delete are saved back to the workspace.',
+  'fetch_url {url, path?} GETs a public http(s) URL into the workspace at path, or its text onto the log without one;',
+  'internal and private addresses are refused.',
   'Paths are relative to the workspace, without "..". Keep plans short. Answer only by calling submit_plan.',
 ].join(' ');
 

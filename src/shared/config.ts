@@ -72,7 +72,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       shellTimeoutMaxMs: c.SHELL_TIMEOUT_MAX_MS,
       llmMaxTokens: c.ANTHROPIC_MAX_TOKENS,
     },
-    tools: { shellTimeoutMs: c.SHELL_TIMEOUT_MS, shellTimeoutMaxMs: c.SHELL_TIMEOUT_MAX_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES },
+    tools: {
+      shellTimeoutMs: c.SHELL_TIMEOUT_MS, shellTimeoutMaxMs: c.SHELL_TIMEOUT_MAX_MS, outputMaxBytes: c.TOOL_OUTPUT_MAX_BYTES,
+      fetch: {
+        allowHosts: c.FETCH_ALLOW_HOSTS ? c.FETCH_ALLOW_HOSTS.split(',').map((h) => h.toLowerCase()) : [],
+        allowPorts: c.FETCH_ALLOW_PORTS.split(',').map(Number), maxBytes: c.FETCH_MAX_BYTES, timeoutMs: c.FETCH_TIMEOUT_MS,
+      },
+    },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },
     sandbox: c.SANDBOX === 'local' ? {
       kind: 'local',

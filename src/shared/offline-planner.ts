@@ -4,6 +4,7 @@
  *
  *   write_file <path> <content…>   content is the rest of the line; \n and \\ are escapes
  *   read_file <path>
+ *   fetch_url <url> [path]         GET the URL (through the egress guard) into the workspace at path, or to the log
  *   list_files [<prefix>]          the files under a directory (all files without one)
  *   stat_file <path>
  *   delete_file <path>
@@ -86,7 +87,7 @@ export function planFromPrompt(prompt: string): Plan {
       steps.push({ tool: 'code', language: language as (typeof CODE_LANGUAGES)[number], source });
       return;
     }
-    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell)(?:\s+(.*))?$/.exec(line);
+    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url)(?:\s+(.*))?$/.exec(line);
     if (!match) {
       prose.push(line);
       return;
@@ -97,6 +98,12 @@ export function planFromPrompt(prompt: string): Plan {
       const argv = splitWords(rest, lineNo);
       if (argv.length === 0) throw new PromptSyntaxError(lineNo, 'shell needs a command');
       steps.push({ tool: 'shell', argv });
+      return;
+    }
+    if (tool === 'fetch_url') {
+      const words = rest.trim() === '' ? [] : rest.trim().split(/\s+/);
+      if (words.length === 0 || words.length > 2) throw new PromptSyntaxError(lineNo, 'fetch_url takes a URL and, optionally, a workspace path');
+      steps.push(words[1] === undefined ? { tool: 'fetch_url', url: words[0]! } : { tool: 'fetch_url', url: words[0]!, path: words[1] });
       return;
     }
     if (tool === 'list_files') {

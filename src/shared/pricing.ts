@@ -40,6 +40,7 @@ export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs
     case 'list_files':
     case 'stat_file':
     case 'delete_file':
+    case 'fetch_url':
       return PRICES.stepBase;
   }
 }

@@ -54,11 +54,18 @@ export const codeStep = z.object({
   source: z.string().min(1).max(200_000),
   timeoutMs: z.number().int().positive().max(3_600_000).optional(),
 });
-export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep]);
+export const fetchUrlStep = z.object({
+  tool: z.literal('fetch_url'),
+  /** An http(s) URL; where it may lead is the egress policy's to say (src/infra/egress.ts), not the plan's. */
+  url: z.string().min(1).max(2048),
+  /** Where in the workspace to save the body; absent: its text goes to the log. */
+  path: z.string().min(1).max(1024).optional(),
+});
+export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep]);
 export type PlanStep = z.infer<typeof planStep>;
 export type ToolName = PlanStep['tool'];
 /** Every tool a plan may use (the order the planner prompt lists them in). */
-export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code'];
+export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url'];
 
 export const plan = z.object({
   summary: z.string(),

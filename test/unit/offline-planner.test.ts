@@ -46,6 +46,15 @@ describe('offline planner', () => {
     assert.throws(() => planFromPrompt('delete_file a b'), /delete_file takes only a path/);
   });
 
+  it('plans fetch_url steps: a URL, and optionally the workspace path to save it at', () => {
+    assert.deepEqual(planFromPrompt('fetch_url https://example.com/a?b=1\nfetch_url https://example.com/x.pdf docs/x.pdf').steps, [
+      { tool: 'fetch_url', url: 'https://example.com/a?b=1' },
+      { tool: 'fetch_url', url: 'https://example.com/x.pdf', path: 'docs/x.pdf' },
+    ]);
+    assert.throws(() => planFromPrompt('fetch_url'), /line 1: fetch_url takes a URL and, optionally, a workspace path/);
+    assert.throws(() => planFromPrompt('fetch_url a b c'), /fetch_url takes a URL/);
+  });
+
   it('plans code steps: `code <language>: <source>`, with write_file escapes', () => {
     const plan = planFromPrompt([
       'code python: import os\\nprint(len(os.listdir(".")))',

@@ -47,7 +47,11 @@ export interface Config {
     maxIterations: number; activationTimeoutMs: number; approvalTimeoutMs: number; humanReplyTimeoutMs: number; approvalTools: string[];
     shellTimeoutMs: number; shellTimeoutMaxMs: number; llmMaxTokens: number;
   };
-  tools: { shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number };
+  tools: {
+    shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number;
+    /** fetch_url's egress policy (FETCH_*): see src/infra/egress.ts. */
+    fetch: { allowHosts: string[]; allowPorts: number[]; maxBytes: number; timeoutMs: number };
+  };
   /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
   workspace: { fileMaxBytes: number; retentionDays: number };
   sandbox:

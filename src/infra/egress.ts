@@ -1,0 +1,139 @@
+/**
+ * Outbound HTTP for what a run asks to fetch (fetch_url). The URL is untrusted (a
+ * prompt-injected model may write it), so before any byte leaves:
+ * - only http and https, no credentials in the URL, only the allowed ports;
+ * - the host is resolved once and every address it resolves to must be public unicast
+ *   (ipaddr.js's ranges: loopback, private, link-local and 169.254.169.254, CGNAT,
+ *   multicast, unspecified, reserved, ULA, IPv4-mapped and NAT64/6to4/Teredo forms of
+ *   any of those are refused); the connection goes to that checked address (a pinned
+ *   lookup), so a second resolution cannot rebind it to an internal one;
+ * - every redirect (at most 5) is checked the same way before it is followed;
+ * - the body is capped in size, the whole fetch in time, and the content type checked.
+ * `allowHosts` (FETCH_ALLOW_HOSTS: exact host:port) lets tests and private deployments
+ * reach named internal services; nothing else is exempt.
+ */
+import { lookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import ipaddr from 'ipaddr.js';
+
+export interface EgressPolicy { allowHosts: readonly string[]; allowPorts: readonly number[]; maxBytes: number; timeoutMs: number }
+
+export const MAX_REDIRECTS = 5;
+/** What a fetch may bring back: text and a few document and image types. */
+const CONTENT_TYPES = [/^text\//, /^application\/(json|xml|xhtml\+xml|pdf|ld\+json|rss\+xml|atom\+xml)$/, /^image\/(png|jpeg|gif|webp)$/];
+
+/** A fetch the policy refuses; `reason` says which rule. Never worth retrying. */
+export class EgressRefused extends Error {
+  readonly reason: string;
+  constructor(url: string, reason: string) {
+    super(`fetch of ${url.slice(0, 200)} refused: ${reason}`);
+    this.name = 'EgressRefused';
+    this.reason = reason;
+  }
+}
+
+/** Why an address may not be reached (its ipaddr.js range), or undefined for public unicast. */
+export function addressRefusal(address: string): string | undefined {
+  if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  const range = ip.range();
+  return range === 'unicast' ? undefined : `${ip.toString()} is a ${range} address`;
+}
+
+export interface Target { url: URL; address: string; family: 4 | 6 }
+
+type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
+const resolveAll: Resolve = (host) => lookup(host, { all: true, verbatim: true });
+
+/** Checks `raw` against the policy and resolves its host once; the address to connect to, or EgressRefused. */
+export async function checkTarget(raw: string, policy: EgressPolicy, resolve: Resolve = resolveAll): Promise<Target> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new EgressRefused(raw, 'not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new EgressRefused(raw, `the ${url.protocol.replace(/:$/, '')} scheme is not allowed (http and https only)`);
+  if (url.username || url.password) throw new EgressRefused(raw, 'credentials in a URL are not allowed');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+  const exempt = policy.allowHosts.includes(`${url.hostname.toLowerCase()}:${port}`);
+  if (!exempt && !policy.allowPorts.includes(port)) throw new EgressRefused(raw, `port ${port} is not allowed (${policy.allowPorts.join(', ')})`);
+  let addresses: { address: string; family: number }[];
+  if (ipaddr.isValid(host)) addresses = [{ address: host, family: host.includes(':') ? 6 : 4 }];
+  else {
+    try {
+      addresses = await resolve(host);
+    } catch (err) {
+      throw new EgressRefused(raw, `${host} does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
+  if (addresses.length === 0) throw new EgressRefused(raw, `${host} does not resolve`);
+  if (!exempt) {
+    for (const a of addresses) {
+      const why = addressRefusal(a.address);
+      if (why) throw new EgressRefused(raw, addresses.length === 1 && a.address === host ? why : `${host} resolves to ${why}`);
+    }
+  }
+  return { url, address: addresses[0]!.address, family: addresses[0]!.family === 6 ? 6 : 4 };
+}
+
+export interface Fetched { finalUrl: string; status: number; contentType: string; body: Buffer; redirects: string[] }
+
+/** One GET to a checked target, connecting to its pinned address; resolves at the response head. */
+function request(t: Target, signal: AbortSignal): Promise<http.IncomingMessage> {
+  const pinned = (_host: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+    (opts.all ? cb(null, [{ address: t.address, family: t.family }]) : cb(null, t.address, t.family));
+  const mod = t.url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request({
+      protocol: t.url.protocol, hostname: t.url.hostname.replace(/^\[(.*)\]$/, '$1'), port: t.url.port || undefined,
+      path: `${t.url.pathname}${t.url.search}`, method: 'GET', lookup: pinned as never, signal, agent: false,
+      headers: { 'user-agent': 'agentrun-fetch/1', accept: '*/*', 'accept-encoding': 'identity' },
+    }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** GETs `raw` under the policy: each hop checked, the body capped; EgressRefused for what the policy forbids. */
+export async function guardedGet(raw: string, policy: EgressPolicy, outer?: AbortSignal): Promise<Fetched> {
+  const signal = outer ? AbortSignal.any([outer, AbortSignal.timeout(policy.timeoutMs)]) : AbortSignal.timeout(policy.timeoutMs);
+  const redirects: string[] = [];
+  let current = raw;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
+    const target = await checkTarget(current, policy);
+    const res = await request(target, signal);
+    const location = res.headers.location;
+    if (res.statusCode !== undefined && res.statusCode >= 300 && res.statusCode < 400 && location) {
+      res.resume();
+      current = new URL(location, target.url).href;
+      redirects.push(current);
+      continue;
+    }
+    const contentType = (res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+    if ((res.statusCode ?? 0) < 400 && !CONTENT_TYPES.some((re) => re.test(contentType))) {
+      res.destroy();
+      throw new EgressRefused(raw, `content type ${contentType} is not fetched (text, JSON, XML, PDF and common images are)`);
+    }
+    const declared = Number(res.headers['content-length'] ?? 0);
+    if (declared > policy.maxBytes) {
+      res.destroy();
+      throw new EgressRefused(raw, `the body is ${declared} bytes, more than FETCH_MAX_BYTES (${policy.maxBytes})`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > policy.maxBytes) {
+        res.destroy();
+        throw new EgressRefused(raw, `the body is more than FETCH_MAX_BYTES (${policy.maxBytes}) bytes`);
+      }
+      chunks.push(chunk);
+    }
+    return { finalUrl: target.url.href, status: res.statusCode ?? 0, contentType, body: Buffer.concat(chunks), redirects };
+  }
+  throw new EgressRefused(raw, `more than ${MAX_REDIRECTS} redirects`);
+}
