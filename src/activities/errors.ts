@@ -34,6 +34,12 @@ export const FAILURE_TYPES = {
   workspaceConflict: 'WorkspaceConflict',
   /** fetch_url named something the egress policy refuses (an internal address, a port, a scheme, a redirect there, a body too large). */
   fetchRefused: 'FetchRefused',
+  /** A plan named a tool this worker does not offer (web_search without BRAVE_API_KEY). */
+  toolUnavailable: 'ToolUnavailable',
+  /** The search provider refused the query (a bad key, a bad query): retrying cannot help. */
+  searchRejected: 'SearchRejected',
+  /** The search provider is rate-limiting or down (429, 5xx, network): retried. */
+  searchUnavailable: 'SearchUnavailable',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

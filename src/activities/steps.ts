@@ -12,6 +12,7 @@ import { stepFailure } from './errors.ts';
 import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './tools/files.ts';
 import type { Workspace } from './tools/files.ts';
 import { fetchUrl } from './tools/fetch-url.ts';
+import { webSearch } from './tools/web-search.ts';
 import type { SandboxRequest } from '../sandbox/types.ts';
 import { s3Keys } from '../shared/names.ts';
 import { stepTimeoutMs } from '../shared/pricing.ts';
@@ -49,6 +50,7 @@ function describeStep(step: PlanStep): Record<string, unknown> {
     case 'shell': return { argv: step.argv };
     case 'code': return { language: step.language, bytes: Buffer.byteLength(step.source) };
     case 'fetch_url': return { url: step.url.slice(0, 2048), path: step.path ?? null };
+    case 'web_search': return { query: step.query, count: step.count ?? null };
   }
 }
 
@@ -145,6 +147,13 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
       const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
       const r = await fetchUrl(deps, ws, index, step, opts, ctx.cancellationSignal);
       if (r.text) await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'fetch', url: r.text.url, text: r.text.text, bytes: r.text.bytes } }]);
+      return r.result;
+    }
+    case 'web_search': {
+      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
+      const r = await webSearch(deps, ws, index, step, opts, ctx.cancellationSignal);
+      const text = r.results.map((x, i) => `${i + 1}. ${x.title} — ${x.url}`).join('\n') || 'no results';
+      await deps.events.append(runId, [{ key: `step:${index}:results`, type: 'log', data: { index, stream: 'search', query: step.query, text, results: r.results } }]);
       return r.result;
     }
   }

@@ -19,6 +19,8 @@ export interface AnthropicOptions {
   model: string;
   maxTokens: number;
   timeoutMs: number;
+  /** web_search is configured (BRAVE_API_KEY): offered to the planner only then. */
+  search?: boolean;
 }
 
 const PLAN_TOOL = 'submit_plan';
@@ -36,6 +38,8 @@ const PLANNER_SYSTEM = [
   'internal and private addresses are refused.',
   'Paths are relative to the workspace, without "..". Keep plans short. Answer only by calling submit_plan.',
 ].join(' ');
+
+const SEARCH_TOOL = 'web_search {query, count?} searches the web; its results (title, url, snippet) go to the log and to search/NNN.json in the workspace.';
 
 const SUPERVISOR_SYSTEM = [
   'You supervise an agent run step by step. After each step decide: continue (next step),',
@@ -108,6 +112,7 @@ function parseOrReject<T>(schema: z.ZodType<T>, value: unknown, what: string): T
 
 export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
   const client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
+  const plannerSystem = `${PLANNER_SYSTEM} ${opts.search ? SEARCH_TOOL : 'There is no web_search here: do not plan one.'}`;
 
   /** One user turn that must be answered by calling the (only) tool; system prompt and tools are cached. */
   function forcedToolCall(system: string, tools: Anthropic.Tool[], content: string): Anthropic.MessageCreateParamsNonStreaming {
@@ -136,7 +141,7 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
         ? `\n\nReplanning because: ${req.previous.reason}\nPrevious plan: ${JSON.stringify(req.previous.plan)}\nResults so far: ${JSON.stringify(req.previous.results)}`
         : '';
       const notes = req.messages.length ? `\n\nOperator messages:\n${req.messages.map((m) => `- ${m}`).join('\n')}` : '';
-      const body = forcedToolCall(PLANNER_SYSTEM, TOOLS_PLAN, `${req.prompt}${context}${notes}`);
+      const body = forcedToolCall(plannerSystem, TOOLS_PLAN, `${req.prompt}${context}${notes}`);
       const m = await call(body, signal);
       const value = parseOrReject(planSchema, toolInput(m, PLAN_TOOL), 'plan');
       return { value, usage: usageOf(m), transcript: { request: body, response: m } };

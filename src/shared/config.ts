@@ -78,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         allowHosts: c.FETCH_ALLOW_HOSTS ? c.FETCH_ALLOW_HOSTS.split(',').map((h) => h.toLowerCase()) : [],
         allowPorts: c.FETCH_ALLOW_PORTS.split(',').map(Number), maxBytes: c.FETCH_MAX_BYTES, timeoutMs: c.FETCH_TIMEOUT_MS,
       },
+      ...(c.BRAVE_API_KEY ? { search: { apiKey: c.BRAVE_API_KEY, baseUrl: c.BRAVE_BASE_URL } } : {}),
     },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },
     sandbox: c.SANDBOX === 'local' ? {

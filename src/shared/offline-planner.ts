@@ -4,6 +4,7 @@
  *
  *   write_file <path> <content…>   content is the rest of the line; \n and \\ are escapes
  *   read_file <path>
+ *   web_search <query…>            search the web (Brave Search; needs BRAVE_API_KEY): results to the log and search/NNN.json
  *   fetch_url <url> [path]         GET the URL (through the egress guard) into the workspace at path, or to the log
  *   list_files [<prefix>]          the files under a directory (all files without one)
  *   stat_file <path>
@@ -87,7 +88,7 @@ export function planFromPrompt(prompt: string): Plan {
       steps.push({ tool: 'code', language: language as (typeof CODE_LANGUAGES)[number], source });
       return;
     }
-    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url)(?:\s+(.*))?$/.exec(line);
+    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url|web_search)(?:\s+(.*))?$/.exec(line);
     if (!match) {
       prose.push(line);
       return;
@@ -98,6 +99,11 @@ export function planFromPrompt(prompt: string): Plan {
       const argv = splitWords(rest, lineNo);
       if (argv.length === 0) throw new PromptSyntaxError(lineNo, 'shell needs a command');
       steps.push({ tool: 'shell', argv });
+      return;
+    }
+    if (tool === 'web_search') {
+      if (rest.trim() === '') throw new PromptSyntaxError(lineNo, 'web_search needs a query');
+      steps.push({ tool: 'web_search', query: rest.trim() });
       return;
     }
     if (tool === 'fetch_url') {

@@ -41,6 +41,7 @@ export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs
     case 'stat_file':
     case 'delete_file':
     case 'fetch_url':
+    case 'web_search':
       return PRICES.stepBase;
   }
 }

@@ -61,11 +61,17 @@ export const fetchUrlStep = z.object({
   /** Where in the workspace to save the body; absent: its text goes to the log. */
   path: z.string().min(1).max(1024).optional(),
 });
-export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep]);
+export const webSearchStep = z.object({
+  tool: z.literal('web_search'),
+  query: z.string().trim().min(1).max(400),
+  /** How many results (1-20; default 10). */
+  count: z.number().int().min(1).max(20).optional(),
+});
+export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep, webSearchStep]);
 export type PlanStep = z.infer<typeof planStep>;
 export type ToolName = PlanStep['tool'];
 /** Every tool a plan may use (the order the planner prompt lists them in). */
-export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url'];
+export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url', 'web_search'];
 
 export const plan = z.object({
   summary: z.string(),

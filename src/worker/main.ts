@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
     const sandbox = await createExecutor(config, workspace, log.child({ component: 'sandbox' }));
 
-    const anthropic = config.llm.anthropic ? createAnthropicProvider(config.llm.anthropic) : undefined;
+    const anthropic = config.llm.anthropic ? createAnthropicProvider({ ...config.llm.anthropic, search: config.tools.search !== undefined }) : undefined;
     const activities = createActivities({
       workspace, store, tools: config.tools, log: log.child({ component: 'activities' }),
       sandbox,

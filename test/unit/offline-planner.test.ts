@@ -55,6 +55,11 @@ describe('offline planner', () => {
     assert.throws(() => planFromPrompt('fetch_url a b c'), /fetch_url takes a URL/);
   });
 
+  it('plans web_search steps: the rest of the line is the query', () => {
+    assert.deepEqual(planFromPrompt('web_search  durable execution on Temporal ').steps, [{ tool: 'web_search', query: 'durable execution on Temporal' }]);
+    assert.throws(() => planFromPrompt('web_search'), /line 1: web_search needs a query/);
+  });
+
   it('plans code steps: `code <language>: <source>`, with write_file escapes', () => {
     const plan = planFromPrompt([
       'code python: import os\\nprint(len(os.listdir(".")))',

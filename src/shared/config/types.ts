@@ -51,6 +51,8 @@ export interface Config {
     shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number;
     /** fetch_url's egress policy (FETCH_*): see src/infra/egress.ts. */
     fetch: { allowHosts: string[]; allowPorts: number[]; maxBytes: number; timeoutMs: number };
+    /** web_search's provider (BRAVE_API_KEY, BRAVE_BASE_URL); absent: the tool is not available. */
+    search?: { apiKey: string; baseUrl?: string };
   };
   /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
   workspace: { fileMaxBytes: number; retentionDays: number };

@@ -71,6 +71,8 @@ export const CONFIG_VARS = {
   SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell or code step', '60000'),
   SHELL_TIMEOUT_MAX_MS: v(int(100, 3_600_000), 'Longest wall-clock limit a plan may give a shell or code step (`timeoutMs`); a longer one is cut to it. A step is paid for at its limit before it starts', '600000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
+  BRAVE_API_KEY: v(z.string().min(8).optional(), 'Brave Search API key: web_search is a tool only with it (without it the planner is not offered it and a plan naming it fails with the reason)', undefined, true),
+  BRAVE_BASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Brave Search API base URL (a gateway or proxy); unset means https://api.search.brave.com', undefined),
   FETCH_ALLOW_HOSTS: v(z.string().regex(/^(|[^\s,]+:\d+(,[^\s,]+:\d+)*)$/, 'must be a comma-separated list of host:port'), 'fetch_url: exact `host:port` entries it may reach even on private, loopback or other refused addresses and ports (tests, private deployments); everything else must resolve to public unicast addresses only', ''),
   FETCH_ALLOW_PORTS: v(z.string().regex(/^\d{1,5}(,\d{1,5})*$/, 'must be a comma-separated list of ports'), 'fetch_url: the ports a URL may name (other than FETCH_ALLOW_HOSTS entries)', '80,443'),
   FETCH_MAX_BYTES: v(int(1024, 104_857_600), 'fetch_url: the largest response body it takes (bytes); a larger one fails the step', '5242880'),
