@@ -33,6 +33,7 @@ const SLOWEST_FIRST = [
   'test/e2e/cli.test.ts',
   'test/e2e/web.test.ts',
   'test/e2e/fetch-url.test.ts',
+  'test/e2e/breaker.test.ts',
   'test/integration/store-schema-boot.test.ts',
   'test/e2e/run-endpoints.test.ts',
   'test/e2e/deploy-guide.test.ts',

@@ -9,6 +9,7 @@
 import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from './errors.ts';
 import { InvalidInput, Unavailable } from '../runs/errors.ts';
 import type { Actor } from '../runs/index.ts';
+import type { ToolBreaker } from '../infra/breaker.ts';
 import type { Account, LedgerEntry, Store } from '../store/types.ts';
 
 export { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from './errors.ts';
@@ -24,6 +25,8 @@ export interface AccountView {
     monthlyCost: { limit: number | null; spent: number; held: number };
   };
   runs: { active: number; allowed: number };
+  /** The user's tool breakers with failures on record (open ones first). */
+  breakers: { tool: string; failures: number; open: boolean; openUntil: string | null }[];
 }
 
 export interface AccountsDeps {
@@ -32,6 +35,8 @@ export interface AccountsDeps {
   maxActiveRuns: number;
   /** NEW_USER_CREDITS. */
   newUserCredits: number;
+  /** The tool breakers, for the account's `breakers` (absent: none shown). */
+  breaker?: ToolBreaker;
 }
 
 /** Users whose first sight was handled, per process: most requests cost no database call for it. */
@@ -54,12 +59,18 @@ export class AccountsService {
 
   /** The caller's own account. */
   async mine(userId: string): Promise<AccountView> {
-    return this.view(await this.db(() => this.deps.store.account(userId)));
+    return this.view(await this.db(() => this.deps.store.account(userId)), await this.breakers(userId));
   }
 
   /** Any known user's account (operators). */
   async get(userId: string): Promise<AccountView> {
-    return this.view(await this.known(userId));
+    return this.view(await this.known(userId), await this.breakers(userId));
+  }
+
+  /** The user's breakers; none when Redis does not answer (an account still shows). */
+  private async breakers(userId: string): Promise<AccountView['breakers']> {
+    const all = await this.deps.breaker?.list(userId).catch(() => []) ?? [];
+    return all.map((b) => ({ tool: b.tool, failures: b.failures, open: b.open, openUntil: b.openUntil === null ? null : new Date(b.openUntil).toISOString() }));
   }
 
   /** A page of the user's ledger, newest first; `mustBeKnown` for operators naming a user. */
@@ -107,7 +118,7 @@ export class AccountsService {
     return account;
   }
 
-  private view(a: Account): AccountView {
+  private view(a: Account, breakers: AccountView['breakers']): AccountView {
     return {
       userId: a.user_id,
       balance: { available: a.available, reserved: a.reserved },
@@ -117,6 +128,7 @@ export class AccountsService {
         monthlyCost: { limit: a.monthly_cost_limit, spent: a.spent_this_month, held: a.held },
       },
       runs: { active: a.active_runs, allowed: this.deps.maxActiveRuns },
+      breakers,
     };
   }
 

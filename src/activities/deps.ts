@@ -1,5 +1,6 @@
 /** What activities receive from the worker: real clients, built once. */
 import type { Logger } from 'pino';
+import type { ToolBreaker } from '../infra/breaker.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueFacade } from '../infra/queue.ts';
 import type { Config } from '../shared/config.ts';
@@ -18,4 +19,6 @@ export interface ActivityDeps {
   queue?: QueueFacade;
   /** Where shell and code steps run. */
   sandbox: Executor;
+  /** The tool breakers per user (absent in tests that do not need them). */
+  breaker?: ToolBreaker;
 }

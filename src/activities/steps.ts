@@ -76,6 +76,17 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     return done;
   }
 
+  // The user's breaker for this tool (src/infra/breaker.ts): open, the step is refused without running.
+  const warn = (err: unknown) => { deps.log.warn({ err, runId, tool: step.tool }, 'tool breaker unavailable; the step runs'); return undefined; };
+  const open = await deps.breaker?.openUntil(userId, step.tool).catch(warn);
+  if (open) {
+    const refused: StepResult = { index, tool: step.tool, ok: false, durationMs: 0,
+      summary: `${step.tool} is unavailable to you until ${new Date(open.until).toISOString()}: it failed ${open.failures} time(s) in a row (its breaker is open)` };
+    await Promise.all([record('failed', refused), deps.events.append(runId, [stepEvent('completed', { ok: false, summary: refused.summary, breaker: true })])]);
+    return refused;
+  }
+  const count = (ok: boolean) => deps.breaker?.record(userId, step.tool, ok).catch(warn);
+
   const sandboxed = step.tool === 'shell' || step.tool === 'code' ? { sandbox: deps.sandbox.kind } : {};
   await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
@@ -85,10 +96,11 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   } catch (err) {
     // A refusal (bad path, missing file) ends the step for good: record it as failed.
     if (err instanceof ApplicationFailure && err.nonRetryable) {
-      await record('failed', { index, tool: step.tool, ok: false, summary: err.message, durationMs: Math.round(performance.now() - started) });
+      await Promise.all([record('failed', { index, tool: step.tool, ok: false, summary: err.message, durationMs: Math.round(performance.now() - started) }), count(false)]);
     }
     throw err;
   }
+  await count(result.ok);
   result.durationMs = Math.round(performance.now() - started);
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };

@@ -19,6 +19,7 @@ import { seedRouter } from './seed-routes.ts';
 import { SseLimits } from './sse-limits.ts';
 import type { OpenStreams } from './open-streams.ts';
 import type { AccountsService } from '../accounts/index.ts';
+import type { ToolBreaker } from '../infra/breaker.ts';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueService } from '../ingress/index.ts';
 import type { RunsService } from '../runs/index.ts';
@@ -32,6 +33,8 @@ export interface AppDeps {
   /** The queue facade under /v1/queue (src/api/queue-routes.ts); operators only (AUTH_OPERATORS). */
   queue?: QueueService;
   runs: RunsService;
+  /** The tool breakers (work:backoff): shown in /v1/me and /v1/queue/breakers, reset by operators. */
+  breaker?: ToolBreaker;
   /** Accounts: GET /v1/me, the operators' /v1/users routes, and each caller made known on first sight. */
   accounts: AccountsService;
   hub: EventHub;
@@ -63,7 +66,7 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.ops) app.use(createOpsRouter(deps.ops));
   /** Authenticated and rate-limited: the caller is `callerOf(res)` in the routes. */
   const asCaller = [requireCaller(deps.auth), deps.rateLimiter.middleware(), seeCaller(deps.accounts, deps.log)];
-  if (deps.queue) app.use('/v1/queue', ...asCaller, requireOperator(deps.auth), createQueueRouter(deps.queue));
+  if (deps.queue) app.use('/v1/queue', ...asCaller, requireOperator(deps.auth), createQueueRouter(deps.queue, deps.breaker));
   const routes = { ...deps, sseLimits: new SseLimits(deps.config.sseLimits) };
   app.use('/v1/runs', ...asCaller, runsRouter(routes));
   app.use('/v1/me', ...asCaller, meRouter(deps.accounts));

@@ -13,6 +13,7 @@ import { IdempotencyStore } from './idempotency.ts';
 import { createApiMetrics, routeTemplate, serveApiMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { AccountsService } from '../accounts/index.ts';
+import { ToolBreaker } from '../infra/breaker.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -86,11 +87,13 @@ async function main(): Promise<void> {
     log: log.child({ component: 'runs' }), queue, events,
   });
   const streams = new OpenStreams();
+  const breaker = new ToolBreaker(redis, config.tools.breaker);
   const app = createApp({
     tracing: tracing ? httpServerSpans(tracing.tracer, routeTemplate) : undefined,
     streams,
     runs,
-    accounts: new AccountsService({ store, maxActiveRuns: config.api.maxActiveRuns, newUserCredits: config.credits.newUserCredits }),
+    accounts: new AccountsService({ store, maxActiveRuns: config.api.maxActiveRuns, newUserCredits: config.credits.newUserCredits, breaker }),
+    breaker,
     hub,
     events,
     config: config.api,

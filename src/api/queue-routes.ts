@@ -1,13 +1,19 @@
-/** The queue facade over HTTP (operators): counts and ages of the jobs:* lists, the dead-letter view and its retry. */
+/** The queue facade over HTTP (operators): counts and ages of the jobs:* lists, the dead-letter view and its retry, the tool breakers (work:backoff) and their reset. */
 import { Router } from 'express';
 import { z } from 'zod';
 import { actorOf, callerOf } from './auth.ts';
-import { parseOr400 } from './errors.ts';
+import { HttpError, parseOr400 } from './errors.ts';
+import type { ToolBreaker } from '../infra/breaker.ts';
 import type { QueueService } from '../ingress/index.ts';
+
+/** A breaker as the API shows it: open or not, and until when (ISO 8601). */
+export const breakerView = (b: { userId: string; tool: string; failures: number; opens: number; openUntil: number | null; open: boolean }) => ({
+  userId: b.userId, tool: b.tool, failures: b.failures, opens: b.opens, open: b.open, openUntil: b.openUntil === null ? null : new Date(b.openUntil).toISOString(),
+});
 
 export const listQuery = z.object({ limit: z.coerce.number({ error: 'must be a whole number from 1 to 1000' }).int().min(1).max(1000).default(100) }).loose();
 
-export function createQueueRouter(service: QueueService): Router {
+export function createQueueRouter(service: QueueService, breaker?: ToolBreaker): Router {
   const r = Router();
   r.get('/', async (_req, res) => {
     res.json(await service.stats());
@@ -28,5 +34,14 @@ export function createQueueRouter(service: QueueService): Router {
     const out = await service.retry(req.params.id, actorOf(callerOf(res)));
     res.status(202).json({ ...out, links: out.runId ? { run: `/v1/runs/${out.runId}`, events: `/v1/runs/${out.runId}/events` } : {} });
   });
+  if (breaker) {
+    r.get('/breakers', async (_req, res) => {
+      res.json({ breakers: (await breaker.list()).map(breakerView) });
+    });
+    r.delete('/breakers/:userId/:tool', async (req, res) => {
+      if (!(await breaker.reset(req.params.userId, req.params.tool))) throw new HttpError(404, 'not_found', `no breaker for ${req.params.tool} of ${req.params.userId}`);
+      res.json({ userId: req.params.userId, tool: req.params.tool, reset: true });
+    });
+  }
   return r;
 }

@@ -18,6 +18,7 @@ export function aclKeyPatterns(queuePrefix = 'jobs:'): string[] {
   return [
     redisKeys.events(any), // the run's stream, and its `…:keys` dedupe hash
     redisKeys.workerHeartbeat,
+    redisKeys.backoff,
     redisKeys.rateLimit(any),
     redisKeys.idempotency(any, any).replace(/(:\*)+$/, ':*'),
     // Every queue list and the index: `<queuePrefix>*`.
@@ -43,6 +44,8 @@ export const ACL_COMMANDS: readonly string[] = [
   'publish', 'subscribe', 'unsubscribe',
   // the queue facade's lists and index
   'llen', 'lindex', 'lrange', 'lpush', 'lrem', 'lmove', 'hget', 'hset', 'hdel',
+  // the tool breakers (work:backoff)
+  'hgetall',
   // rate limit, idempotency, worker heartbeat
   'incr', 'pexpire', 'pttl', 'get', 'set', 'del',
 ];

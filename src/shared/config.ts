@@ -79,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         allowPorts: c.FETCH_ALLOW_PORTS.split(',').map(Number), maxBytes: c.FETCH_MAX_BYTES, timeoutMs: c.FETCH_TIMEOUT_MS,
       },
       ...(c.BRAVE_API_KEY ? { search: { apiKey: c.BRAVE_API_KEY, baseUrl: c.BRAVE_BASE_URL } } : {}),
+      breaker: { failures: c.BREAKER_FAILURES, cooldownS: c.BREAKER_COOLDOWN_S, maxCooldownS: c.BREAKER_COOLDOWN_MAX_S },
     },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },
     sandbox: c.SANDBOX === 'local' ? {

@@ -35,6 +35,8 @@ export const redisKeys = {
   /** Set of event keys already appended, so a retried activity never appends twice. */
   eventDedupe: (runId: string) => `agent:events:${runId}:keys`,
   workerHeartbeat: 'worker:heartbeat',
+  /** The tool breakers (the seeds' `work:backoff` hash): field `<user>:<tool>`, value its JSON state (src/infra/breaker.ts). */
+  backoff: 'work:backoff',
   /** Requests of one user in the current rate-limit window (INCR, expires with the window). */
   rateLimit: (userId: string) => `api:ratelimit:${userId}`,
   /** What an `Idempotency-Key` of POST /v1/runs produced; `keyHash` is the SHA-256 of the key. */

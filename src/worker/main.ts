@@ -8,6 +8,7 @@ import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { createAnthropicProvider } from '../llm/anthropic.ts';
+import { ToolBreaker } from '../infra/breaker.ts';
 import { EventLog } from '../infra/event-log.ts';
 import { createLogger } from '../infra/logger.ts';
 import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupError, PreflightError, withTimeout } from '../infra/preflight.ts';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       sandbox,
       events: new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS }),
       queue: new QueueFacade(redis, config.queue.keyPrefix),
+      breaker: new ToolBreaker(redis, config.tools.breaker),
     }, { anthropic });
     // The app image carries a bundle built at image build time (bundle.ts); else bundle src/workflows now.
     const code = await loadWorkflowBundle(config.worker.workflowBundlePath);

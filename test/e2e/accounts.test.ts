@@ -73,7 +73,7 @@ describe('accounts over the API', () => {
     assert.deepEqual(me.body, {
       userId: carol, balance: { available: 30, reserved: 0 },
       limits: { source: 'default', dailyTokens: { limit: 100000, used: 0 }, monthlyCost: { limit: 1000, spent: 0, held: 0 } },
-      runs: { active: 0, allowed: 4 },
+      runs: { active: 0, allowed: 4 }, breakers: [],
     });
     assert.equal((await call(carolToken, 'GET', '/v1/me')).body.balance.available, 30, 'granted once');
     const ledger = await call(carolToken, 'GET', '/v1/me/ledger');

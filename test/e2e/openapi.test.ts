@@ -361,6 +361,11 @@ describe('GET /openapi.json describes every answer of the API', () => {
     assert.equal((retried.body as { retryOf: string }).retryOf, failed);
     await call('POST /v1/queue/failed/{id}/retry', { params: { id: entry.id } }, 404);
     await call('GET /v1/queue/failed', { query: 'limit=0' }, 400);
+    // The failed `shell false` run above counted against the user's shell breaker.
+    const breakers = await call('GET /v1/queue/breakers', {}, 200);
+    assert.ok((breakers.body as { breakers: { userId: string; tool: string; failures: number }[] }).breakers.some((b) => b.userId === user && b.tool === 'shell' && b.failures >= 1));
+    await call('DELETE /v1/queue/breakers/{userId}/{tool}', { params: { userId: user, tool: 'shell' } }, 200);
+    assert.equal(errorCode(await call('DELETE /v1/queue/breakers/{userId}/{tool}', { params: { userId: user, tool: 'shell' } }, 404)), 'not_found');
     await call('GET /v1/queue', { token: null }, 401);
     const stranger = await mintToken(await newUser(c, 0, 'notops'));
     for (const route of ['GET /v1/queue', 'GET /v1/queue/failed'] as const) {

@@ -32,7 +32,7 @@ export const TEST_QUEUE_PREFIX = `${STACK_QUEUE_KEY_STEM}-test-${randomBytes(4).
 
 /**
  * The stack's env: from the process (./dev test sets it) or from .data/stack/env (after ./dev up),
- * with this process's QUEUE_KEY_PREFIX unless one is set, and NEW_USER_CREDITS=0.
+ * with this process's QUEUE_KEY_PREFIX unless one is set, NEW_USER_CREDITS=0 and BREAKER_FAILURES=1000.
  */
 export function stackEnv(): Record<string, string> {
   const env: Record<string, string> = {};
@@ -47,6 +47,8 @@ export function stackEnv(): Record<string, string> {
   env.QUEUE_KEY_PREFIX = process.env.QUEUE_KEY_PREFIX || TEST_QUEUE_PREFIX;
   // Test users get exactly the credits a test grants them (newUser); a test of NEW_USER_CREDITS sets it itself.
   env.NEW_USER_CREDITS = '0';
+  // Tests fail steps on purpose, many as the same user: no breaker opens unless a test of the breaker sets it.
+  env.BREAKER_FAILURES = '1000';
   if (!env.TEMPORAL_ADDRESS) throw new Error('the local stack is not configured: run ./dev up (or ./dev test)');
   return env;
 }

@@ -20,6 +20,10 @@ const account = z.object({
     }),
   }),
   runs: z.object({ active: z.number().int().min(0).describe('Runs going: queued, planning, awaiting approval, running, paused'), allowed: z.number().int().min(1).describe('API_MAX_ACTIVE_RUNS') }),
+  breakers: z.array(z.object({
+    tool: z.string(), failures: z.number().int().min(0).describe('Failed steps of the tool in a row'),
+    open: z.boolean().describe('While open, a step with this tool is refused (BREAKER_*)'), openUntil: z.string().nullable(),
+  })).describe('The user\'s tool breakers with failures on record, open ones first'),
 }).describe('What a user has and may spend');
 const ledgerEntry = z.object({
   id: z.number().int().min(1),

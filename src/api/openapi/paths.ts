@@ -117,6 +117,13 @@ export function apiPaths(opts: OpenApiOptions): Record<string, JsonObject> {
         ok: { 200: json(ref('FailedPage'), 'The entries') }, errors: [400, 403],
       }),
     },
+    '/v1/queue/breakers': {
+      get: operation({ id: 'listBreakers', tag: 'queue', summary: 'The tool breakers of every user (work:backoff), open ones first', ok: { 200: json(ref('BreakerList'), 'The breakers') }, errors: [403] }),
+    },
+    '/v1/queue/breakers/{userId}/{tool}': {
+      parameters: [pathParam('userId', 'The user'), pathParam('tool', 'The tool')],
+      delete: operation({ id: 'resetBreaker', tag: 'queue', summary: 'Close a user\'s breaker for a tool: its steps run again', ok: { 200: json(ref('BreakerReset'), 'Closed') }, errors: [403, 404] }),
+    },
     '/v1/queue/failed/{id}/retry': {
       parameters: [pathParam('id', 'The `id` of a dead-lettered entry')],
       post: operation({

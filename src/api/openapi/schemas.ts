@@ -116,6 +116,13 @@ const retryOutcome = z.object({
   links: z.object({ run: z.string().optional(), events: z.string().optional() }),
 });
 
+const breaker = z.object({
+  userId: z.string(), tool: z.string(), failures: z.number().int().min(0), opens: z.number().int().min(0).describe('Times it opened in a row (the cooldown doubles each time)'),
+  open: z.boolean(), openUntil: z.string().nullable(),
+});
+const breakerList = z.object({ breakers: z.array(breaker) });
+const breakerReset = z.object({ userId: z.string(), tool: z.string(), reset: z.literal(true) });
+
 const health = z.object({ ok: z.literal(true) });
 /** Up or down only: why a dependency is down goes to the server log, not to anonymous callers. */
 const readinessCheck = z.object({ ok: z.boolean(), ms: z.number().min(0) }).strict();
@@ -143,5 +150,6 @@ export const RESPONSE_SCHEMAS = {
     WorkspaceFile: workspaceFile, FilePage: filePage,
     SeedCreated: seedCreated, SeedStarted: seedStarted, SeedStopping: seedStopping, SeedRetried: seedRetried, SeedStatus: seedStatus,
     QueueDepth: queueDepth, QueueStats: queueStats, FailedEntry: failedEntry, FailedPage: failedPage, RetryOutcome: retryOutcome,
+    Breaker: breaker, BreakerList: breakerList, BreakerReset: breakerReset,
     Health: health, ReadinessCheck: readinessCheck, Ready: ready, NotReady: notReady, Error: errorBody, OpenApiDocument: openApiDocument,
 };

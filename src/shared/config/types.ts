@@ -53,6 +53,8 @@ export interface Config {
     fetch: { allowHosts: string[]; allowPorts: number[]; maxBytes: number; timeoutMs: number };
     /** web_search's provider (BRAVE_API_KEY, BRAVE_BASE_URL); absent: the tool is not available. */
     search?: { apiKey: string; baseUrl?: string };
+    /** The tool breakers (BREAKER_*): src/infra/breaker.ts. */
+    breaker: { failures: number; cooldownS: number; maxCooldownS: number };
   };
   /** The S3 workspace: file-size cap of the file tools, retention of finished runs' files. */
   workspace: { fileMaxBytes: number; retentionDays: number };
