@@ -109,6 +109,9 @@ export function showAccount(term: Terminal, a: Account): void {
   term.line(`${a.userId}: ${a.balance.available} credits available, ${a.balance.reserved} reserved`);
   term.line(`tokens today: ${a.limits.dailyTokens.used} of ${lim(a.limits.dailyTokens.limit)}; credits this month: ${a.limits.monthlyCost.spent} spent, ${a.limits.monthlyCost.held} held, of ${lim(a.limits.monthlyCost.limit)} (${a.limits.source} limits)`);
   term.line(`runs going: ${a.runs.active} of ${a.runs.allowed}`);
+  for (const b of a.breakers ?? []) {
+    term.line(`${b.tool}: ${b.open ? `refused until ${b.openUntil ?? '?'} (its breaker is open)` : 'runs'}, ${b.failures} failure(s) in a row`);
+  }
 }
 
 export async function adjust(client: ApiClient, term: Terminal, user: string, amount: number, note: string, key: string | undefined): Promise<void> {

@@ -45,6 +45,8 @@ export interface Account {
   userId: string; balance: { available: number; reserved: number };
   limits: { source: string; dailyTokens: { limit: number | null; used: number }; monthlyCost: { limit: number | null; spent: number; held: number } };
   runs: { active: number; allowed: number };
+  /** The tool breakers with failures on record (open ones first). */
+  breakers?: { tool: string; failures: number; open: boolean; openUntil: string | null }[];
 }
 
 export class ApiClient {

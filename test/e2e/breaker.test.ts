@@ -6,8 +6,10 @@
  * reset lets the tool run again, and a success closes the record.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { mintToken } from '../helpers/auth.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
@@ -61,6 +63,10 @@ describe('the tool breaker per user', () => {
     const me = await call(alice, 'GET', '/v1/me');
     assert.deepEqual((me.body.breakers as { tool: string; failures: number; open: boolean }[]).map(({ tool, failures, open }) => ({ tool, failures, open })), [{ tool: 'shell', failures: 3, open: true }]);
     assert.deepEqual((await call(bob, 'GET', '/v1/me')).body.breakers, []);
+    const cli = spawnSync(process.execPath, [fileURLToPath(new URL('../../bin/agentrun.js', import.meta.url)), 'me'], {
+      env: { ...process.env, AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: tokens[alice], AGENTRUN_CONFIG: '/nonexistent/agentrun.json' }, encoding: 'utf8',
+    });
+    assert.match(cli.stdout, /^shell: refused until \d{4}-[\d:.T-]+Z \(its breaker is open\), 3 failure\(s\) in a row$/m, cli.stderr);
     const listed = await call(OPERATOR, 'GET', '/v1/queue/breakers');
     assert.ok((listed.body.breakers as { userId: string; tool: string; open: boolean }[]).some((b) => b.userId === alice && b.tool === 'shell' && b.open));
     assert.equal((await call(alice, 'GET', '/v1/queue/breakers')).status, 403, 'operators only');
