@@ -78,14 +78,15 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 
   // The user's breaker for this tool (src/infra/breaker.ts): open, the step is refused without running.
   const warn = (err: unknown) => { deps.log.warn({ err, runId, tool: step.tool }, 'tool breaker unavailable; the step runs'); return undefined; };
-  const open = await deps.breaker?.openUntil(userId, step.tool).catch(warn);
-  if (open) {
+  const breaker = await deps.breaker?.state(userId, step.tool).catch(warn);
+  if (breaker?.open) {
     const refused: StepResult = { index, tool: step.tool, ok: false, durationMs: 0,
-      summary: `${step.tool} is unavailable to you until ${new Date(open.until).toISOString()}: it failed ${open.failures} time(s) in a row (its breaker is open)` };
+      summary: `${step.tool} is unavailable to you until ${new Date(breaker.until).toISOString()}: it failed ${breaker.failures} time(s) in a row (its breaker is open)` };
     await Promise.all([record('failed', refused), deps.events.append(runId, [stepEvent('completed', { ok: false, summary: refused.summary, breaker: true })])]);
     return refused;
   }
-  const count = (ok: boolean) => deps.breaker?.record(userId, step.tool, ok).catch(warn);
+  // A success writes only when there are failures on record to clear.
+  const count = (ok: boolean) => (ok && !breaker ? undefined : deps.breaker?.record(userId, step.tool, ok).catch(warn));
 
   const sandboxed = step.tool === 'shell' || step.tool === 'code' ? { sandbox: deps.sandbox.kind } : {};
   await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);

@@ -38,12 +38,15 @@ export class ToolBreaker {
     this.cfg = cfg;
   }
 
-  /** When the tool is refused for the user: until when, after how many failures; undefined when it may run. */
-  async openUntil(userId: string, tool: string, now = Date.now()): Promise<{ until: number; failures: number } | undefined> {
+  /**
+   * The user's breaker for the tool: undefined when it has no failures on record (the common
+   * case: a success then needs no write), else whether it refuses the tool and until when.
+   */
+  async state(userId: string, tool: string, now = Date.now()): Promise<{ open: boolean; until: number; failures: number } | undefined> {
     const raw = await this.redis.hget(redisKeys.backoff, `${userId}:${tool}`);
     if (!raw) return undefined;
     const s = JSON.parse(raw) as { failures: number; openUntil: number };
-    return s.openUntil > now ? { until: s.openUntil, failures: s.failures } : undefined;
+    return { open: s.openUntil > now, until: s.openUntil, failures: s.failures };
   }
 
   /** A step of the tool ended: ok closes the breaker, a failure counts (and may open it). */
