@@ -51,7 +51,8 @@ async function start(): Promise<void> {
     try {
       const me = await client.me();
       signOut.hidden = config.authMode === 'none';
-      document.getElementById('account')!.textContent = `${me.userId} · ${me.balance.available} credits`;
+      const open = (me.breakers ?? []).filter((b) => b.open).map((b) => `${b.tool} unavailable until ${new Date(b.openUntil ?? 0).toLocaleTimeString()}`);
+      document.getElementById('account')!.textContent = [`${me.userId} · ${me.balance.available} credits`, ...open].join(' · ');
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return signIn(sessionStorage.getItem(TOKEN_KEY) ? `Signed out: ${err.message}` : undefined);
       notice(`The API does not answer: ${(err as Error).message}`);
