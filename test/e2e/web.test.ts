@@ -115,6 +115,18 @@ describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     }
   });
 
+  it('names the caller\'s open tool breakers in its header', async () => {
+    const field = `${user}:shell`;
+    await c.redis.hset('work:backoff', field, JSON.stringify({ failures: 5, opens: 1, openUntil: Date.now() + 600_000 }));
+    try {
+      const page = await signedIn();
+      assert.match(await page.locator('#account').innerText(), /shell unavailable until/);
+      await page.close();
+    } finally {
+      await c.redis.hdel('work:backoff', field);
+    }
+  });
+
   it('starts a run from the form and shows its steps, log lines and files as they come; a file downloads', async () => {
     const page = await signedIn();
     const id = await start(page, `write_file notes/hello.txt Hello from the page\n${LOOP(20, 'line')}\nread_file notes/hello.txt`);
