@@ -70,7 +70,7 @@ export class AccountsService {
   /** The user's breakers; none when Redis does not answer (an account still shows). */
   private async breakers(userId: string): Promise<AccountView['breakers']> {
     const all = await this.deps.breaker?.list(userId).catch(() => []) ?? [];
-    return all.map((b) => ({ tool: b.tool, failures: b.failures, open: b.open, openUntil: b.openUntil === null ? null : new Date(b.openUntil).toISOString() }));
+    return all.map(({ tool, failures, open, openUntil }) => ({ tool, failures, open, openUntil }));
   }
 
   /** A page of the user's ledger, newest first; `mustBeKnown` for operators naming a user. */

@@ -117,9 +117,10 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context): Promise<StepResult> {
   const { runId, userId, index, step } = input;
   const ws: Workspace = { userId, runId, workspaceId: input.workspaceId ?? runId };
+  // The tools that write into the workspace write conditionally, as this step (see tools/files.ts).
+  const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
   switch (step.tool) {
     case 'write_file': {
-      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
       const r = step.contentRef
         ? await writeFromRef(deps, ws, step.contentRef, step.path, opts)
         : await writeFile(deps, ws, step.path, Buffer.from(step.content, 'utf8'), opts);
@@ -157,13 +158,11 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
       return runSandboxStep(deps, input, { code: { language: step.language, source: step.source } }, stepTimeoutMs(step, toolTimeLimits(deps))!, ctx);
     }
     case 'fetch_url': {
-      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
       const r = await fetchUrl(deps, ws, index, step, opts, ctx.cancellationSignal);
       if (r.text) await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'fetch', url: r.text.url, text: r.text.text, bytes: r.text.bytes } }]);
       return r.result;
     }
     case 'web_search': {
-      const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
       const r = await webSearch(deps, ws, index, step, opts, ctx.cancellationSignal);
       const text = r.results.map((x, i) => `${i + 1}. ${x.title} — ${x.url}`).join('\n') || 'no results';
       await deps.events.append(runId, [{ key: `step:${index}:results`, type: 'log', data: { index, stream: 'search', query: step.query, text, results: r.results } }]);

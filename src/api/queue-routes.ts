@@ -6,11 +6,6 @@ import { HttpError, parseOr400 } from './errors.ts';
 import type { ToolBreaker } from '../infra/breaker.ts';
 import type { QueueService } from '../ingress/index.ts';
 
-/** A breaker as the API shows it: open or not, and until when (ISO 8601). */
-export const breakerView = (b: { userId: string; tool: string; failures: number; opens: number; openUntil: number | null; open: boolean }) => ({
-  userId: b.userId, tool: b.tool, failures: b.failures, opens: b.opens, open: b.open, openUntil: b.openUntil === null ? null : new Date(b.openUntil).toISOString(),
-});
-
 export const listQuery = z.object({ limit: z.coerce.number({ error: 'must be a whole number from 1 to 1000' }).int().min(1).max(1000).default(100) }).loose();
 
 export function createQueueRouter(service: QueueService, breaker?: ToolBreaker): Router {
@@ -36,7 +31,7 @@ export function createQueueRouter(service: QueueService, breaker?: ToolBreaker):
   });
   if (breaker) {
     r.get('/breakers', async (_req, res) => {
-      res.json({ breakers: (await breaker.list()).map(breakerView) });
+      res.json({ breakers: await breaker.list() });
     });
     r.delete('/breakers/:userId/:tool', async (req, res) => {
       if (!(await breaker.reset(req.params.userId, req.params.tool))) throw new HttpError(404, 'not_found', `no breaker for ${req.params.tool} of ${req.params.userId}`);

@@ -23,6 +23,17 @@ export class ApiError extends Error {
   }
 }
 
+/** The ApiError of a non-2xx answer: the API's JSON error when it sent one, else its status. */
+function apiErrorOf(status: number, text: string, headers: Headers | undefined, what: string): ApiError {
+  let error: { code?: string; message?: string; details?: unknown } = {};
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error ?? {};
+  } catch { /* not JSON: the status says it */ }
+  const retryAfter = Number(headers?.get('retry-after'));
+  return new ApiError(status, error.code ?? `http_${status}`, error.message ?? (text.slice(0, 200) || `${what} answered ${status}`),
+    error.details, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
+}
+
 export type TokenSource = () => string | undefined;
 
 export interface RunStart {
@@ -79,14 +90,7 @@ export class ApiClient {
       throw new ApiError(0, 'unreachable', `cannot reach the API at ${this.url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
     }
     if (res.ok) return res;
-    const text = await res.text().catch(() => '');
-    let error: { code?: string; message?: string; details?: unknown } = {};
-    try {
-      error = (JSON.parse(text) as { error?: typeof error }).error ?? {};
-    } catch { /* not JSON: the status says it */ }
-    const retryAfter = Number(res.headers.get('retry-after'));
-    throw new ApiError(res.status, error.code ?? `http_${res.status}`, error.message ?? (text.slice(0, 200) || `${method} ${path} answered ${res.status}`),
-      error.details, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
+    throw apiErrorOf(res.status, await res.text().catch(() => ''), res.headers, `${method} ${path}`);
   }
 
   async json<T>(method: string, path: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
@@ -131,14 +135,9 @@ export class ApiClient {
     try {
       yield* readSse(`${this.url}/v1/runs/${encodeURIComponent(id)}/events`, { ...opts, headers: this.headers() });
     } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === undefined) throw err;
-      const body = /answered \d+: (.*)$/s.exec((err as Error).message)?.[1] ?? '';
-      let error: { code?: string; message?: string } = {};
-      try {
-        error = (JSON.parse(body) as { error?: typeof error }).error ?? {};
-      } catch { /* keep the status */ }
-      throw new ApiError(status, error.code ?? `http_${status}`, error.message ?? `the event stream answered ${status}`);
+      const refused = err as { status?: number; body?: string; headers?: Headers };
+      if (refused.status === undefined) throw err;
+      throw apiErrorOf(refused.status, refused.body ?? '', refused.headers, 'the event stream');
     }
   }
 }

@@ -23,7 +23,7 @@ export async function* readSse(url: string, opts: SseReadOptions = {}): AsyncGen
   const res = await fetch(url, { headers, signal: opts.signal });
   if (res.status !== 200 || !res.body) {
     const text = await res.text().catch(() => '');
-    throw Object.assign(new Error(`SSE ${url} answered ${res.status}: ${text.slice(0, 300)}`), { status: res.status });
+    throw Object.assign(new Error(`SSE ${url} answered ${res.status}: ${text.slice(0, 300)}`), { status: res.status, body: text, headers: res.headers });
   }
   const decoder = new TextDecoder();
   let buffer = '';

@@ -10,7 +10,8 @@ import type { Redis } from 'ioredis';
 import { redisKeys } from '../shared/names.ts';
 
 export interface BreakerConfig { failures: number; cooldownS: number; maxCooldownS: number }
-export interface BreakerState { userId: string; tool: string; failures: number; opens: number; openUntil: number | null }
+/** A breaker as the API shows it: `openUntil` in ISO 8601 (null before it first opened). */
+export interface BreakerState { userId: string; tool: string; failures: number; opens: number; open: boolean; openUntil: string | null }
 
 const RECORD = `
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -55,12 +56,12 @@ export class ToolBreaker {
   }
 
   /** Every breaker with failures on record (for one user when named), open ones first. */
-  async list(userId?: string, now = Date.now()): Promise<(BreakerState & { open: boolean })[]> {
+  async list(userId?: string, now = Date.now()): Promise<BreakerState[]> {
     const all = await this.redis.hgetall(redisKeys.backoff);
     const out = Object.entries(all).map(([field, raw]) => {
       const at = field.indexOf(':');
       const s = JSON.parse(raw) as { failures: number; opens: number; openUntil: number };
-      return { userId: field.slice(0, at), tool: field.slice(at + 1), failures: s.failures, opens: s.opens, openUntil: s.openUntil > 0 ? s.openUntil : null, open: s.openUntil > now };
+      return { userId: field.slice(0, at), tool: field.slice(at + 1), failures: s.failures, opens: s.opens, openUntil: s.openUntil > 0 ? new Date(s.openUntil).toISOString() : null, open: s.openUntil > now };
     });
     return out.filter((b) => userId === undefined || b.userId === userId).sort((a, b) => Number(b.open) - Number(a.open));
   }

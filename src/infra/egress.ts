@@ -44,6 +44,9 @@ export function addressRefusal(address: string): string | undefined {
 
 export interface Target { url: URL; address: string; family: 4 | 6 }
 
+/** A URL's host without the brackets of an IPv6 literal. */
+const bareHost = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
+
 type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
 const resolveAll: Resolve = (host) => lookup(host, { all: true, verbatim: true });
 
@@ -57,7 +60,7 @@ export async function checkTarget(raw: string, policy: EgressPolicy, resolve: Re
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new EgressRefused(raw, `the ${url.protocol.replace(/:$/, '')} scheme is not allowed (http and https only)`);
   if (url.username || url.password) throw new EgressRefused(raw, 'credentials in a URL are not allowed');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  const host = bareHost(url).toLowerCase();
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const exempt = policy.allowHosts.includes(`${url.hostname.toLowerCase()}:${port}`);
   if (!exempt && !policy.allowPorts.includes(port)) throw new EgressRefused(raw, `port ${port} is not allowed (${policy.allowPorts.join(', ')})`);
@@ -89,7 +92,7 @@ function request(t: Target, signal: AbortSignal): Promise<http.IncomingMessage> 
   const mod = t.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request({
-      protocol: t.url.protocol, hostname: t.url.hostname.replace(/^\[(.*)\]$/, '$1'), port: t.url.port || undefined,
+      protocol: t.url.protocol, hostname: bareHost(t.url), port: t.url.port || undefined,
       path: `${t.url.pathname}${t.url.search}`, method: 'GET', lookup: pinned as never, signal, agent: false,
       headers: { 'user-agent': 'agentrun-fetch/1', accept: '*/*', 'accept-encoding': 'identity' },
     }, resolve);
