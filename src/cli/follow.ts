@@ -14,6 +14,9 @@ import { followRun } from '../client/follow.ts';
 import { Timeline } from './render.ts';
 import type { Outcome, Terminal } from './render.ts';
 
+/** How long after a Ctrl-C the command detaches; a second Ctrl-C inside it asks to cancel. */
+const DETACH_GRACE_MS = 2000;
+
 export const EXIT = { completed: 0, failed: 1, cancelled: 2, usage: 3, api: 4, detached: 130 } as const;
 
 export function exitCodeOf(outcome: Outcome | undefined): number {
@@ -49,20 +52,23 @@ export interface FollowCliOptions {
 export async function followCommand(client: ApiClient, term: Terminal, id: string, opts: FollowCliOptions): Promise<number> {
   const timeline = new Timeline(term);
   const stop = new AbortController();
-  let detached = false;
-  let pressedAt = 0;
+  // One state, not two clocks: comparing Date.now() with a setTimeout (the loop's clock)
+  // let a second Ctrl-C just inside the window ask to cancel after the detach had fired.
+  let state: 'following' | 'armed' | 'asking' | 'detached' = 'following';
+  const detachedNow = () => state === 'detached'; // read through a call: the handlers change it
   let detachTimer: NodeJS.Timeout | undefined;
   const detach = () => {
-    detached = true;
+    state = 'detached';
     stop.abort();
   };
   const onSigint = () => {
     if (!opts.interactive) return detach();
-    if (Date.now() - pressedAt < 2000) {
+    if (state === 'armed') {
       clearTimeout(detachTimer);
-      pressedAt = 0;
+      state = 'asking';
       void ask(term, `Cancel run ${id}? [y/N] `).then(async (yes) => {
         if (!yes) return detach();
+        state = 'following';
         await client.control(id, 'cancel').then(() => term.note(`cancelling ${id}; following it to its end`), (err: unknown) => {
           term.note(`could not cancel: ${(err as Error).message}`);
           detach();
@@ -70,9 +76,10 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
       });
       return;
     }
-    pressedAt = Date.now();
-    term.note('detaching in 2 s (the run goes on); press Ctrl-C again to cancel it instead');
-    detachTimer = setTimeout(detach, 2000);
+    if (state !== 'following') return; // already asking, or on the way out
+    state = 'armed';
+    term.note(`detaching in ${DETACH_GRACE_MS / 1000} s (the run goes on); press Ctrl-C again to cancel it instead`);
+    detachTimer = setTimeout(detach, DETACH_GRACE_MS);
   };
   process.on('SIGINT', onSigint);
   try {
@@ -89,7 +96,7 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
     clearTimeout(detachTimer);
     timeline.stop();
   }
-  if (detached) {
+  if (detachedNow()) {
     term.note(`detached from ${id}; it goes on. Re-attach: agentrun logs ${id} --follow`);
     return EXIT.detached;
   }

@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
@@ -219,9 +220,12 @@ describe('the agentrun CLI', () => {
     const cancel = cli(['run', 'shell sleep 20'], { tty: true });
     await waitUntil('running', () => cancel.output().includes('step 1/1 shell'), 30_000);
     cancel.write('\x03');
-    await waitUntil('the first note', () => cancel.output().includes('press Ctrl-C again'));
+    // The second press well inside the 2 s window: waiting to see the first note through
+    // the terminal first could, on a loaded machine, leave too little of it.
+    await delay(300);
     cancel.write('\x03');
     await waitUntil('the question', () => /Cancel run run_\w+\? \[y\/N\]/.test(cancel.output()));
+    assert.ok(cancel.output().includes('press Ctrl-C again'), 'the first Ctrl-C says what a second one does');
     cancel.write('y\r');
     const cancelled = await cancel.done;
     assert.equal(cancelled.code, 2, cancelled.stdout);
