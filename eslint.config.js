@@ -34,8 +34,9 @@ const WORKFLOW_EXTRA = [
 const BROWSER_EXTRA = [{ regex: '^(node:|[a-z@])', message: 'src/web and src/client run in browsers: fetch and the DOM only, no Node modules or packages.' }];
 const layerRules = Object.entries(LAYERS).map(([folder, allowed]) => {
   const banned = Object.keys(LAYERS).filter((f) => f !== folder && !allowed.includes(f) && !(folder === 'workflows' && f === 'activities'));
+  // Our folders only (relative paths): a package's own subpath named like a layer (@modelcontextprotocol/sdk/client/…) is not one.
   const patterns = banned.length === 0 ? [] : [{
-    group: banned.flatMap((f) => [`**/${f}/*`, `**/${f}/**`]),
+    regex: `^(\\.\\./)+(${banned.join('|')})/`,
     message: `src/${folder} may import only ${allowed.length ? allowed.map((f) => `src/${f}`).join(', ') : 'nothing of ours'} (the layers in ARCHITECTURE.md and README's map of src/).`,
   }];
   if (folder === 'workflows') patterns.push(...WORKFLOW_EXTRA);

@@ -11,6 +11,7 @@ import type { ActivityDeps } from './deps.ts';
 import { stepFailure } from './errors.ts';
 import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './tools/files.ts';
 import type { Workspace } from './tools/files.ts';
+import { browse } from './tools/browser.ts';
 import { fetchUrl } from './tools/fetch-url.ts';
 import { webSearch } from './tools/web-search.ts';
 import type { SandboxRequest } from '../sandbox/types.ts';
@@ -51,6 +52,7 @@ function describeStep(step: PlanStep): Record<string, unknown> {
     case 'code': return { language: step.language, bytes: Buffer.byteLength(step.source) };
     case 'fetch_url': return { url: step.url.slice(0, 2048), path: step.path ?? null };
     case 'web_search': return { query: step.query, count: step.count ?? null };
+    case 'browser': return { url: step.url.slice(0, 2048), screenshot: step.screenshot ?? null, text: step.text ?? null };
   }
 }
 
@@ -88,7 +90,7 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   // A success writes only when there are failures on record to clear.
   const count = (ok: boolean) => (ok && !breaker ? undefined : deps.breaker?.record(userId, step.tool, ok).catch(warn));
 
-  const sandboxed = step.tool === 'shell' || step.tool === 'code' ? { sandbox: deps.sandbox.kind } : {};
+  const sandboxed = step.tool === 'shell' || step.tool === 'code' || step.tool === 'browser' ? { sandbox: deps.sandbox.kind } : {};
   await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
   let result: StepResult;
@@ -166,6 +168,11 @@ async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context
       const r = await webSearch(deps, ws, index, step, opts, ctx.cancellationSignal);
       const text = r.results.map((x, i) => `${i + 1}. ${x.title} — ${x.url}`).join('\n') || 'no results';
       await deps.events.append(runId, [{ key: `step:${index}:results`, type: 'log', data: { index, stream: 'search', query: step.query, text, results: r.results } }]);
+      return r.result;
+    }
+    case 'browser': {
+      const r = await browse(deps, ws, index, step, opts, ctx.cancellationSignal, () => ctx.heartbeat());
+      await deps.events.append(runId, [{ key: `step:${index}:page`, type: 'log', data: { index, stream: 'browser', ...r.page } }]);
       return r.result;
     }
   }

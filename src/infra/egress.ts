@@ -10,7 +10,8 @@
  * - every redirect (at most 5) is checked the same way before it is followed;
  * - the body is capped in size, the whole fetch in time, and the content type checked.
  * `allowHosts` (FETCH_ALLOW_HOSTS: exact host:port) lets tests and private deployments
- * reach named internal services; nothing else is exempt.
+ * reach named internal services; nothing else is exempt. The browser tool's proxy
+ * (./egress-proxy.ts) applies the same checks to every request of a page.
  */
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
@@ -45,7 +46,7 @@ export function addressRefusal(address: string): string | undefined {
 export interface Target { url: URL; address: string; family: 4 | 6 }
 
 /** A URL's host without the brackets of an IPv6 literal. */
-const bareHost = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
+export const bareHost = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
 
 type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
 const resolveAll: Resolve = (host) => lookup(host, { all: true, verbatim: true });
@@ -85,10 +86,15 @@ export async function checkTarget(raw: string, policy: EgressPolicy, resolve: Re
 
 export interface Fetched { finalUrl: string; status: number; contentType: string; body: Buffer; redirects: string[] }
 
+/** A `lookup` for node:http/net that answers the target's checked address, whatever the name. */
+export function pinnedLookup(t: Pick<Target, 'address' | 'family'>) {
+  return (_host: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+    (opts.all ? cb(null, [{ address: t.address, family: t.family }]) : cb(null, t.address, t.family));
+}
+
 /** One GET to a checked target, connecting to its pinned address; resolves at the response head. */
 function request(t: Target, signal: AbortSignal): Promise<http.IncomingMessage> {
-  const pinned = (_host: string, opts: { all?: boolean }, cb: (...args: unknown[]) => void) =>
-    (opts.all ? cb(null, [{ address: t.address, family: t.family }]) : cb(null, t.address, t.family));
+  const pinned = pinnedLookup(t);
   const mod = t.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request({
@@ -99,6 +105,26 @@ function request(t: Target, signal: AbortSignal): Promise<http.IncomingMessage> 
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Reads a response body, refusing (EgressRefused) one larger than `maxBytes`. */
+async function readCapped(res: http.IncomingMessage, raw: string, maxBytes: number): Promise<Buffer> {
+  const declared = Number(res.headers['content-length'] ?? 0);
+  if (declared > maxBytes) {
+    res.destroy();
+    throw new EgressRefused(raw, `the body is ${declared} bytes, more than FETCH_MAX_BYTES (${maxBytes})`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      res.destroy();
+      throw new EgressRefused(raw, `the body is more than FETCH_MAX_BYTES (${maxBytes}) bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /** GETs `raw` under the policy: each hop checked, the body capped; EgressRefused for what the policy forbids. */
@@ -121,22 +147,8 @@ export async function guardedGet(raw: string, policy: EgressPolicy, outer?: Abor
       res.destroy();
       throw new EgressRefused(raw, `content type ${contentType} is not fetched (text, JSON, XML, PDF and common images are)`);
     }
-    const declared = Number(res.headers['content-length'] ?? 0);
-    if (declared > policy.maxBytes) {
-      res.destroy();
-      throw new EgressRefused(raw, `the body is ${declared} bytes, more than FETCH_MAX_BYTES (${policy.maxBytes})`);
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > policy.maxBytes) {
-        res.destroy();
-        throw new EgressRefused(raw, `the body is more than FETCH_MAX_BYTES (${policy.maxBytes}) bytes`);
-      }
-      chunks.push(chunk);
-    }
-    return { finalUrl: target.url.href, status: res.statusCode ?? 0, contentType, body: Buffer.concat(chunks), redirects };
+    const body = await readCapped(res, raw, policy.maxBytes);
+    return { finalUrl: target.url.href, status: res.statusCode ?? 0, contentType, body, redirects };
   }
   throw new EgressRefused(raw, `more than ${MAX_REDIRECTS} redirects`);
 }

@@ -21,6 +21,8 @@ export interface AnthropicOptions {
   timeoutMs: number;
   /** web_search is configured (BRAVE_API_KEY): offered to the planner only then. */
   search?: boolean;
+  /** The browser tool is available (Chromium on a SANDBOX=local worker): offered to the planner only then. */
+  browser?: boolean;
 }
 
 const PLAN_TOOL = 'submit_plan';
@@ -38,6 +40,8 @@ const PLANNER_SYSTEM = [
   'internal and private addresses are refused.',
   'Paths are relative to the workspace, without "..". Keep plans short. Answer only by calling submit_plan.',
 ].join(' ');
+
+const BROWSER_TOOL = 'browser {url, screenshot?, text?} opens a public http(s) page in a headless browser (every request it makes goes through the same guard as fetch_url), logs its title and final URL, saves a PNG of the 1280x720 viewport at screenshot and its text at text (a path, or true for browser/NNN.txt).';
 
 const SEARCH_TOOL = 'web_search {query, count?} searches the web; its results (title, url, snippet) go to the log and to search/NNN.json in the workspace.';
 
@@ -112,7 +116,11 @@ function parseOrReject<T>(schema: z.ZodType<T>, value: unknown, what: string): T
 
 export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
   const client = new Anthropic({ apiKey: opts.apiKey, baseURL: opts.baseURL, maxRetries: 0, timeout: opts.timeoutMs });
-  const plannerSystem = `${PLANNER_SYSTEM} ${opts.search ? SEARCH_TOOL : 'There is no web_search here: do not plan one.'}`;
+  const plannerSystem = [
+    PLANNER_SYSTEM,
+    opts.search ? SEARCH_TOOL : 'There is no web_search here: do not plan one.',
+    opts.browser ? BROWSER_TOOL : 'There is no browser here: do not plan one.',
+  ].join(' ');
 
   /** One user turn that must be answered by calling the (only) tool; system prompt and tools are cached. */
   function forcedToolCall(system: string, tools: Anthropic.Tool[], content: string): Anthropic.MessageCreateParamsNonStreaming {

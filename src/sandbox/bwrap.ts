@@ -41,7 +41,7 @@ const SYSTEM_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 /** /etc files a command may need (dynamic linker, alternatives, time zone, TLS roots); each only if present. */
 const ETC_FILES = [
   '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/localtime', '/etc/timezone',
-  '/etc/nsswitch.conf', '/etc/ssl/certs', '/etc/ca-certificates', '/etc/mime.types', '/etc/python3', '/etc/python3.11',
+  '/etc/nsswitch.conf', '/etc/fonts', '/etc/ssl/certs', '/etc/ca-certificates', '/etc/mime.types', '/etc/python3', '/etc/python3.11',
 ];
 
 export interface JailSpec {
@@ -62,6 +62,13 @@ export interface JailSpec {
   systemDirs: Record<string, string | null>;
   /** /etc entries that exist on this host. */
   etcFiles: string[];
+  /**
+   * Leave the address space unlimited (RLIMIT_AS): Chromium reserves terabytes of it
+   * that it never uses; its memory is then bounded by the step's memory cgroup only.
+   */
+  unlimitedAddressSpace?: boolean;
+  /** More host files bound read-only under /run/agentrun (a browser's proxy socket and its forwarder). */
+  runFiles?: { host: string; name: string }[];
 }
 
 /** The PATH inside the jail. */
@@ -97,10 +104,11 @@ export function bwrapArgv(spec: JailSpec, command: readonly string[]): string[] 
     '--bind', spec.workspaceDir, JAIL.workspace,
   );
   if (spec.codeFile) a.push('--ro-bind', spec.codeFile.host, `${JAIL.code}/${spec.codeFile.name}`);
+  for (const f of spec.runFiles ?? []) a.push('--ro-bind', f.host, `${JAIL.code}/${f.name}`);
   // bubblewrap builds / and /dev as unbounded tmpfs: read-only once built, so only the sized mounts take writes.
   a.push('--remount-ro', '/dev', '--remount-ro', '/');
   a.push('--chdir', JAIL.workspace, '--',
-    '/usr/bin/prlimit', `--as=${l.memoryBytes}`, `--nproc=${l.pids}`, `--nofile=${l.openFiles}`,
+    '/usr/bin/prlimit', ...(spec.unlimitedAddressSpace ? [] : [`--as=${l.memoryBytes}`]), `--nproc=${l.pids}`, `--nofile=${l.openFiles}`,
     `--cpu=${l.cpuSeconds}:${l.cpuSeconds + 5}`, `--fsize=${l.fileSizeBytes}`, '--core=0', '--',
     ...command);
   return a;

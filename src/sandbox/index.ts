@@ -21,7 +21,7 @@ import type { Executor, SandboxWorkspace } from './types.ts';
  * jail (local), or the Kubernetes API lets this worker manage Jobs (kubernetes).
  * Throws a PreflightError whose message is the one line to print.
  */
-export async function createExecutor(config: Pick<Config, 'sandbox'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
+export async function createExecutor(config: Pick<Config, 'sandbox' | 'tools'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
   const sb = config.sandbox;
   // Files above the workspace's WORKSPACE_FILE_MAX_BYTES are not saved back, as the file tools refuse them.
   const limits = { maxWorkspaceBytes: WORKING_COPY_MAX_BYTES, maxFileBytes: workspace.fileMaxBytes };
@@ -33,11 +33,11 @@ export async function createExecutor(config: Pick<Config, 'sandbox'>, workspace:
       if (!(err instanceof JailUnavailableError)) throw err;
       throw new PreflightError(`SANDBOX=local cannot isolate steps on this machine: ${err.message} (install bubblewrap and allow user namespaces — check with: unshare --user --map-root-user --pid --fork --net true — or set SANDBOX=unsafe-host to run steps as plain child processes that can read this worker's secrets)`, { cause: err });
     }
-    return new LocalExecutor(workspace, limits, jail);
+    return new LocalExecutor(workspace, limits, jail, config.tools.browser.path);
   }
   if (sb.kind === 'unsafe-host') {
     log.warn({ sandbox: 'unsafe-host' }, 'SANDBOX=unsafe-host: shell and code steps run as plain child processes of this worker, with its user, files, network and loopback services; a step can read this worker\'s secrets. Use only on a machine without user namespaces, for trusted prompts');
-    return new LocalExecutor(workspace, limits, undefined);
+    return new LocalExecutor(workspace, limits, undefined, config.tools.browser.path);
   }
   // Loaded only here: the Kubernetes client takes seconds to import, which every other worker would pay at start.
   const { createKubernetesExecutor } = await import('./kubernetes/create.ts');

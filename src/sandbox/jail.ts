@@ -13,6 +13,9 @@ import { bwrapArgv, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, w
 import type { JailSpec } from './bwrap.ts';
 import { inCgroup, SandboxCgroups } from './cgroup.ts';
 
+/** Processes and threads a jailed browser may have at least (Chromium runs a few processes of dozens of threads). */
+const BROWSER_MIN_PIDS = 1024;
+
 /** How often the workspace copy's size is checked while a command runs. */
 const DISK_CHECK_MS = 250;
 
@@ -61,15 +64,17 @@ export class Jail {
   }
 
   /** Prepares `scratch` for one command and returns how to start it. */
-  async enter(o: { scratch: string; workspaceDir: string; command: (codeDir: string) => string[]; codeFile?: string; env?: Record<string, string> }): Promise<Jailed> {
+  async enter(o: { scratch: string; workspaceDir: string; command: (codeDir: string) => string[]; codeFile?: string; env?: Record<string, string>; browser?: boolean; runFiles?: { host: string; name: string }[] }): Promise<Jailed> {
     const owner = jailOwner();
     const etcDir = join(o.scratch, 'etc');
     await prepareJail({ etcDir, workspaceDir: o.workspaceDir, scratch: o.scratch, owner });
     const codeFile = o.codeFile ? { host: o.codeFile, name: o.codeFile.split('/').pop()! } : undefined;
-    const argv = bwrapArgv({ ...this.spec, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env }, o.command(JAIL.code));
-    const cg = await this.cgroups?.create(basename(o.scratch), { memoryBytes: this.limits.memoryBytes, pids: this.limits.pids });
+    // A browser: its many threads need more than a step's process count, its reservations an unlimited address space.
+    const limits = o.browser ? { ...this.limits, pids: Math.max(this.limits.pids, BROWSER_MIN_PIDS) } : this.limits;
+    const argv = bwrapArgv({ ...this.spec, limits, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env, unlimitedAddressSpace: o.browser, runFiles: o.runFiles }, o.command(JAIL.code));
+    const cg = await this.cgroups?.create(basename(o.scratch), { memoryBytes: limits.memoryBytes, pids: limits.pids });
     const ac = new AbortController();
-    const watch = watchDisk(o.workspaceDir, this.limits, (reason) => ac.abort(reason));
+    const watch = watchDisk(o.workspaceDir, limits, (reason) => ac.abort(reason));
     return {
       // In cgroups, a root shell joins them and drops to the jail's user itself.
       argv: cg ? inCgroup(cg, owner, argv) : argv, env: {}, runAs: cg ? undefined : owner, stop: ac.signal,

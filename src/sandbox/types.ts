@@ -3,6 +3,7 @@
  * code against a run's S3 workspace and report what happened.
  */
 import type { ChangedFile, PushResult, SkippedFile, Snapshot } from '../shared/working-copy.ts';
+import type { BrowserHost } from './browser.ts';
 
 export type { CodeLanguage } from '../shared/run.ts';
 import type { CodeLanguage } from '../shared/run.ts';
@@ -63,6 +64,10 @@ export interface SandboxWorkspace {
 
 export interface Executor {
   readonly kind: 'local' | 'unsafe-host' | 'kubernetes';
+  /** The browser tool's Chromium in this executor's posture; absent: no browser here (the reason says why). */
+  readonly browser?: BrowserHost;
+  /** Why there is no browser, when there is none. */
+  readonly browserAbsent?: string;
   run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult>;
   close?(): Promise<void>;
 }

@@ -78,6 +78,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         allowHosts: c.FETCH_ALLOW_HOSTS ? c.FETCH_ALLOW_HOSTS.split(',').map((h) => h.toLowerCase()) : [],
         allowPorts: c.FETCH_ALLOW_PORTS.split(',').map(Number), maxBytes: c.FETCH_MAX_BYTES, timeoutMs: c.FETCH_TIMEOUT_MS,
       },
+      browser: { path: c.BROWSER_PATH, timeoutMs: c.BROWSER_TIMEOUT_MS, pageMaxBytes: c.BROWSER_PAGE_MAX_BYTES },
       ...(c.BRAVE_API_KEY ? { search: { apiKey: c.BRAVE_API_KEY, baseUrl: c.BRAVE_BASE_URL } } : {}),
       breaker: { failures: c.BREAKER_FAILURES, cooldownS: c.BREAKER_COOLDOWN_S, maxCooldownS: c.BREAKER_COOLDOWN_MAX_S },
     },

@@ -6,6 +6,9 @@
  *   read_file <path>
  *   web_search <query…>            search the web (Brave Search; needs BRAVE_API_KEY): results to the log and search/NNN.json
  *   fetch_url <url> [path]         GET the URL (through the egress guard) into the workspace at path, or to the log
+ *   browser <url> [--screenshot <path>] [--text [<path>]]
+ *                                  open the page in headless Chromium (every request through the egress guard):
+ *                                  title and final URL to the log, a PNG and/or its text into the workspace
  *   list_files [<prefix>]          the files under a directory (all files without one)
  *   stat_file <path>
  *   delete_file <path>
@@ -88,7 +91,7 @@ export function planFromPrompt(prompt: string): Plan {
       steps.push({ tool: 'code', language: language as (typeof CODE_LANGUAGES)[number], source });
       return;
     }
-    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url|web_search)(?:\s+(.*))?$/.exec(line);
+    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url|web_search|browser)(?:\s+(.*))?$/.exec(line);
     if (!match) {
       prose.push(line);
       return;
@@ -104,6 +107,10 @@ export function planFromPrompt(prompt: string): Plan {
     if (tool === 'web_search') {
       if (rest.trim() === '') throw new PromptSyntaxError(lineNo, 'web_search needs a query');
       steps.push({ tool: 'web_search', query: rest.trim() });
+      return;
+    }
+    if (tool === 'browser') {
+      steps.push(browserStepOf(rest, lineNo));
       return;
     }
     if (tool === 'fetch_url') {
@@ -130,4 +137,25 @@ export function planFromPrompt(prompt: string): Plan {
   if (steps.length === 0) steps.push({ tool: 'write_file', path: 'prompt.md', content: prompt });
   const summary = prose.length > 0 ? prose.join(' ').slice(0, 500) : `${steps.length} step(s)`;
   return planSchema.parse({ summary, steps });
+}
+
+/** `browser <url> [--screenshot <path>] [--text [<path>]]`. */
+function browserStepOf(rest: string, lineNo: number): PlanStep {
+  const words = rest.trim() === '' ? [] : rest.trim().split(/\s+/);
+  const url = words.shift();
+  if (url === undefined || url.startsWith('--')) throw new PromptSyntaxError(lineNo, 'browser needs a URL');
+  const step: Extract<PlanStep, { tool: 'browser' }> = { tool: 'browser', url };
+  while (words.length > 0) {
+    const flag = words.shift()!;
+    if (flag === '--screenshot') {
+      const path = words.shift();
+      if (path === undefined || path.startsWith('--')) throw new PromptSyntaxError(lineNo, 'browser --screenshot needs a workspace path');
+      step.screenshot = path;
+    } else if (flag === '--text') {
+      step.text = words[0] !== undefined && !words[0].startsWith('--') ? words.shift()! : true;
+    } else {
+      throw new PromptSyntaxError(lineNo, `browser takes a URL, --screenshot <path> and --text [<path>], not ${flag.slice(0, 40)}`);
+    }
+  }
+  return step;
 }

@@ -9,6 +9,8 @@ export const PRICES = {
   stepBase: 1,
   /** Shell steps: per started 10 s of wall-clock time. */
   shellPer10s: 1,
+  /** A browser step: a page in a fresh, jailed Chromium (flat, so it is held exactly before it starts). */
+  browserPage: 3,
   /** LLM calls: per started 1,000 billed tokens (input + output; cache reads count a tenth). */
   llmPer1kTokens: 1,
 } as const;
@@ -43,6 +45,8 @@ export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs
     case 'fetch_url':
     case 'web_search':
       return PRICES.stepBase;
+    case 'browser':
+      return PRICES.browserPage;
   }
 }
 

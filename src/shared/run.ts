@@ -67,11 +67,19 @@ export const webSearchStep = z.object({
   /** How many results (1-20; default 10). */
   count: z.number().int().min(1).max(20).optional(),
 });
-export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep, webSearchStep]);
+export const browserStep = z.object({
+  tool: z.literal('browser'),
+  url: z.string().min(1).max(8192),
+  /** Workspace path of a PNG screenshot of the page (the 1280×720 viewport). */
+  screenshot: z.string().min(1).max(1024).optional(),
+  /** Save the page's text into the workspace: true for browser/NNN.txt, or a path. */
+  text: z.union([z.boolean(), z.string().min(1).max(1024)]).optional(),
+});
+export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep, webSearchStep, browserStep]);
 export type PlanStep = z.infer<typeof planStep>;
 export type ToolName = PlanStep['tool'];
 /** Every tool a plan may use (the order the planner prompt lists them in). */
-export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url', 'web_search'];
+export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url', 'web_search', 'browser'];
 
 export const plan = z.object({
   summary: z.string(),

@@ -57,8 +57,9 @@ async function main(): Promise<void> {
     }
     await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
     const sandbox = await createExecutor(config, workspace, log.child({ component: 'sandbox' }));
+    if (!sandbox.browser) log.info({ reason: sandbox.browserAbsent }, 'the browser tool is not offered');
 
-    const anthropic = config.llm.anthropic ? createAnthropicProvider({ ...config.llm.anthropic, search: config.tools.search !== undefined }) : undefined;
+    const anthropic = config.llm.anthropic ? createAnthropicProvider({ ...config.llm.anthropic, search: config.tools.search !== undefined, browser: sandbox.browser !== undefined }) : undefined;
     const activities = createActivities({
       workspace, store, tools: config.tools, log: log.child({ component: 'activities' }),
       sandbox,

@@ -55,6 +55,18 @@ describe('offline planner', () => {
     assert.throws(() => planFromPrompt('fetch_url a b c'), /fetch_url takes a URL/);
   });
 
+  it('plans browser steps: a URL, a screenshot path, the text (saved at a path, or browser/NNN.txt)', () => {
+    assert.deepEqual(planFromPrompt('browser https://example.com/\nbrowser https://example.com/a --screenshot shots/a.png --text\nbrowser https://example.com/b --text notes/b.txt').steps, [
+      { tool: 'browser', url: 'https://example.com/' },
+      { tool: 'browser', url: 'https://example.com/a', screenshot: 'shots/a.png', text: true },
+      { tool: 'browser', url: 'https://example.com/b', text: 'notes/b.txt' },
+    ]);
+    assert.throws(() => planFromPrompt('browser'), /line 1: browser needs a URL/);
+    assert.throws(() => planFromPrompt('browser --text'), /browser needs a URL/);
+    assert.throws(() => planFromPrompt('browser https://x/ --screenshot'), /--screenshot needs a workspace path/);
+    assert.throws(() => planFromPrompt('browser https://x/ --full-page'), /browser takes a URL, --screenshot <path> and --text \[<path>\], not --full-page/);
+  });
+
   it('plans web_search steps: the rest of the line is the query', () => {
     assert.deepEqual(planFromPrompt('web_search  durable execution on Temporal ').steps, [{ tool: 'web_search', query: 'durable execution on Temporal' }]);
     assert.throws(() => planFromPrompt('web_search'), /line 1: web_search needs a query/);

@@ -35,6 +35,7 @@ const LOG_DRAIN_MS = 3000;
 
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
+  readonly browserAbsent = 'this worker runs steps as Kubernetes Jobs (SANDBOX=kubernetes), which have no browser yet: run the browser tool on a SANDBOX=local worker';
   private readonly deps: KubernetesExecutorDeps;
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;

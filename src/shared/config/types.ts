@@ -51,6 +51,8 @@ export interface Config {
     shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number;
     /** fetch_url's egress policy (FETCH_*): see src/infra/egress.ts. */
     fetch: { allowHosts: string[]; allowPorts: number[]; maxBytes: number; timeoutMs: number };
+    /** The browser tool (BROWSER_*): Chromium's path, the load time cap, the page's byte cap. */
+    browser: { path: string; timeoutMs: number; pageMaxBytes: number };
     /** web_search's provider (BRAVE_API_KEY, BRAVE_BASE_URL); absent: the tool is not available. */
     search?: { apiKey: string; baseUrl?: string };
     /** The tool breakers (BREAKER_*): src/infra/breaker.ts. */

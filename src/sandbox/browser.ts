@@ -1,0 +1,153 @@
+/**
+ * The browser of the `browser` tool: headless Chromium driven by playwright-core over
+ * a pipe (no browser download: Debian's `chromium`, BROWSER_PATH).
+ *
+ * Every request of the page goes through an egress proxy (src/infra/egress-proxy.ts)
+ * that applies the fetch_url guard to each one, redirects and subresources included;
+ * Chromium is told to send everything there, loopback too, and to resolve no host.
+ * Under SANDBOX=local Chromium runs inside a step's bubblewrap jail, whose network
+ * namespace holds only its own loopback: the proxy listens on a Unix socket bound into
+ * the jail, and a small forwarder inside offers it on the jail's loopback, so even a
+ * compromised renderer has no other way out. Under SANDBOX=unsafe-host Chromium is a
+ * plain child process and the proxy listens on a loopback port. Chromium gets no
+ * environment of the worker's.
+ */
+import { accessSync, constants } from 'node:fs';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { EgressProxy } from '../infra/egress-proxy.ts';
+import type { ProxyRecord } from '../infra/egress-proxy.ts';
+import type { EgressPolicy } from '../infra/egress.ts';
+import { JAIL } from './bwrap.ts';
+import type { Jail, Jailed } from './jail.ts';
+
+export interface BrowserSession {
+  readonly browser: Browser;
+  /** What the page's requests did: forwarded, refused (with reasons), bytes. */
+  readonly egress: ProxyRecord;
+  /** Closes the browser, ends its jail and removes its scratch directory; never throws. */
+  close(): Promise<void>;
+}
+
+/** What an executor offers the browser tool: a fresh, isolated browser per step. */
+export interface BrowserHost {
+  /** `jailed` (SANDBOX=local) or `host` (SANDBOX=unsafe-host). */
+  readonly posture: 'jailed' | 'host';
+  open(o: BrowserOpenOptions): Promise<BrowserSession>;
+}
+
+export interface BrowserOpenOptions {
+  launchTimeoutMs: number;
+  /** The egress guard for every request of the page. */
+  egress: EgressPolicy;
+  /** Bytes all the page's answers together may bring. */
+  maxPageBytes: number;
+}
+
+/** The loopback port of the proxy inside a jail. */
+const JAIL_PROXY_PORT = 3128;
+
+/** Flags for every launch: every request to the proxy at `port`, loopback too; no name resolved. */
+export const chromiumArgs = (port: number) => [
+  `--proxy-server=http://127.0.0.1:${port}`, '--proxy-bypass-list=<-loopback>', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  '--disable-background-networking', '--disable-component-update', '--disable-domain-reliability', '--disable-sync',
+  '--no-first-run', '--no-default-browser-check', '--disable-gpu', '--mute-audio', '--disable-breakpad',
+];
+
+/**
+ * The forwarder inside a jail: the jail's loopback port to the proxy's socket. It marks
+ * itself ready with a file, which the jail's shell waits for before starting Chromium.
+ */
+const FORWARDER = `import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+const [sock, port] = process.argv.slice(2);
+net.createServer((c) => {
+  const u = net.connect(sock);
+  c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+  c.pipe(u); u.pipe(c);
+}).listen(Number(port), '127.0.0.1', () => writeFileSync('/tmp/.egress-ready', ''));
+`;
+
+/** The jail's command: the forwarder in the background, then Chromium ("$0") with playwright's flags. */
+const JAILED_START = `node ${JAIL.code}/forwarder.mjs ${JAIL.code}/egress.sock ${JAIL_PROXY_PORT} & i=0; while [ ! -e /tmp/.egress-ready ]; do i=$((i+1)); [ $i -gt 500 ] && { echo 'the egress forwarder did not start' >&2; exit 97; }; sleep 0.02; done; exec "$0" "$@"`;
+
+/** Quotes one word for /bin/sh. */
+const shQuote = (w: string) => `'${w.replace(/'/g, `'\\''`)}'`;
+
+/** Whether `path` is an executable file here (BROWSER_PATH exists). */
+export function browserInstalled(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ChromiumHost implements BrowserHost {
+  readonly posture: 'jailed' | 'host';
+  private readonly path: string;
+  private readonly jail: Jail | undefined;
+
+  /** `jail` undefined: SANDBOX=unsafe-host, a plain child process. */
+  constructor(path: string, jail: Jail | undefined) {
+    this.path = path;
+    this.jail = jail;
+    this.posture = jail ? 'jailed' : 'host';
+  }
+
+  async open(o: BrowserOpenOptions): Promise<BrowserSession> {
+    const scratch = await mkdtemp(join(tmpdir(), 'agentrun-browser-'));
+    let jailed: Jailed | undefined;
+    let proxy: EgressProxy | undefined;
+    const cleanUp = async () => {
+      await proxy?.close().catch(() => undefined);
+      await jailed?.leave().catch(() => undefined);
+      await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
+    };
+    try {
+      let executablePath = this.path;
+      let port: number;
+      if (this.jail) {
+        const emptyWorkspace = join(scratch, 'workspace');
+        await mkdir(emptyWorkspace);
+        const socket = join(scratch, 'egress.sock');
+        proxy = await EgressProxy.listen(o.egress, o.maxPageBytes, { socket });
+        await chmod(socket, 0o666); // the jail's user connects to it (the scratch directory is not listable)
+        await writeFile(join(scratch, 'forwarder.mjs'), FORWARDER, { mode: 0o644 });
+        port = JAIL_PROXY_PORT;
+        jailed = await this.jail.enter({
+          scratch, workspaceDir: emptyWorkspace, browser: true,
+          runFiles: [{ host: socket, name: 'egress.sock' }, { host: join(scratch, 'forwarder.mjs'), name: 'forwarder.mjs' }],
+          command: () => ['/bin/sh', '-c', JAILED_START, this.path],
+        });
+        // playwright-core starts "the browser" with its own flags and talks to it over fds 3 and 4,
+        // which bubblewrap passes through: the browser it starts is this script, the jail around Chromium.
+        const drop = jailed.runAs ? ['/usr/bin/setpriv', `--reuid=${jailed.runAs.uid}`, `--regid=${jailed.runAs.gid}`, '--clear-groups', '--'] : [];
+        executablePath = join(scratch, 'chromium');
+        await writeFile(executablePath, `#!/bin/sh\nexec ${[...drop, ...jailed.argv].map(shQuote).join(' ')} "$@"\n`, { mode: 0o700 });
+      } else {
+        proxy = await EgressProxy.listen(o.egress, o.maxPageBytes, { port: 0 });
+        port = proxy.port;
+      }
+      const browser = await chromium.launch({
+        executablePath, args: chromiumArgs(port), timeout: o.launchTimeoutMs, chromiumSandbox: false,
+        env: { PATH: '/usr/bin:/bin', HOME: join(scratch, 'home'), LANG: 'C.UTF-8', TZ: 'UTC' },
+        handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+      });
+      const record = proxy.record;
+      return {
+        browser, egress: record,
+        close: async () => {
+          await browser.close().catch(() => undefined);
+          await cleanUp();
+        },
+      };
+    } catch (err) {
+      await cleanUp();
+      throw err;
+    }
+  }
+}
