@@ -40,6 +40,10 @@ export const FAILURE_TYPES = {
   searchRejected: 'SearchRejected',
   /** The search provider is rate-limiting or down (429, 5xx, network): retried. */
   searchUnavailable: 'SearchUnavailable',
+  /** An MCP server refused the call (no such tool, arguments its schema rejects, credentials refused): retrying cannot help. */
+  mcpRejected: 'McpRejected',
+  /** An MCP server did not start, answer or finish in MCP_TIMEOUT: retried. */
+  mcpUnavailable: 'McpUnavailable',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

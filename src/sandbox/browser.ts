@@ -120,7 +120,7 @@ export class ChromiumHost implements BrowserHost {
         port = JAIL_PROXY_PORT;
         jailed = await this.jail.enter({
           scratch, workspaceDir: emptyWorkspace, browser: true,
-          runFiles: [{ host: socket, name: 'egress.sock' }, { host: join(scratch, 'forwarder.mjs'), name: 'forwarder.mjs' }],
+          roBinds: [{ host: socket, at: `${JAIL.code}/egress.sock` }, { host: join(scratch, 'forwarder.mjs'), at: `${JAIL.code}/forwarder.mjs` }],
           command: () => ['/bin/sh', '-c', JAILED_START, this.path],
         });
         // playwright-core starts "the browser" with its own flags and talks to it over fds 3 and 4,

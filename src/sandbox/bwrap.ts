@@ -27,6 +27,8 @@ export const JAIL = {
   home: '/home/sandbox',
   /** Code of a `code` step (read-only). */
   code: '/run/agentrun',
+  /** An MCP server's code (MCP_SERVERS' `mount`, read-only). */
+  mcp: '/opt/mcp',
   /** The worker's own Node.js distribution (read-only), when it is not under /usr. */
   node: '/opt/agentrun-node',
   uid: 1000,
@@ -67,8 +69,8 @@ export interface JailSpec {
    * that it never uses; its memory is then bounded by the step's memory cgroup only.
    */
   unlimitedAddressSpace?: boolean;
-  /** More host files bound read-only under /run/agentrun (a browser's proxy socket and its forwarder). */
-  runFiles?: { host: string; name: string }[];
+  /** More host paths bound read-only at absolute jail paths (a browser's proxy socket, an MCP server's code). */
+  roBinds?: { host: string; at: string }[];
 }
 
 /** The PATH inside the jail. */
@@ -104,7 +106,7 @@ export function bwrapArgv(spec: JailSpec, command: readonly string[]): string[] 
     '--bind', spec.workspaceDir, JAIL.workspace,
   );
   if (spec.codeFile) a.push('--ro-bind', spec.codeFile.host, `${JAIL.code}/${spec.codeFile.name}`);
-  for (const f of spec.runFiles ?? []) a.push('--ro-bind', f.host, `${JAIL.code}/${f.name}`);
+  for (const b of spec.roBinds ?? []) a.push('--ro-bind', b.host, b.at);
   // bubblewrap builds / and /dev as unbounded tmpfs: read-only once built, so only the sized mounts take writes.
   a.push('--remount-ro', '/dev', '--remount-ro', '/');
   a.push('--chdir', JAIL.workspace, '--',

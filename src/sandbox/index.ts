@@ -6,7 +6,8 @@
  * store it is given (`SandboxWorkspace`); it imports only shared and infra.
  *
  * This file builds the configured executor, and checks at start-up that it can do its job
- * (SANDBOX=kubernetes: ./kubernetes/create.ts, imported only then).
+ * (SANDBOX=kubernetes: ./kubernetes/create.ts, imported only then), including that every
+ * stdio MCP connector lists its tools (./mcp.ts).
  */
 import type { Logger } from 'pino';
 import { PreflightError } from '../infra/preflight.ts';
@@ -14,6 +15,7 @@ import type { Config } from '../shared/config.ts';
 import { Jail, JailUnavailableError } from './jail.ts';
 import { WORKING_COPY_MAX_BYTES } from './execute.ts';
 import { LocalExecutor } from './local.ts';
+import { McpHost } from './mcp.ts';
 import type { Executor, SandboxWorkspace } from './types.ts';
 
 /**
@@ -22,6 +24,23 @@ import type { Executor, SandboxWorkspace } from './types.ts';
  * Throws a PreflightError whose message is the one line to print.
  */
 export async function createExecutor(config: Pick<Config, 'sandbox' | 'tools'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
+  const exec = await createStepExecutor(config, workspace, log);
+  const servers = config.tools.mcp.servers;
+  if (Object.keys(servers).length === 0) return exec;
+  const jail = exec instanceof LocalExecutor ? exec.jail : undefined;
+  const posture = exec.kind === 'kubernetes' ? 'kubernetes' : jail ? 'jailed' : 'host';
+  const mcp = new McpHost({ servers, jail, posture, workspace, log: log.child({ component: 'mcp' }) });
+  try {
+    await mcp.discover();
+  } catch (err) {
+    await exec.close?.();
+    throw new PreflightError((err as Error).message, { cause: err });
+  }
+  exec.mcp = mcp;
+  return exec;
+}
+
+async function createStepExecutor(config: Pick<Config, 'sandbox' | 'tools'>, workspace: SandboxWorkspace, log: Logger): Promise<Executor> {
   const sb = config.sandbox;
   // Files above the workspace's WORKSPACE_FILE_MAX_BYTES are not saved back, as the file tools refuse them.
   const limits = { maxWorkspaceBytes: WORKING_COPY_MAX_BYTES, maxFileBytes: workspace.fileMaxBytes };

@@ -64,14 +64,14 @@ export class Jail {
   }
 
   /** Prepares `scratch` for one command and returns how to start it. */
-  async enter(o: { scratch: string; workspaceDir: string; command: (codeDir: string) => string[]; codeFile?: string; env?: Record<string, string>; browser?: boolean; runFiles?: { host: string; name: string }[] }): Promise<Jailed> {
+  async enter(o: { scratch: string; workspaceDir: string; command: (codeDir: string) => string[]; codeFile?: string; env?: Record<string, string>; browser?: boolean; roBinds?: { host: string; at: string }[] }): Promise<Jailed> {
     const owner = jailOwner();
     const etcDir = join(o.scratch, 'etc');
     await prepareJail({ etcDir, workspaceDir: o.workspaceDir, scratch: o.scratch, owner });
     const codeFile = o.codeFile ? { host: o.codeFile, name: o.codeFile.split('/').pop()! } : undefined;
     // A browser: its many threads need more than a step's process count, its reservations an unlimited address space.
     const limits = o.browser ? { ...this.limits, pids: Math.max(this.limits.pids, BROWSER_MIN_PIDS) } : this.limits;
-    const argv = bwrapArgv({ ...this.spec, limits, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env, unlimitedAddressSpace: o.browser, runFiles: o.runFiles }, o.command(JAIL.code));
+    const argv = bwrapArgv({ ...this.spec, limits, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env, unlimitedAddressSpace: o.browser, roBinds: o.roBinds }, o.command(JAIL.code));
     const cg = await this.cgroups?.create(basename(o.scratch), { memoryBytes: limits.memoryBytes, pids: limits.pids });
     const ac = new AbortController();
     const watch = watchDisk(o.workspaceDir, limits, (reason) => ac.abort(reason));

@@ -16,12 +16,15 @@ export class LocalExecutor implements Executor {
   readonly kind: 'local' | 'unsafe-host';
   readonly browser?: BrowserHost;
   readonly browserAbsent?: string;
+  /** The jail of SANDBOX=local (undefined: unsafe-host); MCP connectors run in it too. */
+  readonly jail: Jail | undefined;
   private readonly workspace: SandboxWorkspace;
   private readonly opts: ExecuteOptions;
   /** `jail` undefined means SANDBOX=unsafe-host. */
   constructor(workspace: SandboxWorkspace, opts: Omit<ExecuteOptions, 'jail'>, jail: Jail | undefined, browserPath: string) {
     this.workspace = workspace;
     this.opts = { ...opts, jail };
+    this.jail = jail;
     this.kind = jail ? 'local' : 'unsafe-host';
     // Chromium runs in the same posture as the steps: jailed under SANDBOX=local.
     if (browserInstalled(browserPath)) this.browser = new ChromiumHost(browserPath, jail);

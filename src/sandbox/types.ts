@@ -4,6 +4,7 @@
  */
 import type { ChangedFile, PushResult, SkippedFile, Snapshot } from '../shared/working-copy.ts';
 import type { BrowserHost } from './browser.ts';
+import type { McpCallResult, McpToolInfo } from '../infra/mcp/index.ts';
 
 export type { CodeLanguage } from '../shared/run.ts';
 import type { CodeLanguage } from '../shared/run.ts';
@@ -68,6 +69,8 @@ export interface Executor {
   readonly browser?: BrowserHost;
   /** Why there is no browser, when there is none. */
   readonly browserAbsent?: string;
+  /** The MCP connectors (MCP_SERVERS) in this executor's posture (./mcp.ts); absent when none are configured. */
+  mcp?: McpConnectors;
   run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult>;
   close?(): Promise<void>;
 }
@@ -83,3 +86,28 @@ export function argvFor(command: SandboxRequest['command'], codeFile: string): s
 }
 
 export const CODE_EXTENSIONS: Record<CodeLanguage, string> = { python: '.py', node: '.mjs', bash: '.sh' };
+
+/** A call of an MCP connector's tool (./mcp.ts runs it). */
+export interface McpCallRequest {
+  server: string;
+  tool: string;
+  args: Record<string, unknown>;
+  /** S3 prefix of the run's workspace files (a `workspace: true` server works on a copy of them). */
+  workspacePrefix: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+}
+
+export interface McpCallOutcome extends McpCallResult {
+  /** Workspace files the server changed (saved back), for a `workspace: true` server. */
+  changedFiles: number;
+}
+
+/** The MCP connectors of an executor. */
+export interface McpConnectors {
+  /** Why `server` cannot be called here, or undefined when it can. */
+  absent(server: string): string | undefined;
+  /** The tools the planner may use. */
+  tools(): McpToolInfo[];
+  call(req: McpCallRequest): Promise<McpCallOutcome>;
+}

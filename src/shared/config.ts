@@ -11,6 +11,8 @@
 import { authConfig } from './config/auth.ts';
 import { ConfigError, readVars } from './config/parse.ts';
 import type { Config } from './config/types.ts';
+import { parseMcpServers } from './config/mcp.ts';
+import type { McpServers } from './config/mcp.ts';
 
 export { CONFIG_VARS, DEFAULT_FILE_MAX_BYTES, USER_ID_RE, type RawConfig } from './config/vars.ts';
 export { CONFIG_ALIASES, ConfigError } from './config/parse.ts';
@@ -24,6 +26,15 @@ function pairs(text: string): Record<string, string> {
     out[item.slice(0, eq)] = item.slice(eq + 1);
   }
   return out;
+}
+
+/** MCP_SERVERS parsed, or a one-line ConfigError naming each problem (never quoting values: headers carry tokens). */
+function mcpServersOf(json: string | undefined): McpServers {
+  try {
+    return parseMcpServers(json);
+  } catch (err) {
+    throw new ConfigError(`invalid configuration: ${(err as Error).message.replace(/\n\s*/g, '; ')}`);
+  }
 }
 
 /** The typed configuration of a process, from its environment; throws a one-line ConfigError when it cannot run. */
@@ -78,6 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         allowHosts: c.FETCH_ALLOW_HOSTS ? c.FETCH_ALLOW_HOSTS.split(',').map((h) => h.toLowerCase()) : [],
         allowPorts: c.FETCH_ALLOW_PORTS.split(',').map(Number), maxBytes: c.FETCH_MAX_BYTES, timeoutMs: c.FETCH_TIMEOUT_MS,
       },
+      mcp: { servers: mcpServersOf(c.MCP_SERVERS), timeoutMs: c.MCP_TIMEOUT * 1000 },
       browser: { path: c.BROWSER_PATH, timeoutMs: c.BROWSER_TIMEOUT_MS, pageMaxBytes: c.BROWSER_PAGE_MAX_BYTES },
       ...(c.BRAVE_API_KEY ? { search: { apiKey: c.BRAVE_API_KEY, baseUrl: c.BRAVE_BASE_URL } } : {}),
       breaker: { failures: c.BREAKER_FAILURES, cooldownS: c.BREAKER_COOLDOWN_S, maxCooldownS: c.BREAKER_COOLDOWN_MAX_S },

@@ -9,6 +9,7 @@
  *   browser <url> [--screenshot <path>] [--text [<path>]]
  *                                  open the page in headless Chromium (every request through the egress guard):
  *                                  title and final URL to the log, a PNG and/or its text into the workspace
+ *   mcp <server>.<tool> [<json>]   call an MCP connector's tool (MCP_SERVERS) with a JSON object of arguments
  *   list_files [<prefix>]          the files under a directory (all files without one)
  *   stat_file <path>
  *   delete_file <path>
@@ -21,6 +22,7 @@
  */
 import type { Plan, PlanStep } from './run.ts';
 import { CODE_LANGUAGES, plan as planSchema } from './run.ts';
+import { MCP_SERVER_NAME, MCP_TOOL_NAME } from './config/mcp.ts';
 
 /** Thrown when a tool line cannot be parsed; the message names the line. */
 export class PromptSyntaxError extends Error {
@@ -91,7 +93,7 @@ export function planFromPrompt(prompt: string): Plan {
       steps.push({ tool: 'code', language: language as (typeof CODE_LANGUAGES)[number], source });
       return;
     }
-    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url|web_search|browser)(?:\s+(.*))?$/.exec(line);
+    const match = /^(write_file|read_file|list_files|stat_file|delete_file|shell|fetch_url|web_search|browser|mcp)(?:\s+(.*))?$/.exec(line);
     if (!match) {
       prose.push(line);
       return;
@@ -107,6 +109,10 @@ export function planFromPrompt(prompt: string): Plan {
     if (tool === 'web_search') {
       if (rest.trim() === '') throw new PromptSyntaxError(lineNo, 'web_search needs a query');
       steps.push({ tool: 'web_search', query: rest.trim() });
+      return;
+    }
+    if (tool === 'mcp') {
+      steps.push(mcpStepOf(rest, lineNo));
       return;
     }
     if (tool === 'browser') {
@@ -158,4 +164,19 @@ function browserStepOf(rest: string, lineNo: number): PlanStep {
     }
   }
   return step;
+}
+
+/** `mcp <server>.<tool> [<json object>]`. */
+function mcpStepOf(rest: string, lineNo: number): PlanStep {
+  const m = /^(\S+?)\.(\S+)(?:\s+(.*))?$/.exec(rest.trim());
+  if (!m || !MCP_SERVER_NAME.test(m[1]!) || !MCP_TOOL_NAME.test(m[2]!)) throw new PromptSyntaxError(lineNo, 'mcp needs <server>.<tool>, then optionally a JSON object of arguments');
+  if (m[3] === undefined) return { tool: 'mcp', server: m[1]!, name: m[2]! };
+  let args: unknown;
+  try {
+    args = JSON.parse(m[3]);
+  } catch (err) {
+    throw new PromptSyntaxError(lineNo, `mcp arguments are not JSON: ${(err as Error).message}`);
+  }
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new PromptSyntaxError(lineNo, 'mcp arguments must be a JSON object');
+  return { tool: 'mcp', server: m[1]!, name: m[2]!, arguments: args as Record<string, unknown> };
 }

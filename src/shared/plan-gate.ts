@@ -6,6 +6,7 @@
 import { stepTimeoutMs } from './pricing.ts';
 import type { StepTimeLimits } from './pricing.ts';
 import type { PlanStep } from './run.ts';
+import { needsApproval, toolLabel } from './tool-label.ts';
 
 export interface GateRules {
   /** Tools whose new steps need approval (APPROVAL_TOOLS). */
@@ -28,10 +29,13 @@ export function newSteps(change: PlanChange): PlanStep[] {
   return change.after.filter((s) => !change.before.some((b) => same(s, b)));
 }
 
+/** The tools (by label: mcp:<server>.<tool> for a connector) of `steps` that APPROVAL_TOOLS names. */
+const gatedTools = (steps: readonly PlanStep[], rules: GateRules) => [...new Set(steps.filter((s) => needsApproval(s, rules.approvalTools)).map(toolLabel))];
+
 /** Why the change needs approval, or undefined when it does not. */
 export function approvalReason(change: PlanChange, rules: GateRules): string | undefined {
   if (change.kind === 'plan') {
-    const gated = [...new Set(change.after.map((s) => s.tool).filter((t) => rules.approvalTools.includes(t)))];
+    const gated = gatedTools(change.after, rules);
     if (rules.requireApproval) return 'the run asks for approval of its plan';
     return gated.length > 0 ? `the plan uses ${gated.join(', ')}` : undefined;
   }
@@ -41,7 +45,7 @@ export function approvalReason(change: PlanChange, rules: GateRules): string | u
     const changed = added.length > 0 || change.after.length !== change.before.length;
     return changed ? `${who} changes the plan (the run asks for approval of every plan change)` : undefined;
   }
-  const gated = [...new Set(added.map((s) => s.tool).filter((t) => rules.approvalTools.includes(t)))];
+  const gated = gatedTools(added, rules);
   return gated.length > 0 ? `${who} adds ${gated.join(', ')} step(s)` : undefined;
 }
 

@@ -44,6 +44,7 @@ export function stepCredits(step: PlanStep, result: Pick<StepResult, 'durationMs
     case 'delete_file':
     case 'fetch_url':
     case 'web_search':
+    case 'mcp':
       return PRICES.stepBase;
     case 'browser':
       return PRICES.browserPage;

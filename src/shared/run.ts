@@ -4,6 +4,7 @@
  * initialised per execution there): run-limits.ts holds the limits it needs.
  */
 import { z } from 'zod';
+import { MCP_SERVER_NAME, MCP_TOOL_NAME } from './config/mcp.ts';
 
 export { MAX_PROMPT_CHARS, MESSAGE_MAX_CHARS } from './run-limits.ts';
 
@@ -75,11 +76,20 @@ export const browserStep = z.object({
   /** Save the page's text into the workspace: true for browser/NNN.txt, or a path. */
   text: z.union([z.boolean(), z.string().min(1).max(1024)]).optional(),
 });
-export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep, webSearchStep, browserStep]);
+export const mcpStep = z.object({
+  tool: z.literal('mcp'),
+  /** The connector: a name of MCP_SERVERS. */
+  server: z.string().regex(MCP_SERVER_NAME),
+  /** The tool, as the server lists it (mcp:<server>.<name> to the planner). */
+  name: z.string().regex(MCP_TOOL_NAME),
+  /** The tool's arguments, a JSON object its input schema accepts. */
+  arguments: z.record(z.string(), z.unknown()).optional(),
+});
+export const planStep = z.discriminatedUnion('tool', [writeFileStep, readFileStep, listFilesStep, statFileStep, deleteFileStep, shellStep, codeStep, fetchUrlStep, webSearchStep, browserStep, mcpStep]);
 export type PlanStep = z.infer<typeof planStep>;
 export type ToolName = PlanStep['tool'];
 /** Every tool a plan may use (the order the planner prompt lists them in). */
-export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url', 'web_search', 'browser'];
+export const TOOL_NAMES: readonly ToolName[] = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url', 'web_search', 'browser', 'mcp'];
 
 export const plan = z.object({
   summary: z.string(),

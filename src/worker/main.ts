@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     const sandbox = await createExecutor(config, workspace, log.child({ component: 'sandbox' }));
     if (!sandbox.browser) log.info({ reason: sandbox.browserAbsent }, 'the browser tool is not offered');
 
-    const anthropic = config.llm.anthropic ? createAnthropicProvider({ ...config.llm.anthropic, search: config.tools.search !== undefined, browser: sandbox.browser !== undefined }) : undefined;
+    const anthropic = config.llm.anthropic ? createAnthropicProvider({ ...config.llm.anthropic, search: config.tools.search !== undefined, browser: sandbox.browser !== undefined, mcpTools: sandbox.mcp?.tools() }) : undefined;
     const activities = createActivities({
       workspace, store, tools: config.tools, log: log.child({ component: 'activities' }),
       sandbox,

@@ -50,6 +50,15 @@ describe('refusing to start', { concurrency: 3 }, () => {
     assertRefused(await boot('worker', { ...env, S3_ENDPOINT: 'http://127.0.0.1:1' }), 'worker', /S3 at http:\/\/127\.0\.0\.1:1 is unreachable/);
   });
 
+  it('worker: an MCP stdio server that cannot list its tools is named, with its last words', async () => {
+    const servers = { broken: { command: ['sh', '-c', 'echo no such server >&2; exit 3'] } };
+    assertRefused(await boot('worker', { ...env, SANDBOX: 'local', MCP_SERVERS: JSON.stringify(servers) }), 'worker', /MCP server "broken" could not list its tools: .*connection closed; stderr: no such server/);
+  });
+  it('worker: MCP_SERVERS invalid, named without quoting its values', async () => {
+    const r = await boot('worker', { ...env, MCP_SERVERS: JSON.stringify({ web: { url: 'ftp://x', headers: { authorization: 'Bearer sekret-token' } } }) });
+    assertRefused(r, 'worker', /MCP_SERVERS is invalid: .*url must be an http:\/\/ or https:\/\/ URL/);
+    assert.ok(!r.stderr.includes('sekret-token'));
+  });
   it('worker: SANDBOX=local without bubblewrap names the fix and the unsafe opt-out', async () => {
     assertRefused(await boot('worker', { ...env, SANDBOX: 'local', SANDBOX_BWRAP: '/nonexistent/bwrap' }), 'worker',
       /SANDBOX=local cannot isolate steps on this machine: bubblewrap \(\/nonexistent\/bwrap\) is not installed \(install bubblewrap.*or set SANDBOX=unsafe-host/);

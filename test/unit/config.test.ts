@@ -21,6 +21,23 @@ describe('config', () => {
     assert.throws(() => loadConfig({ ...secrets, S3_SECRET_ACCESS_KEY: 'short' }), (e: unknown) => (e as Error).message.includes('<redacted>') && !(e as Error).message.includes('short'));
   });
 
+  it('parses MCP_SERVERS into typed servers and refuses a bad one in one line, never quoting a header', () => {
+    const servers = { fs: { command: ['node', '/opt/mcp/node_modules/x/index.js'], mount: '/srv/mcp/node_modules', workspace: true }, web: { url: 'https://mcp.example.com/mcp', headers: { authorization: 'Bearer t0ken-value' } } };
+    const cfg = loadConfig({ ...secrets, MCP_SERVERS: JSON.stringify(servers), MCP_TIMEOUT: '45' });
+    assert.deepEqual(cfg.tools.mcp, { servers: { fs: { ...servers.fs }, web: servers.web }, timeoutMs: 45_000 });
+    assert.deepEqual(loadConfig({ ...secrets }).tools.mcp, { servers: {}, timeoutMs: 30_000 });
+    for (const [bad, why] of [
+      ['{', /MCP_SERVERS is not JSON/],
+      [JSON.stringify({ 'Bad Name': { url: 'https://x' } }), /server names must match/],
+      [JSON.stringify({ fs: { command: 'node server.js' } }), /command must be an argv array/],
+      [JSON.stringify({ fs: { command: ['node'], mount: 'relative/dir' } }), /mount must be an absolute host directory/],
+      [JSON.stringify({ web: { url: 'https://user:pw@x/mcp', headers: { authorization: 'Bearer t0ken-value' } } }), /url must not carry credentials/],
+      [JSON.stringify({ web: { url: 'https://x/mcp', extra: 1 } }), /unknown key "extra"/],
+    ] as const) {
+      assert.throws(() => loadConfig({ ...secrets, MCP_SERVERS: bad }), (e: unknown) => e instanceof ConfigError && why.test(e.message) && !e.message.includes('\n') && !e.message.includes('t0ken-value'), bad);
+    }
+  });
+
   it('checks the store settings across fields', () => {
     assert.deepEqual(loadConfig({ ...secrets }).store, { kind: 'postgres', databaseUrl: secrets.DATABASE_URL, poolMax: 10, preparedStatements: true });
     assert.deepEqual(loadConfig({ ...secrets, DATABASE_POOL_MAX: '4', DATABASE_PREPARED_STATEMENTS: 'false' }).store,

@@ -67,6 +67,17 @@ describe('offline planner', () => {
     assert.throws(() => planFromPrompt('browser https://x/ --full-page'), /browser takes a URL, --screenshot <path> and --text \[<path>\], not --full-page/);
   });
 
+  it('plans mcp steps: <server>.<tool> and a JSON object of arguments', () => {
+    assert.deepEqual(planFromPrompt('mcp everything.echo {"message": "hi there"}\nmcp fs.list_allowed_directories').steps, [
+      { tool: 'mcp', server: 'everything', name: 'echo', arguments: { message: 'hi there' } },
+      { tool: 'mcp', server: 'fs', name: 'list_allowed_directories' },
+    ]);
+    assert.throws(() => planFromPrompt('mcp echo'), /line 1: mcp needs <server>\.<tool>/);
+    assert.throws(() => planFromPrompt('mcp Bad.echo'), /mcp needs <server>\.<tool>/);
+    assert.throws(() => planFromPrompt('mcp a.b {nope'), /mcp arguments are not JSON/);
+    assert.throws(() => planFromPrompt('mcp a.b [1]'), /mcp arguments must be a JSON object/);
+  });
+
   it('plans web_search steps: the rest of the line is the query', () => {
     assert.deepEqual(planFromPrompt('web_search  durable execution on Temporal ').steps, [{ tool: 'web_search', query: 'durable execution on Temporal' }]);
     assert.throws(() => planFromPrompt('web_search'), /line 1: web_search needs a query/);

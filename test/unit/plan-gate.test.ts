@@ -32,6 +32,16 @@ describe('approval of plan changes', () => {
     assert.equal(approvalReason({ kind: 'replan', before: [wr('a')], after: [wr('a'), { tool: 'code', language: 'bash', source: 'id' }] }, { approvalTools: ['code'], requireApproval: false }), 'the new plan adds code step(s)');
   });
 
+  it('APPROVAL_TOOLS gates MCP connectors by `mcp` (all), `mcp:<server>` or `mcp:<server>.<tool>`', () => {
+    const echo: PlanStep = { tool: 'mcp', server: 'everything', name: 'echo', arguments: { message: 'x' } };
+    const issue: PlanStep = { tool: 'mcp', server: 'github', name: 'create_issue' };
+    const first = (approvalTools: string[], steps: PlanStep[]) => approvalReason({ kind: 'plan', before: [], after: steps }, { approvalTools, requireApproval: false });
+    assert.equal(first(['mcp'], [echo, issue]), 'the plan uses mcp:everything.echo, mcp:github.create_issue');
+    assert.equal(first(['mcp:github'], [echo, issue]), 'the plan uses mcp:github.create_issue');
+    assert.equal(first(['mcp:github.create_issue'], [echo]), undefined);
+    assert.equal(first(['mcp:github.create_issue'], [issue]), 'the plan uses mcp:github.create_issue');
+  });
+
   it('requireApproval: any change needs approval again, an identical plan does not', () => {
     const rules = { approvalTools: [], requireApproval: true };
     assert.match(approvalReason({ kind: 'replan', before: [wr('a')], after: [wr('b')] }, rules)!, /new plan changes the plan/);

@@ -6,7 +6,10 @@
  * structured content over 64 kB dropped) but otherwise kept as given, since a tool's
  * output (a file's bytes) must stay faithful.
  */
+import { MCP_TOOL_NAME as TOOL_NAME } from '../../shared/config/mcp.ts';
 import { capUtf8, plainText } from './text.ts';
+
+export { TOOL_NAME };
 
 export type McpQualifiedName = `mcp:${string}.${string}`;
 
@@ -41,7 +44,6 @@ export interface McpCallResult {
   resources: McpResourceRef[];
 }
 
-export const TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export const LIMITS = {
   descriptionChars: 1000,
   inputSchemaBytes: 20_000,

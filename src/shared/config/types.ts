@@ -1,4 +1,5 @@
 /** The typed slices of configuration the entry points pass down (built by loadConfig in ../config.ts). */
+import type { McpServers } from './mcp.ts';
 import type { RawConfig } from './vars.ts';
 
 export interface KubernetesSandboxConfig {
@@ -51,6 +52,8 @@ export interface Config {
     shellTimeoutMs: number; shellTimeoutMaxMs: number; outputMaxBytes: number;
     /** fetch_url's egress policy (FETCH_*): see src/infra/egress.ts. */
     fetch: { allowHosts: string[]; allowPorts: number[]; maxBytes: number; timeoutMs: number };
+    /** MCP connectors (MCP_SERVERS, MCP_TIMEOUT): each server's tools are mcp:<server>.<tool>. */
+    mcp: { servers: McpServers; timeoutMs: number };
     /** The browser tool (BROWSER_*): Chromium's path, the load time cap, the page's byte cap. */
     browser: { path: string; timeoutMs: number; pageMaxBytes: number };
     /** web_search's provider (BRAVE_API_KEY, BRAVE_BASE_URL); absent: the tool is not available. */

@@ -80,6 +80,8 @@ export const CONFIG_VARS = {
   FETCH_ALLOW_PORTS: v(z.string().regex(/^\d{1,5}(,\d{1,5})*$/, 'must be a comma-separated list of ports'), 'fetch_url: the ports a URL may name (other than FETCH_ALLOW_HOSTS entries)', '80,443'),
   FETCH_MAX_BYTES: v(int(1024, 104_857_600), 'fetch_url: the largest response body it takes (bytes); a larger one fails the step', '5242880'),
   FETCH_TIMEOUT_MS: v(int(1000, 120_000), 'fetch_url: the time one fetch may take, redirects included', '15000'),
+  MCP_SERVERS: v(z.string().optional(), 'MCP connectors: a JSON object name → `{"command": [argv…], "env"?, "mount"?, "workspace"?}` (stdio, run in the sandbox; `mount` is a host directory bound read-only at /opt/mcp/<its name>, `workspace` runs it in the step\'s workspace copy) or `{"url", "headers"?}` (Streamable HTTP). Each server\'s tools become mcp:<server>.<tool>', undefined, true),
+  MCP_TIMEOUT: v(int(1, 3600), 'MCP connectors: seconds one tool call may take (the seeds\' name)', '30'),
   BROWSER_PATH: v(z.string().regex(/^\//, 'must be an absolute path'), 'browser: the Chromium binary (Debian\'s `chromium` package); when it is missing the tool is not offered and a plan naming it fails with the reason. SANDBOX=kubernetes offers no browser yet', '/usr/lib/chromium/chromium'),
   BROWSER_TIMEOUT_MS: v(int(1000, 300_000), 'browser: how long a page may take to load; a slower one is shown as far as it got', '30000'),
   BROWSER_PAGE_MAX_BYTES: v(int(65_536, 1_073_741_824), 'browser: bytes all the requests of one page may bring together (each also under FETCH_MAX_BYTES)', '52428800'),

@@ -1,15 +1,16 @@
 /**
  * The shape of MCP_SERVERS: a JSON object naming the MCP servers a deployment offers,
  * each either a stdio server (an argv, never a shell line) or a Streamable HTTP one.
- * Pure: no I/O. It refuses unknown keys, names that cannot be part of a tool's qualified
+ * Pure: no I/O (src/shared: config.ts parses MCP_SERVERS with it). It refuses unknown keys, names that cannot be part of a tool's qualified
  * name (`mcp:<server>.<tool>`), a relative or `..`-bearing mount, a shell string for a
  * command, non-http(s) URLs and URLs carrying credentials (tokens go in `headers`, which
  * no message or log line ever quotes).
  */
-import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 export const MCP_SERVER_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+/** A tool name a server may list (others are skipped): it becomes part of mcp:<server>.<tool>. */
+export const MCP_TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
@@ -20,7 +21,7 @@ const stdioServer = z.strictObject({
   command: z.array(z.string().min(1, 'command entries must be non-empty strings'), 'command must be an argv array of strings (no shell line)')
     .min(1, 'command must name at least the program to run'),
   env: z.record(z.string().regex(ENV_NAME, 'env names must be letters, digits and _ (not starting with a digit)'), z.string()).optional(),
-  mount: z.string().refine((p) => isAbsolute(p) && !p.split('/').includes('..') && !p.includes('\0'), 'mount must be an absolute host directory without ".." segments').optional(),
+  mount: z.string().refine((p) => p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'mount must be an absolute host directory without ".." segments').optional(),
   workspace: z.boolean().default(false),
 }, { error: unknownKey('stdio', 'command, env, mount, workspace') });
 
@@ -71,6 +72,9 @@ export function parseMcpServers(json: string | undefined): McpServers {
     throw new Error(`MCP_SERVERS is not JSON: ${(err as Error).message}`, { cause: err });
   }
   const parsed = mcpServersSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`MCP_SERVERS is invalid:\n${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`);
+    throw new Error(`MCP_SERVERS is invalid: ${problems.join('; ')}`);
+  }
   return parsed.data;
 }
