@@ -7,6 +7,7 @@
  * approval waits, the end — with a spinner on the running step.
  */
 import { styleText } from 'node:util';
+import { browserLogLines } from '../client/log-lines.ts';
 import type { SseMessage } from '../client/sse.ts';
 
 type Style = Parameters<typeof styleText>[0];
@@ -140,7 +141,8 @@ export class Timeline {
 
   private onStep(d: Record<string, unknown>): void {
     const index = Number(d.index);
-    const tool = String(d.tool);
+    // An MCP step goes by its connector's tool (named on its `started` event).
+    const tool = typeof d.connector === 'string' ? d.connector : this.running?.index === index ? this.running.tool : String(d.tool);
     if (d.phase === 'started') {
       this.running = { index, tool, since: Date.now() };
       if (!this.term.tty) this.term.line(`▶ ${this.label(index, tool)}`);
@@ -161,6 +163,10 @@ export class Timeline {
     if (d.stream === 'supervisor' && typeof d.text !== 'string') return this.term.line(this.term.paint('dim', `  ↳ supervisor: ${str(d.decision)}${d.reason ? `: ${str(d.reason)}` : ''}`));
     if (d.stream === 'control' && typeof d.text !== 'string') return this.term.line(this.term.paint('dim', `  ↳ ${str(d.action)} by ${str(d.actor)}`));
     if (d.stream === 'credits') return this.term.line(this.term.paint('dim', `  $ ${text}`));
+    if (d.stream === 'browser') {
+      for (const line of browserLogLines(d)) this.term.line(`${this.term.paint('dim', '  │ ')}${line}`);
+      return;
+    }
     const prefix = d.stream === 'stderr' ? this.term.paint('red', '  │ ') : this.term.paint('dim', '  │ ');
     for (const line of text.split('\n')) this.term.line(`${prefix}${line}`);
   }

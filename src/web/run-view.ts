@@ -8,6 +8,7 @@
 import { ApiError } from '../client/api.ts';
 import type { RunView } from '../client/api.ts';
 import { followRun } from '../client/follow.ts';
+import { browserLogLines } from '../client/log-lines.ts';
 import { h, notice, replace, statusBadge } from './dom.ts';
 import { LogView } from './log-view.ts';
 import type { Page } from './page.ts';
@@ -129,7 +130,8 @@ export async function showRun(page: Page, id: string): Promise<void> {
         return;
       }
       case 'log':
-        if (typeof d.text === 'string') log.append(d.stream === 'credits' ? `$ ${d.text}` : d.text, d.stream === 'stderr' ? 'stderr' : d.stream === 'stdout' || d.stream === 'file' ? 'stdout' : 'meta');
+        if (d.stream === 'browser') log.append(browserLogLines(d).join('\n'), 'meta');
+        else if (typeof d.text === 'string') log.append(d.stream === 'credits' ? `$ ${d.text}` : d.text, d.stream === 'stderr' ? 'stderr' : d.stream === 'stdout' || d.stream === 'file' ? 'stdout' : 'meta');
         else if (d.stream === 'supervisor') log.append(`supervisor: ${str(d.decision)}${d.reason ? `: ${str(d.reason)}` : ''}`, 'meta');
         return;
       case 'usage':
