@@ -18,7 +18,7 @@ import type { Config } from '../shared/config.ts';
 
 const SRC = fileURLToPath(new URL('..', import.meta.url));
 /** Folders of src/ the page loads from, and the files each may serve. */
-const SERVED = { web: /^[a-z-]+\.(ts|css)$/, client: /^(api|sse|follow)\.ts$/ } as const;
+const SERVED = { web: /^[a-z-]+\.(ts|css)$/, client: /^(api|sse|follow|log-lines)\.ts$/ } as const;
 
 export const PAGE_CSP = [
   "default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "img-src 'self' data:",
