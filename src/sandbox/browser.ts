@@ -21,21 +21,37 @@ import { EgressProxy } from '../infra/egress-proxy.ts';
 import type { ProxyRecord } from '../infra/egress-proxy.ts';
 import type { EgressPolicy } from '../infra/egress.ts';
 import { JAIL } from './bwrap.ts';
+import { browsePage } from './browse.ts';
+import type { PageReport, PageSession, PageSpec } from './browse.ts';
 import type { Jail, Jailed } from './jail.ts';
 
-export interface BrowserSession {
-  readonly browser: Browser;
-  /** What the page's requests did: forwarded, refused (with reasons), bytes. */
-  readonly egress: ProxyRecord;
+export interface BrowserSession extends PageSession {
   /** Closes the browser, ends its jail and removes its scratch directory; never throws. */
   close(): Promise<void>;
 }
 
+/** What the browser tool asks of an executor: one page, its files named. */
+export interface BrowseRequest {
+  page: PageSpec;
+  /** The egress guard for every request of the page, and the page's byte cap. */
+  egress: EgressPolicy;
+  maxPageBytes: number;
+  /** Workspace paths for the screenshot and the text (a pod writes them itself). */
+  files: { screenshot?: string; text?: string };
+  /** The step: a pod's Job is named by it and works on its workspace. */
+  step: { runId: string; userId: string; index: number; workspacePrefix: string };
+}
+
+export interface BrowseResult extends PageReport {
+  /** Files the executor saved into the workspace itself (a pod); otherwise the caller saves `png` and `text`. */
+  saved?: { path: string; bytes: number }[];
+}
+
 /** What an executor offers the browser tool: a fresh, isolated browser per step. */
 export interface BrowserHost {
-  /** `jailed` (SANDBOX=local) or `host` (SANDBOX=unsafe-host). */
-  readonly posture: 'jailed' | 'host';
-  open(o: BrowserOpenOptions): Promise<BrowserSession>;
+  /** `jailed` (SANDBOX=local), `host` (SANDBOX=unsafe-host) or `pod` (a Kubernetes Job). */
+  readonly posture: 'jailed' | 'host' | 'pod';
+  browse(req: BrowseRequest, signal: AbortSignal): Promise<BrowseResult>;
 }
 
 export interface BrowserOpenOptions {
@@ -46,6 +62,9 @@ export interface BrowserOpenOptions {
   maxPageBytes: number;
 }
 
+/** How long Chromium may take to start. */
+const LAUNCH_TIMEOUT_MS = 30_000;
+
 /** The loopback port of the proxy inside a jail. */
 const JAIL_PROXY_PORT = 3128;
 
@@ -53,7 +72,7 @@ const JAIL_PROXY_PORT = 3128;
 export const chromiumArgs = (port: number) => [
   `--proxy-server=http://127.0.0.1:${port}`, '--proxy-bypass-list=<-loopback>', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
   '--disable-background-networking', '--disable-component-update', '--disable-domain-reliability', '--disable-sync',
-  '--no-first-run', '--no-default-browser-check', '--disable-gpu', '--mute-audio', '--disable-breakpad',
+  '--no-first-run', '--no-default-browser-check', '--disable-gpu', '--disable-dev-shm-usage', '--mute-audio', '--disable-breakpad',
 ];
 
 /**
@@ -96,6 +115,18 @@ export class ChromiumHost implements BrowserHost {
     this.path = path;
     this.jail = jail;
     this.posture = jail ? 'jailed' : 'host';
+  }
+
+  async browse(req: BrowseRequest, signal: AbortSignal): Promise<BrowseResult> {
+    const session = await this.open({ launchTimeoutMs: LAUNCH_TIMEOUT_MS, egress: req.egress, maxPageBytes: req.maxPageBytes });
+    const onAbort = () => void session.close();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await browsePage(session, req.page);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await session.close();
+    }
   }
 
   async open(o: BrowserOpenOptions): Promise<BrowserSession> {

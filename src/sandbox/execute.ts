@@ -67,6 +67,14 @@ export async function pullPhase(workspace: SandboxWorkspace, req: SandboxRequest
 
 export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext, opts: ExecuteOptions): Promise<ExecOutcome> {
   ctx.signal.throwIfAborted();
+  if ('browser' in req.command) {
+    // Loaded only here: a browser step's pod needs playwright-core, no other execution does.
+    const { browseExec } = await import('./browse-exec.ts');
+    const b = await browseExec(req.command.browser, dirs.workspace, ctx.signal);
+    const outcome: ExecOutcome = { exitCode: b.exitCode, signal: null, timedOut: false, stdout: b.stdout, stderr: b.stderr, truncated: false, durationMs: b.durationMs };
+    await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
+    return outcome;
+  }
   const r: ShellResult & { limit?: string } = opts.jail ? await jailedExec(opts.jail, req, dirs, ctx) : await hostExec(req, dirs, ctx, opts);
   if (r.cancelled) throw ctx.signal.reason ?? new Error('cancelled');
   const limit = r.stopped ?? r.limit;

@@ -15,6 +15,16 @@ export const sandboxRequestSchema = z.object({
   command: z.union([
     z.object({ argv: z.array(noNul).min(1) }).strict(),
     z.object({ code: z.object({ language: z.enum(CODE_LANGUAGES), source: z.string() }).strict() }).strict(),
+    z.object({ browser: z.object({
+      page: z.object({ url: z.string().min(1).max(8192), screenshot: z.boolean(), text: z.boolean(), timeoutMs: z.number().int().positive() }).strict(),
+      files: z.object({ screenshot: z.string().min(1).max(1024).optional(), text: z.string().min(1).max(1024).optional() }).strict(),
+      egress: z.object({
+        allowHosts: z.array(z.string()), allowPorts: z.array(z.number().int().min(1).max(65535)),
+        maxBytes: z.number().int().positive(), timeoutMs: z.number().int().positive(),
+      }).strict(),
+      maxPageBytes: z.number().int().positive(),
+      chromium: z.string().regex(/^\//, 'must be an absolute path'),
+    }).strict() }).strict(),
   ]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), noNul).optional(),
   image: z.string().min(1).optional(),

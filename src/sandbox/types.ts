@@ -4,6 +4,8 @@
  */
 import type { ChangedFile, PushResult, SkippedFile, Snapshot } from '../shared/working-copy.ts';
 import type { BrowserHost } from './browser.ts';
+import type { PageSpec } from './browse.ts';
+import type { EgressPolicy } from '../infra/egress.ts';
 import type { McpCallResult, McpToolInfo } from '../infra/mcp/index.ts';
 
 export type { CodeLanguage } from '../shared/run.ts';
@@ -16,13 +18,24 @@ export interface SandboxRequest {
   index: number;
   /** S3 prefix of the workspace's files (ends in `/`). */
   workspacePrefix: string;
-  /** argv (no shell parses it) or source code run by an interpreter. */
-  command: { argv: string[] } | { code: { language: CodeLanguage; source: string } };
+  /** argv (no shell parses it), source code run by an interpreter, or a page for the browser tool (a pod's runner opens it). */
+  command: { argv: string[] } | { code: { language: CodeLanguage; source: string } } | { browser: BrowserCommand };
   /** Extra, non-secret environment for the command. */
   env?: Record<string, string>;
   /** Container image (kubernetes); unset means the configured runner image. */
   image?: string;
   limits: { timeoutMs: number; outputMaxBytes: number };
+}
+
+/** A page for the browser tool, opened by a Kubernetes Job's runner (./browse-exec.ts). */
+export interface BrowserCommand {
+  page: PageSpec;
+  /** Workspace paths the runner writes the screenshot and the text to. */
+  files: { screenshot?: string; text?: string };
+  egress: EgressPolicy;
+  maxPageBytes: number;
+  /** Chromium in the image (BROWSER_PATH). */
+  chromium: string;
 }
 
 export interface SandboxResult {
@@ -78,6 +91,7 @@ export interface Executor {
 /** The argv that runs a request's command or code; code is read from `codeFile`. */
 export function argvFor(command: SandboxRequest['command'], codeFile: string): string[] {
   if ('argv' in command) return command.argv;
+  if ('browser' in command) throw new Error('a browser command has no argv (the runner opens the page itself)');
   switch (command.code.language) {
     case 'python': return ['python3', codeFile];
     case 'node': return ['node', codeFile];

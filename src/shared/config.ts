@@ -107,7 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     } : c.SANDBOX === 'unsafe-host' ? { kind: 'unsafe-host' } : {
       kind: 'kubernetes',
       kubernetes: {
-        kubeconfig: c.K8S_KUBECONFIG, namespace: c.K8S_NAMESPACE, image: c.K8S_RUNNER_IMAGE,
+        kubeconfig: c.K8S_KUBECONFIG, namespace: c.K8S_NAMESPACE, image: c.K8S_RUNNER_IMAGE, browserImage: c.K8S_BROWSER_IMAGE, browserPath: c.BROWSER_PATH,
         cpu: c.K8S_CPU, memory: c.K8S_MEMORY, ephemeralStorage: c.K8S_EPHEMERAL_STORAGE, ttlAfterFinishedS: c.K8S_TTL_AFTER_FINISHED_S, deadlineGraceS: c.K8S_DEADLINE_GRACE_S,
         s3Secret: c.K8S_S3_SECRET, s3Endpoint: c.K8S_RUNNER_S3_ENDPOINT ?? c.S3_ENDPOINT, s3Region: c.S3_REGION,
         s3Bucket: c.S3_BUCKET, s3ForcePathStyle: c.S3_FORCE_PATH_STYLE,

@@ -108,4 +108,6 @@ export const JOB_LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
   runId: 'agentrun.dev/run-id',
   step: 'agentrun.dev/step',
+  /** `web` on a browser step's pod: the tools' web-egress NetworkPolicy selects it. */
+  egress: 'agentrun.dev/egress',
 } as const;

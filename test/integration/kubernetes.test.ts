@@ -316,7 +316,7 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
     assert.equal(quota.spec?.hard?.['requests.memory'], '50Gi');
     const ns = await admin.makeApiClient(CoreV1Api).readNamespace({ name: NS });
     assert.equal(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
-    assert.deepEqual(applied.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata?.name).sort(), ['agentrun-tools-deny-all', 'agentrun-tools-egress']);
+    assert.deepEqual(applied.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata?.name).sort(), ['agentrun-tools-deny-all', 'agentrun-tools-egress', 'agentrun-tools-web-egress']);
 
     const authz = worker.makeApiClient(AuthorizationV1Api);
     const can = async (namespace: string, verb: string, resource: string, group = '', subresource?: string) => (await authz.createSelfSubjectAccessReview({
@@ -363,6 +363,27 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
         assert.equal(covered, false, `${block.cidr} lets tool pods reach ${ip}`);
       }
     }
+  });
+
+  it('browser pods alone may also reach public web addresses on 80 and 443: never private, loopback, metadata or CGNAT ones', () => {
+    const policies = buildOverlay(stackPaths(process.env), 'production').filter((o) => o.kind === 'NetworkPolicy') as V1NetworkPolicy[];
+    const web = policies.find((p) => p.metadata?.name === 'agentrun-tools-web-egress')!;
+    const labelsOf = (req: SandboxRequest) => buildJobManifest({ req, cfg: k8sConfig(env), maxWorkspaceBytes: 1, maxFileBytes: 1 }).spec!.template.metadata!.labels!;
+    const selects = (labels: Record<string, string>) => Object.entries(web.spec!.podSelector?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+    const browserReq: SandboxRequest = {
+      ...request('run_web', ['true']),
+      command: { browser: { page: { url: 'https://example.com/', screenshot: true, text: false, timeoutMs: 1000 }, files: {}, egress: { allowHosts: [], allowPorts: [80, 443], maxBytes: 1, timeoutMs: 1 }, maxPageBytes: 1, chromium: '/usr/lib/chromium/chromium' } },
+    };
+    assert.equal(selects(labelsOf(browserReq)), true, 'a browser step\'s pod');
+    assert.equal(selects(labelsOf(request('run_web', ['true']))), false, 'a shell step\'s pod');
+    const [rule] = web.spec!.egress!;
+    assert.deepEqual(rule!.ports!.map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/443', 'TCP/80']);
+    const v4 = rule!.to!.find((t) => t.ipBlock?.cidr === '0.0.0.0/0')!.ipBlock!;
+    const reaches = (ip: string) => cidrContains(v4.cidr, ip) && !(v4.except ?? []).some((e) => cidrContains(e, ip));
+    for (const ip of ['169.254.169.254', '10.96.0.1', '127.0.0.1', '172.16.5.4', '192.168.1.1', '100.64.0.1', '0.0.0.0', '224.0.0.1']) assert.equal(reaches(ip), false, ip);
+    assert.equal(reaches('93.184.216.34'), true, 'a public address');
+    const v6 = rule!.to!.find((t) => t.ipBlock?.cidr === '::/0')!.ipBlock!;
+    for (const block of ['::1/128', '64:ff9b::/96', 'fc00::/7', 'fe80::/10']) assert.ok(v6.except?.includes(block), block);
   });
 
   it('the worker refuses to start, with one line, when it cannot run Jobs', async () => {

@@ -13,6 +13,7 @@ import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/confi
 
 const cfg: KubernetesSandboxConfig = {
   namespace: 'agentrun-tools', image: 'ghcr.io/agentrun/runner:test',
+  browserPath: '/usr/lib/chromium/chromium',
   cpu: '250m', memory: '256Mi', ephemeralStorage: '2Gi', ttlAfterFinishedS: 300, deadlineGraceS: 60,
   s3Secret: 'runner-s3', s3Endpoint: 'http://minio.example:9000', s3Region: 'ch-gva-2', s3Bucket: 'ws-bucket', s3ForcePathStyle: true,
   podLabels: { 'team': 'agents', 'netpol.example/egress': 's3-only' }, podAnnotations: { 'cost.example/center': 'r&d 42' },

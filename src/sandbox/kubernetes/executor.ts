@@ -12,6 +12,8 @@ import type { KubernetesSandboxConfig } from '../../shared/config.ts';
 import { s3Keys } from '../../shared/names.ts';
 import { SandboxDeadlineExceeded, SandboxFailed, SandboxNoResult } from '../errors.ts';
 import type { Executor, SandboxContext, SandboxRequest, SandboxResult, SandboxWorkspace } from '../types.ts';
+import type { BrowserHost } from '../browser.ts';
+import { PodBrowserHost } from './browser.ts';
 import { apiMessage, loadKubeConfig, statusCode } from './api.ts';
 import { followLogs, podsOfJob, replayOutput } from './logs.ts';
 import { buildJobManifest, jobName, LABELS } from './manifest.ts';
@@ -35,7 +37,9 @@ const LOG_DRAIN_MS = 3000;
 
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
-  readonly browserAbsent = 'this worker runs steps as Kubernetes Jobs (SANDBOX=kubernetes), which have no browser yet: run the browser tool on a SANDBOX=local worker';
+  /** The browser tool, a Job per page in K8S_BROWSER_IMAGE (./browser.ts); absent without that image. */
+  readonly browser?: BrowserHost;
+  readonly browserAbsent?: string;
   private readonly deps: KubernetesExecutorDeps;
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;
@@ -44,6 +48,8 @@ export class KubernetesExecutor implements Executor {
     this.deps = deps;
     this.kc = kc;
     this.batch = kc.makeApiClient(BatchV1Api);
+    if (deps.cfg.browserImage) this.browser = new PodBrowserHost(this, deps.cfg.browserImage, deps.cfg.browserPath);
+    else this.browserAbsent = 'this worker runs steps as Kubernetes Jobs and K8S_BROWSER_IMAGE (a runner image with Chromium) is not set';
   }
 
   async run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult> {

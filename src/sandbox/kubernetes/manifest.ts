@@ -96,7 +96,8 @@ export function buildJobManifest({ req, cfg, maxWorkspaceBytes, maxFileBytes }: 
       activeDeadlineSeconds: Math.ceil(req.limits.timeoutMs / 1000) + cfg.deadlineGraceS,
       ttlSecondsAfterFinished: cfg.ttlAfterFinishedS,
       template: {
-        metadata: { labels: { ...cfg.podLabels, ...labels }, annotations: { ...cfg.podAnnotations } },
+        // A browser step's pod may reach public web addresses (k8s/base/tools-network-policy.yaml); other pods S3 only.
+        metadata: { labels: { ...cfg.podLabels, ...labels, ...('browser' in req.command ? { [LABELS.egress]: 'web' } : {}) }, annotations: { ...cfg.podAnnotations } },
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,

@@ -4,6 +4,8 @@ import type { RawConfig } from './vars.ts';
 
 export interface KubernetesSandboxConfig {
   kubeconfig?: string; namespace: string; image: string;
+  /** K8S_BROWSER_IMAGE: the browser tool's Job image (with Chromium at browserPath); unset: no browser. */
+  browserImage?: string; browserPath: string;
   cpu: string; memory: string; ephemeralStorage: string; ttlAfterFinishedS: number; deadlineGraceS: number;
   s3Secret: string; s3Endpoint?: string; s3Region: string; s3Bucket: string; s3ForcePathStyle: boolean;
   podLabels: Record<string, string>; podAnnotations: Record<string, string>;

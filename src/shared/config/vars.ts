@@ -105,6 +105,7 @@ export const CONFIG_VARS = {
   K8S_TTL_AFTER_FINISHED_S: v(int(0, 604_800), 'Seconds a finished Job is kept before Kubernetes deletes it', '600'),
   K8S_S3_SECRET: v(z.string().regex(/^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/, 'must be a Secret name'), 'Secret in the tools namespace holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for the runner', 'agentrun-runner-s3'),
   K8S_RUNNER_S3_ENDPOINT: v(z.url({ protocol: /^https?$/ }).optional(), 'S3 endpoint as pods see it; unset means S3_ENDPOINT', undefined),
+  K8S_BROWSER_IMAGE: v(z.string().min(1).optional(), 'A runner image with Chromium (BROWSER_PATH) for the browser tool\'s Jobs (`./dev image` builds localhost/agentrun-runner-browser:dev); unset, a SANDBOX=kubernetes worker does not offer the browser', undefined),
   K8S_POD_LABELS: v(z.string().regex(/^(|[\w./-]+=[\w.-]*(,[\w./-]+=[\w.-]*)*)$/, 'must be k=v,k=v'), 'Extra labels on tool pods (network-policy or cost selectors), `k=v,k=v`', ''),
   K8S_POD_ANNOTATIONS: v(z.string().regex(/^(|[\w./-]+=[^,]*(,[\w./-]+=[^,]*)*)$/, 'must be k=v,k=v'), 'Extra annotations on tool pods, `k=v,k=v`', ''),
   API_HOST: v(z.string().min(1), 'Address the API listens on', '127.0.0.1'),
