@@ -20,7 +20,7 @@ import { loadConfig } from '../../src/shared/config.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import * as runs from '../helpers/runs.ts';
 import { connectClients, kubeStackEnv, newUser, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -70,12 +70,7 @@ describe('the browser tool on Kubernetes: a Job per page (pod simulator in host 
     await c?.close();
   });
 
-  const runToEnd = async (prompt: string) => {
-    const id = await createRun(api!.url, prompt);
-    const events = (await collect(api!.url, id, { timeoutMs: 120_000 })).map((m) => ({ event: m.event, data: parse(m) }));
-    const view = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; error?: { message: string } };
-    return { id, events, view };
-  };
+  const runToEnd = (prompt: string) => runs.runToEnd(api!.url, prompt, 120_000);
 
   it('opens the page in a Job of the browser image labelled for web egress; the files it saved are the workspace\'s', async () => {
     const { id, events, view } = await runToEnd(`browser ${site}/hop --screenshot shots/pod.png --text`);

@@ -17,7 +17,7 @@ import { createExecutor } from '../../src/sandbox/index.ts';
 import { createLogger } from '../../src/infra/logger.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { apiFetch } from '../helpers/auth.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -65,12 +65,7 @@ describe('the browser tool through the API and the worker', () => {
     await c?.close();
   });
 
-  const runToEnd = async (prompt: string) => {
-    const id = await createRun(api!.url, prompt);
-    const events = (await collect(api!.url, id)).map((m) => ({ event: m.event, data: parse(m) }));
-    const view = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; error?: { code: string; message: string } };
-    return { id, events, view };
-  };
+  const runToEnd = (prompt: string) => runs.runToEnd(api!.url, prompt);
   const file = async (id: string, path: string) => Buffer.from(await (await apiFetch(`${api!.url}/v1/runs/${id}/files/${path}`)).arrayBuffer());
 
   it('opens a page after a redirect: a screenshot whose pixels show the page, its text, title and final URL; other addresses refused', async () => {

@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { apiFetch } from '../helpers/auth.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -58,12 +58,7 @@ describe('fetch_url through the API and the worker', () => {
     await c?.close();
   });
 
-  const runToEnd = async (prompt: string) => {
-    const id = await createRun(api!.url, prompt);
-    const events = (await collect(api!.url, id)).map((m) => ({ event: m.event, data: parse(m) }));
-    const view = (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; error?: { code: string; message: string } };
-    return { id, events, view };
-  };
+  const runToEnd = (prompt: string) => runs.runToEnd(api!.url, prompt);
 
   it('fetches an allowed page into the workspace and a JSON body into the log; a 503 is retried', async () => {
     const { id, events, view } = await runToEnd(`fetch_url ${site}/page.html pages/hello.html\nread_file pages/hello.html\nfetch_url ${site}/data.json\nfetch_url ${site}/flaky`);

@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { FakeAnthropic, toolUse } from '../helpers/fake-anthropic.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -69,12 +69,7 @@ describe('MCP connectors through the API and the worker', () => {
     await c?.close();
   });
 
-  const runToEnd = async (apiUrl: string, prompt: string) => {
-    const id = await createRun(apiUrl, prompt);
-    const events = (await collect(apiUrl, id, { timeoutMs: 90_000 })).map((m) => ({ event: m.event, data: parse(m) }));
-    const view = (await (await apiFetch(`${apiUrl}/v1/runs/${id}`)).json()) as { status: string; error?: { code: string; message: string } };
-    return { id, events, view };
-  };
+  const runToEnd = (apiUrl: string, prompt: string) => runs.runToEnd(apiUrl, prompt, 90_000);
   const mcpLogs = (events: { event: string; data: Record<string, unknown> }[]) => events.filter((e) => e.event === 'log' && e.data.stream === 'mcp').map((e) => e.data);
 
   it('the planner is offered each connector tool with its schema, and the run calls the one it picked', async () => {

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { apiFetch } from '../helpers/auth.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
@@ -65,12 +65,7 @@ describe('web_search through the API and the worker (a local Brave Search API)',
     await c?.close();
   });
 
-  const runToEnd = async (base: string, prompt: string) => {
-    const id = await createRun(base, prompt);
-    const events = (await collect(base, id)).map((m) => ({ event: m.event, data: parse(m) }));
-    const view = (await (await apiFetch(`${base}/v1/runs/${id}`)).json()) as { status: string; error?: { code: string; message: string } };
-    return { id, events, view };
-  };
+  const runToEnd = (base: string, prompt: string) => runs.runToEnd(base, prompt);
 
   it('puts the results on the log and in search/NNN.json, asking Brave with the key and the query', async () => {
     const { id, events, view } = await runToEnd(api.url, 'web_search durable execution\nread_file search/000.json');

@@ -1,7 +1,7 @@
 /** Helpers that drive runs through the real HTTP API. */
 import { readSse } from '../../src/client/sse.ts';
 import type { SseMessage } from '../../src/client/sse.ts';
-import { authHeaders } from './auth.ts';
+import { apiFetch, authHeaders } from './auth.ts';
 
 export async function createRun(api: string, prompt: string): Promise<string> {
   const res = await fetch(`${api}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json', ...authHeaders(api) }, body: JSON.stringify({ prompt }) });
@@ -60,4 +60,15 @@ export function activityNames(history: { events?: { activityTaskScheduledEventAt
     if (data) names.push((JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type);
   }
   return names;
+}
+
+/** A run's view as GET /v1/runs/:id answers it (the fields tests read). */
+export interface RunViewBody { status: string; error?: { code: string; message: string } }
+
+/** Starts a run with `prompt`, follows its events to `end`, and reads its view: `{ id, events, view }`. */
+export async function runToEnd(api: string, prompt: string, timeoutMs?: number): Promise<{ id: string; events: { event: string; data: Record<string, unknown> }[]; view: RunViewBody }> {
+  const id = await createRun(api, prompt);
+  const events = (await collect(api, id, timeoutMs === undefined ? {} : { timeoutMs })).map((m) => ({ event: m.event, data: parse(m) }));
+  const res = await apiFetch(`${api}/v1/runs/${id}`);
+  return { id, events, view: (await res.json()) as RunViewBody };
 }
