@@ -96,9 +96,3 @@ export async function browsePage(session: PageSession, spec: PageSpec): Promise<
 
 /** The prefix of a browser pod's report line on stdout (./browse-exec.ts writes it). */
 export const REPORT_MARK = 'agentrun-browser-report ';
-
-/** The report in an execution's stdout, or undefined when there is none. */
-export function reportOf<T>(stdout: string): T | undefined {
-  const line = stdout.split('\n').find((l) => l.startsWith(REPORT_MARK));
-  return line ? (JSON.parse(line.slice(REPORT_MARK.length)) as T) : undefined;
-}

@@ -75,6 +75,13 @@ export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: Sandb
     await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
     return outcome;
   }
+  if ('mcp' in req.command) {
+    const { mcpExec } = await import('./mcp-exec.ts');
+    const m = await mcpExec(req.command.mcp, dirs.workspace, ctx.signal);
+    const outcome: ExecOutcome = { exitCode: 0, signal: null, timedOut: false, stdout: m.stdout, stderr: '', truncated: false, durationMs: m.durationMs };
+    await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
+    return outcome;
+  }
   const r: ShellResult & { limit?: string } = opts.jail ? await jailedExec(opts.jail, req, dirs, ctx) : await hostExec(req, dirs, ctx, opts);
   if (r.cancelled) throw ctx.signal.reason ?? new Error('cancelled');
   const limit = r.stopped ?? r.limit;

@@ -29,7 +29,10 @@ export async function createExecutor(config: Pick<Config, 'sandbox' | 'tools'>, 
   if (Object.keys(servers).length === 0) return exec;
   const jail = exec instanceof LocalExecutor ? exec.jail : undefined;
   const posture = exec.kind === 'kubernetes' ? 'kubernetes' : jail ? 'jailed' : 'host';
-  const mcp = new McpHost({ servers, jail, posture, workspace, log: log.child({ component: 'mcp' }) });
+  // On Kubernetes, stdio servers run in Jobs (loaded only then, as the executor is).
+  const pods = exec.kind === 'kubernetes' && config.sandbox.kind === 'kubernetes'
+    ? new (await import('./kubernetes/mcp.ts')).PodMcpRunner(exec, config.sandbox.kubernetes.image) : undefined;
+  const mcp = new McpHost({ servers, jail, posture, workspace, log: log.child({ component: 'mcp' }), pods });
   try {
     await mcp.discover();
   } catch (err) {

@@ -4,9 +4,9 @@
  * none of the worker's environment (only its configured `env`), its `mount` read-only at
  * /opt/mcp/<the directory's name> (a node_modules stays one, so packages resolve), and — with `workspace: true` — the step's working copy of the run's workspace
  * at /workspace as its directory, whose changes are saved back like a shell step's. Under
- * SANDBOX=unsafe-host it is a plain child process; SANDBOX=kubernetes offers only the
- * HTTP servers (stdio ones need a jail here). An HTTP server is an operator-configured
- * service reached directly, with its headers.
+ * SANDBOX=unsafe-host it is a plain child process; on SANDBOX=kubernetes every listing
+ * and call is a Job whose runner starts it (./kubernetes/mcp.ts). An HTTP server is an
+ * operator-configured service reached directly, with its headers.
  *
  * `discover` lists every server's tools at start: a stdio server that cannot list them
  * stops the worker (its config is wrong); an HTTP one is logged and left out until it
@@ -21,6 +21,7 @@ import type { McpConnection, McpServerConfig, McpServers, McpStdioServerConfig, 
 import { WORKING_COPY_MAX_BYTES } from './execute.ts';
 import { JAIL, jailPath } from './bwrap.ts';
 import type { Jail, Jailed } from './jail.ts';
+import type { PodMcpRunner } from './kubernetes/mcp.ts';
 import type { McpCallOutcome, McpCallRequest, McpConnectors, SandboxWorkspace } from './types.ts';
 
 export class McpHost implements McpConnectors {
@@ -30,20 +31,23 @@ export class McpHost implements McpConnectors {
   private readonly workspace: SandboxWorkspace;
   private readonly log: Logger;
   private listed = new Map<string, McpToolInfo[]>();
+  /** SANDBOX=kubernetes: stdio servers run in Jobs. */
+  private readonly pods: PodMcpRunner | undefined;
 
-  constructor(o: { servers: McpServers; jail: Jail | undefined; posture: 'jailed' | 'host' | 'kubernetes'; workspace: SandboxWorkspace; log: Logger }) {
+  constructor(o: { servers: McpServers; jail: Jail | undefined; posture: 'jailed' | 'host' | 'kubernetes'; workspace: SandboxWorkspace; log: Logger; pods?: PodMcpRunner }) {
     this.servers = o.servers;
     this.jail = o.jail;
     this.posture = o.posture;
     this.workspace = o.workspace;
     this.log = o.log;
+    this.pods = o.pods;
   }
 
   /** Why `server` cannot be called here, or undefined when it can. */
   absent(server: string): string | undefined {
     const cfg = this.servers[server];
     if (!cfg) return `no MCP server "${server}" is configured (MCP_SERVERS names ${Object.keys(this.servers).join(', ') || 'none'})`;
-    if (isStdioServer(cfg) && this.posture === 'kubernetes') return `"${server}" is a stdio MCP server, which needs a SANDBOX=local worker to run in (this one runs steps as Kubernetes Jobs)`;
+    if (isStdioServer(cfg) && this.posture === 'kubernetes' && !this.pods) return `"${server}" is a stdio MCP server and this worker has no Jobs to run it in`;
     return undefined;
   }
 
@@ -60,7 +64,8 @@ export class McpHost implements McpConnectors {
         continue;
       }
       try {
-        this.listed.set(name, await this.withConnection(name, cfg, undefined, AbortSignal.timeout(60_000), (conn) => listTools(conn)));
+        const signal = AbortSignal.timeout(this.pods ? 300_000 : 60_000);
+        this.listed.set(name, this.pods && isStdioServer(cfg) ? await this.pods.list(name, cfg, signal) : await this.withConnection(name, cfg, undefined, signal, (conn) => listTools(conn)));
         this.log.info({ server: name, tools: this.listed.get(name)!.length }, 'MCP server listed');
       } catch (err) {
         if (isStdioServer(cfg)) throw new Error(`MCP server "${name}" could not list its tools: ${(err as Error).message}`, { cause: err });
@@ -71,6 +76,7 @@ export class McpHost implements McpConnectors {
 
   async call(req: McpCallRequest): Promise<McpCallOutcome> {
     const cfg = this.servers[req.server]!;
+    if (this.pods && isStdioServer(cfg)) return this.pods.call(req, cfg);
     let changedFiles = 0;
     const result = await this.withConnection(req.server, cfg, req.workspacePrefix, req.signal, async (conn, saveBack) => {
       const r = await callTool(conn, req.tool, req.args, { timeoutMs: req.timeoutMs, signal: req.signal });

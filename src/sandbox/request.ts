@@ -1,6 +1,7 @@
 /** The request a Job's runner receives (env `AGENTRUN_REQUEST`), validated before anything runs. */
 import { z } from 'zod';
 import { CODE_LANGUAGES } from '../shared/run.ts';
+import { MCP_SERVER_NAME, MCP_TOOL_NAME } from '../shared/config/mcp.ts';
 import type { SandboxRequest } from './types.ts';
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
@@ -24,6 +25,12 @@ export const sandboxRequestSchema = z.object({
       }).strict(),
       maxPageBytes: z.number().int().positive(),
       chromium: z.string().regex(/^\//, 'must be an absolute path'),
+    }).strict() }).strict(),
+    z.object({ mcp: z.object({
+      server: z.string().regex(MCP_SERVER_NAME), argv: z.array(noNul).min(1),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), noNul).optional(), workspace: z.boolean(),
+      call: z.object({ tool: z.string().regex(MCP_TOOL_NAME), args: z.record(z.string(), z.unknown()) }).strict().optional(),
+      timeoutMs: z.number().int().positive(),
     }).strict() }).strict(),
   ]),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), noNul).optional(),

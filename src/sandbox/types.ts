@@ -19,7 +19,7 @@ export interface SandboxRequest {
   /** S3 prefix of the workspace's files (ends in `/`). */
   workspacePrefix: string;
   /** argv (no shell parses it), source code run by an interpreter, or a page for the browser tool (a pod's runner opens it). */
-  command: { argv: string[] } | { code: { language: CodeLanguage; source: string } } | { browser: BrowserCommand };
+  command: { argv: string[] } | { code: { language: CodeLanguage; source: string } } | { browser: BrowserCommand } | { mcp: McpCommand };
   /** Extra, non-secret environment for the command. */
   env?: Record<string, string>;
   /** Container image (kubernetes); unset means the configured runner image. */
@@ -36,6 +36,24 @@ export interface BrowserCommand {
   maxPageBytes: number;
   /** Chromium in the image (BROWSER_PATH). */
   chromium: string;
+}
+
+/** An MCP stdio server's tool call (or, without `call`, its tool listing) run by a Kubernetes Job's runner (./mcp-exec.ts). */
+export interface McpCommand {
+  server: string;
+  /** The server's argv and variables (MCP_SERVERS). */
+  argv: string[];
+  env?: Record<string, string>;
+  /** Run it in the workspace copy (MCP_SERVERS' `workspace`). */
+  workspace: boolean;
+  call?: { tool: string; args: Record<string, unknown> };
+  timeoutMs: number;
+}
+
+/** The line a runner prints for a browser or MCP command: `mark` then JSON. Undefined when there is none. */
+export function markedReport<T>(stdout: string, mark: string): T | undefined {
+  const line = stdout.split('\n').find((l) => l.startsWith(mark));
+  return line ? (JSON.parse(line.slice(mark.length)) as T) : undefined;
 }
 
 export interface SandboxResult {
@@ -91,7 +109,7 @@ export interface Executor {
 /** The argv that runs a request's command or code; code is read from `codeFile`. */
 export function argvFor(command: SandboxRequest['command'], codeFile: string): string[] {
   if ('argv' in command) return command.argv;
-  if ('browser' in command) throw new Error('a browser command has no argv (the runner opens the page itself)');
+  if ('browser' in command || 'mcp' in command) throw new Error('a browser or MCP command has no argv (the runner runs it itself)');
   switch (command.code.language) {
     case 'python': return ['python3', codeFile];
     case 'node': return ['node', codeFile];
@@ -104,6 +122,8 @@ export const CODE_EXTENSIONS: Record<CodeLanguage, string> = { python: '.py', no
 /** A call of an MCP connector's tool (./mcp.ts runs it). */
 export interface McpCallRequest {
   server: string;
+  /** The step (a Kubernetes Job is named by it). */
+  step: { runId: string; userId: string; index: number };
   tool: string;
   args: Record<string, unknown>;
   /** S3 prefix of the run's workspace files (a `workspace: true` server works on a copy of them). */

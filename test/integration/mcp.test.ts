@@ -231,7 +231,7 @@ describe('MCP_SERVERS schema', () => {
     ['a name too long', { ['a'.repeat(33)]: { command: ['x'] } }, /server names must match/],
     ['a relative mount', { a: { command: ['x'], mount: 'data' } }, /a\.mount: mount must be an absolute host directory/],
     ['a mount with ..', { a: { command: ['x'], mount: '/srv/../etc' } }, /mount must be an absolute host directory/],
-    ['an unknown stdio key', { a: { command: ['x'], shell: true } }, /unknown key "shell" \(stdio servers take command, env, mount, workspace\)/],
+    ['an unknown stdio key', { a: { command: ['x'], shell: true } }, /unknown key "shell" \(stdio servers take command, env, mount, workspace, image\)/],
     ['an unknown HTTP key', { a: { url: 'https://x.example', token: 't' } }, /unknown key "token" \(HTTP servers take url, headers\)/],
     ['a non-http url', { a: { url: 'file:///etc/passwd' } }, /url must be an http:\/\/ or https:\/\/ URL/],
     ['credentials in the url', { a: { url: 'https://u:p@x.example/mcp' } }, /url must not carry credentials/],

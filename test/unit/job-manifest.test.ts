@@ -11,6 +11,11 @@ import { parseSandboxRequest } from '../../src/sandbox/request.ts';
 import type { SandboxRequest } from '../../src/sandbox/types.ts';
 import { loadConfig, type KubernetesSandboxConfig } from '../../src/shared/config.ts';
 
+const browserCommand = {
+  page: { url: 'https://example.com/', screenshot: true, text: false, timeoutMs: 30_000 }, files: { screenshot: 'a.png' },
+  egress: { allowHosts: [], allowPorts: [80, 443], maxBytes: 1000, timeoutMs: 1000 }, maxPageBytes: 5000, chromium: '/usr/lib/chromium/chromium',
+};
+
 const cfg: KubernetesSandboxConfig = {
   namespace: 'agentrun-tools', image: 'ghcr.io/agentrun/runner:test',
   browserPath: '/usr/lib/chromium/chromium',
@@ -171,6 +176,8 @@ describe('tool Job manifest', () => {
       request(),
       (({ env: _env, ...rest }) => rest)(request({ command: { code: { language: 'python', source: 'print("hi")\nimport os\n' } } })),
       request({ command: { code: { language: 'node', source: 'console.log(`${1+1}`)' } }, image: 'node:24' }),
+      request({ command: { browser: browserCommand }, image: 'runner-browser:1' }),
+      request({ command: { mcp: { server: 'fs', argv: ['node', 'server.js', '.'], workspace: true, call: { tool: 'read_text_file', args: { path: 'a.txt' } }, timeoutMs: 30_000 } } }),
     ]) {
       const job = build(req);
       for (const c of containers(job)) {
@@ -211,6 +218,11 @@ describe('sandbox request validation', () => {
       [{ ...request(), workspacePrefix: 'users/../runs/r/files/' }, /workspacePrefix/],
       [{ ...request(), workspacePrefix: 'users/someone-else/runs/r/files/' }, /workspacePrefix: must be a workspace of the request's user/],
       [{ ...request(), index: 1.5 }, /index/],
+      [{ ...request(), command: { browser: { ...browserCommand, chromium: 'chromium' } } }, /command/],
+      [{ ...request(), command: { browser: { ...browserCommand, egress: { allowHosts: [] } } } }, /command/],
+      [{ ...request(), command: { mcp: { server: 'Bad Name', argv: ['x'], workspace: false, timeoutMs: 1 } } }, /command/],
+      [{ ...request(), command: { mcp: { server: 'fs', argv: [], workspace: false, timeoutMs: 1 } } }, /command/],
+      [{ ...request(), command: { mcp: { server: 'fs', argv: ['x'], workspace: false, timeoutMs: 1, shell: true } } }, /command/],
     ];
     for (const [value, pattern] of cases) assert.throws(() => parseSandboxRequest(text(value)), pattern, JSON.stringify(value));
   });

@@ -40,6 +40,7 @@ export async function callMcp(deps: ActivityDeps, ws: Workspace, index: number, 
   try {
     r = await host.call({
       server: step.server, tool: step.name, args: step.arguments ?? {}, timeoutMs: deps.tools.mcp.timeoutMs, signal,
+      step: { runId: ws.runId, userId: ws.userId, index },
       workspacePrefix: s3Keys.workspaceFiles(ws.userId, ws.workspaceId),
     });
   } catch (err) {

@@ -28,7 +28,7 @@ function lastLine(stderr: string): string {
 export const toolTimeLimits = (deps: ActivityDeps) => ({ defaultMs: deps.tools.shellTimeoutMs, maxMs: deps.tools.shellTimeoutMaxMs });
 
 export async function runSandboxStep(
-  deps: ActivityDeps, input: RunStepInput, command: Exclude<SandboxRequest['command'], { browser: unknown }>, timeoutMs: number, ctx: Context,
+  deps: ActivityDeps, input: RunStepInput, command: Exclude<SandboxRequest['command'], { browser: unknown } | { mcp: unknown }>, timeoutMs: number, ctx: Context,
 ): Promise<StepResult> {
   const { runId, index } = input;
   const attempt = ctx.info.attempt;

@@ -23,7 +23,9 @@ const stdioServer = z.strictObject({
   env: z.record(z.string().regex(ENV_NAME, 'env names must be letters, digits and _ (not starting with a digit)'), z.string()).optional(),
   mount: z.string().refine((p) => p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0'), 'mount must be an absolute host directory without ".." segments').optional(),
   workspace: z.boolean().default(false),
-}, { error: unknownKey('stdio', 'command, env, mount, workspace') });
+  /** SANDBOX=kubernetes: the image of its Jobs' exec container (the runner image with the server installed); default K8S_RUNNER_IMAGE. */
+  image: z.string().min(1).optional(),
+}, { error: unknownKey('stdio', 'command, env, mount, workspace, image') });
 
 const httpServer = z.strictObject({
   url: z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'url must be an http:// or https:// URL')
