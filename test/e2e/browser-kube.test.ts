@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { PNG } from 'pngjs';
 import { createLogger } from '../../src/infra/logger.ts';
 import { KubernetesExecutor } from '../../src/sandbox/kubernetes/executor.ts';
@@ -19,7 +19,7 @@ import { jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
 import { loadConfig } from '../../src/shared/config.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { apiFetch } from '../helpers/auth.ts';
-import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
+import { startHostPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
 import * as runs from '../helpers/runs.ts';
 import { connectClients, kubeStackEnv, newUser, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
@@ -42,11 +42,8 @@ describe('the browser tool on Kubernetes: a Job per page (pod simulator in host 
   before(async () => {
     const kenv = kubeStackEnv();
     // The runner image `./dev image` builds has no Chromium; the browser image's phases run here instead.
-    process.env.AGENTRUN_PODSIM = 'host';
+    ({ sim, admin } = await startHostPodSimulator(kenv.AGENTRUN_KUBE_ADMIN_KUBECONFIG, NS));
     c = await connectClients();
-    admin = new KubeConfig();
-    admin.loadFromFile(kenv.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
-    sim = await startPodSimulator(admin, NS);
     const inner = createServer((req, res) => { internalHits.push(req.url ?? ''); res.end('secret'); });
     internal = `http://127.0.0.1:${await listen(inner)}`;
     const allowed = createServer((req, res) => {

@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { BatchV1Api, KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { jobSelector } from '../../src/sandbox/kubernetes/manifest.ts';
-import { startPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
+import { startHostPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts';
 import * as runs from '../helpers/runs.ts';
 import { connectClients, kubeStackEnv, newUser, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
@@ -31,11 +31,8 @@ describe('MCP stdio connectors on Kubernetes: a Job per listing and per call (po
   before(async () => {
     const kenv = kubeStackEnv();
     // The servers are not in the runner image `./dev image` builds: the Jobs' phases run here instead.
-    process.env.AGENTRUN_PODSIM = 'host';
+    ({ sim, admin } = await startHostPodSimulator(kenv.AGENTRUN_KUBE_ADMIN_KUBECONFIG, NS));
     c = await connectClients();
-    admin = new KubeConfig();
-    admin.loadFromFile(kenv.AGENTRUN_KUBE_ADMIN_KUBECONFIG);
-    sim = await startPodSimulator(admin, NS);
     const servers = {
       everything: { command: [process.execPath, entry('server-everything'), 'stdio'], env: { GREETING: 'hello from a pod' }, image: MCP_IMAGE },
       // Rooted in its working directory: the step's workspace copy.

@@ -21,8 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch, type V1Container, type V1Job } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IMAGES } from '../../src/dev/image.ts';
 import { containersOf, removeContainers, runPod } from './kube-sim/podman.ts';
@@ -167,4 +166,16 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
       if (mode === 'podman') removeContainers(instance);
     },
   };
+}
+
+/**
+ * A simulator in host mode on the admin kubeconfig, for Jobs whose image is not built
+ * here (the browser runner's Chromium, an MCP server's image): their phases run with the
+ * runner's code on this machine. Answers the simulator and the admin client.
+ */
+export async function startHostPodSimulator(adminKubeconfig: string, namespace: string): Promise<{ sim: PodSimulator; admin: KubeConfig }> {
+  process.env.AGENTRUN_PODSIM = 'host';
+  const admin = new KubeConfig();
+  admin.loadFromFile(adminKubeconfig);
+  return { sim: await startPodSimulator(admin, namespace), admin };
 }
