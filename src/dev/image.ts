@@ -75,8 +75,14 @@ function buildBase(ctx: StackContext, env: NodeJS.ProcessEnv, name: string = IMA
 
 interface LockPackage { dev?: boolean; dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; peerDependencies?: Record<string, string> }
 
-/** The node_modules paths (package-lock keys) that `roots` need at run time, following Node's resolution. */
-export function packageClosure(lock: Record<string, LockPackage>, roots: string[]): string[] {
+/**
+ * Packages the runner never loads: the HTTP-server side of @modelcontextprotocol/sdk (the
+ * runner uses its stdio client only), kept out of the tool pods' image.
+ */
+export const RUNNER_EXCLUDED_PACKAGES: readonly string[] = ['express', 'express-rate-limit', 'cors', 'hono', '@hono/node-server', 'raw-body'];
+
+/** The node_modules paths (package-lock keys) that `roots` need at run time, following Node's resolution; `exclude` names packages not to follow. */
+export function packageClosure(lock: Record<string, LockPackage>, roots: string[], exclude: readonly string[] = []): string[] {
   const resolveFrom = (from: string, name: string): string | undefined => {
     for (let dir = from; ; dir = dirname(dirname(dir))) {
       const key = dir ? `${dir}/node_modules/${name}` : `node_modules/${name}`;
@@ -92,6 +98,7 @@ export function packageClosure(lock: Record<string, LockPackage>, roots: string[
     seen.add(key);
     const p = lock[key] ?? {};
     for (const name of Object.keys({ ...p.dependencies, ...p.optionalDependencies, ...p.peerDependencies })) {
+      if (exclude.includes(name)) continue;
       const dep = resolveFrom(key, name);
       if (dep) queue.push(dep);
     }
@@ -185,7 +192,7 @@ function prepareContext(ctx: StackContext): string {
   const runner = join(dir, 'runner');
   const { files, packages } = runnerSources();
   for (const f of [...files, 'package.json']) cpSync(join(ROOT, f), join(runner, f));
-  copyModules(packageClosure(lock, packages), runner);
+  copyModules(packageClosure(lock, packages, RUNNER_EXCLUDED_PACKAGES), runner);
   return dir;
 }
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadStackContext } from '../../src/dev/context.ts';
-import { IMAGES, packageClosure, runnerSources } from '../../src/dev/image.ts';
+import { IMAGES, packageClosure, RUNNER_EXCLUDED_PACKAGES, runnerSources } from '../../src/dev/image.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { podman, skipWithoutImages } from '../helpers/podman.ts';
@@ -53,7 +53,7 @@ describe('images', { skip }, () => {
     assert.ok(files.includes('src/runner/main.ts') && files.includes('src/sandbox/execute.ts'));
     for (const f of files) assert.match(f, /^src\/(runner|sandbox|workspace|shared|infra)\//);
     const lock = (JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, object> }).packages;
-    const modules = packageClosure(lock, packages);
+    const modules = packageClosure(lock, packages, RUNNER_EXCLUDED_PACKAGES);
     assert.ok(modules.includes('node_modules/@aws-sdk/client-s3') && !modules.some((m) => m.includes('@temporalio') || m.includes('express')), modules.join(' '));
     const r = podman(['run', '--rm', '--network', 'none', IMAGES.runner, 'sh', '-c', 'ls /app/src; ls /app/node_modules; id -u']);
     assert.equal(r.status, 0, r.stderr);
@@ -91,6 +91,45 @@ describe('images', { skip }, () => {
       const outcome = JSON.parse(readFileSync(join(dir, 'exchange', 'outcome.json'), 'utf8')) as { exitCode: number; stdout: string };
       assert.equal(outcome.exitCode, 0);
       assert.equal(readFileSync(join(dir, 'workspace', 'out.txt'), 'utf8'), 'hello from 65532\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the runner image runs an MCP stdio server\'s tool in the workspace copy, with the SDK\'s client and none of its HTTP-server packages', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'agentrun-mcp-runner-'));
+    try {
+      for (const d of ['workspace', 'state', 'exchange']) {
+        mkdirSync(join(dir, d));
+        chmodSync(join(dir, d), 0o777);
+      }
+      // A stdio server written against the SDK the image carries (CommonJS: required by path).
+      writeFileSync(join(dir, 'workspace', 'server.cjs'), [
+        "const sdk = (p) => require(`/app/node_modules/@modelcontextprotocol/sdk/dist/cjs/${p}`);",
+        "const { z } = require('/app/node_modules/zod');",
+        "const fs = require('node:fs');",
+        "const server = new (sdk('server/mcp.js').McpServer)({ name: 'image-test', version: '1.0.0' });",
+        "server.registerTool('shout', { inputSchema: { file: z.string() } }, async ({ file }) => {",
+        "  const text = fs.readFileSync(file, 'utf8').toUpperCase();",
+        "  fs.writeFileSync('shouted.txt', text);",
+        "  return { content: [{ type: 'text', text }] };",
+        "});",
+        "void server.connect(new (sdk('server/stdio.js').StdioServerTransport)());",
+      ].join('\n'));
+      writeFileSync(join(dir, 'workspace', 'note.txt'), 'quiet words');
+      const request = {
+        runId: 'run_img', userId: 'u_img', index: 0, workspacePrefix: 'users/u_img/runs/run_img/files/',
+        command: { mcp: { server: 'img', argv: ['node', 'server.cjs'], workspace: true, call: { tool: 'shout', args: { file: 'note.txt' } }, timeoutMs: 20_000 } },
+        limits: { timeoutMs: 60_000, outputMaxBytes: 1 << 20 },
+      };
+      const r = podman(['run', '--rm', '--network', 'none', '--read-only', '--tmpfs', '/tmp', '--user', '65532:65532', '--cap-drop', 'ALL',
+        ...['workspace', 'state', 'exchange'].flatMap((d) => ['-v', `${join(dir, d)}:/agentrun/${d}`]),
+        '-e', `AGENTRUN_REQUEST=${JSON.stringify(request)}`, IMAGES.runner, 'node', 'src/runner/main.ts', 'exec']);
+      assert.equal(r.status, 0, r.stderr);
+      const outcome = JSON.parse(readFileSync(join(dir, 'exchange', 'outcome.json'), 'utf8')) as { stdout: string };
+      const report = JSON.parse(outcome.stdout.replace(/^agentrun-mcp-report /, '')) as { result?: { isError: boolean; text: string }; error?: unknown };
+      assert.deepEqual(report.result && [report.result.isError, report.result.text], [false, 'QUIET WORDS'], outcome.stdout);
+      assert.equal(readFileSync(join(dir, 'workspace', 'shouted.txt'), 'utf8'), 'QUIET WORDS');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
