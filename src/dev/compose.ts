@@ -38,6 +38,8 @@ export function installComposeTools(ctx: StackContext): string {
   if (!which('docker-compose')) apt(['docker-compose'], 'docker-compose (validates docker-compose.yml)');
   const missing = ['podman', 'buildah'].filter((c) => !which(c));
   if (missing.length) apt(missing, missing.join(', '));
+  // podman 4.3 names services on a compose network through CNI's dnsname plugin, which no podman package pulls in.
+  if (!existsSync('/usr/lib/cni/dnsname')) apt(['golang-github-containernetworking-plugin-dnsname'], 'the CNI dnsname plugin (compose services reach each other by name)');
   return pipTool(join(ctx.paths.tools, 'podman-compose'), 'podman-compose', PODMAN_COMPOSE_VERSION, 'podman-compose');
 }
 
