@@ -24,6 +24,7 @@ import { createS3 } from '../infra/s3.ts';
 import { httpServerSpans, startTracing } from '../infra/tracing.ts';
 import { LegacyIngress, QueueService } from '../ingress/index.ts';
 import { RunsService } from '../runs/index.ts';
+import { taskQueuePollers } from '../runs/pollers.ts';
 import { DEFAULT_PRIORITY } from '../runs/model.ts';
 import { startRepairLoop } from '../runs/repair.ts';
 import { loadConfig } from '../shared/config.ts';
@@ -61,7 +62,9 @@ async function main(): Promise<void> {
   const hub = new EventHub(sub, events, log.child({ component: 'event-hub' }));
   const queue = new QueueFacade(redis, config.queue.keyPrefix);
   const metrics = createApiMetrics({
-    queue, countRunsByStatus: () => store.countRunsByStatus(), sseClients: () => hub.clientCount, sseRecentBytes: () => hub.recentBytes, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
+    queue, countRunsByStatus: () => store.countRunsByStatus(),
+    taskQueuePollers: () => taskQueuePollers(connection, config.temporal.namespace, config.temporal.taskQueue),
+    sseClients: () => hub.clientCount, sseRecentBytes: () => hub.recentBytes, ingressLastPollMs: () => ingress?.lastPollAt ?? 0, log: log.child({ component: 'metrics' }),
   });
   let ingress: LegacyIngress | undefined;
   const ops = {

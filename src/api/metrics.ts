@@ -1,7 +1,7 @@
 /**
  * The API's Prometheus metrics (prom-client, one registry per process): HTTP latency
  * by route template, runs by status (the database), SSE clients, queue depths and
- * ages, legacy ingress outcomes. Values read from other systems are collected at
+ * ages, the task queue's pollers as Temporal sees them, legacy ingress outcomes. Values read from other systems are collected at
  * scrape time; a failed read keeps the previous value and is logged.
  */
 import type { Server } from 'node:http';
@@ -21,6 +21,8 @@ export interface ApiMetricsDeps {
   sseClients: () => number;
   /** Bytes of recent events the hub keeps for clients that fell behind. */
   sseRecentBytes?: () => number;
+  /** The pollers Temporal sees on the task queue runs are started on (DescribeTaskQueue). */
+  taskQueuePollers?: () => Promise<{ workflow: number; activity: number }>;
   /** When the legacy ingress consumer last polled (ms since epoch; 0 when it does not run). */
   ingressLastPollMs?: () => number;
   log: Logger;
@@ -49,6 +51,20 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
   const http = new Histogram({
     name: 'agentrun_http_request_duration_seconds', help: 'HTTP request latency by method, route template and status',
     labelNames: ['method', 'route', 'status'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+  });
+  new Gauge({
+    name: 'agentrun_task_queue_pollers', help: 'Pollers Temporal sees on the task queue this API starts runs on, by task type (DescribeTaskQueue); 0 means no worker takes its runs',
+    labelNames: ['type'] as const, registers,
+    async collect() {
+      if (!deps.taskQueuePollers) return;
+      try {
+        const p = await deps.taskQueuePollers();
+        this.set({ type: 'workflow' }, p.workflow);
+        this.set({ type: 'activity' }, p.activity);
+      } catch (err) {
+        deps.log.warn({ err: (err as Error).message }, 'could not describe the task queue; pollers keep their last value');
+      }
+    },
   });
   new Gauge({ name: 'agentrun_sse_clients', help: 'SSE clients following a run on this API process', registers, collect() { this.set(deps.sseClients()); } });
   new Gauge({ name: 'agentrun_sse_recent_bytes', help: 'Bytes of recent run events kept in memory for SSE clients that fell behind', registers, collect() { this.set(deps.sseRecentBytes?.() ?? 0); } });

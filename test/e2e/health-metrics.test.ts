@@ -115,6 +115,24 @@ describe('operations endpoints', () => {
     }
     assert.ok(samples.some((s) => s.name === 'agentrun_queue_consumer_last_poll_timestamp_seconds' && s.value > Date.now() / 1000 - 60));
     assert.ok(has('agentrun_api_process_cpu_user_seconds_total'));
+    // Temporal's own view of the runs' task queue: this test's worker polls it.
+    for (const type of ['workflow', 'activity']) {
+      assert.ok(samples.some((s) => s.name === 'agentrun_task_queue_pollers' && s.labels === `{type="${type}"}` && s.value >= 1), `${type} pollers`);
+    }
+  });
+
+  it('agentrun_task_queue_pollers is 0 when the only worker polls another task queue (the seeds\' worker that never dequeued)', async () => {
+    const lonely = await startApi({ ...env, TEMPORAL_TASK_QUEUE: uniqueQueue('unpolled') });
+    try {
+      const metricsUrl = /"metrics":"(http:\/\/[^"]+\/metrics)"/.exec(lonely.output())?.[1];
+      assert.ok(metricsUrl);
+      const samples = parseExposition(await (await fetch(metricsUrl)).text());
+      for (const type of ['workflow', 'activity']) {
+        assert.deepEqual(samples.filter((s) => s.name === 'agentrun_task_queue_pollers' && s.labels === `{type="${type}"}`).map((s) => s.value), [0], type);
+      }
+    } finally {
+      await stop(lonely);
+    }
   });
 
   it('the worker serves /metrics on WORKER_METRICS_PORT with its own series and the Temporal SDK\'s', async () => {
