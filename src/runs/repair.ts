@@ -18,7 +18,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { closedStatus } from './workflow.ts';
 import type { QueueFacade } from '../infra/queue.ts';
-import type { Store } from '../store/types.ts';
+import type { StaleCursor, Store } from '../store/types.ts';
 
 export interface RepairDeps {
   store: Store;
@@ -34,10 +34,30 @@ export const START_INTERRUPTED = {
 
 export interface RepairOutcome { failed: string[]; closed: string[]; running: string[]; unknown: string[] }
 
-/** One pass over at most `limit` stale queued records. */
-export async function repairQueuedRuns(deps: RepairDeps, graceS: number, limit = 100): Promise<RepairOutcome> {
+/** Stale records read per page, and pages per pass (a pass looks at up to PAGE × PAGES records). */
+const PAGE = 100;
+const PAGES = 20;
+
+/**
+ * One pass over the stale queued records, page by page: a flood of runs rightly queued
+ * behind busy workers (left alone) must not hide a newer record an interrupted start left.
+ */
+export async function repairQueuedRuns(deps: RepairDeps, graceS: number, pageSize = PAGE, pages = PAGES): Promise<RepairOutcome> {
   const out: RepairOutcome = { failed: [], closed: [], running: [], unknown: [] };
-  for (const { id } of await deps.store.listStaleQueued(graceS, limit)) {
+  let after: StaleCursor | undefined;
+  for (let page = 0; page < pages; page += 1) {
+    const stale = await deps.store.listStaleQueued(graceS, pageSize, after);
+    await repairPage(deps, graceS, stale.map((r) => r.id), out);
+    if (stale.length < pageSize) break;
+    const last = stale.at(-1)!;
+    after = { updatedAt: last.updated_at, id: last.id };
+  }
+  if (out.failed.length + out.closed.length > 0) deps.log.warn({ failed: out.failed, closed: out.closed }, 'repaired run records left queued without a running workflow');
+  return out;
+}
+
+async function repairPage(deps: RepairDeps, graceS: number, ids: string[], out: RepairOutcome): Promise<void> {
+  for (const id of ids) {
     let status: string;
     try {
       status = (await deps.temporal.workflow.getHandle(id).describe()).status.name;
@@ -66,8 +86,6 @@ export async function repairQueuedRuns(deps: RepairDeps, graceS: number, limit =
       out.running.push(id);
     }
   }
-  if (out.failed.length + out.closed.length > 0) deps.log.warn({ failed: out.failed, closed: out.closed }, 'repaired run records left queued without a running workflow');
-  return out;
 }
 
 /** Runs the repair now and every `intervalS`; stop() ends it. */

@@ -45,6 +45,9 @@ export interface LedgerEntry {
   note: string | null; actor: string | null; created_at: string;
 }
 
+/** Where a page of stale queued records ended: the next page starts after it. */
+export interface StaleCursor { updatedAt: string; id: string }
+
 export interface RunRecordInput { id: string; userId: string; prompt: string; priority?: number; status?: RunStatus }
 export interface RunFields { plan?: unknown; result_summary?: string; error?: { code: string; message: string } | null }
 export interface StepRecordInput {
@@ -146,8 +149,8 @@ export interface Store {
    * is left as it is (`created: false`).
    */
   admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult>;
-  /** Run records `queued` for longer than `olderThanS` (oldest first, at most `limit`): candidates for repair. */
-  listStaleQueued(olderThanS: number, limit: number): Promise<{ id: string; user_id: string; updated_at: string }[]>;
+  /** Run records `queued` for longer than `olderThanS` (oldest first, at most `limit`, after `after`): candidates for repair. */
+  listStaleQueued(olderThanS: number, limit: number, after?: StaleCursor): Promise<{ id: string; user_id: string; updated_at: string }[]>;
   /** Fails a record that is still `queued` and stale; false when it moved on meanwhile. */
   failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean>;
   /** Appends one row to the audit trail (`agent_audit`); answers its id and time. */

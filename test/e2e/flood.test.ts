@@ -23,6 +23,7 @@ describe('fair under a flood: another user\'s run, and a priority-1 run, go ahea
   let y: string;
   const tokens: Record<string, string> = {};
   const backlog: string[] = [];
+  let env: Record<string, string>;
 
   const start = async (who: string, prompt: string, priority?: number): Promise<{ id: string; at: number }> => {
     const at = Date.now();
@@ -55,19 +56,26 @@ describe('fair under a flood: another user\'s run, and a priority-1 run, go ahea
     x = await newUser(c, 1_000_000, 'flood-x');
     y = await newUser(c, 10_000, 'flood-y');
     for (const u of [x, y]) tokens[u] = await mintToken(u);
-    const env = {
+    env = {
       ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('flood'), API_MAX_ACTIVE_RUNS: String(BACKLOG + 10),
       WORKER_MAX_CONCURRENT_ACTIVITIES: '2', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '4',
     };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
-    // The backlog is cancelled through the API, as an operator would clear it.
+    // The backlog is cancelled through the API, as an operator would clear it, and drained by a
+    // roomier worker until every record has ended: nothing is left queued for other tests.
     for (let i = 0; i < backlog.length; i += 25) {
       await Promise.all(backlog.slice(i, i + 25).map((id) => fetch(`${api!.url}/v1/runs/${id}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${tokens[x]}` } }).catch(() => undefined)));
     }
-    await Promise.all([stop(api), stop(worker)]);
-    await c?.close();
+    const drain = await startWorker({ ...env, WORKER_MAX_CONCURRENT_ACTIVITIES: '20', WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: '40' });
+    try {
+      await waitUntil('the backlog ended', async () => Number((await c.store.query<{ n: string }>(
+        "SELECT count(*) AS n FROM agent_runs WHERE user_id = $1 AND status NOT IN ('completed','failed','cancelled')", [x])).rows[0]!.n) === 0 || undefined, 180_000);
+    } finally {
+      await Promise.all([stop(api), stop(worker), stop(drain)]);
+      await c?.close();
+    }
   });
 
   it('Y\'s run and X\'s priority-1 run start their first step long before X\'s backlog drains', async (t) => {

@@ -11,7 +11,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { fingerprint } from '../../src/api/idempotency.ts';
 import { newRunId } from '../../src/runs/ids.ts';
-import { START_INTERRUPTED } from '../../src/runs/repair.ts';
+import { repairQueuedRuns, START_INTERRUPTED } from '../../src/runs/repair.ts';
+import { createLogger } from '../../src/infra/logger.ts';
 import { QueueFacade } from '../../src/infra/queue.ts';
 import { sha256Hex } from '../../src/shared/hash.ts';
 import { redisKeys, WORKFLOW_TYPE } from '../../src/shared/names.ts';
@@ -102,6 +103,20 @@ describe('repair of half-done starts', () => {
     await c.temporal.workflow.getHandle(waiting.id).terminate('operator ended it before any worker took it');
     await waitUntil('the record follows its terminated workflow', async () => (await status(waiting.id)) === 'failed', 30_000);
     assert.equal(((await c.store.getRun(waiting.id))!.error as { code: string }).code, 'workflow_closed');
+  });
+
+  it('pages through the stale records: a flood of rightly queued runs does not hide a newer interrupted start', async () => {
+    const user = await newUser(c, 1000, 'repair-flood');
+    // Five older records whose workflows exist (queued behind busy workers: left alone), then one left without a workflow.
+    for (let i = 0; i < 5; i += 1) {
+      const id = await admitted(user, `write_file f${i}.txt queued behind the flood`, 10);
+      await startWorkflow(id, user);
+    }
+    const interrupted = await admitted(user, 'write_file g.txt never started', 5);
+    // Pages of two: the first pages hold only older queued records (these five, and any the stack holds), never the interrupted one.
+    const out = await repairQueuedRuns({ store: c.store, temporal: c.temporal, log: createLogger('silent', 'test') }, 60, 2, 1000);
+    assert.ok(out.failed.includes(interrupted) || (await status(interrupted)) === 'failed', JSON.stringify(out));
+    assert.equal(await status(interrupted), 'failed');
   });
 
   it('Idempotency-Key after an ambiguous start (Temporal took it, the API saw an error): the same run, never a second', async () => {
