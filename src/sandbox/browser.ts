@@ -16,7 +16,6 @@ import { accessSync, constants } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { EgressProxy } from '../infra/egress-proxy.ts';
 import type { EgressPolicy } from '../infra/egress.ts';
 import { JAIL } from './bwrap.ts';
@@ -162,6 +161,8 @@ export class ChromiumHost implements BrowserHost {
         proxy = await EgressProxy.listen(o.egress, o.maxPageBytes, { port: 0 });
         port = proxy.port;
       }
+      // Loaded on a browser step's first use: a worker that opens no page never pays for playwright-core.
+      const { chromium } = await import('playwright-core');
       const browser = await chromium.launch({
         executablePath, args: chromiumArgs(port), timeout: o.launchTimeoutMs, chromiumSandbox: false,
         env: { PATH: '/usr/bin:/bin', HOME: join(scratch, 'home'), LANG: 'C.UTF-8', TZ: 'UTC' },

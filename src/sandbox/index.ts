@@ -15,7 +15,6 @@ import type { Config } from '../shared/config.ts';
 import { Jail, JailUnavailableError } from './jail.ts';
 import { WORKING_COPY_MAX_BYTES } from './execute.ts';
 import { LocalExecutor } from './local.ts';
-import { McpHost } from './mcp.ts';
 import type { Executor, SandboxWorkspace } from './types.ts';
 
 /**
@@ -32,6 +31,8 @@ export async function createExecutor(config: Pick<Config, 'sandbox' | 'tools'>, 
   // On Kubernetes, stdio servers run in Jobs (loaded only then, as the executor is).
   const pods = exec.kind === 'kubernetes' && config.sandbox.kind === 'kubernetes'
     ? new (await import('./kubernetes/mcp.ts')).PodMcpRunner(exec, config.sandbox.kubernetes.image) : undefined;
+  // Loaded only with MCP_SERVERS set: the MCP SDK is not every worker's cost.
+  const { McpHost } = await import('./mcp.ts');
   const mcp = new McpHost({ servers, jail, posture, workspace, log: log.child({ component: 'mcp' }), pods });
   try {
     await mcp.discover();
