@@ -9,8 +9,8 @@
  * operator-configured service reached directly, with its headers.
  *
  * `discover` lists every server's tools at start: a stdio server that cannot list them
- * stops the worker (its config is wrong); an HTTP one is logged and left out until it
- * answers a later listing.
+ * stops the worker (its config is wrong); an HTTP one is logged and its tools are not
+ * offered by this worker (the planner's list is fixed at start).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -69,7 +69,7 @@ export class McpHost implements McpConnectors {
         this.log.info({ server: name, tools: this.listed.get(name)!.length }, 'MCP server listed');
       } catch (err) {
         if (isStdioServer(cfg)) throw new Error(`MCP server "${name}" could not list its tools: ${(err as Error).message}`, { cause: err });
-        this.log.warn({ server: name, err: (err as Error).message }, 'MCP server did not list its tools; its tools are not offered until it does');
+        this.log.warn({ server: name, err: (err as Error).message }, 'MCP server did not list its tools: this worker does not offer them (restart it once the server answers)');
       }
     }
   }
@@ -84,7 +84,6 @@ export class McpHost implements McpConnectors {
       changedFiles = await saveBack();
       return r;
     });
-    if (!this.listed.has(req.server)) this.listed.set(req.server, []); // it answers now; the next listing fills it
     return { ...result, changedFiles };
   }
 
