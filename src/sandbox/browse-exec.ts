@@ -12,19 +12,17 @@ import { checkWorkspacePath } from '../shared/workspace-path.ts';
 import { ChromiumHost } from './browser.ts';
 import type { BrowseResult } from './browser.ts';
 import { REPORT_MARK } from './browse.ts';
-import type { BrowserCommand } from './types.ts';
+import type { BrowserCommand, OwnOutcome } from './types.ts';
 
 /** Characters of the page's text the report carries for the log (the file holds it all). */
 const REPORT_TEXT_CHARS = 16_000;
 
-export interface BrowseExecOutcome { exitCode: number; stdout: string; stderr: string; durationMs: number }
-
-export async function browseExec(cmd: BrowserCommand, workspaceDir: string, signal: AbortSignal): Promise<BrowseExecOutcome> {
+export async function browseExec(cmd: BrowserCommand, workspaceDir: string, signal: AbortSignal): Promise<OwnOutcome> {
   const started = performance.now();
   const host = new ChromiumHost(cmd.chromium, undefined);
   let r: BrowseResult;
   try {
-    r = await host.browse({ page: cmd.page, egress: cmd.egress, maxPageBytes: cmd.maxPageBytes, files: cmd.files, step: { runId: '', userId: '', index: 0, workspacePrefix: '' } }, signal);
+    r = await host.browse({ page: cmd.page, egress: cmd.egress, maxPageBytes: cmd.maxPageBytes }, signal);
   } catch (err) {
     return { exitCode: 1, stdout: '', stderr: `browser: ${(err as Error).message.split('\n')[0]}`, durationMs: Math.round(performance.now() - started) };
   }

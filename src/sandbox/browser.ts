@@ -115,7 +115,8 @@ export class ChromiumHost implements BrowserHost {
     this.posture = jail ? 'jailed' : 'host';
   }
 
-  async browse(req: BrowseRequest, signal: AbortSignal): Promise<BrowseResult> {
+  /** Only the page and its egress matter here: the caller saves the files (a pod's runner, or the worker). */
+  async browse(req: Pick<BrowseRequest, 'page' | 'egress' | 'maxPageBytes'>, signal: AbortSignal): Promise<BrowseResult> {
     const session = await this.open({ launchTimeoutMs: LAUNCH_TIMEOUT_MS, egress: req.egress, maxPageBytes: req.maxPageBytes });
     const onAbort = () => void session.close();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -154,9 +155,8 @@ export class ChromiumHost implements BrowserHost {
         });
         // playwright-core starts "the browser" with its own flags and talks to it over fds 3 and 4,
         // which bubblewrap passes through: the browser it starts is this script, the jail around Chromium.
-        const drop = jailed.runAs ? ['/usr/bin/setpriv', `--reuid=${jailed.runAs.uid}`, `--regid=${jailed.runAs.gid}`, '--clear-groups', '--'] : [];
         executablePath = join(scratch, 'chromium');
-        await writeFile(executablePath, `#!/bin/sh\nexec ${[...drop, ...jailed.argv].map(shQuote).join(' ')} "$@"\n`, { mode: 0o700 });
+        await writeFile(executablePath, `#!/bin/sh\nexec ${jailed.launchArgv.map(shQuote).join(' ')} "$@"\n`, { mode: 0o700 });
       } else {
         proxy = await EgressProxy.listen(o.egress, o.maxPageBytes, { port: 0 });
         port = proxy.port;

@@ -149,6 +149,11 @@ export function jailOwner(): { uid: number; gid: number } | undefined {
   return mapped('/proc/self/uid_map') && mapped('/proc/self/gid_map') ? { uid: NOBODY, gid: NOBODY } : undefined;
 }
 
+/** The argv prefix that drops to `owner` before exec'ing the rest (nothing without an owner). */
+export function dropTo(owner: { uid: number; gid: number } | undefined): string[] {
+  return owner ? ['/usr/bin/setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--'] : [];
+}
+
 /** Writes the jail's passwd, group and hosts, and hands the workspace copy to the jail's host user. */
 export async function prepareJail(o: { etcDir: string; workspaceDir: string; scratch: string; owner?: { uid: number; gid: number } }): Promise<void> {
   await mkdir(o.etcDir, { recursive: true, mode: 0o755 });

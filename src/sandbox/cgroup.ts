@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { dropTo } from './bwrap.ts';
 
 const ROOT = '/sys/fs/cgroup';
 
@@ -91,7 +92,7 @@ export class SandboxCgroups {
  * root) writes its own pid to each cgroup, then execs setpriv, which execs the argv.
  */
 export function inCgroup(cg: StepCgroup, owner: { uid: number; gid: number } | undefined, argv: string[]): string[] {
-  const drop = owner ? ['/usr/bin/setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--'] : [];
+  const drop = dropTo(owner);
   const join = cg.procs.map((_, i) => `echo $$ > "$${i + 1}" || exit 125`).join('; ');
   // `env -i`: the shell's own variables (PWD, …) must not reach the jail's pid 1.
   return ['/bin/sh', '-c', `${join}; shift ${cg.procs.length}; exec /usr/bin/env -i "$@"`, 'sh', ...cg.procs, ...drop, ...argv];

@@ -67,18 +67,12 @@ export async function pullPhase(workspace: SandboxWorkspace, req: SandboxRequest
 
 export async function execPhase(req: SandboxRequest, dirs: PhaseDirs, ctx: SandboxContext, opts: ExecuteOptions): Promise<ExecOutcome> {
   ctx.signal.throwIfAborted();
-  if ('browser' in req.command) {
-    // Loaded only here: a browser step's pod needs playwright-core, no other execution does.
-    const { browseExec } = await import('./browse-exec.ts');
-    const b = await browseExec(req.command.browser, dirs.workspace, ctx.signal);
-    const outcome: ExecOutcome = { exitCode: b.exitCode, signal: null, timedOut: false, stdout: b.stdout, stderr: b.stderr, truncated: false, durationMs: b.durationMs };
-    await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
-    return outcome;
-  }
-  if ('mcp' in req.command) {
-    const { mcpExec } = await import('./mcp-exec.ts');
-    const m = await mcpExec(req.command.mcp, dirs.workspace, ctx.signal);
-    const outcome: ExecOutcome = { exitCode: 0, signal: null, timedOut: false, stdout: m.stdout, stderr: '', truncated: false, durationMs: m.durationMs };
+  // A browser page or an MCP call the runner does itself; each module is loaded only for its own command.
+  const own = 'browser' in req.command ? await (await import('./browse-exec.ts')).browseExec(req.command.browser, dirs.workspace, ctx.signal)
+    : 'mcp' in req.command ? await (await import('./mcp-exec.ts')).mcpExec(req.command.mcp, dirs.workspace, ctx.signal)
+    : undefined;
+  if (own) {
+    const outcome: ExecOutcome = { ...own, signal: null, timedOut: false, truncated: false };
     await writeFile(join(dirs.exchange, OUTCOME), JSON.stringify(outcome));
     return outcome;
   }

@@ -9,7 +9,7 @@ import { mkdtemp, readdir, lstat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, isAbsolute, join } from 'node:path';
 import type { LocalSandboxConfig, SandboxLimits } from '../shared/config.ts';
-import { bwrapArgv, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, workerNodeDir } from './bwrap.ts';
+import { bwrapArgv, dropTo, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, workerNodeDir } from './bwrap.ts';
 import type { JailSpec } from './bwrap.ts';
 import { inCgroup, SandboxCgroups } from './cgroup.ts';
 
@@ -23,6 +23,8 @@ export interface Jailed {
   argv: string[];
   env: Record<string, string>;
   runAs?: { uid: number; gid: number };
+  /** The argv for a launcher that cannot switch user itself (a wrapper script, the MCP SDK's spawn): `argv` behind the drop to `runAs`. */
+  launchArgv: string[];
   /** Aborted (with the reason) when the command exceeded a limit the jail watches. */
   stop: AbortSignal;
   /** Ends the watch and removes the step's cgroups; says whether the memory cgroup's OOM killer struck. */
@@ -78,6 +80,7 @@ export class Jail {
     return {
       // In cgroups, a root shell joins them and drops to the jail's user itself.
       argv: cg ? inCgroup(cg, owner, argv) : argv, env: {}, runAs: cg ? undefined : owner, stop: ac.signal,
+      launchArgv: cg ? inCgroup(cg, owner, argv) : [...dropTo(owner), ...argv],
       leave: async () => {
         clearInterval(watch);
         if (!cg) return { oomKilled: false };

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { callTool, close, connectStdio, listTools, McpRejected } from '../infra/mcp/index.ts';
 import type { McpCallResult, McpToolInfo } from '../infra/mcp/index.ts';
-import type { McpCommand } from './types.ts';
+import type { McpCommand, OwnOutcome } from './types.ts';
 
 /** The prefix of the report line on stdout. */
 export const MCP_REPORT_MARK = 'agentrun-mcp-report ';
@@ -22,7 +22,7 @@ export type McpReport =
   | { tools: McpToolInfo[] }
   | { error: { kind: 'rejected' | 'unavailable'; message: string } };
 
-export async function mcpExec(cmd: McpCommand, workspaceDir: string, signal: AbortSignal): Promise<{ stdout: string; durationMs: number }> {
+export async function mcpExec(cmd: McpCommand, workspaceDir: string, signal: AbortSignal): Promise<OwnOutcome> {
   const started = performance.now();
   const scratch = cmd.workspace ? undefined : await mkdtemp(join(tmpdir(), 'agentrun-mcp-'));
   let report: McpReport;
@@ -41,5 +41,5 @@ export async function mcpExec(cmd: McpCommand, workspaceDir: string, signal: Abo
   } finally {
     if (scratch) await rm(scratch, { recursive: true, force: true }).catch(() => undefined);
   }
-  return { stdout: `${MCP_REPORT_MARK}${JSON.stringify(report)}\n`, durationMs: Math.round(performance.now() - started) };
+  return { exitCode: 0, stdout: `${MCP_REPORT_MARK}${JSON.stringify(report)}\n`, stderr: '', durationMs: Math.round(performance.now() - started) };
 }

@@ -134,8 +134,7 @@ export class McpHost implements McpConnectors {
       roBinds: cfg.mount ? [{ host: cfg.mount, at: `${JAIL.mcp}/${basename(cfg.mount)}` }] : [],
     });
     entered(j);
-    const drop = j.runAs ? ['/usr/bin/setpriv', `--reuid=${j.runAs.uid}`, `--regid=${j.runAs.gid}`, '--clear-groups', '--'] : [];
     // The SDK adds a few of the worker's variables (HOME, PATH, …) to what it spawns; bubblewrap clears them all.
-    return { argv: [...drop, ...j.argv], env: { PATH: jailPath(false) } };
+    return { argv: j.launchArgv, env: { PATH: jailPath(false) } };
   }
 }

@@ -50,10 +50,15 @@ export interface McpCommand {
   timeoutMs: number;
 }
 
-/** The line a runner prints for a browser or MCP command: `mark` then JSON. Undefined when there is none. */
-export function markedReport<T>(stdout: string, mark: string): T | undefined {
-  const line = stdout.split('\n').find((l) => l.startsWith(mark));
-  return line ? (JSON.parse(line.slice(mark.length)) as T) : undefined;
+/** What a runner's own command (a browser page, an MCP call) ends with; its report is one marked stdout line. */
+export interface OwnOutcome { exitCode: number; stdout: string; stderr: string; durationMs: number }
+
+/** The report of a runner's own command (`mark` then JSON on stdout), or, when there is none, why: its exit and last words. */
+export function reportOf<T>(r: Pick<SandboxResult, 'exitCode' | 'signal' | 'stdout' | 'stderr'>, mark: string): { report: T } | { missing: string } {
+  const line = r.exitCode === 0 ? r.stdout.split('\n').find((l) => l.startsWith(mark)) : undefined;
+  if (line) return { report: JSON.parse(line.slice(mark.length)) as T };
+  const last = r.stderr.trim().split('\n').pop()?.slice(0, 300);
+  return { missing: `exit ${r.exitCode ?? r.signal}${last ? `: ${last}` : ''}` };
 }
 
 export interface SandboxResult {

@@ -29,7 +29,7 @@ export interface BrowseOutcome {
   page: { title: string; url: string; status?: number; loaded: boolean; refused: { url: string; reason: string }[]; text?: string; textBytes?: number };
 }
 
-export async function browse(deps: ActivityDeps, ws: Workspace, index: number, step: BrowserStep, write: WriteOptions, signal: AbortSignal, beat: () => void): Promise<BrowseOutcome> {
+export async function browse(deps: ActivityDeps, ws: Workspace, index: number, step: BrowserStep, write: WriteOptions, signal: AbortSignal): Promise<BrowseOutcome> {
   const host = deps.sandbox.browser;
   if (!host) throw nonRetryable(FAILURE_TYPES.toolUnavailable, `browser is not available here: ${deps.sandbox.browserAbsent ?? 'no browser'}`);
   const cfg = deps.tools.browser;
@@ -40,17 +40,11 @@ export async function browse(deps: ActivityDeps, ws: Workspace, index: number, s
     throw err;
   }
   const files = { screenshot: step.screenshot, text: step.text ? (typeof step.text === 'string' ? step.text : textPath(index)) : undefined };
-  const beating = setInterval(beat, 1000);
-  let r;
-  try {
-    r = await host.browse({
-      page: { url: step.url, screenshot: step.screenshot !== undefined, text: files.text !== undefined, timeoutMs: cfg.timeoutMs },
-      egress: deps.tools.fetch, maxPageBytes: cfg.pageMaxBytes, files,
-      step: { runId: ws.runId, userId: ws.userId, index, workspacePrefix: s3Keys.workspaceFiles(ws.userId, ws.workspaceId) },
-    }, signal);
-  } finally {
-    clearInterval(beating);
-  }
+  const r = await host.browse({
+    page: { url: step.url, screenshot: step.screenshot !== undefined, text: files.text !== undefined, timeoutMs: cfg.timeoutMs },
+    egress: deps.tools.fetch, maxPageBytes: cfg.pageMaxBytes, files,
+    step: { runId: ws.runId, userId: ws.userId, index, workspacePrefix: s3Keys.workspaceFiles(ws.userId, ws.workspaceId) },
+  }, signal);
   if (r.refusedNavigation) throw nonRetryable(FAILURE_TYPES.fetchRefused, `browser: ${r.refusedNavigation}`, { url: step.url });
   // A pod saved its files itself; here the worker saves what the page gave.
   const saved = new Map((r.saved ?? []).map((f) => [f.path, f.bytes]));

@@ -19,6 +19,16 @@ import type { PlanStep, StepResult } from '../../shared/run.ts';
 
 /** Files a list_files step shows on the run's log (the step's summary counts them all). */
 const LIST_EVENT_FILES = 200;
+/** Runs a tool that takes a while (a browser, a connector), heartbeating every second: tool steps time out after 10 s without one. */
+async function heartbeating<T>(ctx: Context, work: () => Promise<T>): Promise<T> {
+  const beat = setInterval(() => ctx.heartbeat(), 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 /** What a step is, for its record and its `started` event (never its whole content). */
 export function describeStep(step: PlanStep): Record<string, unknown> {
   switch (step.tool) {
@@ -92,12 +102,12 @@ export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: 
       return r.result;
     }
     case 'browser': {
-      const r = await browse(deps, ws, index, step, opts, ctx.cancellationSignal, () => ctx.heartbeat());
+      const r = await heartbeating(ctx, () => browse(deps, ws, index, step, opts, ctx.cancellationSignal));
       await deps.events.append(runId, [{ key: `step:${index}:page`, type: 'log', data: { index, stream: 'browser', ...r.page } }]);
       return r.result;
     }
     case 'mcp': {
-      const r = await callMcp(deps, ws, index, step, opts, ctx.cancellationSignal, () => ctx.heartbeat());
+      const r = await heartbeating(ctx, () => callMcp(deps, ws, index, step, opts, ctx.cancellationSignal));
       await deps.events.append(runId, [{ key: `step:${index}:mcp`, type: 'log', data: { index, stream: 'mcp', ...r.log } }]);
       return r.result;
     }

@@ -30,12 +30,11 @@ export interface McpOutcome {
   log: { connector: string; isError: boolean; text: string; saved: string[]; changedFiles: number };
 }
 
-export async function callMcp(deps: ActivityDeps, ws: Workspace, index: number, step: McpStep, write: WriteOptions, signal: AbortSignal, beat: () => void): Promise<McpOutcome> {
+export async function callMcp(deps: ActivityDeps, ws: Workspace, index: number, step: McpStep, write: WriteOptions, signal: AbortSignal): Promise<McpOutcome> {
   const label = toolLabel(step);
   const host = deps.sandbox.mcp;
   const absent = host ? host.absent(step.server) : 'no MCP servers are configured here (MCP_SERVERS)';
   if (absent || !host) throw nonRetryable(FAILURE_TYPES.toolUnavailable, `${label} is not available: ${absent}`);
-  const beating = setInterval(beat, 1000);
   let r;
   try {
     r = await host.call({
@@ -47,8 +46,6 @@ export async function callMcp(deps: ActivityDeps, ws: Workspace, index: number, 
     if (err instanceof McpRejected) throw nonRetryable(FAILURE_TYPES.mcpRejected, `${label}: ${err.message}`, { server: step.server, tool: step.name });
     if (err instanceof McpUnavailable) throw ApplicationFailure.create({ type: FAILURE_TYPES.mcpUnavailable, message: `${label}: ${err.message}` });
     throw err;
-  } finally {
-    clearInterval(beating);
   }
   const saved: string[] = [];
   const path = resultPath(index);

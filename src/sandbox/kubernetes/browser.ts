@@ -6,7 +6,7 @@
  */
 import { REPORT_MARK } from '../browse.ts';
 import type { BrowseRequest, BrowseResult, BrowserHost } from '../browser.ts';
-import { markedReport } from '../types.ts';
+import { reportOf } from '../types.ts';
 import type { Executor } from '../types.ts';
 
 /** Time a browser Job may take beyond the page's load cap: scheduling, pull, Chromium's start, push. */
@@ -32,9 +32,9 @@ export class PodBrowserHost implements BrowserHost {
       command: { browser: { page: req.page, files: req.files, egress: req.egress, maxPageBytes: req.maxPageBytes, chromium: this.chromium } },
       limits: { timeoutMs: req.page.timeoutMs + JOB_OVERHEAD_MS, outputMaxBytes: REPORT_MAX_BYTES },
     }, { signal });
-    const report = r.exitCode === 0 ? markedReport<BrowseResult>(r.stdout, REPORT_MARK) : undefined;
+    const got = reportOf<BrowseResult>(r, REPORT_MARK);
     // No report: the pod could not open a browser (or died); worth another attempt.
-    if (!report) throw new Error(`the browser Job ended without a page report (exit ${r.exitCode ?? r.signal}${r.stderr ? `: ${r.stderr.trim().split('\n').pop()!.slice(0, 300)}` : ''})`);
-    return report;
+    if ('missing' in got) throw new Error(`the browser Job ended without a page report (${got.missing})`);
+    return got.report;
   }
 }

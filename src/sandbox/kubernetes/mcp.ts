@@ -12,7 +12,7 @@ import type { McpStdioServerConfig, McpToolInfo } from '../../infra/mcp/index.ts
 import { s3Keys } from '../../shared/names.ts';
 import { MCP_REPORT_MARK } from '../mcp-exec.ts';
 import type { McpReport } from '../mcp-exec.ts';
-import { markedReport } from '../types.ts';
+import { reportOf } from '../types.ts';
 import type { Executor, McpCallOutcome, McpCallRequest, McpCommand } from '../types.ts';
 
 /** Time a Job may take beyond the call's own limit: scheduling, pulls, the server's start, push. */
@@ -54,8 +54,9 @@ export class PodMcpRunner {
       command: { mcp: { server, argv: cfg.command, env: cfg.env, workspace: cfg.workspace, call, timeoutMs } },
       limits: { timeoutMs: timeoutMs + JOB_OVERHEAD_MS, outputMaxBytes: REPORT_MAX_BYTES },
     }, { signal });
-    const report = r.exitCode === 0 ? markedReport<McpReport>(r.stdout, MCP_REPORT_MARK) : undefined;
-    if (!report) throw new McpUnavailable(server, `its Job ended without a report (exit ${r.exitCode ?? r.signal}${r.stderr ? `: ${r.stderr.trim().split('\n').pop()!.slice(0, 300)}` : ''})`);
+    const got = reportOf<McpReport>(r, MCP_REPORT_MARK);
+    if ('missing' in got) throw new McpUnavailable(server, `its Job ended without a report (${got.missing})`);
+    const report = got.report;
     if ('error' in report) {
       const message = report.error.message.replace(/^MCP server \S+: /, ''); // the error's own prefix, added again below
       throw report.error.kind === 'rejected' ? new McpRejected(server, message) : new McpUnavailable(server, message);
