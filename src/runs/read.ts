@@ -3,6 +3,7 @@ import { Unavailable } from './errors.ts';
 import type { RunsDeps, RunSummary, RunView } from './model.ts';
 import { ownedRun } from './ownership.ts';
 import { closedStatus } from './workflow.ts';
+import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunState, RunStatus } from '../shared/run.ts';
 import type { RunRecord } from '../store/types.ts';
 import { searchAttributes, statusQuery } from '../workflows/definitions.ts';
@@ -25,7 +26,11 @@ export async function getRun(deps: RunsDeps, userId: string, id: string): Promis
   const base = { id, userId, createdAt: d.startTime.toISOString(), closedAt: d.closeTime?.toISOString() };
   try {
     const s = await deps.temporal.workflow.getHandle(id).query(statusQuery);
-    return { ...base, status: s.status, plan: s.plan, steps: s.steps, currentStep: s.currentStep, error: s.error, usage };
+    // The run ended while it was being asked (a query waits for its workflow task): the record
+    // read before it may predate the ending, whose credits the caller would then not see.
+    const ended = TERMINAL_STATUSES.has(s.status) && record && !TERMINAL_STATUSES.has(record.status)
+      ? await deps.store.getRun(id).catch(() => record) : record;
+    return { ...base, status: s.status, plan: s.plan, steps: s.steps, currentStep: s.currentStep, error: s.error, usage: { credits: Number(ended?.credits_charged ?? 0) } };
   } catch (err) {
     // No worker to answer (or the run never got one): report what the server and the record know.
     deps.log.debug({ err, id }, 'status query failed; falling back to describe');

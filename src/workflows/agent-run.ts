@@ -19,7 +19,7 @@ import type { RunResult } from './finish.ts';
 import { createGates } from './gates.ts';
 import { setHandlers } from './handlers.ts';
 import { createPlanner } from './planning.ts';
-import { fromCarry, toCarry } from './state.ts';
+import { endAs, fromCarry, toCarry } from './state.ts';
 import { runSteps } from './step-loop.ts';
 
 export type { RunResult } from './finish.ts';
@@ -40,18 +40,18 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof AgentRun>({ ...input, carry: toCarry(s) });
     }
-    s.state.status = 'completed';
+    endAs(s, 'completed');
     return await finish(run, gates);
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     if (isCancellation(err)) {
-      s.state.status = 'cancelled';
+      endAs(s, 'cancelled');
       s.state.error = { code: 'cancelled', message: 'cancelled by an operator' };
       await CancellationScope.nonCancellable(() => finish(run, gates));
       throw err;
     }
     const { status, code, message } = endingOf(err);
-    s.state.status = status;
+    endAs(s, status);
     s.state.error = { code, message };
     log.warn('run ended', { runId: input.runId, status, code, message });
     const result = await finish(run, gates);

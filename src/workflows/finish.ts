@@ -50,5 +50,6 @@ export async function finish(run: RunContext, gates: Gates): Promise<RunResult> 
     await run.transition(s.state.status, error, fields());
     await run.emit('end', endData());
   }
+  s.ended = true;
   return { status: s.state.status, steps: s.state.completedSteps, creditsCharged: s.state.creditsCharged, ...(s.state.error ? { error: s.state.error } : {}) };
 }

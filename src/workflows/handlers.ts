@@ -8,13 +8,14 @@ import type { RunInput } from '../shared/run.ts';
 import {
   actorOf, approveSignal, DIRECT_ACTOR, messageSignal, pauseSignal, planQuery, progressQuery, resumeSignal, statusQuery,
 } from './definitions.ts';
+import { shownState } from './state.ts';
 import type { AgentRunState } from './state.ts';
 
 export function setHandlers(input: RunInput, s: AgentRunState): void {
-  setHandler(statusQuery, () => s.state);
+  setHandler(statusQuery, () => shownState(s));
   setHandler(planQuery, () => s.plan ?? null);
   setHandler(progressQuery, () => ({
-    status: s.state.status, currentStep: s.state.currentStep ?? null, plannedSteps: s.plan?.steps.length ?? 0,
+    status: shownState(s).status, currentStep: s.state.currentStep ?? null, plannedSteps: s.plan?.steps.length ?? 0,
     completedSteps: s.state.completedSteps, iterations: s.state.iterations, maxIterations: input.limits.maxIterations,
     creditsCharged: s.state.creditsCharged, creditsReserved: s.state.creditsReserved, waitingFor: s.state.waitingFor ?? null,
   }));

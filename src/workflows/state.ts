@@ -6,7 +6,8 @@
  * so a run that continued as new under older code goes on under this one.
  * Deterministic: the only clock is the workflow's.
  */
-import type { Plan, PlanStep, RunEvent, RunInput, RunState } from '../shared/run.ts';
+import { TERMINAL_STATUSES } from '../shared/run.ts';
+import type { Plan, PlanStep, RunEvent, RunInput, RunState, RunStatus } from '../shared/run.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { DIRECT_ACTOR } from './definitions.ts';
 
@@ -74,6 +75,10 @@ function startingExecution(continued: boolean) {
     openHold: undefined as OpenHold | undefined,
     /** Events the run's closing call appends before `end` (the supervisor's last decision). */
     closing: [] as RunEvent[],
+    /** The status before the run's ending was decided, shown until that ending is recorded. */
+    liveStatus: undefined as RunStatus | undefined,
+    /** The ending is recorded: credits settled, record updated, `end` published. */
+    ended: false,
   };
 }
 
@@ -88,4 +93,20 @@ export function fromCarry(input: RunInput, nowMs: number): AgentRunState {
 /** Every carried field, for the next execution's input. */
 export function toCarry(s: AgentRunState): RunCarry {
   return Object.fromEntries(CARRIED.map((k) => [k, s[k]])) as RunCarry;
+}
+
+/** Decides how the run ends; queries go on showing the live status until finish() recorded it. */
+export function endAs(s: AgentRunState, status: RunStatus): void {
+  if (!TERMINAL_STATUSES.has(s.state.status)) s.liveStatus = s.state.status;
+  s.state.status = status;
+}
+
+/**
+ * The run's state as queries show it: an ending decided but not yet recorded shows the
+ * status before it, so a client that reads `completed` also reads the credits it charged.
+ */
+export function shownState(s: AgentRunState): RunState {
+  if (s.ended || !TERMINAL_STATUSES.has(s.state.status)) return s.state;
+  const { error: _decided, ...rest } = s.state;
+  return { ...rest, status: s.liveStatus ?? 'running' };
 }

@@ -86,6 +86,8 @@ export interface FakeOptions {
   reserveRefusal?: CreditResult;
   /** The plan call never answers (until it is cancelled). */
   planHangs?: boolean;
+  /** closeRun (settle, record, `end`) waits for this before it does its work. */
+  closeRunWaits?: Promise<void>;
 }
 
 export interface Recorded {
@@ -177,6 +179,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     },
     async closeRun(input: CloseRunInput) {
       call('closeRun', input);
+      await o.closeRunWaits;
       if (input.before.length > 0) await activities.publish({ events: input.before });
       if (input.credits === 'settle') await activities.settleCredits(input);
       else if (input.credits === 'release') await activities.releaseCredits(input);

@@ -38,12 +38,12 @@ describe('AgentRun workflow logic', () => {
   after(async () => env?.teardown());
 
   /** Runs one workflow with fake activities; `drive` interacts with it while it runs. */
-  async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string) {
+  async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string, workflowTaskTimeout?: string) {
     const taskQueue = `wf-logic-${n++}`;
     const { activities, rec } = fakeActivities(fake);
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
     const outcome = await worker.runUntil(async () => {
-      const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
+      const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input], workflowTaskTimeout });
       if (drive) await drive(h, rec);
       const result = await h.result().then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e }));
       if (fixture && process.env.RECORD_FIXTURES === '1') {
@@ -189,6 +189,31 @@ describe('AgentRun workflow logic', () => {
     assert.equal((outcome.e as { cause?: { type?: string } }).cause?.type, 'insufficient_credits');
     assert.deepEqual(names(rec), ['openRun', 'reserveCredits', 'closeRun']);
     assert.deepEqual(rec.statuses, ['failed'], 'no planning status: the reservation came first');
+  });
+
+  it('shows an ending only once it is recorded: while closeRun settles, queries still say running', async () => {
+    const hangs = () => new Promise<never>(() => undefined);
+    for (const ending of ['completed', 'cancelled'] as const) {
+      let release!: () => void;
+      const closeRunWaits = new Promise<void>((r) => { release = r; });
+      await run({ plans: [plan('write_file')], closeRunWaits, ...(ending === 'cancelled' ? { step: hangs } : {}) }, runInput(), async (h, r) => {
+        if (ending === 'cancelled') {
+          await waitUntil('step running', () => r.calls.some((c) => c.name === 'runStep'));
+          await h.cancel();
+        }
+        try {
+          await waitUntil('closeRun called', () => r.calls.some((c) => c.name === 'closeRun'));
+          const shown = await h.query(statusQuery);
+          assert.equal(shown.status, 'running', `${ending}: decided, not yet recorded`);
+          assert.equal(shown.error, undefined);
+          assert.equal((await h.query(progressQuery)).status, 'running');
+        } finally {
+          release(); // a failed check must not leave the run waiting for ever
+        }
+        await h.result().catch(() => undefined);
+        assert.equal((await h.query(statusQuery)).status, ending, 'recorded: the ending shows');
+      }, undefined, '2 seconds'); // a query waits for the workflow task closeRun (a local activity) holds open: 80% of this
+    }
   });
 
   it('on cancel: stops the in-flight step, releases the reservation, publishes the end event', async () => {
