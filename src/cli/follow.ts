@@ -96,6 +96,12 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
     clearTimeout(detachTimer);
     timeline.stop();
   }
+  // Once the run has ended, its outcome is the answer: a Ctrl-C pressed as it ended (one the
+  // terminal delivers late, on a loaded machine) neither detaches nor kills the command as 130.
+  if (timeline.outcome) {
+    process.on('SIGINT', () => undefined);
+    return exitCodeOf(timeline.outcome);
+  }
   if (detachedNow()) {
     term.note(`detached from ${id}; it goes on. Re-attach: agentrun logs ${id} --follow`);
     return EXIT.detached;
