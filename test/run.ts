@@ -30,6 +30,7 @@ const SLOWEST_FIRST = [
   'test/e2e/worker.test.ts',
   'test/e2e/many-workers.test.ts',
   'test/e2e/flood.test.ts',
+  'test/e2e/backup-restore.test.ts',
   'test/e2e/pay-before-run.test.ts',
   'test/e2e/sse.test.ts',
   'test/e2e/cli.test.ts',

@@ -12,6 +12,8 @@
  *   down      stop them (and the demo's API and worker), the cluster too if it runs (data stays in .data/)
  *   status    say what runs where
  *   migrate   apply database migrations (DATABASE_URL, or the local stack's database)
+ *   backup    save the running stack's data into a new directory, Temporal first (backup/)
+ *   restore   put a backup back onto the stack (`--replace` when it already holds runs)
  *   env       print the environment that points processes at the stack
  *   demo      install + up (no cluster unless SANDBOX=kubernetes), start a worker and the API (left
  *             running for the web page and the CLI), run a demo agent run and stream its log
@@ -34,7 +36,8 @@ import { composeCmd } from './compose.ts';
 import { bench } from './bench/index.ts';
 import { buildComposeImages } from './compose-images.ts';
 import { appImageStale, buildImages } from './image.ts';
-import { apt, log, which } from './proc.ts';
+import { apt, log, StackError, which } from './proc.ts';
+import { backup, restore } from './backup/index.ts';
 import { secrets } from './secrets.ts';
 import { KUBE, kubeStarted, servicesOf } from './services/index.ts';
 import { adminUrl } from './services/postgres.ts';
@@ -81,7 +84,8 @@ async function install(ctx: StackContext, kube: boolean): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-async function up(ctx: StackContext, kube: boolean): Promise<void> {
+/** Every service installed, started and healthy, and the env file written. */
+async function startStack(ctx: StackContext, kube: boolean): Promise<void> {
   await install(ctx, kube);
   secrets(ctx);
   for (const s of servicesOf(kube)) {
@@ -91,7 +95,18 @@ async function up(ctx: StackContext, kube: boolean): Promise<void> {
   if (!kube) say(`  ${KUBE.name.padEnd(9)} ${(await kubeUp(ctx)) ? 'up   (already running)' : `off  ${KUBE_OFF}`}`);
   await writeEnvFile(ctx);
   say(`  env file  ${ctx.paths.envFile}`);
+}
+
+async function up(ctx: StackContext, kube: boolean): Promise<void> {
+  await startStack(ctx, kube);
   await topUpLocalUser(ctx);
+}
+
+/** `./dev restore DIR [--replace]`. */
+async function restoreCmd(ctx: StackContext, args: string[]): Promise<void> {
+  const dir = args.find((a) => !a.startsWith('--'));
+  if (!dir) throw new StackError('usage: ./dev restore DIR [--replace]');
+  await restore(ctx, dir, { replace: args.includes('--replace'), startStack: () => startStack(ctx, wantsKube(ctx, args)) }, say);
 }
 
 /** The local user (DEFAULT_USER_ID) gets credits to run with: topped up to LOCAL_CREDITS on every up. */
@@ -177,6 +192,11 @@ async function main(): Promise<number> {
     case 'down': await down(ctx); return 0;
     case 'status': return (await status(ctx)) ? 0 : 1;
     case 'migrate': await migrateCmd(ctx); return 0;
+    case 'backup':
+      if (!rest[0]) throw new StackError('usage: ./dev backup DIR');
+      await backup(ctx, rest[0], say);
+      return 0;
+    case 'restore': await restoreCmd(ctx, rest); return 0;
     case 'env': for (const [k, v] of Object.entries(await stackEnv(ctx))) say(`export ${k}='${v}'`); return 0;
     case 'demo': await up(ctx, wantsKube(ctx, rest)); await demo(ctx); return 0;
     case 'test': return test(ctx, rest);
@@ -185,7 +205,7 @@ async function main(): Promise<number> {
     case 'bench': await up(ctx, wantsKube(ctx, rest)); await bench(ctx, rest.filter((a) => a !== '--kube'), say); return 0;
     case 'config-table': say(configTable()); return 0;
     default:
-      say('usage: ./dev install|up|down|status|migrate|env|demo|test|bench|image|compose|config-table (install, up, demo, bench: --kube adds the test cluster)');
+      say('usage: ./dev install|up|down|status|migrate|backup|restore|env|demo|test|bench|image|compose|config-table (install, up, demo, bench: --kube adds the test cluster)');
       return cmd ? 2 : 0;
   }
 }

@@ -11,7 +11,7 @@ import { apt, isRoot, log, run, StackError, waitFor, which } from '../proc.ts';
 import { secrets } from '../secrets.ts';
 import { logFile, type Service } from './service.ts';
 
-function pgBinDir(): string | undefined {
+export function pgBinDir(): string | undefined {
   const initdb = which('initdb');
   const candidates = initdb ? [dirname(realpathSync(initdb))] : [];
   if (existsSync('/usr/lib/postgresql')) {

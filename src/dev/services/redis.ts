@@ -3,7 +3,7 @@
  * `default` (admin) user and agentrun's ACL user from src/infra/redis-acl.ts,
  * written as an ACL file that a running server reloads on every `up`.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aclFileLine, AGENTRUN_REDIS_USER } from '../../infra/redis-acl.ts';
 import { createRedis } from '../../infra/redis.ts';
@@ -69,24 +69,71 @@ async function healthy(ctx: StackContext): Promise<boolean> {
   return withRedis(redisUrl(ctx, 'admin'), async (r) => (await r.ping()) === 'PONG');
 }
 
-async function start(ctx: StackContext): Promise<void> {
+/** Starts redis-server on <data>/redis; `appendonly` off only to load a restored RDB file (Redis ignores it with AOF on). */
+async function launch(ctx: StackContext, appendonly: boolean): Promise<void> {
   const acl = writeAclFile(ctx);
   const pid = pidFile(ctx, 'redis');
   const logs = logFile(ctx, 'redis');
-  // A running Redis takes the current ACL file; one started without it (or without a password) is restarted.
-  if (readPid(pid) && (await withRedis(redisUrl(ctx, 'admin'), async (r) => (await r.call('ACL', 'LOAD')) === 'OK').catch(() => false))) return;
-  await stopPid(pid);
-  const dir = join(ctx.paths.data, 'redis');
-  mkdirSync(dir, { recursive: true });
   const bin = redisServerBin();
   if (!bin) throw new StackError('redis-server is not installed: run ./dev install');
+  mkdirSync(redisDir(ctx), { recursive: true });
   startDetached(bin, [
-    '--bind', HOST, '--port', String(ctx.ports.redis), '--dir', dir, '--protected-mode', 'yes',
+    '--bind', HOST, '--port', String(ctx.ports.redis), '--dir', redisDir(ctx), '--protected-mode', 'yes',
     '--aclfile', acl,
-    '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '',
+    '--appendonly', appendonly ? 'yes' : 'no', '--appendfsync', 'everysec', '--save', '',
     '--maxmemory-policy', 'noeviction', '--daemonize', 'no',
   ], { logFile: logs, pidFile: pid });
   await waitFor('Redis', 20_000, () => healthy(ctx).catch(() => false), `see ${logs}`);
+}
+
+const redisDir = (ctx: StackContext) => join(ctx.paths.data, 'redis');
+
+async function start(ctx: StackContext): Promise<void> {
+  const pid = pidFile(ctx, 'redis');
+  // A running Redis takes the current ACL file; one started without it (or without a password) is restarted.
+  writeAclFile(ctx);
+  if (readPid(pid) && (await withRedis(redisUrl(ctx, 'admin'), async (r) => (await r.call('ACL', 'LOAD')) === 'OK').catch(() => false))) return;
+  await stopPid(pid);
+  await launch(ctx, true);
+}
+
+/** A consistent snapshot of the running Redis (BGSAVE) copied to `file`. */
+export async function saveRedisRdb(ctx: StackContext, file: string): Promise<void> {
+  const saves = (info: string) => Number(/rdb_saves:(\d+)/.exec(info)?.[1] ?? NaN);
+  await withRedis(redisUrl(ctx, 'admin'), async (r) => {
+    const before = saves(await r.info('persistence'));
+    // SCHEDULE: an AOF rewrite in progress postpones the snapshot instead of refusing it.
+    await r.call('BGSAVE', 'SCHEDULE');
+    let info = '';
+    await waitFor('Redis BGSAVE', 120_000, async () => {
+      info = await r.info('persistence');
+      return saves(info) > before && /rdb_bgsave_in_progress:0/.test(info);
+    });
+    if (!/rdb_last_bgsave_status:ok/.test(info)) throw new StackError(`Redis BGSAVE failed: see ${logFile(ctx, 'redis')}`);
+  });
+  copyFileSync(join(redisDir(ctx), 'dump.rdb'), file);
+}
+
+/**
+ * Replaces Redis's data with an RDB snapshot: stopped, its directory emptied, the file put
+ * in, started with AOF off (so it loads the RDB), AOF switched on (Redis rewrites it from
+ * the loaded data), then restarted as usual.
+ */
+export async function restoreRedisRdb(ctx: StackContext, file: string): Promise<void> {
+  await stopPid(pidFile(ctx, 'redis'));
+  rmSync(redisDir(ctx), { recursive: true, force: true });
+  mkdirSync(redisDir(ctx), { recursive: true });
+  copyFileSync(file, join(redisDir(ctx), 'dump.rdb'));
+  await launch(ctx, false);
+  await withRedis(redisUrl(ctx, 'admin'), async (r) => {
+    await r.config('SET', 'appendonly', 'yes');
+    await waitFor('Redis AOF rewrite', 120_000, async () => {
+      const info = await r.info('persistence');
+      return /aof_enabled:1/.test(info) && /aof_rewrite_in_progress:0/.test(info) && !/aof_rewrite_scheduled:1/.test(info);
+    });
+  });
+  await stopPid(pidFile(ctx, 'redis'));
+  await launch(ctx, true);
 }
 
 export const redis: Service = {

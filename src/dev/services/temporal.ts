@@ -89,6 +89,9 @@ export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: nu
   return args;
 }
 
+/** The dev server's SQLite file: everything Temporal knows (histories, timers, task queues). */
+export const temporalDbFile = (ctx: StackContext) => join(ctx.paths.data, 'temporal', 'temporal.db');
+
 async function start(ctx: StackContext): Promise<void> {
   const pid = pidFile(ctx, 'temporal');
   const logs = logFile(ctx, 'temporal');
@@ -99,7 +102,7 @@ async function start(ctx: StackContext): Promise<void> {
   const { ports } = ctx;
   const args = temporalDevArgs({
     port: ports.temporal, uiPort: ports.temporalUi, httpPort: ports.temporalHttp, metricsPort: ports.temporalMetrics,
-    dbFile: join(dir, 'temporal.db'),
+    dbFile: temporalDbFile(ctx),
   });
   startDetached(temporalBin(ctx), args, { logFile: logs, pidFile: pid });
   await waitFor('Temporal dev server', 90_000, () => healthy(ctx).catch(() => false), `see ${logs}`);
