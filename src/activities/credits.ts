@@ -36,8 +36,9 @@ export interface SettleHoldInput {
 /** Idempotency keys of credit operations that are one per run. */
 export const creditKeys = {
   reserve: (runId: string) => `reserve:${runId}`,
-  settle: (runId: string) => `settle:${runId}`,
-  release: (runId: string) => `release:${runId}`,
+  /** A reset run (its epoch) closes its reservation again, under a key of its own. */
+  settle: (runId: string, epoch?: string) => `settle:${runId}${epoch === undefined ? '' : `@${epoch}`}`,
+  release: (runId: string, epoch?: string) => `release:${runId}${epoch === undefined ? '' : `@${epoch}`}`,
 };
 
 export function creditActivities(deps: ActivityDeps) {
@@ -48,13 +49,13 @@ export function creditActivities(deps: ActivityDeps) {
     },
 
     /** Returns what a completed run did not use. */
-    async settleCredits(input: { runId: string }): Promise<CreditResult> {
-      return deps.store.settle(input.runId, creditKeys.settle(input.runId));
+    async settleCredits(input: { runId: string; epoch?: string }): Promise<CreditResult> {
+      return deps.store.settle(input.runId, creditKeys.settle(input.runId, input.epoch));
     },
 
     /** Returns what a failed or cancelled run did not use. */
-    async releaseCredits(input: { runId: string }): Promise<CreditResult> {
-      return deps.store.release(input.runId, creditKeys.release(input.runId));
+    async releaseCredits(input: { runId: string; epoch?: string }): Promise<CreditResult> {
+      return deps.store.release(input.runId, creditKeys.release(input.runId, input.epoch));
     },
 
     /** Holds a step's or an LLM call's maximum cost before it starts, and says so on the run's log. */

@@ -8,6 +8,7 @@ import { creditActivities } from './credits.ts';
 import type { HoldInput } from './credits.ts';
 import { llmActivities } from './llm.ts';
 import { runPaidStep } from './paid-step.ts';
+import { reopening } from './reopen.ts';
 import { recordActivities } from './records.ts';
 import type { PaidStep, RunPaidStepInput } from './paid-step.ts';
 import { runStep } from './steps.ts';
@@ -24,7 +25,7 @@ export type ChargeInput = HoldInput;
 export interface RetentionSweepResult { cutoff: string; scanned: number; deleted: number; kept: number; deletedWorkspaces: string[] }
 
 export function createActivities(deps: ActivityDeps, providers: { anthropic?: LlmProvider } = {}) {
-  return {
+  return reopening(deps, {
     ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
     ...creditActivities(deps),
     ...recordActivities(deps),
@@ -67,7 +68,7 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
         deletedWorkspaces: r.deleted.slice(0, 100).map((d) => `${d.userId}/${d.runId}`),
       };
     },
-  };
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

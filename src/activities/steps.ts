@@ -12,15 +12,16 @@ import { describeStep, executeTool } from './tools/index.ts';
 import { s3Keys } from '../shared/names.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
 import { toolLabel } from '../shared/tool-label.ts';
+import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
 
 export type { RunStepInput } from './step-input.ts';
 
 export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<StepResult> {
   const { runId, userId, index, step } = input;
-  const recordKey = s3Keys.stepRecord(userId, runId, index);
+  const recordKey = s3Keys.stepRecord(userId, runId, index, input.epoch);
   const stepEvent = (phase: string, extra: Record<string, unknown> = {}): RunEvent => ({
-    key: `step:${index}:${phase}`, type: 'step', data: { index, tool: step.tool, phase, ...extra },
+    key: `${stepKey(input)}:${phase}`, type: 'step', data: { index, tool: step.tool, phase, ...extra },
   });
 
   const ctx = Context.current();

@@ -51,6 +51,8 @@ export class SseSession implements Follower {
   private lagging = false;
   /** The `: live` comment went out: the client has had everything up to now (`agentrun logs` stops there). */
   private live = false;
+  /** The last event sent was `end`: the stream ends unless more follows it (a reset run's events do). */
+  private ended = false;
 
   constructor(deps: SseDeps, opts: SseOptions, runId: string, res: Response, lastEventId: string | undefined) {
     this.deps = deps;
@@ -65,20 +67,17 @@ export class SseSession implements Follower {
         this.deps.log.info({ runId: this.runId, buffered }, 'dropping slow SSE client');
         this.close(true);
       },
-      // (a read waits for drains itself, page by page)
-      onNeedDrain: () => { if (!this.closed && !this.reading) this.lag(); },
+      onNeedDrain: () => { if (!this.closed && !this.reading) this.lag(); }, // a read waits for drains itself
     });
   }
 
   /**
-   * Reads the next page after the cursor: from the hub's recent events when they cover it,
-   * else from the stream. A thousand clients catching up on 1 KB lines would otherwise each
-   * hold pageSize of them at once: the page is sized so it carries about pageBytes. `full`
-   * says whether more may follow. `fromStream`: the stream's own answer, up to its end (the
-   * hub may not have confirmed the newest entries yet).
+   * The next page after the cursor: from the hub's recent events (the objects and frames every
+   * client shares) when they cover it, else from the stream; sized to carry about pageBytes (a
+   * thousand clients catching up must not each hold pageSize of 1 KB lines). `full`: more may
+   * follow. `fromStream`: the stream's own answer, to its end (the hub may lag behind it).
    */
   private async readPage(fromStream = false): Promise<{ page: StoredEvent[]; full: boolean }> {
-    // Recent events come from the hub's memory: the objects (and frames) every client shares.
     // An empty answer only says the hub has confirmed nothing newer yet: the stream is asked.
     const recent = fromStream ? undefined : this.deps.hub.recentAfter(this.runId, this.cursor, Math.min(this.opts.pageBytes, RECENT_PAGE_BYTES));
     if (recent && recent.page.length > 0) return { page: recent.page, full: recent.more };
@@ -168,8 +167,8 @@ export class SseSession implements Follower {
     if (this.closed) return;
     if (this.reading) this.held.push(event);
     else if (this.lagging) return; // read after the drain
-    else if (this.follows(event)) this.deliver(event);
-    else void this.read(); // something was published while we were not subscribed: the stream has it
+    else if (!this.follows(event)) void this.read();
+    else if ((this.deliver(event), this.ended)) this.close(); // something was published while we were not subscribed: the stream has it
   }
 
   /** Does a live event come right after what the client has (or is it one it already has)? */
@@ -235,6 +234,7 @@ export class SseSession implements Follower {
       this.rereadWanted = false;
       void this.read();
     }
+    if (this.ended) this.close();
     if (this.live || this.reading || this.closed) return;
     this.live = true;
     this.out.send(': live\n\n');
@@ -255,7 +255,7 @@ export class SseSession implements Follower {
     }
     this.lastDeliveryAt = Date.now();
     this.out.send(frameOf(e));
-    if (e.type === 'end') this.close();
+    this.ended = e.type === 'end';
   }
 
   /** Sends nothing more until the client drained what it has, then reads on from the cursor. */

@@ -89,10 +89,13 @@ export class Timeline {
 
   constructor(term: Terminal) {
     this.term = term;
-    if (term.tty) {
-      this.timer = setInterval(() => this.tick(), 100);
-      this.timer.unref();
-    }
+    this.spin();
+  }
+
+  private spin(): void {
+    if (!this.term.tty) return;
+    this.timer = setInterval(() => this.tick(), 100);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -108,6 +111,7 @@ export class Timeline {
     if (this.term.json) {
       this.term.doc({ id: m.id ?? null, event: m.event, data });
       if (m.event === 'end') this.outcome = { status: String(data.status), error: data.error as Outcome['error'] };
+      if (m.event === 'reset') this.outcome = undefined;
       return;
     }
     switch (m.event) {
@@ -120,6 +124,7 @@ export class Timeline {
       case 'approval': return this.onApproval(data);
       case 'gap': return this.term.note(this.term.paint('yellow', `(older events: ${JSON.stringify(data)})`));
       case 'end': return this.onEnd(data);
+      case 'reset': return this.onReset(data);
       default: this.term.line(`${m.event}: ${m.data}`);
     }
   }
@@ -189,6 +194,15 @@ export class Timeline {
     const e = this.outcome.error;
     const why = e ? `: ${e.code === d.status ? '' : `${e.code}: `}${e.message}` : '';
     this.term.line(`${this.term.paint(color, '■')} ${String(d.status)}${why}  ${seconds(Date.now() - this.started)} · ${credits} credit(s)`);
+  }
+
+  /** A reset in Temporal: the run goes on from an earlier point, its ending so far undone. */
+  private onReset(d: Record<string, unknown>): void {
+    this.outcome = undefined;
+    const again = typeof d.reserved === 'number' && d.reserved > 0 ? `, ${d.reserved} credit(s) reserved again` : '';
+    const refused = typeof d.message === 'string' ? `: ${d.message}` : '';
+    this.term.line(`${this.term.paint('cyan', '↺')} reset: the run goes on from an earlier point of its history${again}${refused}`);
+    this.spin();
   }
 
   private tick(): void {

@@ -41,7 +41,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
 
-/** Yields the run's events until its `end` event (or `: live` with untilLive, or the signal). */
+/** Yields the run's events until the stream ends after an `end` event (or `: live` with untilLive, or the signal). */
 export async function* followRun(client: ApiClient, runId: string, opts: FollowOptions = {}): AsyncGenerator<SseMessage> {
   let last = opts.lastEventId;
   let attempt = 0;
@@ -53,6 +53,7 @@ export async function* followRun(client: ApiClient, runId: string, opts: FollowO
     opts.signal?.addEventListener('abort', stop, { once: true });
     let live = false;
     let expired = false;
+    let ended = false;
     let why: string;
     const usedToken = client.tokenNow();
     try {
@@ -67,8 +68,10 @@ export async function* followRun(client: ApiClient, runId: string, opts: FollowO
         failingSince = undefined;
         if (m.id) last = m.id;
         yield m;
-        if (m.event === 'end') return;
+        ended = m.event === 'end';
       }
+      // The API ends the stream after `end` unless more follows it (a reset run's events do).
+      if (ended) return;
       why = expired ? 'the token expired' : 'the API ended the stream';
     } catch (err) {
       if (live || opts.signal?.aborted) return;

@@ -99,8 +99,8 @@ export const s3Keys = {
   planContent: (userId: string, runId: string, callId: number, stepIndex: number) =>
     `users/${userId}/runs/${runId}/.agentrun/plans/${callId}/step-${stepIndex}.txt`,
   /** Result record of a completed step: its presence means the step's effects already happened. */
-  stepRecord: (userId: string, runId: string, index: number) =>
-    `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}.json`,
+  stepRecord: (userId: string, runId: string, index: number, epoch?: string) =>
+    `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}${epoch === undefined ? '' : `@${epoch}`}.json`,
 } as const;
 
 /** Labels on a run's Kubernetes Jobs and pods (the executor sets them; selectors find a run's by them). */

@@ -171,7 +171,7 @@ export interface RunState {
 }
 
 /** Events carried on a run's log stream (SSE event names). */
-export const EVENT_TYPES = ['status', 'log', 'step', 'usage', 'approval', 'end'] as const;
+export const EVENT_TYPES = ['status', 'log', 'step', 'usage', 'approval', 'end', 'reset'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export interface RunEvent {

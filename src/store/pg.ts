@@ -1,7 +1,7 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
-import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepRecordInput, Store } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepRecordInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -136,6 +136,9 @@ export class PgStore implements Store {
   }
   listStaleQueued(olderThanS: number, limit: number, after?: StaleCursor): Promise<{ id: string; user_id: string; updated_at: string }[]> {
     return this.fn('run_list_stale_queued_after', [olderThanS, limit, after?.updatedAt ?? null, after?.id ?? null]);
+  }
+  reopenRun(runId: string, epoch: string): Promise<ReopenResult> {
+    return this.fn('run_reopen', [runId, epoch]);
   }
   async failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean> {
     return (await this.fn<{ failed: boolean }>('run_fail_stale', [id, olderThanS, JSON.stringify(error)])).failed;

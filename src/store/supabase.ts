@@ -6,7 +6,7 @@
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
-import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepRecordInput, Store } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepRecordInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
 import { RUN_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
@@ -148,6 +148,9 @@ export class SupabaseStore implements Store {
   }
   async admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult> {
     return this.fn('run_admit', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_max_active: maxActive });
+  }
+  reopenRun(runId: string, epoch: string): Promise<ReopenResult> {
+    return this.fn('run_reopen', { p_run_id: runId, p_epoch: epoch });
   }
   listStaleQueued(olderThanS: number, limit: number, after?: StaleCursor): Promise<{ id: string; user_id: string; updated_at: string }[]> {
     return this.fn('run_list_stale_queued_after', { p_older_than_s: olderThanS, p_limit: limit, p_after_updated: after?.updatedAt ?? null, p_after_id: after?.id ?? null });

@@ -46,6 +46,12 @@ export interface LedgerEntry {
 }
 
 /** Where a page of stale queued records ended: the next page starts after it. */
+/** What reopening a run for an epoch did. */
+export type ReopenResult =
+  | { ok: true; reopened: false; status: RunStatus }
+  | { ok: true; reopened: true; previous: RunStatus; reserved: number }
+  | { ok: false; reason: 'unknown_run' | 'insufficient_credits'; message: string };
+
 export interface StaleCursor { updatedAt: string; id: string }
 
 export interface RunRecordInput { id: string; userId: string; prompt: string; priority?: number; status?: RunStatus }
@@ -151,6 +157,12 @@ export interface Store {
   admitRun(run: RunRecordInput, maxActive: number): Promise<AdmitResult>;
   /** Run records `queued` for longer than `olderThanS` (oldest first, at most `limit`, after `after`): candidates for repair. */
   listStaleQueued(olderThanS: number, limit: number, after?: StaleCursor): Promise<{ id: string; user_id: string; updated_at: string }[]>;
+  /**
+   * Reopens a run for `epoch` (a reset execution's run id), once per epoch: a closed record
+   * back to running, a closed reservation taken again as large as the run's first. Refused
+   * (insufficient_credits) leaves the record closed and the epoch taken.
+   */
+  reopenRun(runId: string, epoch: string): Promise<ReopenResult>;
   /** Fails a record that is still `queued` and stale; false when it moved on meanwhile. */
   failStaleQueued(id: string, olderThanS: number, error: { code: string; message: string }): Promise<boolean>;
   /** Appends one row to the audit trail (`agent_audit`); answers its id and time. */

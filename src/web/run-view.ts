@@ -147,6 +147,10 @@ export async function showRun(page: Page, id: string): Promise<void> {
         void client.getRun(id).then((r) => { credits.textContent = String(r.usage.credits); }, () => undefined);
         void loadFiles().catch(() => undefined);
         return;
+      case 'reset':
+        setStatus('running');
+        log.append(`reset: the run goes on from an earlier point of its history${typeof d.reserved === 'number' && d.reserved > 0 ? ` (${d.reserved} credit(s) reserved again)` : ''}`, 'meta');
+        return;
       default:
     }
   };

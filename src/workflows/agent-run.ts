@@ -10,7 +10,7 @@
  * ./planning.ts (LLM calls), ./step-loop.ts (steps), ./finish.ts (the end).
  */
 import {
-  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, ContinueAsNew, isCancellation, log,
+  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, ContinueAsNew, isCancellation, log, workflowInfo,
 } from '@temporalio/workflow';
 import type { RunInput } from '../shared/run.ts';
 import { createContext } from './context.ts';
@@ -19,13 +19,14 @@ import type { RunResult } from './finish.ts';
 import { createGates } from './gates.ts';
 import { setHandlers } from './handlers.ts';
 import { createPlanner } from './planning.ts';
-import { endAs, fromCarry, toCarry } from './state.ts';
+import { endAs, fromCarry, resetEpoch, toCarry } from './state.ts';
 import { runSteps } from './step-loop.ts';
 
 export type { RunResult } from './finish.ts';
 
 export async function AgentRun(input: RunInput): Promise<RunResult> {
   const s = fromCarry(input, Date.now());
+  s.epoch = resetEpoch(workflowInfo(), s.epoch);
   const run = createContext(input, s);
   setHandlers(input, s);
   const gates = createGates(run);

@@ -8,7 +8,7 @@ import type { TransitionInput } from '../activities/index.ts';
 import type { EventType, RunEvent, RunInput, RunStatus } from '../shared/run.ts';
 import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
 import { DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, has, LOCAL_OFFLINE_PLAN, ONE_CALL_ENDS, PAY_BEFORE_RUN } from './patches.ts';
-import { acts, localActs } from './proxies.ts';
+import { acts, localActs, withEpoch } from './proxies.ts';
 import type { ShortCalls } from './proxies.ts';
 import type { AgentRunState } from './state.ts';
 
@@ -36,6 +36,10 @@ export interface RunContext {
   readonly oneCallEnds: boolean;
   /** The offline planner runs as a local activity; false when replaying a history recorded before. */
   readonly localOfflinePlan: boolean;
+  /** `key` as this run writes it: with its epoch once it was reset (state.ts resetEpoch). */
+  tag(key: string): string;
+  /** A proxy whose calls pass the run's epoch on (proxies.ts withEpoch). */
+  proxy<T extends object>(p: T): T;
   /** An event with the next deterministic key, to hand to a call that appends it. */
   event(type: EventType, data: Record<string, unknown>): RunEvent;
   /** A transition's input with the next key, for a call that records it; markStatus() once it was. */
@@ -60,10 +64,12 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   // Runs recorded before holds and re-approval existed replay as they ran (charged after each step).
   const payFirst = has(PAY_BEFORE_RUN);
   const fewerRoundTrips = has(FEWER_ROUND_TRIPS);
-  const calls = fewerRoundTrips ? localActs : acts;
+  const tag = (key: string) => (s.epoch === undefined ? key : `${key}@${s.epoch}`);
+  const proxy = <T extends object>(p: T): T => withEpoch(p, s.epoch);
+  const calls = proxy(fewerRoundTrips ? localActs : acts);
   const oneCallEnds = fewerRoundTrips && has(ONE_CALL_ENDS);
   const localOfflinePlan = oneCallEnds && input.provider === 'offline' && has(LOCAL_OFFLINE_PLAN);
-  const key = () => `wf:${s.seq++}`;
+  const key = () => tag(`wf:${s.seq++}`);
   const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
   const transitionInput = (status: RunStatus, data: Record<string, unknown> = {}, fields: TransitionInput['fields'] = {}): TransitionInput =>
@@ -73,7 +79,7 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
     upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
   };
   return {
-    input, s, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, emit, event, markStatus, transitionInput,
+    input, s, tag, proxy, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, emit, event, markStatus, transitionInput,
     async transition(status, data, fields) {
       markStatus(status);
       await calls.transition(transitionInput(status, data, fields));

@@ -56,7 +56,7 @@ export function createGates(run: RunContext) {
   /** Adds approved credits to the reservation: the approver's amount, else a run's worth (at least `atLeast`). */
   const extend = async (approval: ApproveSignal, atLeast: number) => {
     const extra = approval.extraCredits && approval.extraCredits > 0 ? Math.floor(approval.extraCredits) : Math.max(atLeast, input.creditReservation);
-    const ext = await calls.extendReservation({ runId, amount: extra, key: `extend:${runId}:${s.approvals}` });
+    const ext = await calls.extendReservation({ runId, amount: extra, key: run.tag(`extend:${runId}:${s.approvals}`) });
     if (!ext.ok) throw new RunEnded('failed', ext.reason, ext.message);
     s.state.creditsReserved = ext.run_reserved ?? s.state.creditsReserved + extra;
   };
@@ -190,13 +190,13 @@ export function createGates(run: RunContext) {
      */
     async payStep(exec: number, step: PlanStep, runners: StepRunners): Promise<StepResult> {
       const what = `step ${exec} (${step.tool})`;
-      const chargeKey = `charge:${runId}:${exec}`;
+      const chargeKey = run.tag(`charge:${runId}:${exec}`);
       if (!run.payFirst) {
         const result = await runners.run();
         await chargeUnheld(exec, stepCredits(step, result), 0, chargeKey, what);
         return result;
       }
-      const req = { index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: `hold:${runId}:${exec}`, chargeKey, what, step };
+      const req = { index: exec, amount: stepMaxCredits(step, timeLimits), tokens: 0, key: run.tag(`hold:${runId}:${exec}`), chargeKey, what, step };
       if (!run.stepPays) {
         await hold(req);
         const result = await runners.run();
@@ -222,7 +222,7 @@ export function createGates(run: RunContext) {
      * the request's size) is held, then settled to the usage. The offline provider costs nothing.
      */
     async payLlm<R extends { usage: TokenUsage }>(what: string, callId: number, request: object, call: () => Promise<R>): Promise<R> {
-      const chargeKey = `charge:${runId}:llm:${callId}`;
+      const chargeKey = run.tag(`charge:${runId}:llm:${callId}`);
       if (!run.payFirst || input.provider === 'offline') {
         const r = await call();
         const credits = llmCredits(r.usage);
@@ -231,7 +231,7 @@ export function createGates(run: RunContext) {
       }
       const promptBytes = input.promptRef ? (input.promptBytes ?? 4 * 1_000_000) : 0;
       const max = llmMaxCost({ maxTokens: limits.llmMaxTokens ?? 64_000, inputBytes: utf8Bytes(JSON.stringify(request)) + promptBytes });
-      await hold({ index: null, amount: max.credits, tokens: max.tokens, key: `hold:${runId}:llm:${callId}`, chargeKey, what });
+      await hold({ index: null, amount: max.credits, tokens: max.tokens, key: run.tag(`hold:${runId}:llm:${callId}`), chargeKey, what });
       const r = await call();
       await settle(llmCredits(r.usage), tokensOf(r.usage));
       return r;

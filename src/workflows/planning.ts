@@ -21,7 +21,7 @@ export function createPlanner(run: RunContext, gates: Gates) {
       runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, messages: [...s.messages],
       previous: previous && s.plan ? { plan: s.plan, ...previous } : undefined,
     };
-    const r = await gates.payLlm(what, callId, request, () => (run.localOfflinePlan ? localActs : llmCall(what)).plan(request));
+    const r = await gates.payLlm(what, callId, request, () => run.proxy(run.localOfflinePlan ? localActs : llmCall(what)).plan(request));
     return { ...r.plan, steps: await gates.limitTimes(r.plan.steps, (c) => `${what} step ${c.index}`) };
   };
 
@@ -51,7 +51,7 @@ export function createPlanner(run: RunContext, gates: Gates) {
       const request = {
         runId, userId, prompt: input.prompt, promptRef: input.promptRef, callId, provider: input.provider, plan: s.plan!, index, step, result, attempt, isLast, messages: [...s.messages],
       };
-      const r = await gates.payLlm(`supervise step ${index}`, callId, request, () => llmCall(`supervise step ${index}`).supervise(request));
+      const r = await gates.payLlm(`supervise step ${index}`, callId, request, () => run.proxy(llmCall(`supervise step ${index}`)).supervise(request));
       return r.decision;
     },
   };

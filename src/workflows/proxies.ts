@@ -39,3 +39,21 @@ export type ShortCalls = typeof acts;
 export const llmCall = (summary: string) => proxyActivities<Activities>({ ...LLM, summary });
 /** A tool step summarised as `summary`. */
 export const toolStep = (summary: string) => proxyActivities<Activities>({ ...TOOL, summary });
+
+/**
+ * The proxy `p` whose calls carry `epoch` in their input (when there is one): a reset
+ * execution's calls, each of which reopens the run for its epoch before it acts, and keys
+ * what it writes with it (src/activities/reopen.ts). Inputs only: the commands a workflow
+ * task makes, which replay compares, stay as they were.
+ */
+export function withEpoch<T extends object>(p: T, epoch: string | undefined): T {
+  if (epoch === undefined) return p;
+  return new Proxy(p, {
+    get(target, name) {
+      const fn = Reflect.get(target, name) as unknown;
+      if (typeof fn !== 'function') return fn;
+      return (input: unknown, ...rest: unknown[]) =>
+        (fn as (...a: unknown[]) => unknown)(input && typeof input === 'object' ? { ...input, epoch } : input, ...rest);
+    },
+  });
+}

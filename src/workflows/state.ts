@@ -6,7 +6,6 @@
  * so a run that continued as new under older code goes on under this one.
  * Deterministic: the only clock is the workflow's.
  */
-import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { Plan, PlanStep, RunEvent, RunInput, RunState, RunStatus } from '../shared/run.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { DIRECT_ACTOR } from './definitions.ts';
@@ -37,6 +36,11 @@ function startingCarry(input: Pick<RunInput, 'runId' | 'userId'>, nowMs: number)
     startedAtMs: nowMs,
     /** Messages from humans, oldest first (planner and supervisor read them). */
     messages: [] as string[],
+    /**
+     * Set once the run was reset (see resetEpoch): the reset execution's run id, which every
+     * key this run writes from then on carries and every call passes on.
+     */
+    epoch: undefined as string | undefined,
   };
 }
 export type RunCarry = ReturnType<typeof startingCarry>;
@@ -90,14 +94,17 @@ export function fromCarry(input: RunInput, nowMs: number): AgentRunState {
   return { ...startingCarry(input, nowMs), ...carry, ...startingExecution(carry !== undefined) };
 }
 
-/** Every carried field, for the next execution's input. */
+/** Every carried field that has a value (as the wire would: JSON drops undefined), for the next execution's input. */
 export function toCarry(s: AgentRunState): RunCarry {
-  return Object.fromEntries(CARRIED.map((k) => [k, s[k]])) as RunCarry;
+  return Object.fromEntries(CARRIED.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])) as RunCarry;
 }
+
+/** Ended for good (src/shared/run.ts TERMINAL_STATUSES, which the bundle cannot import: it brings zod). */
+const ended = (status: RunStatus) => status === 'completed' || status === 'failed' || status === 'cancelled';
 
 /** Decides how the run ends; queries go on showing the live status until finish() recorded it. */
 export function endAs(s: AgentRunState, status: RunStatus): void {
-  if (!TERMINAL_STATUSES.has(s.state.status)) s.liveStatus = s.state.status;
+  if (!ended(s.state.status)) s.liveStatus = s.state.status;
   s.state.status = status;
 }
 
@@ -106,7 +113,16 @@ export function endAs(s: AgentRunState, status: RunStatus): void {
  * status before it, so a client that reads `completed` also reads the credits it charged.
  */
 export function shownState(s: AgentRunState): RunState {
-  if (s.ended || !TERMINAL_STATUSES.has(s.state.status)) return s.state;
+  if (s.ended || !ended(s.state.status)) return s.state;
   const { error: _decided, ...rest } = s.state;
   return { ...rest, status: s.liveStatus ?? 'running' };
+}
+
+/**
+ * The epoch of an execution: its own run id when it is a reset one (Temporal keeps the
+ * first execution's run id as `originalExecutionRunId` across a reset, and a new chain's
+ * after continue-as-new), else the one it carries. Deterministic: both ids are in the history.
+ */
+export function resetEpoch(info: { runId: string; originalExecutionRunId?: string }, carried: string | undefined): string | undefined {
+  return info.originalExecutionRunId && info.originalExecutionRunId !== info.runId ? info.runId : carried;
 }

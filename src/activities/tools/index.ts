@@ -5,6 +5,7 @@
  */
 import type { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps.ts';
+import { stepKey } from '../step-input.ts';
 import type { RunStepInput } from '../step-input.ts';
 import { deleteFile, listFiles, readFile, statFile, writeFile, writeFromRef } from './files.ts';
 import type { Workspace } from './files.ts';
@@ -61,14 +62,14 @@ export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: 
     }
     case 'read_file': {
       const r = await readFile(deps, ws, step.path);
-      await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'file', path: step.path, text: r.preview, bytes: r.bytes } }]);
+      await deps.events.append(runId, [{ key: `${stepKey(input)}:content`, type: 'log', data: { index, stream: 'file', path: step.path, text: r.preview, bytes: r.bytes } }]);
       return { index, tool: step.tool, ok: true, summary: `read ${r.bytes} bytes from ${step.path}`, durationMs: 0 };
     }
     case 'list_files': {
       const r = await listFiles(deps, ws, step.prefix);
       const shown = r.files.slice(0, LIST_EVENT_FILES);
       await deps.events.append(runId, [{
-        key: `step:${index}:files`, type: 'log',
+        key: `${stepKey(input)}:files`, type: 'log',
         data: { index, stream: 'files', prefix: r.prefix, files: shown, count: r.files.length, more: r.truncated || shown.length < r.files.length },
       }]);
       const where = r.prefix === '' ? 'the workspace' : r.prefix;
@@ -76,7 +77,7 @@ export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: 
     }
     case 'stat_file': {
       const r = await statFile(deps, ws, step.path);
-      await deps.events.append(runId, [{ key: `step:${index}:stat`, type: 'log', data: { index, stream: 'file', ...r } }]);
+      await deps.events.append(runId, [{ key: `${stepKey(input)}:stat`, type: 'log', data: { index, stream: 'file', ...r } }]);
       const summary = r.exists ? `${step.path}: ${r.bytes} bytes, ${r.contentType ?? 'unknown type'}, modified ${r.lastModified ?? '?'}` : `no file ${step.path}`;
       return { index, tool: step.tool, ok: true, summary, durationMs: 0 };
     }
@@ -92,23 +93,23 @@ export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: 
     }
     case 'fetch_url': {
       const r = await fetchUrl(deps, ws, index, step, opts, ctx.cancellationSignal);
-      if (r.text) await deps.events.append(runId, [{ key: `step:${index}:content`, type: 'log', data: { index, stream: 'fetch', url: r.text.url, text: r.text.text, bytes: r.text.bytes } }]);
+      if (r.text) await deps.events.append(runId, [{ key: `${stepKey(input)}:content`, type: 'log', data: { index, stream: 'fetch', url: r.text.url, text: r.text.text, bytes: r.text.bytes } }]);
       return r.result;
     }
     case 'web_search': {
       const r = await webSearch(deps, ws, index, step, opts, ctx.cancellationSignal);
       const text = r.results.map((x, i) => `${i + 1}. ${x.title} — ${x.url}`).join('\n') || 'no results';
-      await deps.events.append(runId, [{ key: `step:${index}:results`, type: 'log', data: { index, stream: 'search', query: step.query, text, results: r.results } }]);
+      await deps.events.append(runId, [{ key: `${stepKey(input)}:results`, type: 'log', data: { index, stream: 'search', query: step.query, text, results: r.results } }]);
       return r.result;
     }
     case 'browser': {
       const r = await heartbeating(ctx, () => browse(deps, ws, index, step, opts, ctx.cancellationSignal));
-      await deps.events.append(runId, [{ key: `step:${index}:page`, type: 'log', data: { index, stream: 'browser', ...r.page } }]);
+      await deps.events.append(runId, [{ key: `${stepKey(input)}:page`, type: 'log', data: { index, stream: 'browser', ...r.page } }]);
       return r.result;
     }
     case 'mcp': {
       const r = await heartbeating(ctx, () => callMcp(deps, ws, index, step, opts, ctx.cancellationSignal));
-      await deps.events.append(runId, [{ key: `step:${index}:mcp`, type: 'log', data: { index, stream: 'mcp', ...r.log } }]);
+      await deps.events.append(runId, [{ key: `${stepKey(input)}:mcp`, type: 'log', data: { index, stream: 'mcp', ...r.log } }]);
       return r.result;
     }
   }

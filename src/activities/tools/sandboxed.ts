@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps.ts';
 import { stepFailure } from '../errors.ts';
+import { stepKey } from '../step-input.ts';
 import type { RunStepInput } from '../step-input.ts';
 import type { SandboxRequest } from '../../sandbox/types.ts';
 import { s3Keys } from '../../shared/names.ts';
@@ -62,7 +63,7 @@ export async function runSandboxStep(
       heartbeat: (d) => ctx.heartbeat({ lines: lineNo, ...(d as object) }),
       onLine: (stream, text) => {
         lineNo += 1;
-        pending.push({ key: `step:${index}:a${attempt}:line:${lineNo}`, type: 'log', data: { index, stream, text } });
+        pending.push({ key: `${stepKey(input)}:a${attempt}:line:${lineNo}`, type: 'log', data: { index, stream, text } });
         if (pending.length >= LOG_BATCH_MAX) void flush().catch(() => undefined); // retried by the timer
       },
     }).catch((err: unknown) => {
