@@ -11,11 +11,15 @@ import type { ActivityDeps } from './deps.ts';
 import { describeStep, executeTool } from './tools/index.ts';
 import { s3Keys } from '../shared/names.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
+import type { WorkspaceManifest } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
 
 export type { RunStepInput } from './step-input.ts';
+
+/** What a step leaves in its record (s3Keys.stepRecord): its result, its output's tail, the workspace after it. */
+export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest };
 
 export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<StepResult> {
   const { runId, userId, index, step } = input;
@@ -32,9 +36,9 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 
   // A first attempt cannot find its own record (a retry after a crash is attempt 2 or later): it skips the read.
   const firstAttempt = ctx.info.attempt === 1;
-  const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepResult>(recordKey);
+  const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepRecord>(recordKey);
   if (recorded) {
-    const { outputTail: _tail, ...done } = recorded as StepResult & { outputTail?: string };
+    const { outputTail: _tail, workspace: _files, ...done } = recorded as StepRecord;
     await Promise.all([record(done.ok ? 'completed' : 'failed', done), deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })])]);
     return done;
   }
@@ -71,7 +75,12 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
-  await deps.workspace.putJson(recordKey, { ...result, outputTail });
+  // The workspace as this step left it, for forks (metadata only; a failed listing costs the fork, not the step).
+  const workspace = await deps.workspace.manifest(userId, input.workspaceId ?? runId).catch((err: unknown) => {
+    deps.log.warn({ err, runId, index }, 'workspace manifest not recorded: no fork from this step');
+    return undefined;
+  });
+  await deps.workspace.putJson(recordKey, { ...result, outputTail, workspace });
   await Promise.all([
     record(result.ok ? 'completed' : 'failed', result),
     deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]),

@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../accounts/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../ingress/errors.ts';
 import {
-  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
+  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
   Unavailable, WorkspaceDeleted, WorkspaceNotFound,
 } from '../runs/errors.ts';
 
@@ -72,6 +72,7 @@ export const DOMAIN_ERRORS: readonly HttpMapping[] = [
   row({ error: NotAwaitingApproval, status: 409, details: (e) => ({ status: e.status }) }),
   row({ error: RunNotRetryable, status: 409, details: (e) => (e.from === 'run' ? { status: e.status } : undefined) }),
   row({ error: AlreadyRetried, status: 409 }),
+  row({ error: NotForkable, status: 409 }),
   row({ error: NotEnoughCredits, status: 409, details: (e) => ({ available: e.available }) }),
   row({ error: IdempotencyKeyReused, status: 422 }),
   row({ error: AtRunLimit, status: 429, details: (e) => ({ active: e.active, limit: e.limit }), headers: (e) => retryAfter(e.retryAfterS) }),

@@ -58,6 +58,13 @@ export const approveBody = z.object({
   extraCredits: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
 }).strict();
 
+export const forkBody = z.object({
+  fromStep: z.number({ error: (i) => (i.input === undefined ? 'is required' : 'must be a step number (1 is the first)') }).int('must be a whole number').min(1, 'must be at least 1'),
+  requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
+  priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
+  budget: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
+}).strict();
+
 export const messageBody = z.object({
   text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
     .trim().min(1, 'must not be empty').max(MESSAGE_MAX_CHARS, `must be at most ${MESSAGE_MAX_CHARS} characters`),
@@ -205,6 +212,12 @@ export function runsRouter(deps: RunsRoutesDeps): express.Router {
   r.post('/:id/pause', control('pause', (req) => jsonBody(req, false)));
   r.post('/:id/resume', control('resume', (req) => jsonBody(req, false)));
   r.post('/:id/messages', control('message', (req) => parseOr400(messageBody, jsonBody(req, true), 'body')));
+
+  r.post('/:id/fork', async (req: Request<{ id: string }>, res: Response) => {
+    const input = parseOr400(forkBody, jsonBody(req, true), 'body');
+    const out = await deps.runs.fork(actorOf(callerOf(res)), req.params.id, input);
+    res.status(202).location(`/v1/runs/${out.id}`).json({ id: out.id, status: out.status, forkOf: out.forkOf, links: links(out.id) });
+  });
 
   r.get('/:id/files', async (req, res) => {
     const q = parseOr400(filesQuery, req.query, 'query');

@@ -132,3 +132,11 @@ export async function runCommand(client: ApiClient, term: Terminal, req: RunStar
   else term.note(`run ${run.id} ${run.status} · re-attach any time: agentrun logs ${run.id} --follow`);
   return followCommand(client, term, run.id, { follow: true, interactive });
 }
+
+/** `agentrun fork`: a new run after step `fromStep` of an ended run (its workspace as it was then), followed. */
+export async function forkCommand(client: ApiClient, term: Terminal, id: string, req: { fromStep: number; requireApproval?: boolean }, interactive: boolean): Promise<number> {
+  const run = await client.forkRun(id, req);
+  if (term.json) term.doc({ id: run.id, event: 'started', data: { status: run.status, forkOf: run.forkOf } });
+  else term.note(`run ${run.id} ${run.status}: ${id} forked after step ${req.fromStep} · re-attach any time: agentrun logs ${run.id} --follow`);
+  return followCommand(client, term, run.id, { follow: true, interactive });
+}

@@ -7,7 +7,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, ApiError } from '../client/api.ts';
 import { adjust, control, files, list, login, showAccount, showRun } from './commands.ts';
-import { EXIT, followCommand, runCommand } from './follow.ts';
+import { EXIT, followCommand, forkCommand, runCommand } from './follow.ts';
 import { Terminal } from './render.ts';
 import { resolveTarget, UsageError } from './settings.ts';
 
@@ -51,6 +51,13 @@ export function program(exit: (code: number) => void): Command {
     .action(async (prompt: string, o: { approve?: boolean; priority?: number; budget?: number; workspace?: string }) => {
       const { client, term } = ctx();
       exit(await runCommand(client, term, { prompt, requireApproval: o.approve, priority: o.priority, budget: o.budget, workspaceId: o.workspace }, interactive()));
+    });
+  cli.command('fork').description('a new run after step N of an ended run, with its workspace as it was after step N; followed like run')
+    .argument('<run>').requiredOption('--from-step <n>', 'the step (1 is the first) after which the new run starts', positiveInt('--from-step'))
+    .option('--approve', 'require an approval of the fork\'s plan before any step runs')
+    .action(async (id: string, o: { fromStep: number; approve?: boolean }) => {
+      const { client, term } = ctx();
+      exit(await forkCommand(client, term, id, { fromStep: o.fromStep, requireApproval: o.approve }, interactive()));
     });
   cli.command('logs').description('a run\'s events so far; with --follow, on to its end (resuming across disconnects)')
     .argument('<run>').option('-f, --follow', 'keep following until the run ends').option('--after <eventId>', 'start after this event id')

@@ -100,6 +100,9 @@ export class ApiClient {
   startRun(req: RunStart, idempotencyKey?: string): Promise<{ id: string; status: string }> {
     return this.json('POST', '/v1/runs', { body: req, headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
   }
+  forkRun(id: string, req: { fromStep: number; requireApproval?: boolean; priority?: number; budget?: number }): Promise<{ id: string; status: string; forkOf: { runId: string; step: number } }> {
+    return this.json('POST', `/v1/runs/${encodeURIComponent(id)}/fork`, { body: req });
+  }
   getRun(id: string): Promise<RunView> {
     return this.json('GET', `/v1/runs/${encodeURIComponent(id)}`);
   }

@@ -152,3 +152,12 @@ export class StartOutcomeUnknown extends Unavailable {
     this.runId = runId;
   }
 }
+
+/** A fork that cannot be made: `code` says why (the run has not ended, no such step, nothing after it, no workspace versions). */
+export class NotForkable extends RunsError {
+  readonly runId: string;
+  constructor(runId: string, code: 'run_not_ended' | 'no_such_step' | 'nothing_after_step' | 'workspace_not_versioned' | 'workspace_version_gone', message: string, cause?: unknown) {
+    super(code, message, { cause });
+    this.runId = runId;
+  }
+}

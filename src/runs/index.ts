@@ -16,6 +16,8 @@ import type { ControlAction, OwnedRun, RunsDeps, RunSummary, RunView, StartOptio
 import { ownedRun } from './ownership.ts';
 import { getRun, listRuns } from './read.ts';
 import { createRun, retryRun, startCreated, startRun } from './start.ts';
+import { forkRun } from './fork.ts';
+import type { ForkRequest } from './fork.ts';
 import { describeRun } from './workflow.ts';
 import type { StoredEvent } from '../infra/event-log.ts';
 import type { RunStatus } from '../shared/run.ts';
@@ -47,6 +49,10 @@ export class RunsService {
 
   retry(actor: Actor, id: string): Promise<{ id: string; status: RunStatus; retryOf: string }> {
     return retryRun(this.deps, actor, id);
+  }
+
+  fork(actor: Actor, id: string, req: ForkRequest): Promise<{ id: string; status: RunStatus; forkOf: { runId: string; step: number } }> {
+    return forkRun(this.deps, actor, id, req);
   }
 
   describe(id: string): Promise<WorkflowExecutionDescription> {

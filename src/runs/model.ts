@@ -3,9 +3,9 @@ import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { EventLog } from '../infra/event-log.ts';
 import type { QueueFacade } from '../infra/queue.ts';
-import type { RunInput, RunLimits, RunState, RunStatus } from '../shared/run.ts';
+import type { Plan, RunInput, RunLimits, RunState, RunStatus } from '../shared/run.ts';
 import type { RunRecord, Store } from '../store/types.ts';
-import type { WorkspaceStore } from '../workspace/index.ts';
+import type { WorkspaceManifest, WorkspaceStore } from '../workspace/index.ts';
 
 export interface RunsDeps {
   temporal: Client;
@@ -52,7 +52,12 @@ export interface StartRequest {
   budget?: number;
   /** An earlier run of the same user whose workspace files this run works in. */
   workspaceId?: string;
+  /** Only read from a run record (a fork's parent plan). */
+  plan?: Plan;
 }
+
+/** A fork's start: its plan, and its workspace to make from a step's manifest before it starts (src/runs/fork.ts). */
+export interface ForkStart { plan: Plan; forkOf: { runId: string; step: number }; files: WorkspaceManifest }
 
 export interface RunView {
   id: string;

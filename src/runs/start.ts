@@ -6,11 +6,11 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { recordControl } from './audit.ts';
 import type { Actor } from './audit.ts';
-import { AtRunLimit, RunClosed, RunNotFound, RunNotRetryable, RunsError, StartOutcomeUnknown, Unavailable } from './errors.ts';
+import { AtRunLimit, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunsError, StartOutcomeUnknown, Unavailable } from './errors.ts';
 import { checkReusableWorkspace, claimReusedWorkspace, putLargePrompt } from './files.ts';
 import { newRunId } from './ids.ts';
 import { DEFAULT_PRIORITY, INLINE_PROMPT_MAX_BYTES } from './model.ts';
-import type { RunsDeps, StartOptions, StartRequest } from './model.ts';
+import type { ForkStart, RunsDeps, StartOptions, StartRequest } from './model.ts';
 import { ownedRun, runRecord } from './ownership.ts';
 import { getRun } from './read.ts';
 import { isUnavailable, startAgentRun, workflowExists } from './workflow.ts';
@@ -62,7 +62,7 @@ export async function retryRun(deps: RunsDeps, actor: Actor, id: string): Promis
   return { ...started, retryOf: id };
 }
 
-async function launch(deps: RunsDeps, userId: string, id: string, req: StartRequest, opts: StartOptions): Promise<{ id: string; status: RunStatus }> {
+export async function launch(deps: RunsDeps, userId: string, id: string, req: StartRequest, opts: StartOptions, fork?: ForkStart): Promise<{ id: string; status: RunStatus }> {
   const { prompt } = req;
   const priority = req.priority ?? DEFAULT_PRIORITY;
   // A workspace that is not the caller's is refused before anything is recorded.
@@ -90,6 +90,13 @@ async function launch(deps: RunsDeps, userId: string, id: string, req: StartRequ
       requireApproval: req.requireApproval ?? false, priority, limits: deps.limits, promptBytes: Buffer.byteLength(prompt),
       workspaceId: req.workspaceId ? await claimReusedWorkspace(deps, userId, id, req.workspaceId) : id,
     };
+    // A fork starts in a workspace of its own holding the files as they were after its step.
+    if (fork) {
+      await deps.workspace.copyManifest(userId, fork.files, id).catch((err: unknown) => {
+        throw new NotForkable(fork.forkOf.runId, 'workspace_version_gone', `the workspace of run ${fork.forkOf.runId} after step ${fork.forkOf.step} is no longer kept (old file versions expire): ${(err as Error).message}`, err);
+      });
+      Object.assign(input, { plan: fork.plan, forkOf: fork.forkOf });
+    }
     // Large prompts live in the run's workspace; history carries a reference and a preview.
     if (Buffer.byteLength(prompt) > INLINE_PROMPT_MAX_BYTES) {
       input.promptRef = await putLargePrompt(deps, userId, id, prompt);

@@ -132,6 +132,10 @@ export interface RunInput {
   /** Temporal priority key, 1 (first) … 5 (last). */
   priority: number;
   limits: RunLimits;
+  /** A fork's plan: the steps of its parent's plan after the step it was forked from (no planner is asked for it). */
+  plan?: Plan;
+  /** The run and the step (1-based) this run was forked from, its workspace as it was after that step. */
+  forkOf?: { runId: string; step: number };
   /** State carried across continue-as-new: written and read by AgentRun only (`RunCarry` in src/workflows/state.ts). */
   carry?: object;
 }

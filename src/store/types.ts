@@ -82,7 +82,7 @@ export interface ListRunsQuery {
 }
 
 /** Control actions the audit trail records (extra credits travel with an approval). */
-export const AUDIT_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'message', 'cancel', 'retry'] as const;
+export const AUDIT_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'message', 'cancel', 'retry', 'fork'] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** One control action: who (`actor`, authenticated `actorKind`) did what to which run (owned by `userId`). */

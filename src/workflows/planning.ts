@@ -15,6 +15,7 @@ export function createPlanner(run: RunContext, gates: Gates) {
   const { runId, userId } = input;
 
   const makePlan = async (previous?: { results: StepResult[]; reason: string }): Promise<Plan> => {
+    if (!previous && input.plan) return input.plan; // a fork: the rest of its parent's plan
     const callId = s.llmCalls++;
     const what = previous ? 'replan' : 'plan';
     const request = {

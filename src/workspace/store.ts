@@ -2,7 +2,8 @@
  * WorkspaceStore: the one door to S3 for run workspaces and run records. The object
  * requests and the conditional-write rules are in ./objects.ts; this class adds what
  * the rest of agentrun does with them — working copies for the sandbox, claiming a
- * reusable workspace, the retention sweep, the event archive, and the API's file views.
+ * reusable workspace, the retention sweep, the event archive, the API's file views, and
+ * the manifests forks are made from.
  */
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
 import { contentTypeFor } from '../shared/content-type.ts';
@@ -13,6 +14,8 @@ import { archiveEvents, readArchive } from './archive.ts';
 import { assertOwner, claim, linkedWorkspace, type RunLookup } from './claim.ts';
 import { ObjectStore, type ObjectStoreOptions } from './objects.ts';
 import { pruneWorkspaces, type RetentionDeps, type RetentionOptions, type RetentionReport } from './retention.ts';
+import { copyManifest, manifestOf } from './versions.ts';
+import type { WorkspaceManifest } from './versions.ts';
 import { pull, push } from './working-copy.ts';
 
 export interface WorkspaceStoreOptions extends ObjectStoreOptions {
@@ -67,6 +70,16 @@ export class WorkspaceStore extends ObjectStore {
 
   readArchive(userId: string, runId: string, afterId: string | undefined): Promise<StoredEvent[] | undefined> {
     return readArchive(this, userId, runId, afterId);
+  }
+
+  /** The version of every file workspace `workspaceId` holds now (see ./versions.ts); undefined when too many to list. */
+  manifest(userId: string, workspaceId: string): Promise<WorkspaceManifest | undefined> {
+    return manifestOf(this.s3, this.bucket, userId, workspaceId);
+  }
+
+  /** Makes workspace `toWorkspaceId` hold the files of `manifest` at their versions; answers how many. */
+  copyManifest(userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<number> {
+    return copyManifest(this.s3, this.bucket, userId, manifest, toWorkspaceId);
   }
 
   /** One page of a workspace's files, in key order; throws InvalidCursorError for a cursor not of this listing. */

@@ -136,6 +136,20 @@ describe('the agentrun CLI', () => {
     assert.equal((JSON.parse(me.stdout) as { userId: string }).userId, user);
   });
 
+  it('fork: a new run after step N, followed to its end; a fork after the last step is refused (exit 4, the reason)', async () => {
+    const parent = await cli(['--json', 'run', 'write_file f.txt one\nwrite_file f.txt two\nread_file f.txt']).done;
+    const id = ndjson(parent.stdout)[0]!.id!;
+    const forked = await cli(['--json', 'fork', id, '--from-step', '1']).done;
+    assert.equal(forked.code, 0, forked.stderr);
+    const events = ndjson(forked.stdout);
+    assert.deepEqual(events[0]!.data.forkOf, { runId: id, step: 1 });
+    assert.equal(events.at(-1)!.data.status, 'completed');
+    assert.ok(events.some((e) => e.event === 'log' && e.data.path === 'f.txt' && e.data.text === 'two'), 'its steps after step 1 ran');
+    const last = await cli(['fork', id, '--from-step', '3']).done;
+    assert.equal(last.code, 4);
+    assert.match(last.stderr, /nothing_after_step: step 3 was the last of run/);
+  });
+
   it('operators: queue and credits grant, once per --key; others are refused', async () => {
     const ops = await mintToken(OPERATOR);
     const queue = await cli(['queue'], { env: { AGENTRUN_TOKEN: ops } }).done;

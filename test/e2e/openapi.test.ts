@@ -294,6 +294,16 @@ describe('GET /openapi.json describes every answer of the API', () => {
     await waitStatus(otherId, 'cancelled');
   });
 
+  it('a fork of an ended run is 202 with its parent and step; one after the last step is 409', async () => {
+    const two = await call('POST /v1/runs', { body: { prompt: 'write_file one.txt 1\nwrite_file two.txt 2' } }, 202);
+    const id = (two.body as { id: string }).id;
+    await collect(api!.url, id);
+    const fork = await call('POST /v1/runs/{id}/fork', { params: { id }, body: { fromStep: 1 } }, 202);
+    assert.deepEqual((fork.body as { forkOf: unknown }).forkOf, { runId: id, step: 1 });
+    await collect(api!.url, (fork.body as { id: string }).id);
+    assert.equal(errorCode(await call('POST /v1/runs/{id}/fork', { params: { id }, body: { fromStep: 2 } }, 409)), 'nothing_after_step');
+  });
+
   it('refusals are the documented error shape: 400, 401, 404, 413, 415', async () => {
     for (const token of [null, 'not-a-jwt']) {
       const res = await call('GET /v1/runs', { token }, 401);

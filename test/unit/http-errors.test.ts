@@ -8,7 +8,7 @@ import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../../src/a
 import { DOMAIN_ERRORS, httpErrorOf } from '../../src/api/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../../src/ingress/errors.ts';
 import {
-  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted,
+  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted,
   StartOutcomeUnknown, Unavailable, WorkspaceDeleted, WorkspaceNotFound,
 } from '../../src/runs/errors.ts';
 
@@ -34,6 +34,7 @@ const cases: [Error, Expected][] = [
   [new UnknownUser('carol'), { status: 404, code: 'unknown_user', message: 'user carol has no account (a user gets one the first time they call the API, or with a grant)' }],
   [new NotEnoughCredits('cannot deduct 10 credits, 3 available', 3), { status: 409, code: 'insufficient_credits', message: 'cannot deduct 10 credits, 3 available', details: { available: 3 } }],
   [new IdempotencyKeyReused(), { status: 422, code: 'idempotency_key_reused', message: 'Idempotency-Key was already used with a different request; use a new key for a new adjustment' }],
+  [new NotForkable(id, 'run_not_ended', `run ${id} is running: fork it once it has ended`), { status: 409, code: 'run_not_ended', message: `run ${id} is running: fork it once it has ended` }],
   [new AlreadyRetried('dlq_1'), { status: 409, code: 'already_retried', message: 'dead-lettered entry dlq_1 is being retried already' }],
   [new AtRunLimit('2 runs are going (the limit is 2)', 2, 2, 10), {
     status: 429, code: 'too_many_active_runs', message: '2 runs are going (the limit is 2): wait for one to end, or cancel one',

@@ -16,7 +16,7 @@ import { ACCOUNT_REQUEST_SCHEMAS, ACCOUNT_RESPONSE_SCHEMAS, accountPaths } from 
 import { CALLER_SECURITY, headerRef, pathParam, problem, toComponents } from './operations.ts';
 import type { JsonObject } from './operations.ts';
 import { RESPONSE_SCHEMAS } from './schemas.ts';
-import { approveBody, createRunBody, messageBody } from '../runs-routes.ts';
+import { approveBody, createRunBody, forkBody, messageBody } from '../runs-routes.ts';
 import { actionOnly, runIdBody, seedCreateBody } from '../seed-routes.ts';
 import { legacyJob } from '../../shared/queue.ts';
 
@@ -31,6 +31,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions): JsonObject {
     CreateRunRequest: createRunBody(opts.promptMaxChars),
     ApproveRequest: approveBody,
     MessageRequest: messageBody,
+    ForkRequest: forkBody,
     SeedExecuteRequest: z.discriminatedUnion('action', [
       seedCreateBody(opts.promptMaxChars).extend({ action: z.literal('create') }),
       runIdBody.extend({ action: actionOnly.shape.action.exclude(['create']) }),

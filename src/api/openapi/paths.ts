@@ -62,6 +62,16 @@ export function apiPaths(opts: OpenApiOptions): Record<string, JsonObject> {
         ok: { 202: json(ref('ControlAccepted'), 'The control was sent to the run') }, errors: [400, 404, 409, 413, 415],
       }),
     }])),
+    '/v1/runs/{id}/fork': {
+      parameters: [RUN_ID_PARAM],
+      post: operation({
+        id: 'forkRun', tag: 'runs', summary: 'A new run after step N of an ended run, with its workspace as it was after step N',
+        description: 'The new run runs the rest of the ended run\'s plan (no planner is asked), in a workspace of its own holding the file versions recorded after `fromStep` (copied server-side). 409 when the run has not ended (`run_not_ended`), has no such step (`no_such_step`), the step was its last (`nothing_after_step`), or the workspace was not recorded with versions or they expired (`workspace_not_versioned`, `workspace_version_gone`).',
+        body: jsonBody(ref('ForkRequest'), true),
+        ok: { 202: json(ref('ForkAccepted'), 'The fork is queued', { Location: headerRef('Location') }) },
+        errors: [400, 404, 409, 413, 415, 429],
+      }),
+    },
     '/v1/runs/{id}/files': {
       parameters: [RUN_ID_PARAM],
       get: operation({

@@ -57,6 +57,7 @@ const runSummary = z.object({
 const nextCursor = z.string().nullable().describe('Pass back as `cursor` for the next page; null on the last page');
 const runPage = z.object({ runs: z.array(runSummary).describe('Newest first'), nextCursor });
 const runAccepted = z.object({ id: runId, status: runStatus, links: runLinks });
+const forkAccepted = runAccepted.extend({ forkOf: z.object({ runId, step: z.number().int().min(1).describe('The step after which the fork starts') }) });
 const controlAccepted = z.object({
   id: runId,
   action: z.enum(CONTROL_ACTIONS),
@@ -146,7 +147,7 @@ const openApiDocument = z.object({
 /** Every response schema by its name under components.schemas. */
 export const RESPONSE_SCHEMAS = {
     RunStatus: runStatus, RunLinks: runLinks, Failure: failure, Usage: usage, StepResult: stepResult, PlanStep: planStep, Plan: plan,
-    RunView: runView, RunSummary: runSummary, RunPage: runPage, RunAccepted: runAccepted, ControlAccepted: controlAccepted,
+    RunView: runView, RunSummary: runSummary, RunPage: runPage, RunAccepted: runAccepted, ForkAccepted: forkAccepted, ControlAccepted: controlAccepted,
     WorkspaceFile: workspaceFile, FilePage: filePage,
     SeedCreated: seedCreated, SeedStarted: seedStarted, SeedStopping: seedStopping, SeedRetried: seedRetried, SeedStatus: seedStatus,
     QueueDepth: queueDepth, QueueStats: queueStats, FailedEntry: failedEntry, FailedPage: failedPage, RetryOutcome: retryOutcome,

@@ -1,10 +1,11 @@
 /**
  * MinIO, the local S3 (built once with `go install` into .tools/bin), with its data
- * under <data>/minio, generated root credentials, and the workspace bucket created.
+ * under <data>/minio, generated root credentials, and the workspace bucket created
+ * (versioned, old versions expiring: src/infra/bucket.ts).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { prepareWorkspaceBucket } from '../../infra/bucket.ts';
 import { createS3 } from '../../infra/s3.ts';
 import { HOST, type StackContext } from '../context.ts';
 import { log, readPid, runAsync, StackError, startDetached, stopPid, waitFor, which } from '../proc.ts';
@@ -42,9 +43,7 @@ async function ensureBucket(ctx: StackContext): Promise<void> {
     accessKeyId: s.minioUser, secretAccessKey: s.minioPassword,
   });
   try {
-    await s3.send(new HeadBucketCommand({ Bucket: ctx.bucket })).catch(async () => {
-      await s3.send(new CreateBucketCommand({ Bucket: ctx.bucket }));
-    });
+    await prepareWorkspaceBucket(s3, ctx.bucket);
   } finally {
     s3.destroy();
   }

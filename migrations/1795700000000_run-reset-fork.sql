@@ -1,4 +1,5 @@
 -- Up Migration
+-- Reset (below) and fork (at the end).
 -- A run reset in Temporal (Web UI or `temporal workflow reset`) goes on in a new execution
 -- from an earlier point of its history. Its calls carry an epoch (the new execution's run
 -- id), and the first one reopens the run here, once per epoch: the record back to
@@ -57,6 +58,14 @@ END $$;
 REVOKE ALL ON FUNCTION run_reopen(text, text) FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION run_reopen(text, text) TO service_role;
 
+-- A fork (POST /v1/runs/:id/fork) is audited on the run it was made from, as a retry is.
+ALTER TABLE agent_audit DROP CONSTRAINT agent_audit_action_check;
+ALTER TABLE agent_audit ADD CONSTRAINT agent_audit_action_check
+  CHECK (action IN ('approve','reject','pause','resume','message','cancel','retry','fork'));
+
 -- Down Migration
+ALTER TABLE agent_audit DROP CONSTRAINT agent_audit_action_check;
+ALTER TABLE agent_audit ADD CONSTRAINT agent_audit_action_check
+  CHECK (action IN ('approve','reject','pause','resume','message','cancel','retry'));
 DROP FUNCTION IF EXISTS run_reopen(text, text);
 ALTER TABLE agent_runs DROP COLUMN IF EXISTS epoch;

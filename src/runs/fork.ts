@@ -1,0 +1,57 @@
+/**
+ * Forking a run: a new run that starts after step N of an ended run, with that run's
+ * remaining plan and its workspace as it was after step N. Each step's record holds a
+ * manifest of the workspace's file versions (src/workspace/versions.ts), so a fork copies
+ * those versions server-side into the new run's own workspace: metadata, not data through
+ * this process. The fork is audited on the run it was made from.
+ */
+import { recordControl } from './audit.ts';
+import type { Actor } from './audit.ts';
+import { NotForkable, Unavailable } from './errors.ts';
+import { newRunId } from './ids.ts';
+import { DEFAULT_PRIORITY } from './model.ts';
+import type { RunsDeps, StartRequest } from './model.ts';
+import { ownedRun, runRecord } from './ownership.ts';
+import { getRun } from './read.ts';
+import { launch } from './start.ts';
+import { s3Keys } from '../shared/names.ts';
+import { TERMINAL_STATUSES } from '../shared/run.ts';
+import type { RunStatus, StepResult } from '../shared/run.ts';
+import type { WorkspaceManifest } from '../workspace/index.ts';
+
+export interface ForkRequest extends Pick<StartRequest, 'requireApproval' | 'priority' | 'budget'> {
+  /** The step (1-based, as the run's log counts them) after which the fork starts. */
+  fromStep: number;
+}
+
+/** Forks run `id` of the caller after step `req.fromStep`. */
+export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: ForkRequest): Promise<{ id: string; status: RunStatus; forkOf: { runId: string; step: number } }> {
+  const userId = actor.id;
+  const run = await ownedRun(deps, userId, id);
+  const view = await getRun(deps, userId, id);
+  if (!TERMINAL_STATUSES.has(view.status)) throw new NotForkable(id, 'run_not_ended', `run ${id} is ${view.status}: fork it once it has ended`);
+  const record = run.record ?? await runRecord(deps, id);
+  if (!record) throw new Unavailable('the database');
+  const step = req.fromStep;
+  let after: (StepResult & { workspace?: WorkspaceManifest }) | undefined;
+  try {
+    after = await deps.workspace.getJson(s3Keys.stepRecord(userId, id, step - 1));
+  } catch (err) {
+    throw new Unavailable('the workspace store', err);
+  }
+  if (!after) throw new NotForkable(id, 'no_such_step', `run ${id} has no step ${step} on record`);
+  const plan = view.plan ?? (record.plan as StartRequest['plan']);
+  const rest = plan?.steps.slice((after.planIndex ?? after.index) + 1) ?? [];
+  if (!plan || rest.length === 0) throw new NotForkable(id, 'nothing_after_step', `step ${step} was the last of run ${id}'s plan: nothing to run after it`);
+  const files = after.workspace;
+  if (!files || Object.values(files.files).some((v) => v === null)) {
+    throw new NotForkable(id, 'workspace_not_versioned', `the workspace of run ${id} after step ${step} was not recorded with file versions (the bucket must keep versions): it cannot be forked with its files`);
+  }
+  const newId = newRunId();
+  const forkOf = { runId: id, step };
+  await recordControl(deps, id, userId, actor, 'fork', { runId: newId, step });
+  const started = await launch(deps, userId, newId, {
+    prompt: record.prompt, priority: req.priority ?? (record.priority || DEFAULT_PRIORITY), requireApproval: req.requireApproval, budget: req.budget,
+  }, {}, { plan: { summary: `${plan.summary} (forked from ${id} after step ${step})`, steps: rest }, forkOf, files });
+  return { ...started, forkOf };
+}

@@ -1,0 +1,50 @@
+/**
+ * Workspace manifests, for forks: after each step, the version of every file the
+ * workspace holds (S3 version ids: the bucket keeps versions; no copy of any file is
+ * made), and a new workspace made from such a manifest with server-side copies. A bucket
+ * without versioning answers the version `null`: such a manifest cannot be forked from.
+ */
+import { CopyObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { s3Keys } from '../shared/names.ts';
+
+/** The workspace `id` after a step: each file's path and version (null: the bucket keeps no versions). */
+export interface WorkspaceManifest { id: string; files: Record<string, string | null> }
+
+/** Files per manifest at most: a workspace larger than this is not listed for forks. */
+export const MANIFEST_MAX_FILES = 10_000;
+
+/** The current version of every file of workspace `workspaceId`; undefined when it holds more than MANIFEST_MAX_FILES. */
+export async function manifestOf(s3: S3Client, bucket: string, userId: string, workspaceId: string): Promise<WorkspaceManifest | undefined> {
+  const prefix = s3Keys.workspaceFiles(userId, workspaceId);
+  const files: Record<string, string | null> = {};
+  let count = 0;
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for (const v of page.Versions ?? []) {
+      if (!v.IsLatest || !v.Key) continue;
+      files[v.Key.slice(prefix.length)] = v.VersionId && v.VersionId !== 'null' ? v.VersionId : null;
+      if (++count > MANIFEST_MAX_FILES) return undefined;
+    }
+    // A delete marker that is latest: the file is gone (its older versions are not listed as latest).
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker !== undefined);
+  return { id: workspaceId, files };
+}
+
+/** Copies each file of `manifest` at its version into workspace `toWorkspaceId` (server-side copies). */
+export async function copyManifest(s3: S3Client, bucket: string, userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<number> {
+  const from = s3Keys.workspaceFiles(userId, manifest.id);
+  const to = s3Keys.workspaceFiles(userId, toWorkspaceId);
+  const entries = Object.entries(manifest.files);
+  for (let i = 0; i < entries.length; i += 8) {
+    await Promise.all(entries.slice(i, i + 8).map(([path, version]) => s3.send(new CopyObjectCommand({
+      Bucket: bucket, Key: to + path,
+      CopySource: `${bucket}/${(from + path).split('/').map(encodeURIComponent).join('/')}${version ? `?versionId=${encodeURIComponent(version)}` : ''}`,
+    }))));
+  }
+  return entries.length;
+}
