@@ -1,0 +1,208 @@
+/**
+ * `./dev test --reliability`: a mixed workload (file, shell, approval and cancelled runs)
+ * on a stack of its own while a chaos schedule kills and stops the worker and restarts
+ * Temporal, Redis and Postgres and takes MinIO down for 20 s. Every run has a client
+ * following it over SSE, reconnecting through all of it. At the end the suite checks and
+ * prints: every run ended with the status its kind calls for; every client received every
+ * event of its run exactly once and in order (the whole stream, read afresh); the ledger
+ * sums to the balance with no reservation or hold open; no process a step started is left.
+ * A failure names the run and what differed. RELIABILITY_RUNS sets the workload (200).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { ApiClient } from '../../src/client/api.ts';
+import { followRun } from '../../src/client/follow.ts';
+import type { SseMessage } from '../../src/client/sse.ts';
+import { loadStackContext } from '../../src/dev/context.ts';
+import { minio } from '../../src/dev/services/minio.ts';
+import { postgres } from '../../src/dev/services/postgres.ts';
+import { redis } from '../../src/dev/services/redis.ts';
+import { temporal } from '../../src/dev/services/temporal.ts';
+import { freeLoopbackPort } from '../../src/infra/free-port.ts';
+import { PgStore } from '../../src/store/pg.ts';
+import { mintToken } from '../helpers/auth.ts';
+import { runningWith } from '../helpers/procs.ts';
+import { childEnv, ROOT, startApi, startWorker, stop } from '../helpers/stack.ts';
+import type { Proc } from '../helpers/stack.ts';
+
+const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
+const PORT_VARS = ['TEMPORAL', 'TEMPORAL_UI', 'TEMPORAL_HTTP', 'TEMPORAL_METRICS', 'REDIS', 'PG', 'POSTGREST', 'POSTGREST_ADMIN', 'GATEWAY', 'MINIO', 'MINIO_CONSOLE', 'API'];
+/** In the command line of every step process, so the end can look for any left running. */
+const MARK = `.${Date.now() % 100000}7`;
+
+type Kind = 'file' | 'shell' | 'approval' | 'cancel';
+interface Tracked { kind: Kind; id: string; events: SseMessage[]; reconnects: number; ended?: Promise<void>; acted: boolean }
+const KIND_OF = (i: number): Kind => (['file', 'file', 'file', 'file', 'shell', 'shell', 'approval', 'approval', 'cancel', 'file'] as const)[i % 10]!;
+const EXPECTED: Record<Kind, string> = { file: 'completed', shell: 'completed', approval: 'completed', cancel: 'cancelled' };
+const PROMPT: Record<Kind, (i: number) => string> = {
+  file: (i) => `write_file r${i}/a.txt run ${i}\nread_file r${i}/a.txt\nwrite_file r${i}/b.txt done`,
+  shell: () => `shell sleep 1${MARK}\nshell echo shell-done`,
+  approval: (i) => `write_file r${i}/approved.txt yes`,
+  cancel: () => `shell sleep 60${MARK}\nwrite_file never.txt x`,
+};
+
+describe('the fault suite', () => {
+  const root = mkdtempSync(join(tmpdir(), 'agentrun-chaos-'));
+  chmodSync(root, 0o755);
+  const stackVars: Record<string, string> = { AGENTRUN_DATA_DIR: join(root, 'data') };
+  const user = `chaos-${Date.now().toString(36)}`;
+  const faults: string[] = [];
+  let env: Record<string, string>;
+  let worker: Proc | undefined;
+  let api: (Proc & { url: string }) | undefined;
+  let client: ApiClient;
+  const t0 = Date.now();
+  const at = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+
+  function dev(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(ROOT, 'src/dev/stack.ts'), ...args], { env: { ...childEnv(), ...stackVars }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`./dev ${args.join(' ')} exited ${code}:\n${out}`))));
+    });
+  }
+  const ctx = () => loadStackContext({ ...process.env, ...stackVars });
+  /** The worker, started again until it starts (it refuses while a dependency is down). */
+  async function startWorkerEventually(): Promise<void> {
+    for (;;) {
+      try {
+        worker = await startWorker(env);
+        return;
+      } catch {
+        await sleep(1000);
+      }
+    }
+  }
+
+  before(async () => {
+    for (const name of PORT_VARS) stackVars[`AGENTRUN_${name}_PORT`] = String(await freeLoopbackPort());
+    await dev('up');
+    const vars = Object.fromEntries(readFileSync(join(stackVars.AGENTRUN_DATA_DIR!, 'stack', 'env'), 'utf8').split('\n').filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    env = {
+      ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '100000',
+      AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
+      SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
+    };
+    const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    await store.grant(user, RUNS * 40, `grant:${user}`);
+    await store.close();
+    await startWorkerEventually();
+    api = await startApi(env);
+    const token = await mintToken(user, { secret: env.SUPABASE_JWT_SECRET });
+    client = new ApiClient(api.url, () => token);
+  });
+  after(async () => {
+    await Promise.all([stop(api), stop(worker)]);
+    await dev('down').catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  /** Retries a call through outages: the API answers 5xx or cannot be reached while a dependency is down. */
+  async function patiently<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let i = 0; ; i++) {
+      try {
+        return await fn();
+      } catch (err) {
+        const status = (err as { status?: number }).status ?? 0;
+        if ((status > 0 && status < 500 && status !== 429) || i > 600) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
+        await sleep(500);
+      }
+    }
+  }
+
+  /** The chaos schedule, over and over until `done`: each fault once per round, with room between. */
+  async function chaos(done: () => boolean): Promise<void> {
+    const step = async (name: string, fn: () => Promise<void>) => {
+      if (done()) return;
+      const t = Date.now();
+      await fn();
+      faults.push(`${at()} ${name} (${Date.now() - t} ms)`);
+      await sleep(6000);
+    };
+    const restart = (s: typeof temporal) => async () => { await s.stop(ctx()); await s.start(ctx()); };
+    while (!done()) {
+      await step('worker SIGKILL, started again', async () => { await stop(worker, 'SIGKILL'); await startWorkerEventually(); });
+      await step('Temporal restarted', restart(temporal));
+      await step('Redis restarted', restart(redis));
+      await step('worker SIGTERM, started again', async () => { await stop(worker); await startWorkerEventually(); });
+      await step('Postgres restarted', restart(postgres));
+      await step('MinIO down 20 s', async () => { await minio.stop(ctx()); await sleep(20_000); await minio.start(ctx()); });
+    }
+  }
+
+  it(`${RUNS} mixed runs under chaos: every run right, every event once and in order, the ledger whole, nothing left running`, async () => {
+    const runs: Tracked[] = [];
+    let finished = false;
+    const chaosDone = chaos(() => finished);
+    // Starts, paced so the chaos meets runs at every stage; each under its own Idempotency-Key, retried through outages.
+    for (let i = 0; i < RUNS; i++) {
+      const kind = KIND_OF(i);
+      const key = randomUUID();
+      const run = await patiently(`start run ${i}`, () => client.startRun({ prompt: PROMPT[kind](i), requireApproval: kind === 'approval' }, key));
+      const t: Tracked = { kind, id: run.id, events: [], reconnects: 0, acted: false };
+      t.ended = (async () => {
+        for await (const m of followRun(client, run.id, { giveUpAfterMs: 600_000, onReconnect: () => { t.reconnects += 1; } })) t.events.push(m);
+      })();
+      runs.push(t);
+      if (i % 10 === 9) await sleep(400);
+    }
+    // Approve what waits, cancel what runs, until every follower has its end.
+    const deadline = Date.now() + 15 * 60_000;
+    while (runs.some((r) => !r.events.some((m) => m.event === 'end')) && Date.now() < deadline) {
+      for (const r of runs.filter((x) => !x.acted && (x.kind === 'approval' || x.kind === 'cancel'))) {
+        const waiting = r.kind === 'approval' ? r.events.some((m) => m.event === 'approval') : r.events.some((m) => m.event === 'step');
+        if (!waiting) continue;
+        await patiently(`${r.kind} ${r.id}`, () => client.control(r.id, r.kind === 'approval' ? 'approve' : 'cancel', r.kind === 'approval' ? { approved: true } : {}))
+          .then(() => { r.acted = true; }, () => undefined);
+      }
+      await sleep(500);
+    }
+    finished = true;
+    await Promise.race([Promise.all(runs.map((r) => r.ended ?? Promise.resolve())), sleep(60_000)]);
+    await chaosDone;
+
+    const problems: string[] = [];
+    for (const r of runs) {
+      const end = r.events.findLast((m) => m.event === 'end');
+      const status = end ? (JSON.parse(end.data) as { status: string }).status : '(no end)';
+      if (status !== EXPECTED[r.kind]) problems.push(`${r.id} (${r.kind}): ended ${status}, expected ${EXPECTED[r.kind]}`);
+      const ids = r.events.map((m) => m.id);
+      if (new Set(ids).size !== ids.length) problems.push(`${r.id}: an event received twice`);
+      const whole: string[] = [];
+      for await (const m of followRun(client, r.id, { giveUpAfterMs: 60_000 })) whole.push(m.id ?? '');
+      if (JSON.stringify(ids) !== JSON.stringify(whole)) problems.push(`${r.id}: received ${ids.length} events, the stream holds ${whole.length} (first difference at ${ids.findIndex((id, k) => id !== whole[k])})`);
+    }
+    const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    try {
+      const sums = (await store.query<{ a: string; r: string }>('SELECT sum(available_delta) AS a, sum(reserved_delta) AS r FROM credit_ledger WHERE user_id = $1', [user])).rows[0]!;
+      const balance = await store.balance(user);
+      if (Number(sums.a) !== balance.available || Number(sums.r) !== balance.reserved) problems.push(`ledger sums ${sums.a}/${sums.r} != balance ${balance.available}/${balance.reserved}`);
+      if (balance.reserved !== 0) problems.push(`${balance.reserved} credits still reserved`);
+      const open = (await store.query<{ run_id: string }>(`SELECT run_id FROM credit_reservations WHERE user_id = $1 AND status = 'active' UNION SELECT run_id FROM credit_holds WHERE user_id = $1 AND status = 'held'`, [user])).rows;
+      for (const o of open) problems.push(`${o.run_id}: a reservation or hold left open`);
+    } finally {
+      await store.close();
+    }
+    const left = runningWith(MARK);
+    if (left.length > 0) problems.push(`step processes left running: pids ${left.join(', ')}`);
+
+    const byKind = (['file', 'shell', 'approval', 'cancel'] as const).map((k) => `${k} ${runs.filter((r) => r.kind === k).length}`).join(', ');
+    const reconnects = runs.reduce((n, r) => n + r.reconnects, 0);
+    process.stdout.write([
+      `fault suite: ${runs.length} runs (${byKind}) in ${at()}, ${reconnects} client reconnects`,
+      ...faults.map((f) => `  fault ${f}`),
+      problems.length === 0 ? '  every run right, every event once and in order, ledger == balance, nothing open, nothing left running' : `  ${problems.length} problem(s):`,
+      ...problems.map((p) => `    ${p}`),
+    ].join('\n') + '\n');
+    assert.deepEqual(problems, []);
+  });
+});
