@@ -18,7 +18,8 @@
  *   demo      install + up (no cluster unless SANDBOX=kubernetes), start a worker and the API (left
  *             running for the web page and the CLI), run a demo agent run and stream its log
  *   test      install + up with the cluster, then the test suite (npm test); `test --deploy`: build the images, then
- *             the deployment suite (images, pod simulator with the runner image, compose, guide)
+ *             the deployment suite (images, pod simulator with the runner image, compose, guide); `test --reliability`:
+ *             the fault suite (a mixed workload under chaos, on a stack of its own)
  *   image     build the app and runner images (Dockerfile) without a daemon, save them under .data/images
  *   compose   docker-compose.yml under podman-compose with locally built service images (compose.ts)
  *   bench     agentrun against its baselines, each figure with its baseline (--quick, --only P3,P5, sizes: README Performance)
@@ -164,7 +165,15 @@ async function status(ctx: StackContext): Promise<boolean> {
 /** The deployment suite (`./dev test --deploy`): what needs the images, run with them required. */
 const DEPLOY_TESTS = ['test/e2e/images.test.ts', 'test/integration/kubernetes.test.ts', 'test/e2e/compose.test.ts', 'test/e2e/deploy-guide.test.ts', 'test/integration/alerts.test.ts', 'test/integration/manifests.test.ts'];
 
+/** The fault suite (`./dev test --reliability`): on a stack of its own, so only the tools are needed here. */
+const RELIABILITY_TEST = 'test/reliability/fault-suite.ts';
+
 async function test(ctx: StackContext, args: string[]): Promise<number> {
+  if (args[0] === '--reliability') {
+    await install(ctx, false);
+    const child = spawn(process.execPath, ['--test', '--test-timeout=2400000', RELIABILITY_TEST], { cwd: ROOT, env: ctx.env, stdio: 'inherit' });
+    return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  }
   await up(ctx, true);
   const env = { ...ctx.env, ...(await stackEnv(ctx)) };
   const deploy = args[0] === '--deploy';

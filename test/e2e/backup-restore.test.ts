@@ -7,46 +7,30 @@
  * with its Last-Event-ID and misses nothing, and the ledger sums to the balances.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readSse } from '../../src/client/sse.ts';
 import type { SseMessage } from '../../src/client/sse.ts';
-import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import { mintToken } from '../helpers/auth.ts';
-import { childEnv, ROOT, startApi, startWorker, stop, waitUntil } from '../helpers/stack.ts';
+import { privateStack } from '../helpers/private-stack.ts';
+import type { PrivateStack } from '../helpers/private-stack.ts';
+import { startApi, startWorker, stop, waitUntil } from '../helpers/stack.ts';
 import type { Proc } from '../helpers/stack.ts';
 
-const PORT_VARS = ['TEMPORAL', 'TEMPORAL_UI', 'TEMPORAL_HTTP', 'TEMPORAL_METRICS', 'REDIS', 'PG', 'POSTGREST', 'POSTGREST_ADMIN', 'GATEWAY', 'MINIO', 'MINIO_CONSOLE', 'API'];
-
 describe('backup and restore of a whole stack', () => {
-  const root = mkdtempSync(join(tmpdir(), 'agentrun-backup-'));
-  chmodSync(root, 0o755); // PostgreSQL runs as its own user: it must reach its data directory
-  const data = join(root, 'data');
-  const saved = join(root, 'backup');
-  const stackVars: Record<string, string> = { AGENTRUN_DATA_DIR: data };
+  let stack: PrivateStack;
+  let data: string;
+  let saved: string;
   let env: Record<string, string>;
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
   let token: string;
   const user = `backup-${Date.now().toString(36)}`;
-
-  /** `./dev <args>` on this test's stack (the stack manager itself, without ./dev's bootstrap). */
-  function dev(...args: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'src/dev/stack.ts'), ...args], { env: { ...childEnv(), ...stackVars }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`./dev ${args.join(' ')} exited ${code}:\n${out}`))));
-    });
-  }
+  const dev = (...args: string[]) => stack.dev(...args);
   function readEnv(): Record<string, string> {
-    const vars = Object.fromEntries(readFileSync(join(data, 'stack', 'env'), 'utf8').split('\n').filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const vars = stack.envFile();
     return { ...vars, TEMPORAL_TASK_QUEUE: 'backup-restore', QUEUE_KEY_PREFIX: 'jobs-backup:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '1000', AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET! };
   }
   async function startApp() {
@@ -82,7 +66,9 @@ describe('backup and restore of a whole stack', () => {
   }
 
   before(async () => {
-    for (const name of PORT_VARS) stackVars[`AGENTRUN_${name}_PORT`] = String(await freeLoopbackPort());
+    stack = await privateStack('backup');
+    data = stack.vars.AGENTRUN_DATA_DIR!;
+    saved = join(stack.root, 'backup');
     await dev('up');
     await startApp();
     const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
@@ -92,7 +78,7 @@ describe('backup and restore of a whole stack', () => {
   after(async () => {
     await Promise.all([stop(api), stop(worker)]);
     await dev('down').catch(() => undefined);
-    rmSync(root, { recursive: true, force: true });
+    rmSync(stack.root, { recursive: true, force: true });
   });
 
   it('runs in every state survive backup → stack destroyed → restore, and nothing is lost or counted twice', async () => {
@@ -123,7 +109,7 @@ describe('backup and restore of a whole stack', () => {
     await Promise.all([stop(api, 'SIGKILL'), stop(worker, 'SIGKILL')]);
     await dev('down');
     rmSync(data, { recursive: true, force: true });
-    await assert.rejects(dev('restore', join(root, 'nothing')), /holds no backup/);
+    await assert.rejects(dev('restore', join(stack.root, 'nothing')), /holds no backup/);
 
     const restored = await dev('restore', saved);
     assert.match(restored, /temporal +restored[\s\S]*postgres +restored[\s\S]*redis +restored[\s\S]*s3 +restored \d+ object/);

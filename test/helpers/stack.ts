@@ -156,7 +156,7 @@ export async function startApi(env: Record<string, string>): Promise<Proc & { ur
     const m = /"url":"(http:\/\/[^"]+)"/.exec(p.output());
     return m?.[1];
   }, 60_000).catch((err: unknown) => { p.child.kill('SIGKILL'); throw err; });
-  const token = await mintToken(env.DEFAULT_USER_ID ?? 'local');
+  const token = await mintToken(env.DEFAULT_USER_ID ?? 'local', { secret: env.SUPABASE_JWT_SECRET });
   rememberToken(url, token);
   return { ...p, url, token };
 }

@@ -9,11 +9,8 @@
  * A failure names the run and what differed. RELIABILITY_RUNS sets the workload (200).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient } from '../../src/client/api.ts';
@@ -24,15 +21,15 @@ import { minio } from '../../src/dev/services/minio.ts';
 import { postgres } from '../../src/dev/services/postgres.ts';
 import { redis } from '../../src/dev/services/redis.ts';
 import { temporal } from '../../src/dev/services/temporal.ts';
-import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import { mintToken } from '../helpers/auth.ts';
 import { runningWith } from '../helpers/procs.ts';
-import { childEnv, ROOT, startApi, startWorker, stop } from '../helpers/stack.ts';
+import { privateStack } from '../helpers/private-stack.ts';
+import type { PrivateStack } from '../helpers/private-stack.ts';
+import { startApi, startWorker, stop } from '../helpers/stack.ts';
 import type { Proc } from '../helpers/stack.ts';
 
 const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
-const PORT_VARS = ['TEMPORAL', 'TEMPORAL_UI', 'TEMPORAL_HTTP', 'TEMPORAL_METRICS', 'REDIS', 'PG', 'POSTGREST', 'POSTGREST_ADMIN', 'GATEWAY', 'MINIO', 'MINIO_CONSOLE', 'API'];
 /** In the command line of every step process, so the end can look for any left running. */
 const MARK = `.${Date.now() % 100000}7`;
 
@@ -48,9 +45,7 @@ const PROMPT: Record<Kind, (i: number) => string> = {
 };
 
 describe('the fault suite', () => {
-  const root = mkdtempSync(join(tmpdir(), 'agentrun-chaos-'));
-  chmodSync(root, 0o755);
-  const stackVars: Record<string, string> = { AGENTRUN_DATA_DIR: join(root, 'data') };
+  let stack: PrivateStack;
   const user = `chaos-${Date.now().toString(36)}`;
   const faults: string[] = [];
   let env: Record<string, string>;
@@ -60,35 +55,26 @@ describe('the fault suite', () => {
   const t0 = Date.now();
   const at = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
-  function dev(...args: string[]): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [join(ROOT, 'src/dev/stack.ts'), ...args], { env: { ...childEnv(), ...stackVars }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`./dev ${args.join(' ')} exited ${code}:\n${out}`))));
-    });
-  }
-  const ctx = () => loadStackContext({ ...process.env, ...stackVars });
+  const ctx = () => loadStackContext({ ...process.env, ...stack.vars });
   /** The worker, started again until it starts (it refuses while a dependency is down). */
   async function startWorkerEventually(): Promise<void> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       try {
         worker = await startWorker(env);
         return;
-      } catch {
+      } catch (err) {
+        if (attempt >= 120) throw new Error(`the worker did not start in 2 minutes: ${(err as Error).message.slice(-2000)}`, { cause: err });
         await sleep(1000);
       }
     }
   }
 
   before(async () => {
-    for (const name of PORT_VARS) stackVars[`AGENTRUN_${name}_PORT`] = String(await freeLoopbackPort());
-    await dev('up');
-    const vars = Object.fromEntries(readFileSync(join(stackVars.AGENTRUN_DATA_DIR!, 'stack', 'env'), 'utf8').split('\n').filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    stack = await privateStack('chaos');
+    await stack.dev('up');
+    const vars = stack.envFile();
     env = {
-      ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '100000',
+      ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '1000',
       AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
       SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
     };
@@ -102,8 +88,8 @@ describe('the fault suite', () => {
   });
   after(async () => {
     await Promise.all([stop(api), stop(worker)]);
-    await dev('down').catch(() => undefined);
-    rmSync(root, { recursive: true, force: true });
+    await stack.dev('down').catch(() => undefined);
+    rmSync(stack.root, { recursive: true, force: true });
   });
 
   /** Retries a call through outages: the API answers 5xx or cannot be reached while a dependency is down. */
@@ -120,6 +106,7 @@ describe('the fault suite', () => {
   }
 
   /** The chaos schedule, over and over until `done`: each fault once per round, with room between. */
+  let rounds = 0;
   async function chaos(done: () => boolean): Promise<void> {
     const step = async (name: string, fn: () => Promise<void>) => {
       if (done()) return;
@@ -136,6 +123,7 @@ describe('the fault suite', () => {
       await step('worker SIGTERM, started again', async () => { await stop(worker); await startWorkerEventually(); });
       await step('Postgres restarted', restart(postgres));
       await step('MinIO down 20 s', async () => { await minio.stop(ctx()); await sleep(20_000); await minio.start(ctx()); });
+      if (!done()) rounds += 1;
     }
   }
 
@@ -153,11 +141,13 @@ describe('the fault suite', () => {
         for await (const m of followRun(client, run.id, { giveUpAfterMs: 600_000, onReconnect: () => { t.reconnects += 1; } })) t.events.push(m);
       })();
       runs.push(t);
-      if (i % 10 === 9) await sleep(400);
+      // Ten runs every 4 s: the workload spans the chaos schedule, so each fault meets runs at every stage.
+      if (i % 10 === 9) await sleep(4000);
     }
     // Approve what waits, cancel what runs, until every follower has its end.
     const deadline = Date.now() + 15 * 60_000;
-    while (runs.some((r) => !r.events.some((m) => m.event === 'end')) && Date.now() < deadline) {
+    // Every fault at least once: runs still going are what the schedule is for, and it goes on until one round is done.
+    while ((rounds === 0 || runs.some((r) => !r.events.some((m) => m.event === 'end'))) && Date.now() < deadline) {
       for (const r of runs.filter((x) => !x.acted && (x.kind === 'approval' || x.kind === 'cancel'))) {
         const waiting = r.kind === 'approval' ? r.events.some((m) => m.event === 'approval') : r.events.some((m) => m.event === 'step');
         if (!waiting) continue;
