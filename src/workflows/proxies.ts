@@ -18,12 +18,18 @@ const LLM = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 } as const;
-/** Tool steps: long, heartbeating, so a dead worker is noticed within seconds; cancellation waits until the tool stopped. */
+/**
+ * Tool steps: long, heartbeating, so a dead worker is noticed within seconds; cancellation
+ * waits until the tool stopped. What fails a step for good is non-retryable (the tool's own
+ * failure is a result, not an error); what is retried is the infrastructure — S3, Redis,
+ * the database, the apiserver — for about four minutes (1, 2, 4 … 60 s apart), so an
+ * outage of one of them (the fault suite takes MinIO away for 20 s) delays runs, not fails them.
+ */
 const TOOL = {
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 } as const;
 
 /** Short calls as activities (histories recorded before local short calls replay down this path). */

@@ -77,6 +77,8 @@ describe('the fault suite', () => {
       ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '1000',
       AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
       SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
+      // One port across the API's restarts: the clients reconnect to the same URL.
+      API_PORT: stack.vars.AGENTRUN_API_PORT!, API_SHUTDOWN_GRACE_MS: '2000',
     };
     const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
     await store.grant(user, RUNS * 40, `grant:${user}`);
@@ -123,6 +125,7 @@ describe('the fault suite', () => {
       await step('worker SIGTERM, started again', async () => { await stop(worker); await startWorkerEventually(); });
       await step('Postgres restarted', restart(postgres));
       await step('MinIO down 20 s', async () => { await minio.stop(ctx()); await sleep(20_000); await minio.start(ctx()); });
+      await step('API SIGTERM, started again', async () => { await stop(api); api = await startApi(env); });
       if (!done()) rounds += 1;
     }
   }
@@ -163,8 +166,12 @@ describe('the fault suite', () => {
     const problems: string[] = [];
     for (const r of runs) {
       const end = r.events.findLast((m) => m.event === 'end');
-      const status = end ? (JSON.parse(end.data) as { status: string }).status : '(no end)';
-      if (status !== EXPECTED[r.kind]) problems.push(`${r.id} (${r.kind}): ended ${status}, expected ${EXPECTED[r.kind]}`);
+      const ending = end ? (JSON.parse(end.data) as { status: string; error?: { code: string; message: string } }) : { status: '(no end)' };
+      if (ending.status !== EXPECTED[r.kind]) {
+        const why = ending.error ? ` (${ending.error.code}: ${ending.error.message})` : '';
+        const steps = r.events.filter((m) => m.event === 'step' && m.data.includes('"completed"')).map((m) => (JSON.parse(m.data) as { summary?: string }).summary).join(' | ');
+        problems.push(`${r.id} (${r.kind}): ended ${ending.status}${why}, expected ${EXPECTED[r.kind]}; steps: ${steps}`);
+      }
       const ids = r.events.map((m) => m.id);
       if (new Set(ids).size !== ids.length) problems.push(`${r.id}: an event received twice`);
       const whole: string[] = [];
@@ -189,6 +196,7 @@ describe('the fault suite', () => {
     const reconnects = runs.reduce((n, r) => n + r.reconnects, 0);
     process.stdout.write([
       `fault suite: ${runs.length} runs (${byKind}) in ${at()}, ${reconnects} client reconnects`,
+      `  ports: ${Object.entries(stack.vars).filter(([k]) => k.endsWith('_PORT')).map(([k, v]) => `${k.slice('AGENTRUN_'.length, -'_PORT'.length).toLowerCase()} ${v}`).join(', ')}`,
       ...faults.map((f) => `  fault ${f}`),
       problems.length === 0 ? '  every run right, every event once and in order, ledger == balance, nothing open, nothing left running' : `  ${problems.length} problem(s):`,
       ...problems.map((p) => `    ${p}`),
