@@ -10,6 +10,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { describeStep, executeTool } from './tools/index.ts';
 import { s3Keys } from '../shared/names.ts';
+import { READ_ONLY_TOOLS } from '../shared/run.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
 import type { WorkspaceManifest } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
@@ -76,7 +77,8 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
   // The workspace as this step left it, for forks (metadata only; a failed listing costs the fork, not the step).
-  const workspace = await deps.workspace.manifest(userId, input.workspaceId ?? runId).catch((err: unknown) => {
+  // A step that only reads leaves it as the step before did: a fork from it uses that step's manifest.
+  const workspace = READ_ONLY_TOOLS.has(step.tool) ? undefined : await deps.workspace.manifest(userId, input.workspaceId ?? runId).catch((err: unknown) => {
     deps.log.warn({ err, runId, index }, 'workspace manifest not recorded: no fork from this step');
     return undefined;
   });

@@ -12,6 +12,9 @@ export const RUN_STATUSES = [
   'created', 'queued', 'planning', 'awaiting_approval', 'running', 'paused', 'completed', 'failed', 'cancelled',
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
+/** Tools that never change the workspace: their steps record no manifest of it (a fork from one uses the step before). */
+export const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['read_file', 'list_files', 'stat_file']);
+
 export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 

@@ -61,6 +61,16 @@ describe('forking a run from a step', () => {
     assert.ok(audit.some((a) => a.action === 'fork' && (a.detail as { runId?: string }).runId === fork), 'audited on the parent');
   });
 
+  it('a fork from a step that only read starts with the workspace the step before left', async () => {
+    const parent = await createRun(api!.url, 'write_file f.txt v1\nread_file f.txt\nwrite_file f.txt v3');
+    assert.equal(parse((await collect(api!.url, parent)).at(-1)!).status, 'completed');
+    const forked = await post(`/v1/runs/${parent}/fork`, { fromStep: 2, requireApproval: true });
+    assert.equal(forked.status, 202, JSON.stringify(forked.body));
+    await waitUntil('the fork waits for approval', async () => (await status(forked.body.id)) === 'awaiting_approval');
+    assert.equal(await file(forked.body.id, 'f.txt'), 'v1');
+    assert.equal((await post(`/v1/runs/${forked.body.id}/cancel`, {})).status, 202);
+  });
+
   it('refuses with the reason: a running run, no such step, the last step, a bad step number, another user\'s run', async () => {
     const parent = await createRun(api!.url, 'write_file a.txt 1\nwrite_file b.txt 2');
     assert.equal(parse((await collect(api!.url, parent)).at(-1)!).status, 'completed');
