@@ -170,7 +170,7 @@ const RELIABILITY_TEST = 'test/reliability/fault-suite.ts';
 
 async function test(ctx: StackContext, args: string[]): Promise<number> {
   if (args[0] === '--reliability') {
-    await install(ctx, false);
+    await install(ctx, ctx.env.RELIABILITY_SANDBOX === 'kubernetes'); // a cluster of its own only then
     const child = spawn(process.execPath, ['--test', '--test-timeout=2400000', RELIABILITY_TEST], { cwd: ROOT, env: ctx.env, stdio: 'inherit' });
     return new Promise((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
   }

@@ -10,7 +10,11 @@ import { join } from 'node:path';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { childEnv, ROOT } from './stack.ts';
 
-const PORT_VARS = ['TEMPORAL', 'TEMPORAL_UI', 'TEMPORAL_HTTP', 'TEMPORAL_METRICS', 'REDIS', 'PG', 'POSTGREST', 'POSTGREST_ADMIN', 'GATEWAY', 'MINIO', 'MINIO_CONSOLE', 'API'];
+const PORT_VARS = [
+  'TEMPORAL', 'TEMPORAL_UI', 'TEMPORAL_HTTP', 'TEMPORAL_METRICS', 'REDIS', 'PG', 'POSTGREST', 'POSTGREST_ADMIN', 'GATEWAY', 'MINIO', 'MINIO_CONSOLE', 'API',
+  // The cluster's, for `up --kube`.
+  'ETCD', 'ETCD_PEER', 'KUBE_APISERVER', 'KUBE_CM', 'KUBE_SCHEDULER', 'KWOK',
+];
 
 export interface PrivateStack {
   /** The test's directory: `data/` is the stack's, the rest is the test's. */

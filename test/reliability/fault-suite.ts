@@ -1,11 +1,14 @@
 /**
  * `./dev test --reliability`: a mixed workload (file, shell, approval and cancelled runs)
- * on a stack of its own while a chaos schedule kills and stops the worker and restarts
- * Temporal, Redis and Postgres and takes MinIO down for 20 s. Every run has a client
+ * on a stack of its own while a chaos schedule kills and stops the worker, restarts
+ * Temporal, Redis, Postgres and the API, and takes MinIO down for 20 s. With
+ * RELIABILITY_SANDBOX=kubernetes the shell steps are Jobs on a cluster of its own (their
+ * pods run by the host pod simulator) and the apiserver goes down for 10 s as well. Every run has a client
  * following it over SSE, reconnecting through all of it. At the end the suite checks and
  * prints: every run ended with the status its kind calls for; every client received every
  * event of its run exactly once and in order (the whole stream, read afresh); the ledger
- * sums to the balance with no reservation or hold open; no process a step started is left.
+ * sums to the balance with no reservation or hold open; no Job or pod is left (kubernetes);
+ * no process a step started is left. A failed suite keeps its stack's directory (logs, data).
  * A failure names the run and what differed. RELIABILITY_RUNS sets the workload (200).
  */
 import assert from 'node:assert/strict';
@@ -27,9 +30,18 @@ import { runningWith } from '../helpers/procs.ts';
 import { privateStack } from '../helpers/private-stack.ts';
 import type { PrivateStack } from '../helpers/private-stack.ts';
 import { startApi, startWorker, stop } from '../helpers/stack.ts';
+import { startHostPodSimulator } from '../helpers/kube-sim.ts';
+import type { PodSimulator } from '../helpers/kube-sim.ts';
+import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { stopPid } from '../../src/dev/proc.ts';
+import { startControlPlane } from '../../src/dev/services/kube/control-plane.ts';
+import { TOOLS_NAMESPACE } from '../../src/dev/services/kube/layout.ts';
+import { pidFile } from '../../src/dev/services/service.ts';
 import type { Proc } from '../helpers/stack.ts';
 
 const RUNS = Number(process.env.RELIABILITY_RUNS ?? 200);
+const KUBE = process.env.RELIABILITY_SANDBOX === 'kubernetes';
 /** In the command line of every step process, so the end can look for any left running. */
 const MARK = `.${Date.now() % 100000}7`;
 
@@ -52,6 +64,9 @@ describe('the fault suite', () => {
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
   let client: ApiClient;
+  let sim: PodSimulator | undefined;
+  let admin: KubeConfig | undefined;
+  let failed = false;
   const t0 = Date.now();
   const at = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
@@ -71,11 +86,12 @@ describe('the fault suite', () => {
 
   before(async () => {
     stack = await privateStack('chaos');
-    await stack.dev('up');
+    await stack.dev('up', ...(KUBE ? ['--kube'] : []));
     const vars = stack.envFile();
+    if (KUBE) ({ sim, admin } = await startHostPodSimulator(vars.AGENTRUN_KUBE_ADMIN_KUBECONFIG!, TOOLS_NAMESPACE));
     env = {
       ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '1000',
-      AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
+      AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, SANDBOX: KUBE ? 'kubernetes' : 'local', API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
       SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
       // One port across the API's restarts: the clients reconnect to the same URL.
       API_PORT: stack.vars.AGENTRUN_API_PORT!, API_SHUTDOWN_GRACE_MS: '2000',
@@ -90,8 +106,10 @@ describe('the fault suite', () => {
   });
   after(async () => {
     await Promise.all([stop(api), stop(worker)]);
+    sim?.stop();
     await stack.dev('down').catch(() => undefined);
-    rmSync(stack.root, { recursive: true, force: true });
+    if (failed) process.stdout.write(`the stack's directory is kept for a look: ${stack.root}\n`);
+    else rmSync(stack.root, { recursive: true, force: true });
   });
 
   /** Retries a call through outages: the API answers 5xx or cannot be reached while a dependency is down. */
@@ -126,6 +144,11 @@ describe('the fault suite', () => {
       await step('Postgres restarted', restart(postgres));
       await step('MinIO down 20 s', async () => { await minio.stop(ctx()); await sleep(20_000); await minio.start(ctx()); });
       await step('API SIGTERM, started again', async () => { await stop(api); api = await startApi(env); });
+      if (KUBE) await step('apiserver down 10 s', async () => {
+        await stopPid(pidFile(ctx(), 'kube-apiserver'));
+        await sleep(10_000);
+        await startControlPlane(ctx());
+      });
       if (!done()) rounds += 1;
     }
   }
@@ -189,6 +212,12 @@ describe('the fault suite', () => {
     } finally {
       await store.close();
     }
+    if (KUBE) {
+      const managed = { namespace: TOOLS_NAMESPACE, labelSelector: 'app.kubernetes.io/managed-by=agentrun' };
+      const jobs = (await admin!.makeApiClient(BatchV1Api).listNamespacedJob(managed)).items.map((j) => j.metadata?.name);
+      const pods = (await admin!.makeApiClient(CoreV1Api).listNamespacedPod(managed)).items.map((p) => p.metadata?.name);
+      if (jobs.length + pods.length > 0) problems.push(`left in ${TOOLS_NAMESPACE}: ${jobs.length} job(s) (${jobs.slice(0, 5).join(', ')}…), ${pods.length} pod(s)`);
+    }
     const left = runningWith(MARK);
     if (left.length > 0) problems.push(`step processes left running: pids ${left.join(', ')}`);
 
@@ -201,6 +230,7 @@ describe('the fault suite', () => {
       problems.length === 0 ? '  every run right, every event once and in order, ledger == balance, nothing open, nothing left running' : `  ${problems.length} problem(s):`,
       ...problems.map((p) => `    ${p}`),
     ].join('\n') + '\n');
+    failed = problems.length > 0;
     assert.deepEqual(problems, []);
   });
 });
