@@ -6,8 +6,8 @@
  * to the balance. A reset the user cannot pay for ends the run failed with the reason.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { temporalCli } from '../helpers/temporal-cli.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -31,11 +31,7 @@ describe('a run reset in Temporal', () => {
     await c.close();
   });
 
-  const temporal = (...args: string[]) => {
-    const r = spawnSync(env.TEMPORAL_CLI!, [...args, '--address', env.TEMPORAL_ADDRESS!, '--namespace', 'default'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `temporal ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const temporal = (...args: string[]) => temporalCli(env)(...args);
   const view = async (id: string) => (await (await apiFetch(`${api!.url}/v1/runs/${id}`)).json()) as { status: string; error?: { code: string; message: string }; usage: { credits: number } };
   const ledger = async (id: string) => (await c.store.query<{ kind: string; step_index: number | null; amount: string; idempotency_key: string }>(
     'SELECT kind, step_index, amount, idempotency_key FROM credit_ledger WHERE run_id = $1 ORDER BY id', [id])).rows;

@@ -4,8 +4,8 @@
  * reservation released. Real worker, API and activities.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { temporalCli } from '../helpers/temporal-cli.ts';
 import { redisKeys } from '../../src/shared/names.ts';
 import { collect, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
@@ -29,11 +29,7 @@ describe('operating runs with the temporal CLI', () => {
     await c.close();
   });
 
-  const cli = (...args: string[]) => {
-    const r = spawnSync(env.TEMPORAL_CLI!, [...args, '--address', env.TEMPORAL_ADDRESS!, '--namespace', 'default'], { encoding: 'utf8' });
-    assert.equal(r.status, 0, `temporal ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const cli = (...args: string[]) => temporalCli(env)(...args);
   const start = async (body: Record<string, unknown>) => {
     const res = await apiFetch(`${api!.url}/v1/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal(res.status, 202);
