@@ -13,10 +13,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
-  AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1Job, type V1NetworkPolicy,
+  AuthorizationV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type KubernetesObject, type V1Job, type V1NetworkPolicy,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { stackPaths } from '../../src/dev/context.ts';
@@ -267,6 +268,29 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
     assert.equal(r2.exitCode, 0);
     await p1;
     assert.equal((await jobsOf(runId)).length, 1);
+  });
+
+  it('a Job an earlier attempt is deleting (its worker stopped) is not adopted: the step waits for it to go and runs in a new Job', async () => {
+    const runId = newRunId();
+    const req = request(runId, ['true']);
+    const batch = admin.makeApiClient(BatchV1Api);
+    // Attempt 1's Job, held in deletion by a finalizer, as a stopped attempt's Job is while its pod goes.
+    const p1 = executor({ K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang' }).run(req, { signal: new AbortController().signal }).catch(() => undefined);
+    await waitUntil('job created', async () => (await jobsOf(runId)).length === 1);
+    const name = jobName(runId, 0);
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    await batch.patchNamespacedJob({ name, namespace: NS, body: { metadata: { finalizers: ['agentrun.test/hold'] } } }, merge);
+    await batch.deleteNamespacedJob({ name, namespace: NS, propagationPolicy: 'Background' });
+    const p2 = executor().run(req, { signal: new AbortController().signal });
+    await sleep(1500);
+    assert.ok((await batch.readNamespacedJob({ name, namespace: NS })).metadata?.deletionTimestamp, 'attempt 2 waits while the old Job is deleting');
+    await batch.patchNamespacedJob({ name, namespace: NS, body: { metadata: { finalizers: null } } }, merge);
+    const r2 = await p2;
+    assert.equal(r2.exitCode, 0);
+    const jobs = await jobsOf(runId);
+    assert.equal(jobs.length, 1);
+    assert.equal(jobs[0]!.metadata?.deletionTimestamp, undefined, 'a new Job');
+    await p1;
   });
 
   it('a failing pod gives a typed, non-retryable failure', async () => {

@@ -13,7 +13,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { ApiClient } from '../../src/client/api.ts';
@@ -72,7 +73,11 @@ describe('the fault suite', () => {
 
   const ctx = () => loadStackContext({ ...process.env, ...stack.vars });
   /** The worker, started again until it starts (it refuses while a dependency is down). */
+  let workers = 0;
+  /** Keeps what a worker wrote (under the stack's directory, kept when the suite fails). */
+  const keepLog = (p: Proc | undefined, name: string) => { if (p) writeFileSync(join(stack.root, `${name}.log`), p.output()); };
   async function startWorkerEventually(): Promise<void> {
+    keepLog(worker, `worker-${workers++}`);
     for (let attempt = 1; ; attempt++) {
       try {
         worker = await startWorker(env);
@@ -91,7 +96,9 @@ describe('the fault suite', () => {
     if (KUBE) ({ sim, admin } = await startHostPodSimulator(vars.AGENTRUN_KUBE_ADMIN_KUBECONFIG!, TOOLS_NAMESPACE));
     env = {
       ...vars, TEMPORAL_TASK_QUEUE: 'chaos', QUEUE_KEY_PREFIX: 'jobs-chaos:', NEW_USER_CREDITS: '0', BREAKER_FAILURES: '1000',
-      AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, SANDBOX: KUBE ? 'kubernetes' : 'local', API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
+      AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, SANDBOX: KUBE ? 'kubernetes' : 'local',
+      // Finished Jobs go after 5 s (600 by default, for a look): the end checks that all go.
+      K8S_TTL_AFTER_FINISHED_S: '5', API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
       SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
       // One port across the API's restarts: the clients reconnect to the same URL.
       API_PORT: stack.vars.AGENTRUN_API_PORT!, API_SHUTDOWN_GRACE_MS: '2000',
@@ -106,6 +113,8 @@ describe('the fault suite', () => {
   });
   after(async () => {
     await Promise.all([stop(api), stop(worker)]);
+    keepLog(worker, `worker-${workers}`);
+    keepLog(api, 'api');
     sim?.stop();
     await stack.dev('down').catch(() => undefined);
     if (failed) process.stdout.write(`the stack's directory is kept for a look: ${stack.root}\n`);
@@ -213,10 +222,16 @@ describe('the fault suite', () => {
       await store.close();
     }
     if (KUBE) {
+      // Each finished Job goes after its TTL, its pod with it (the garbage collector): within a minute, none is left.
       const managed = { namespace: TOOLS_NAMESPACE, labelSelector: 'app.kubernetes.io/managed-by=agentrun' };
-      const jobs = (await admin!.makeApiClient(BatchV1Api).listNamespacedJob(managed)).items.map((j) => j.metadata?.name);
-      const pods = (await admin!.makeApiClient(CoreV1Api).listNamespacedPod(managed)).items.map((p) => p.metadata?.name);
-      if (jobs.length + pods.length > 0) problems.push(`left in ${TOOLS_NAMESPACE}: ${jobs.length} job(s) (${jobs.slice(0, 5).join(', ')}…), ${pods.length} pod(s)`);
+      let jobs: (string | undefined)[] = [];
+      let pods: (string | undefined)[] = [];
+      for (const until = Date.now() + 90_000; Date.now() < until; await sleep(2000)) {
+        jobs = (await admin!.makeApiClient(BatchV1Api).listNamespacedJob(managed)).items.map((j) => j.metadata?.name);
+        pods = (await admin!.makeApiClient(CoreV1Api).listNamespacedPod(managed)).items.map((p) => p.metadata?.name);
+        if (jobs.length + pods.length === 0) break;
+      }
+      if (jobs.length + pods.length > 0) problems.push(`left in ${TOOLS_NAMESPACE} 90 s after the end: ${jobs.length} job(s) (${jobs.slice(0, 5).join(', ')}…), ${pods.length} pod(s)`);
     }
     const left = runningWith(MARK);
     if (left.length > 0) problems.push(`step processes left running: pids ${left.join(', ')}`);

@@ -71,7 +71,13 @@ export class KubernetesExecutor implements Executor {
       if (job.metadata?.labels?.[LABELS.runId] !== req.runId || job.metadata?.labels?.[LABELS.step] !== String(req.index)) {
         throw new SandboxFailed(`job ${name} exists but belongs to another execution`);
       }
-      this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job adopted');
+      if (job.metadata?.deletionTimestamp) {
+        // An earlier attempt was stopped (its worker shut down, or it was cancelled) and is deleting
+        // its Job: that Job's pod was killed, so there is nothing to adopt. A new Job once it is gone.
+        this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job being deleted by an earlier attempt: waiting to create it anew');
+        await this.deleteAndConfirm(name);
+        job = await this.createWhenQuotaAllows(namespace, manifest, ctx);
+      } else this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job adopted');
     }
 
     const target = { kc: this.kc, namespace, name, log: this.deps.log };
