@@ -12,15 +12,12 @@ import { describeStep, executeTool } from './tools/index.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS } from '../shared/run.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
-import type { WorkspaceManifest } from '../workspace/index.ts';
+import type { StepRecord } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
 
 export type { RunStepInput } from './step-input.ts';
-
-/** What a step leaves in its record (s3Keys.stepRecord): its result, its output's tail, the workspace after it. */
-export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest };
 
 export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<StepResult> {
   const { runId, userId, index, step } = input;

@@ -44,9 +44,8 @@ export class SseSession implements Follower {
   private pageCount: number;
   private readonly out: FrameWriter;
   /**
-   * The client reads slower than events come: its socket wants a drain. Live events are
-   * not queued for it in memory (the stream holds them); after the drain it reads on
-   * from its cursor. So a slow client costs at most one page, never an unbounded queue.
+   * The client reads slower than events come: its socket wants a drain. Live events are not
+   * queued in memory (the stream holds them); after the drain it reads on from its cursor.
    */
   private lagging = false;
   /** The `: live` comment went out: the client has had everything up to now (`agentrun logs` stops there). */
@@ -167,8 +166,11 @@ export class SseSession implements Follower {
     if (this.closed) return;
     if (this.reading) this.held.push(event);
     else if (this.lagging) return; // read after the drain
-    else if (!this.follows(event)) void this.read();
-    else if ((this.deliver(event), this.ended)) this.close(); // something was published while we were not subscribed: the stream has it
+    else if (!this.follows(event)) void this.read(); // something was published while we were not subscribed: the stream has it
+    else {
+      this.deliver(event);
+      if (this.ended) this.close(); // live: nothing follows it
+    }
   }
 
   /** Does a live event come right after what the client has (or is it one it already has)? */
@@ -277,8 +279,7 @@ export class SseSession implements Follower {
     if (this.closed) return;
     this.out.send(': heartbeat\n\n');
     if (this.reading || this.lagging || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
-    // A run that closed without an `end` event (terminated by an operator) still ends the stream —
-    // but only once everything the stream holds was delivered: a failed read ends nothing.
+    // A run closed without `end` (terminated) ends the stream once all it holds was delivered (a failed read ends nothing).
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
       if (!(await this.read(true)) || this.closed || this.reading) return;
@@ -293,8 +294,7 @@ export class SseSession implements Follower {
     clearInterval(this.heartbeat);
     clearTimeout(this.retryTimer);
     this.unfollow?.();
-    if (abort) this.out.abort();
-    else this.out.end();
+    if (abort) this.out.abort(); else this.out.end();
     this.onClosed?.();
   }
 }

@@ -16,8 +16,8 @@ import { getRun } from './read.ts';
 import { launch } from './start.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, TERMINAL_STATUSES } from '../shared/run.ts';
-import type { RunStatus, StepResult } from '../shared/run.ts';
-import type { WorkspaceManifest } from '../workspace/index.ts';
+import type { RunStatus } from '../shared/run.ts';
+import type { StepRecord, WorkspaceManifest } from '../workspace/index.ts';
 
 export interface ForkRequest extends Pick<StartRequest, 'requireApproval' | 'priority' | 'budget'> {
   /** The step (1-based, as the run's log counts them) after which the fork starts. */
@@ -33,7 +33,7 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
   const record = run.record ?? await runRecord(deps, id);
   if (!record) throw new Unavailable('the database');
   const step = req.fromStep;
-  let after: (StepResult & { workspace?: WorkspaceManifest }) | undefined;
+  let after: StepRecord | undefined;
   try {
     after = await deps.workspace.getJson(s3Keys.stepRecord(userId, id, step - 1));
   } catch (err) {
@@ -43,7 +43,7 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
   const plan = view.plan ?? (record.plan as StartRequest['plan']);
   const rest = plan?.steps.slice((after.planIndex ?? after.index) + 1) ?? [];
   if (!plan || rest.length === 0) throw new NotForkable(id, 'nothing_after_step', `step ${step} was the last of run ${id}'s plan: nothing to run after it`);
-  const files = after.workspace ?? await readOnlyStepsBefore(deps, userId, id, step - 1);
+  const files = after.workspace ?? await manifestBefore(deps, userId, id, step - 1);
   if (!files || Object.values(files.files).some((v) => v === null)) {
     throw new NotForkable(id, 'workspace_not_versioned', `the workspace of run ${id} after step ${step} was not recorded with file versions (the bucket must keep versions): it cannot be forked with its files`);
   }
@@ -60,9 +60,9 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
  * The manifest a step that only read (no manifest of its own) left the workspace as: the
  * nearest earlier step's. Undefined when none before it has one.
  */
-async function readOnlyStepsBefore(deps: RunsDeps, userId: string, runId: string, index: number): Promise<WorkspaceManifest | undefined> {
+async function manifestBefore(deps: RunsDeps, userId: string, runId: string, index: number): Promise<WorkspaceManifest | undefined> {
   for (let i = index - 1; i >= 0; i--) {
-    const rec = await deps.workspace.getJson<{ tool: string; workspace?: WorkspaceManifest }>(s3Keys.stepRecord(userId, runId, i));
+    const rec = await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i));
     if (rec?.workspace) return rec.workspace;
     if (!rec || !READ_ONLY_TOOLS.has(rec.tool)) return undefined;
   }

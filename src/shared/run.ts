@@ -1,21 +1,18 @@
 /**
  * Domain types of a run shared by the API, the workflow and activities.
  * Pure module (zod only). Workflow code imports only its types (its values are
- * initialised per execution there): run-limits.ts holds the limits it needs.
+ * initialised per execution there): run-limits.ts holds the limits it needs, run-status.ts
+ * the statuses.
  */
 import { z } from 'zod';
 import { MCP_SERVER_NAME, MCP_TOOL_NAME } from './config/mcp.ts';
+import type { RunStatus } from './run-status.ts';
 
 export { MAX_PROMPT_CHARS, MESSAGE_MAX_CHARS } from './run-limits.ts';
+export { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from './run-status.ts';
 
-export const RUN_STATUSES = [
-  'created', 'queued', 'planning', 'awaiting_approval', 'running', 'paused', 'completed', 'failed', 'cancelled',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 /** Tools that never change the workspace: their steps record no manifest of it (a fork from one uses the step before). */
 export const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['read_file', 'list_files', 'stat_file']);
-
-export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'cancelled']);
 
 
 export const writeFileStep = z.object({

@@ -6,7 +6,8 @@
  * so a run that continued as new under older code goes on under this one.
  * Deterministic: the only clock is the workflow's.
  */
-import type { Plan, PlanStep, RunEvent, RunInput, RunState, RunStatus } from '../shared/run.ts';
+import type { Plan, PlanStep, RunEvent, RunInput, RunState } from '../shared/run.ts';
+import { TERMINAL_STATUSES, type RunStatus } from '../shared/run-status.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { DIRECT_ACTOR } from './definitions.ts';
 
@@ -99,12 +100,10 @@ export function toCarry(s: AgentRunState): RunCarry {
   return Object.fromEntries(CARRIED.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])) as RunCarry;
 }
 
-/** Ended for good (src/shared/run.ts TERMINAL_STATUSES, which the bundle cannot import: it brings zod). */
-const ended = (status: RunStatus) => status === 'completed' || status === 'failed' || status === 'cancelled';
 
 /** Decides how the run ends; queries go on showing the live status until finish() recorded it. */
 export function endAs(s: AgentRunState, status: RunStatus): void {
-  if (!ended(s.state.status)) s.liveStatus = s.state.status;
+  if (!TERMINAL_STATUSES.has(s.state.status)) s.liveStatus = s.state.status;
   s.state.status = status;
 }
 
@@ -113,7 +112,7 @@ export function endAs(s: AgentRunState, status: RunStatus): void {
  * status before it, so a client that reads `completed` also reads the credits it charged.
  */
 export function shownState(s: AgentRunState): RunState {
-  if (s.ended || !ended(s.state.status)) return s.state;
+  if (s.ended || !TERMINAL_STATUSES.has(s.state.status)) return s.state;
   const { error: _decided, ...rest } = s.state;
   return { ...rest, status: s.liveStatus ?? 'running' };
 }

@@ -11,4 +11,4 @@ export { UPLOAD_PART_BYTES, type ObjectInfo, type OpenedObject, type PutResult, 
 export { InvalidCursorError, WorkspaceConflictError, WorkspaceUnavailableError } from './errors.ts';
 export { CLAIM_GRACE_MS, type RetentionOptions, type RetentionReport } from './retention.ts';
 export type { RunLookup } from './claim.ts';
-export type { WorkspaceManifest } from './versions.ts';
+export type { StepRecord, WorkspaceManifest } from './versions.ts';

@@ -7,9 +7,13 @@
 import { CopyObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { s3Keys } from '../shared/names.ts';
+import type { StepResult } from '../shared/run.ts';
 
 /** The workspace `id` after a step: each file's path and version (null: the bucket keeps no versions). */
 export interface WorkspaceManifest { id: string; files: Record<string, string | null> }
+
+/** A step's record (s3Keys.stepRecord): its result, its output's tail, the workspace after it. */
+export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest };
 
 /** Files per manifest at most: a workspace larger than this is not listed for forks. */
 export const MANIFEST_MAX_FILES = 10_000;

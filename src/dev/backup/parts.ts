@@ -11,10 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3 } from '../../infra/s3.ts';
 import { DATABASE, HOST, type StackContext } from '../context.ts';
 import { run, StackError } from '../proc.ts';
 import { secrets } from '../secrets.ts';
+import { stackS3 } from '../services/minio.ts';
 import { adminUrl, pgBinDir } from '../services/postgres.ts';
 import { restoreRedisRdb, saveRedisRdb } from '../services/redis.ts';
 import { temporalDbFile } from '../services/temporal.ts';
@@ -72,14 +72,6 @@ export async function restorePostgres(ctx: StackContext, dir: string): Promise<v
 export const saveRedis = (ctx: StackContext, dir: string) => saveRedisRdb(ctx, join(dir, FILES.redis));
 export const restoreRedis = (ctx: StackContext, dir: string) => restoreRedisRdb(ctx, join(dir, FILES.redis));
 
-function s3Of(ctx: StackContext): S3Client {
-  const s = secrets(ctx);
-  return createS3({
-    endpoint: `http://${HOST}:${ctx.ports.minio}`, region: 'us-east-1', bucket: ctx.bucket, forcePathStyle: true,
-    accessKeyId: s.minioUser, secretAccessKey: s.minioPassword,
-  });
-}
-
 /** One saved object: its key, its file under s3/, and what a GET returns besides the bytes. */
 interface SavedObject { key: string; file: string; size: number; contentType?: string; metadata?: Record<string, string> }
 
@@ -94,7 +86,7 @@ async function* listKeys(s3: S3Client, bucket: string): AsyncGenerator<string> {
 
 /** Every object of the bucket to s3/NNNNNN with an index (keys may hold any character, so files are numbered). */
 export async function saveS3(ctx: StackContext, dir: string): Promise<number> {
-  const s3 = s3Of(ctx);
+  const s3 = stackS3(ctx);
   const objects: SavedObject[] = [];
   mkdirSync(join(dir, FILES.s3), { recursive: true });
   try {
@@ -114,7 +106,7 @@ export async function saveS3(ctx: StackContext, dir: string): Promise<number> {
 /** Empties the bucket, then puts every saved object back. */
 export async function restoreS3(ctx: StackContext, dir: string): Promise<number> {
   const objects = JSON.parse(readFileSync(join(dir, FILES.s3, 'index.json'), 'utf8')) as SavedObject[];
-  const s3 = s3Of(ctx);
+  const s3 = stackS3(ctx);
   try {
     let batch: string[] = [];
     const flush = async () => {

@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { prepareWorkspaceBucket } from '../../infra/bucket.ts';
 import { createS3 } from '../../infra/s3.ts';
 import { HOST, type StackContext } from '../context.ts';
@@ -36,12 +37,17 @@ async function healthy(ctx: StackContext): Promise<boolean> {
   return r?.ok === true;
 }
 
-async function ensureBucket(ctx: StackContext): Promise<void> {
+/** An S3 client of the local MinIO as its root user (the caller destroys it). */
+export function stackS3(ctx: StackContext): S3Client {
   const s = secrets(ctx);
-  const s3 = createS3({
+  return createS3({
     endpoint: `http://${HOST}:${ctx.ports.minio}`, region: 'us-east-1', bucket: ctx.bucket, forcePathStyle: true,
     accessKeyId: s.minioUser, secretAccessKey: s.minioPassword,
   });
+}
+
+async function ensureBucket(ctx: StackContext): Promise<void> {
+  const s3 = stackS3(ctx);
   try {
     await prepareWorkspaceBucket(s3, ctx.bucket);
   } finally {
