@@ -43,8 +43,10 @@ describe('the agentrun CLI', () => {
     // Node finds no colours in a terminal when CI is set (CI=true ./dev test): a person's terminal has no CI.
     if (opts.tty) delete childEnv.CI;
     const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    // `exec`: the shell script(1) starts (dash where SHELL is unset, as on CI) would stay in the
+    // terminal's foreground group, take each Ctrl-C too and, once the CLI exited, die of it (130).
     const child = opts.tty
-      ? spawn('script', ['-qfec', `stty cols 200; ${quoted}`, '/dev/null'], { env: { ...childEnv, TERM: 'xterm-256color' } })
+      ? spawn('script', ['-qfec', `stty cols 200; exec ${quoted}`, '/dev/null'], { env: { ...childEnv, TERM: 'xterm-256color' } })
       : spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
