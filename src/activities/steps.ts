@@ -10,9 +10,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { describeStep, executeTool } from './tools/index.ts';
 import { s3Keys } from '../shared/names.ts';
-import { READ_ONLY_TOOLS } from '../shared/run.ts';
+import { READ_ONLY_TOOLS, SANDBOXED_TOOLS } from '../shared/run.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
-import type { StepRecord } from '../workspace/index.ts';
+import { changesOf } from '../workspace/index.ts';
+import type { StepRecord, WriteJournal } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
@@ -55,12 +56,19 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   // A success writes only when there are failures on record to clear.
   const count = (ok: boolean) => (ok && !breaker ? undefined : deps.breaker?.record(userId, label, ok).catch(warn));
 
-  const sandboxed = ['shell', 'code', 'browser', 'mcp'].includes(step.tool) ? { sandbox: deps.sandbox.kind } : {};
+  const inSandbox = SANDBOXED_TOOLS.has(step.tool);
+  const sandboxed = inSandbox ? { sandbox: deps.sandbox.kind } : {};
+  // The workspace after the step, for forks: a step the worker sees write notes its changes from
+  // the writes' answers; after a sandboxed step (it writes itself) or in a workspace another run
+  // began (its files before this run are not in this run's records) the workspace is listed.
+  const workspaceId = input.workspaceId ?? runId;
+  const listed = inSandbox || workspaceId !== runId;
+  const journal: WriteJournal | undefined = listed || READ_ONLY_TOOLS.has(step.tool) ? undefined : { prefix: s3Keys.workspaceFiles(userId, workspaceId), files: new Map() };
   await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
   let result: StepResult;
   try {
-    result = await executeTool(deps, input, ctx);
+    result = await executeTool(journal ? { ...deps, workspace: deps.workspace.journaled(journal) } : deps, input, ctx);
   } catch (err) {
     // A refusal (bad path, missing file) ends the step for good: record it as failed.
     if (err instanceof ApplicationFailure && err.nonRetryable) {
@@ -73,13 +81,14 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
-  // The workspace as this step left it, for forks (metadata only; a failed listing costs the fork, not the step).
-  // A step that only reads leaves it as the step before did: a fork from it uses that step's manifest.
-  const workspace = READ_ONLY_TOOLS.has(step.tool) ? undefined : await deps.workspace.manifest(userId, input.workspaceId ?? runId).catch((err: unknown) => {
+  // Metadata only; a failed listing costs the fork, not the step. A step that only reads records
+  // neither: it left the workspace as the step before did.
+  const workspace = !listed || READ_ONLY_TOOLS.has(step.tool) ? undefined : await deps.workspace.manifest(userId, workspaceId).catch((err: unknown) => {
     deps.log.warn({ err, runId, index }, 'workspace manifest not recorded: no fork from this step');
     return undefined;
   });
-  await deps.workspace.putJson(recordKey, { ...result, outputTail, workspace });
+  const changes = journal && changesOf(workspaceId, journal);
+  await deps.workspace.putJson(recordKey, { ...result, outputTail, workspace, changes } satisfies StepRecord);
   await Promise.all([
     record(result.ok ? 'completed' : 'failed', result),
     deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]),

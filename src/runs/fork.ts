@@ -17,7 +17,8 @@ import { launch } from './start.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
-import type { StepRecord, WorkspaceManifest } from '../workspace/index.ts';
+import { applyChanges } from '../workspace/index.ts';
+import type { StepRecord, WorkspaceChanges, WorkspaceManifest } from '../workspace/index.ts';
 
 export interface ForkRequest extends Pick<StartRequest, 'requireApproval' | 'priority' | 'budget'> {
   /** The step (1-based, as the run's log counts them) after which the fork starts. */
@@ -43,7 +44,7 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
   const plan = view.plan ?? (record.plan as StartRequest['plan']);
   const rest = plan?.steps.slice((after.planIndex ?? after.index) + 1) ?? [];
   if (!plan || rest.length === 0) throw new NotForkable(id, 'nothing_after_step', `step ${step} was the last of run ${id}'s plan: nothing to run after it`);
-  const files = after.workspace ?? await manifestBefore(deps, userId, id, step - 1);
+  const files = await manifestAfter(deps, userId, id, step - 1, after);
   if (!files || Object.values(files.files).some((v) => v === null)) {
     throw new NotForkable(id, 'workspace_not_versioned', `the workspace of run ${id} after step ${step} was not recorded with file versions (the bucket must keep versions): it cannot be forked with its files`);
   }
@@ -57,14 +58,22 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
 }
 
 /**
- * The manifest a step that only read (no manifest of its own) left the workspace as: the
- * nearest earlier step's. Undefined when none before it has one.
+ * The workspace as step `index` (record `after`) left it: the nearest whole manifest at or
+ * before it, or the workspace's start (empty, or a fork's copies), with every later step's
+ * changes added. Undefined when a step on the way left no record (it failed: what it
+ * changed is unknown) or a step that writes recorded neither.
  */
-async function manifestBefore(deps: RunsDeps, userId: string, runId: string, index: number): Promise<WorkspaceManifest | undefined> {
-  for (let i = index - 1; i >= 0; i--) {
-    const rec = await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i));
-    if (rec?.workspace) return rec.workspace;
-    if (!rec || !READ_ONLY_TOOLS.has(rec.tool)) return undefined;
+async function manifestAfter(deps: RunsDeps, userId: string, runId: string, index: number, after: StepRecord): Promise<WorkspaceManifest | undefined> {
+  const changes: WorkspaceChanges[] = [];
+  for (let i = index; i >= 0; i--) {
+    const rec = i === index ? after : await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i));
+    if (!rec) return undefined;
+    if (rec.workspace) return applyChanges(rec.workspace, changes.reverse());
+    if (rec.changes) changes.push(rec.changes);
+    else if (!READ_ONLY_TOOLS.has(rec.tool)) return undefined;
   }
-  return undefined; // only reads since the start: what the workspace held then was not recorded
+  // A workspace another run began held files before this run: its steps list it whole, but one that only read did not.
+  if (await deps.workspace.workspaceOf(userId, runId) !== runId) return undefined;
+  const base = await deps.workspace.getJson<WorkspaceManifest>(s3Keys.workspaceBase(userId, runId)) ?? { id: runId, files: {} };
+  return applyChanges(base, changes.reverse());
 }

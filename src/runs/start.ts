@@ -14,6 +14,7 @@ import type { ForkStart, RunsDeps, StartOptions, StartRequest } from './model.ts
 import { ownedRun, runRecord } from './ownership.ts';
 import { getRun } from './read.ts';
 import { isUnavailable, startAgentRun, workflowExists } from './workflow.ts';
+import { s3Keys } from '../shared/names.ts';
 import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunInput, RunStatus } from '../shared/run.ts';
 
@@ -92,9 +93,11 @@ export async function launch(deps: RunsDeps, userId: string, id: string, req: St
     };
     // A fork starts in a workspace of its own holding the files as they were after its step.
     if (fork) {
-      await deps.workspace.copyManifest(userId, fork.files, id).catch((err: unknown) => {
+      const base = await deps.workspace.copyManifest(userId, fork.files, id).catch((err: unknown) => {
         throw new NotForkable(fork.forkOf.runId, 'workspace_version_gone', `the workspace of run ${fork.forkOf.runId} after step ${fork.forkOf.step} is no longer kept (old file versions expire): ${(err as Error).message}`, err);
       });
+      // What the fork's steps' changes add to, when the fork is forked in turn.
+      await deps.workspace.putJson(s3Keys.workspaceBase(userId, id), base);
       Object.assign(input, { plan: fork.plan, forkOf: fork.forkOf });
     }
     // Large prompts live in the run's workspace; history carries a reference and a preview.

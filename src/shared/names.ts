@@ -98,6 +98,8 @@ export const s3Keys = {
   /** Out-of-line write_file content of plan step `stepIndex` of LLM call `callId` (the plan keeps this key as `contentRef`). */
   planContent: (userId: string, runId: string, callId: number, stepIndex: number) =>
     `users/${userId}/runs/${runId}/.agentrun/plans/${callId}/step-${stepIndex}.txt`,
+  /** A workspace's files as a run started with them (a fork's copies): the base its steps' changes add to. */
+  workspaceBase: (userId: string, runId: string) => `users/${userId}/runs/${runId}/.agentrun/workspace-base.json`,
   /** Result record of a completed step: its presence means the step's effects already happened. */
   stepRecord: (userId: string, runId: string, index: number, epoch?: string) =>
     `users/${userId}/runs/${runId}/.agentrun/steps/${String(index).padStart(5, '0')}${epoch === undefined ? '' : `@${epoch}`}.json`,

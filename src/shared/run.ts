@@ -14,6 +14,9 @@ export { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from './run-status.ts
 /** Tools that never change the workspace: their steps record no manifest of it (a fork from one uses the step before). */
 export const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['read_file', 'list_files', 'stat_file']);
 
+/** Tools whose steps run in the sandbox, which writes the workspace itself (the worker does not see those writes). */
+export const SANDBOXED_TOOLS: ReadonlySet<string> = new Set(['shell', 'code', 'browser', 'mcp']);
+
 
 export const writeFileStep = z.object({
   tool: z.literal('write_file'),

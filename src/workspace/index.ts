@@ -7,8 +7,8 @@
  * what it needs of run records it declares (`RunLookup`), and callers pass their store.
  */
 export { WorkspaceStore, type WorkspaceFileEntry, type WorkspaceStoreOptions } from './store.ts';
-export { UPLOAD_PART_BYTES, type ObjectInfo, type OpenedObject, type PutResult, type WriteCondition } from './objects.ts';
+export { UPLOAD_PART_BYTES, type ObjectInfo, type OpenedObject, type PutResult, type WriteCondition, type WriteJournal } from './objects.ts';
 export { InvalidCursorError, WorkspaceConflictError, WorkspaceUnavailableError } from './errors.ts';
 export { CLAIM_GRACE_MS, type RetentionOptions, type RetentionReport } from './retention.ts';
 export type { RunLookup } from './claim.ts';
-export type { StepRecord, WorkspaceManifest } from './versions.ts';
+export { applyChanges, changesOf, type StepRecord, type WorkspaceChanges, type WorkspaceManifest } from './versions.ts';

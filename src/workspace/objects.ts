@@ -27,7 +27,17 @@ import { InvalidCursorError } from './errors.ts';
 export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 
 export type WriteCondition = { ifAbsent: true } | { ifMatch: string };
-export type PutResult = { written: true; etag: string } | { written: false };
+/** `version`: the S3 version id the write made (null when the bucket keeps no versions). */
+export type PutResult = { written: true; etag: string; version: string | null } | { written: false };
+
+/**
+ * What the writes through a journaled view (`ObjectStore.journaled`) left under `prefix`:
+ * each file's version, or `deleted`. A step's changes to its workspace, noted from the
+ * writes' own answers so no listing is needed to know the workspace's versions after it.
+ */
+export interface WriteJournal { prefix: string; files: Map<string, string | null | 'deleted'> }
+
+const versionOf = (v: string | undefined) => (v && v !== 'null' ? v : null);
 
 export interface PutOptions {
   contentType?: string;
@@ -41,6 +51,8 @@ export interface ObjectInfo {
   /** The object's whole size, also when only a range of it was fetched. */
   bytes: number;
   etag?: string;
+  /** The S3 version id (null when the bucket keeps no versions); from head only. */
+  version?: string | null;
   contentType?: string;
   lastModified?: Date;
   metadata?: Record<string, string>;
@@ -82,10 +94,27 @@ export interface ObjectStoreOptions { s3: S3Client; bucket: string }
 export class ObjectStore {
   protected readonly s3: S3Client;
   readonly bucket: string;
+  /** Set on a journaled view only. */
+  protected journal?: WriteJournal;
 
   constructor(opts: ObjectStoreOptions) {
     this.s3 = opts.s3;
     this.bucket = opts.bucket;
+  }
+
+  /**
+   * A view of this store that notes in `journal` the version every write and delete under
+   * its prefix leaves (see WriteJournal). Everything else is this store's.
+   */
+  journaled(journal: WriteJournal): this {
+    const view = Object.create(this) as this;
+    view.journal = journal;
+    return view;
+  }
+
+  /** Notes a version of `key` found otherwise than by writing it (a retry finding its own earlier write). */
+  noteVersion(key: string, version: string | null | 'deleted'): void {
+    if (this.journal && key.startsWith(this.journal.prefix)) this.journal.files.set(key.slice(this.journal.prefix.length), version);
   }
 
   /** The object at `key` (or bytes `range` of it), or undefined when there is none. */
@@ -124,7 +153,7 @@ export class ObjectStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const h = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { key, bytes: h.ContentLength ?? 0, etag: h.ETag, contentType: h.ContentType, lastModified: h.LastModified, metadata: h.Metadata };
+      return { key, bytes: h.ContentLength ?? 0, etag: h.ETag, version: versionOf(h.VersionId), contentType: h.ContentType, lastModified: h.LastModified, metadata: h.Metadata };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -144,14 +173,20 @@ export class ObjectStore {
     try {
       if (Buffer.isBuffer(body) && body.length > UPLOAD_PART_BYTES) {
         const out = await new Upload({ client: this.s3, partSize: UPLOAD_PART_BYTES, queueSize: 4, params }).done();
-        return { written: true, etag: out.ETag ?? '' };
+        return this.written(key, out.ETag, 'VersionId' in out ? out.VersionId : undefined);
       }
       const out = await this.s3.send(new PutObjectCommand(params));
-      return { written: true, etag: out.ETag ?? '' };
+      return this.written(key, out.ETag, out.VersionId);
     } catch (err) {
       if (opts.condition && isPreconditionFailed(err)) return { written: false };
       throw err;
     }
+  }
+
+  private written(key: string, etag: string | undefined, versionId: string | undefined): PutResult {
+    const version = versionOf(versionId);
+    this.noteVersion(key, version);
+    return { written: true, etag: etag ?? '', version };
   }
 
   /** Writes a JSON record; false when `condition` was refused. */
@@ -165,15 +200,20 @@ export class ObjectStore {
    */
   async delete(key: string, condition?: { ifMatch: string }): Promise<'deleted' | 'absent' | 'refused'> {
     const now = await this.head(key);
-    if (condition && now === undefined) return 'absent';
+    if (condition && now === undefined) {
+      this.noteVersion(key, 'deleted');
+      return 'absent';
+    }
     if (condition && now?.etag !== condition.ifMatch) return 'refused';
     try {
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: condition?.ifMatch }));
     } catch (err) {
       if (condition && isPreconditionFailed(err)) return 'refused';
       if (!isNotFound(err)) throw err;
+      this.noteVersion(key, 'deleted');
       return 'absent';
     }
+    this.noteVersion(key, 'deleted');
     return now === undefined ? 'absent' : 'deleted';
   }
 

@@ -77,8 +77,8 @@ export class WorkspaceStore extends ObjectStore {
     return manifestOf(this.s3, this.bucket, userId, workspaceId);
   }
 
-  /** Makes workspace `toWorkspaceId` hold the files of `manifest` at their versions; answers how many. */
-  copyManifest(userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<number> {
+  /** Makes workspace `toWorkspaceId` hold the files of `manifest` at their versions; answers its manifest. */
+  copyManifest(userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<WorkspaceManifest> {
     return copyManifest(this.s3, this.bucket, userId, manifest, toWorkspaceId);
   }
 

@@ -3,17 +3,47 @@
  * workspace holds (S3 version ids: the bucket keeps versions; no copy of any file is
  * made), and a new workspace made from such a manifest with server-side copies. A bucket
  * without versioning answers the version `null`: such a manifest cannot be forked from.
+ * Most steps record only their changes (no listing); a fork adds them up from the
+ * nearest whole manifest, or from the workspace's start (s3Keys.workspaceBase).
  */
 import { CopyObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { s3Keys } from '../shared/names.ts';
 import type { StepResult } from '../shared/run.ts';
+import type { WriteJournal } from './objects.ts';
 
 /** The workspace `id` after a step: each file's path and version (null: the bucket keeps no versions). */
 export interface WorkspaceManifest { id: string; files: Record<string, string | null> }
 
-/** A step's record (s3Keys.stepRecord): its result, its output's tail, the workspace after it. */
-export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest };
+/** What a step changed in workspace `id`: the files it wrote (at their versions) and those it deleted. */
+export interface WorkspaceChanges { id: string; files: Record<string, string | null>; deleted: string[] }
+
+/**
+ * A step's record (s3Keys.stepRecord): its result, its output's tail, and the workspace
+ * after it — whole (`workspace`, listed after a sandboxed step, whose writes the worker
+ * does not see) or as the step's `changes` (noted from the writes' own answers).
+ */
+export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest; changes?: WorkspaceChanges };
+
+/** The changes a step's journal (see ObjectStore.journaled) noted in workspace `id`. */
+export function changesOf(id: string, journal: WriteJournal): WorkspaceChanges {
+  const changes: WorkspaceChanges = { id, files: {}, deleted: [] };
+  for (const [path, version] of journal.files) {
+    if (version === 'deleted') changes.deleted.push(path);
+    else changes.files[path] = version;
+  }
+  return changes;
+}
+
+/** `manifest` after `changes`, applied oldest first. */
+export function applyChanges(manifest: WorkspaceManifest, changes: WorkspaceChanges[]): WorkspaceManifest {
+  const files = { ...manifest.files };
+  for (const c of changes) {
+    for (const path of c.deleted) delete files[path];
+    Object.assign(files, c.files);
+  }
+  return { id: manifest.id, files };
+}
 
 /** Files per manifest at most: a workspace larger than this is not listed for forks. */
 export const MANIFEST_MAX_FILES = 10_000;
@@ -39,16 +69,23 @@ export async function manifestOf(s3: S3Client, bucket: string, userId: string, w
   return { id: workspaceId, files };
 }
 
-/** Copies each file of `manifest` at its version into workspace `toWorkspaceId` (server-side copies). */
-export async function copyManifest(s3: S3Client, bucket: string, userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<number> {
+/**
+ * Copies each file of `manifest` at its version into workspace `toWorkspaceId` (server-side
+ * copies); answers the new workspace's manifest, the copies' versions.
+ */
+export async function copyManifest(s3: S3Client, bucket: string, userId: string, manifest: WorkspaceManifest, toWorkspaceId: string): Promise<WorkspaceManifest> {
   const from = s3Keys.workspaceFiles(userId, manifest.id);
   const to = s3Keys.workspaceFiles(userId, toWorkspaceId);
   const entries = Object.entries(manifest.files);
+  const files: Record<string, string | null> = {};
   for (let i = 0; i < entries.length; i += 8) {
-    await Promise.all(entries.slice(i, i + 8).map(([path, version]) => s3.send(new CopyObjectCommand({
-      Bucket: bucket, Key: to + path,
-      CopySource: `${bucket}/${(from + path).split('/').map(encodeURIComponent).join('/')}${version ? `?versionId=${encodeURIComponent(version)}` : ''}`,
-    }))));
+    await Promise.all(entries.slice(i, i + 8).map(async ([path, version]) => {
+      const out = await s3.send(new CopyObjectCommand({
+        Bucket: bucket, Key: to + path,
+        CopySource: `${bucket}/${(from + path).split('/').map(encodeURIComponent).join('/')}${version ? `?versionId=${encodeURIComponent(version)}` : ''}`,
+      }));
+      files[path] = out.VersionId && out.VersionId !== 'null' ? out.VersionId : null;
+    }));
   }
-  return entries.length;
+  return { id: toWorkspaceId, files };
 }

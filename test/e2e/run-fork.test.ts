@@ -1,24 +1,28 @@
 /**
  * POST /v1/runs/:id/fork: a new run after step N of an ended run, running the rest of its
- * plan in a workspace that holds the files as they were after step N — the versions each
- * step's manifest recorded, copied server-side — while the parent's workspace stays as it
- * ended. Refusals name why.
+ * plan in a workspace that holds the files as they were after step N — the versions the
+ * steps' records hold (their changes, or a listing after a sandboxed step), copied
+ * server-side — while the parent's workspace stays as it ended. Refusals name why.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { apiFetch, mintToken } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { s3Keys } from '../../src/shared/names.ts';
+import type { StepRecord } from '../../src/workspace/index.ts';
 
 describe('forking a run from a step', () => {
   let c: Clients;
   let worker: Proc | undefined;
   let api: (Proc & { url: string }) | undefined;
+  let user: string;
 
   before(async () => {
     c = await connectClients();
-    const user = await newUser(c, 1000, 'fork');
+    user = await newUser(c, 1000, 'fork');
     const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('fork'), DEFAULT_USER_ID: user };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
@@ -69,6 +73,39 @@ describe('forking a run from a step', () => {
     await waitUntil('the fork waits for approval', async () => (await status(forked.body.id)) === 'awaiting_approval');
     assert.equal(await file(forked.body.id, 'f.txt'), 'v1');
     assert.equal((await post(`/v1/runs/${forked.body.id}/cancel`, {})).status, 202);
+  });
+
+  it('adds up the steps\' changes (writes, deletes) from the last listed workspace (a shell step\'s) or the start; a fork of a fork from its copies', async () => {
+    const parent = await createRun(api!.url, 'write_file a.txt 1\nwrite_file b.txt 2\ndelete_file a.txt\nshell sh -c "printf 3 > c.txt"\nwrite_file d.txt 4\ndelete_file b.txt\nread_file d.txt');
+    assert.equal(parse((await collect(api!.url, parent)).at(-1)!).status, 'completed');
+    const files = async (id: string) => {
+      const res = await apiFetch(`${api!.url}/v1/runs/${id}/files`);
+      const names = ((await res.json()) as { files: { path: string }[] }).files.map((f) => f.path).sort();
+      return Object.fromEntries(await Promise.all(names.map(async (n) => [n, await file(id, n)] as const)));
+    };
+    const forkAt = async (id: string, fromStep: number) => {
+      const forked = await post(`/v1/runs/${id}/fork`, { fromStep, requireApproval: true });
+      assert.equal(forked.status, 202, JSON.stringify(forked.body));
+      await waitUntil('the fork waits for approval', async () => (await status(forked.body.id)) === 'awaiting_approval');
+      return forked.body.id;
+    };
+    const cancel = async (id: string) => assert.equal((await post(`/v1/runs/${id}/cancel`, {})).status, 202);
+
+    const record = async (i: number) => JSON.parse(await (await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.stepRecord(user, parent, i) }))).Body!.transformToString()) as StepRecord;
+    const kinds = await Promise.all([0, 1, 2, 3, 4, 5, 6].map(async (i) => { const r = await record(i); return r.workspace ? 'listed' : r.changes ? 'changes' : 'none'; }));
+    assert.deepEqual(kinds, ['changes', 'changes', 'changes', 'listed', 'changes', 'changes', 'none'], 'only the sandboxed step lists the workspace');
+
+    const afterDelete = await forkAt(parent, 3);
+    assert.deepEqual(await files(afterDelete), { 'b.txt': '2' }, 'after step 3: a.txt deleted (changes from the start)');
+    await cancel(afterDelete);
+    const afterWrite = await forkAt(parent, 5);
+    assert.deepEqual(await files(afterWrite), { 'b.txt': '2', 'c.txt': '3', 'd.txt': '4' }, 'after step 5: the shell step\'s listing plus step 5');
+    // The fork of step 5 runs its rest (delete b.txt, read d.txt); a fork of it after its step 1 starts from its copies.
+    assert.equal((await post(`/v1/runs/${afterWrite}/approve`, { approved: true })).status, 202);
+    assert.equal(parse((await collect(api!.url, afterWrite)).at(-1)!).status, 'completed');
+    const grandchild = await forkAt(afterWrite, 1);
+    assert.deepEqual(await files(grandchild), { 'c.txt': '3', 'd.txt': '4' });
+    await cancel(grandchild);
   });
 
   it('refuses with the reason: a running run, no such step, the last step, a bad step number, another user\'s run', async () => {

@@ -111,6 +111,7 @@ export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string,
   const now = await deps.workspace.head(key);
   if (now && now.metadata?.[META_WRITER] === opts.writer && now.metadata[META_SHA256] === sha256) {
     // This step's own earlier attempt already wrote exactly this content.
+    deps.workspace.noteVersion(key, now.version ?? null);
     return { key, bytes: body.length, etag: now.etag ?? '', contentType, created, multipart };
   }
   const was = created ? 'absent' : `at version ${observed.etag}`;
