@@ -6,9 +6,10 @@
  * through the WorkspaceStore (one PUT for small bodies, a multipart upload for large
  * ones) and are conditional, so a retried step can never clobber newer content:
  *
- * - the step first records what it observed (the file absent, or its ETag) in an
- *   intent record under the run's `.agentrun/steps/`, written once (If-None-Match);
- *   a retried attempt reuses that observation instead of looking again;
+ * - a step first tries to create the file (`If-None-Match: *`: one request, the common
+ *   case); when a file is there, it records what it observed (its ETag) in an intent
+ *   record under the run's `.agentrun/steps/`, written once (If-None-Match), and a
+ *   retried attempt reuses that observation instead of looking again;
  * - the write carries `If-None-Match: *` (the file was absent) or `If-Match: <etag>`
  *   (the version observed), so it lands only on the version the step saw;
  * - a 412 is either this step's own earlier attempt (the object's metadata names the
@@ -22,6 +23,7 @@ import { s3Keys } from '../../shared/names.ts';
 import { checkWorkspacePath, InvalidPathError, keyUnder } from '../../shared/workspace-path.ts';
 import { sha256Hex } from '../../shared/hash.ts';
 import { UPLOAD_PART_BYTES } from '../../workspace/objects.ts';
+import type { ObjectInfo } from '../../workspace/objects.ts';
 
 /** Where file tools work: the executing run, and the run whose workspace files it uses (often itself). */
 export interface Workspace { userId: string; runId: string; workspaceId: string }
@@ -60,26 +62,21 @@ function tooLarge(path: string, bytes: number, maxBytes: number, what: string) {
 
 interface Observed { etag: string | null }
 
+/** What an earlier attempt of the step recorded it saw of `key`; undefined when none did. */
+async function storedObservation(deps: ActivityDeps, key: string, intentKey: string | undefined): Promise<Observed | undefined> {
+  const got = intentKey ? await deps.workspace.getJson<Partial<Observed> & { key?: string }>(intentKey) : undefined;
+  return got?.key === key && got.etag !== undefined ? { etag: got.etag } : undefined;
+}
+
 /**
- * What the step saw of `key` before its first write attempt. Recorded once per step
- * (If-None-Match on the intent record), so every retry writes under the same condition.
+ * Records once per step (If-None-Match on the intent record) that it saw `observed` of
+ * `key`, so every retry writes under the same condition; answers the observation that
+ * counts — an earlier one (a zombie attempt, or the run before a reset) if there is one.
  */
-async function observeOnce(deps: ActivityDeps, key: string, opts: WriteOptions): Promise<Observed> {
-  const { intentKey } = opts;
-  const stored = async (): Promise<Observed | undefined> => {
-    const got = intentKey ? await deps.workspace.getJson<Partial<Observed> & { key?: string }>(intentKey) : undefined;
-    return got?.key === key && got.etag !== undefined ? { etag: got.etag } : undefined;
-  };
-  // A retry uses what an earlier attempt observed; a first attempt has nothing to read.
-  if (!opts.firstAttempt) {
-    const earlier = await stored();
-    if (earlier) return earlier;
-  }
-  const observed: Observed = { etag: (await deps.workspace.head(key))?.etag ?? null };
+async function recordObservation(deps: ActivityDeps, key: string, intentKey: string | undefined, observed: Observed): Promise<Observed> {
   if (!intentKey) return observed;
   if (await deps.workspace.putJson(intentKey, { key, ...observed }, { ifAbsent: true })) return observed;
-  // Another attempt of this step (a zombie, or the run before a reset) recorded its observation first: use that one.
-  return (await stored()) ?? observed;
+  return (await storedObservation(deps, key, intentKey)) ?? observed;
 }
 
 export interface WriteOptions {
@@ -93,26 +90,44 @@ export interface WriteOptions {
 
 export interface WriteResult { key: string; bytes: number; etag: string; contentType: string; created: boolean; multipart: boolean }
 
-/** Writes `body` to `path`, conditionally on the version the step observed (see the module comment). */
+/**
+ * Writes `body` to `path`, conditionally (see the module comment). Most writes create a
+ * file, so that is tried first with no look before it: `If-None-Match: *` either lands
+ * (one request) or finds a file, which is then observed — or is this step's own earlier
+ * create, which is success. An attempt that finds an earlier attempt's observation writes
+ * under it.
+ */
 export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string, body: Buffer, opts: WriteOptions): Promise<WriteResult> {
   const key = fileKey(ws, path);
   const maxBytes = deps.workspace.fileMaxBytes;
   if (body.length > maxBytes) throw tooLarge(path, body.length, maxBytes, 'content for');
   const sha256 = sha256Hex(body);
   const contentType = contentTypeFor(path);
-  const observed = await observeOnce(deps, key, opts);
-  const created = observed.etag === null;
   const multipart = body.length > UPLOAD_PART_BYTES;
-  const put = await deps.workspace.put(key, body, {
-    contentType, metadata: { [META_WRITER]: opts.writer, [META_SHA256]: sha256 },
-    condition: created ? { ifAbsent: true } : { ifMatch: observed.etag! },
-  });
-  if (put.written) return { key, bytes: body.length, etag: put.etag, contentType, created, multipart };
+  const metadata = { [META_WRITER]: opts.writer, [META_SHA256]: sha256 };
+  const mine = (info: ObjectInfo | undefined): boolean => info?.metadata?.[META_WRITER] === opts.writer && info.metadata[META_SHA256] === sha256;
+  const done = (etag: string, created: boolean): WriteResult => ({ key, bytes: body.length, etag, contentType, created, multipart });
+
+  let observed = opts.firstAttempt ? undefined : await storedObservation(deps, key, opts.intentKey);
+  if (!observed) {
+    const put = await deps.workspace.put(key, body, { contentType, metadata, condition: { ifAbsent: true } });
+    if (put.written) return done(put.etag, true);
+    const there = await deps.workspace.head(key);
+    if (there && mine(there)) {
+      // This step's own earlier attempt created it (an overwrite would have recorded an intent first).
+      deps.workspace.noteVersion(key, there.version ?? null);
+      return done(there.etag ?? '', true);
+    }
+    observed = await recordObservation(deps, key, opts.intentKey, { etag: there?.etag ?? null });
+  }
+  const created = observed.etag === null;
+  const put = await deps.workspace.put(key, body, { contentType, metadata, condition: created ? { ifAbsent: true } : { ifMatch: observed.etag! } });
+  if (put.written) return done(put.etag, created);
   const now = await deps.workspace.head(key);
-  if (now && now.metadata?.[META_WRITER] === opts.writer && now.metadata[META_SHA256] === sha256) {
+  if (now && mine(now)) {
     // This step's own earlier attempt already wrote exactly this content.
     deps.workspace.noteVersion(key, now.version ?? null);
-    return { key, bytes: body.length, etag: now.etag ?? '', contentType, created, multipart };
+    return done(now.etag ?? '', created);
   }
   const was = created ? 'absent' : `at version ${observed.etag}`;
   const is = now ? `version ${now.etag ?? '?'}${now.metadata?.[META_WRITER] ? ` written by ${now.metadata[META_WRITER]}` : ''}` : 'deleted';
