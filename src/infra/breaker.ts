@@ -7,13 +7,14 @@
  * not an authority here either: when it does not answer, steps run (fail open).
  */
 import type { Redis } from 'ioredis';
+import { LuaScript } from './redis.ts';
 import { redisKeys } from '../shared/names.ts';
 
 export interface BreakerConfig { failures: number; cooldownS: number; maxCooldownS: number }
 /** A breaker as the API shows it: `openUntil` in ISO 8601 (null before it first opened). */
 export interface BreakerState { userId: string; tool: string; failures: number; opens: number; open: boolean; openUntil: string | null }
 
-const RECORD = `
+const RECORD = new LuaScript(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if ARGV[2] == 'ok' then
   if raw then redis.call('HDEL', KEYS[1], ARGV[1]) end
@@ -29,7 +30,7 @@ end
 local out = cjson.encode(s)
 redis.call('HSET', KEYS[1], ARGV[1], out)
 return out
-`;
+`);
 
 export class ToolBreaker {
   private readonly redis: Redis;
@@ -52,7 +53,7 @@ export class ToolBreaker {
 
   /** A step of the tool ended: ok closes the breaker, a failure counts (and may open it). */
   async record(userId: string, tool: string, ok: boolean, now = Date.now()): Promise<void> {
-    await this.redis.eval(RECORD, 1, redisKeys.backoff, `${userId}:${tool}`, ok ? 'ok' : 'failed', now, this.cfg.failures, this.cfg.cooldownS, this.cfg.maxCooldownS);
+    await RECORD.run(this.redis, 1, redisKeys.backoff, `${userId}:${tool}`, ok ? 'ok' : 'failed', now, this.cfg.failures, this.cfg.cooldownS, this.cfg.maxCooldownS);
   }
 
   /** Every breaker with failures on record (for one user when named), open ones first. */

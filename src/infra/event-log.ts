@@ -10,6 +10,7 @@
  * (and its predecessor) from the run's own stream.
  */
 import type { Redis } from 'ioredis';
+import { LuaScript } from './redis.ts';
 import { redisKeys } from '../shared/names.ts';
 import { EVENT_TYPES } from '../shared/run.ts';
 import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
@@ -30,7 +31,7 @@ export interface StoredEvent {
 // KEYS: stream, dedupe hash. ARGV: channel, maxlen, ttlSeconds, then (key, type, json) triples.
 // The published message is "<id> <previous id>\n<type>\n<json>": subscribers need no second
 // read, and can tell whether they saw every entry before it.
-const APPEND_LUA = `
+const APPEND_LUA = new LuaScript(`
 local ids = {}
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local prev = ''
@@ -50,7 +51,7 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return ids
-`;
+`);
 
 export interface EventLogOptions {
   maxLen: number;
@@ -71,7 +72,7 @@ export class EventLog {
     if (events.length === 0) return [];
     const args: string[] = [redisKeys.logsChannel(runId), String(this.opts.maxLen), String(this.opts.ttlS)];
     for (const e of events) args.push(e.key, e.type, JSON.stringify(e.data));
-    const ids = (await this.redis.eval(APPEND_LUA, 2, redisKeys.events(runId), redisKeys.eventDedupe(runId), ...args)) as string[];
+    const ids = (await APPEND_LUA.run(this.redis, 2, redisKeys.events(runId), redisKeys.eventDedupe(runId), ...args)) as string[];
     return ids;
   }
 

@@ -49,6 +49,7 @@ export async function checkRedis(redis: Redis, url: string, timeoutMs = 5000): P
  * The Redis user may use the keys this process needs: the run streams and the queue
  * facade's lists under QUEUE_KEY_PREFIX. An ACL that does not cover them would refuse
  * every status move at run time (NOPERM) and leave runs hanging; here it is one line.
+ * So would one that refuses EVALSHA, by which every script runs.
  */
 export async function checkRedisKeys(redis: Redis, queuePrefix: string, timeoutMs = 5000): Promise<void> {
   const probes: [string, () => Promise<unknown>][] = [
@@ -63,6 +64,14 @@ export async function checkRedisKeys(redis: Redis, queuePrefix: string, timeoutM
       if (!/NOPERM/i.test(text)) throw new PreflightError(`Redis cannot be used: ${text}`, { cause: err });
       throw new PreflightError(`Redis refuses this process's keys: ${text} (the Redis user's ACL must allow ~${key.replace(/[^:]*$/, '*')}; see README "Redis is a transport, never an authority", or set QUEUE_KEY_PREFIX)`, { cause: err });
     }
+  }
+  // Scripts run by hash (LuaScript): an unknown hash answers NOSCRIPT; an ACL without +evalsha, NOPERM.
+  try {
+    await withTimeout('redis script check', timeoutMs, redis.evalsha('0'.repeat(40), 0));
+  } catch (err) {
+    const text = reason(err);
+    if (/NOPERM/i.test(text)) throw new PreflightError(`Redis refuses EVALSHA: ${text} (the Redis user's ACL must allow +evalsha as well as +eval; see README "Redis is a transport, never an authority")`, { cause: err });
+    if (!/NOSCRIPT/i.test(text)) throw new PreflightError(`Redis cannot be used: ${text}`, { cause: err });
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { LuaScript } from './redis.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { queueKeys } from '../shared/names.ts';
 import type { QueueKeys } from '../shared/names.ts';
@@ -19,7 +20,7 @@ import type { RunStatus } from '../shared/run.ts';
 // KEYS: index, pending, high_priority, processing, failed.
 // ARGV: runId, target (pending|high_priority|processing|failed|none), now, priority|'', reason json|'', retry_count|'', retry_of|''.
 // Moving within the same list is a no-op (an activity retry, or running ⇄ paused), so the entry keeps its `since`.
-const TRACK_LUA = `
+const TRACK_LUA = new LuaScript(`
 local lists = { pending = KEYS[2], high_priority = KEYS[3], processing = KEYS[4], failed = KEYS[5] }
 local runId, target, now = ARGV[1], ARGV[2], ARGV[3]
 local entry = { run_id = runId, retry_count = 0 }
@@ -56,11 +57,11 @@ local member = cjson.encode(entry)
 redis.call('LPUSH', lists[target], member)
 redis.call('HSET', KEYS[1], runId, lists[target] .. '\\n' .. member)
 return 1
-`;
+`);
 
 // KEYS: source list, processing, index. ARGV: max entries to look at.
 // Takes the oldest entry that is not a tracked run's own view entry (those stay where the facade put them).
-const CLAIM_LUA = `
+const CLAIM_LUA = new LuaScript(`
 local n = math.min(redis.call('LLEN', KEYS[1]), tonumber(ARGV[1]))
 for i = 1, n do
   local m = redis.call('LINDEX', KEYS[1], -i)
@@ -81,24 +82,24 @@ for i = 1, n do
   end
 end
 return false
-`;
+`);
 
 // KEYS: from, to. ARGV: member to remove, member to add. Moves only when the first is still there (exactly once).
-const SWAP_LUA = `
+const SWAP_LUA = new LuaScript(`
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[2])
 return 1
-`;
+`);
 
 // KEYS: failed, retry, index. ARGV: failed member, retry member, run id|''.
-const RETRY_CLAIM_LUA = `
+const RETRY_CLAIM_LUA = new LuaScript(`
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
 redis.call('LPUSH', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' and redis.call('HGET', KEYS[3], ARGV[3]) == KEYS[1] .. '\\n' .. ARGV[1] then
   redis.call('HDEL', KEYS[3], ARGV[3])
 end
 return 1
-`;
+`);
 
 export interface QueueStats {
   queues: Record<QueueName, { count: number; oldestAgeS: number | null }>;
@@ -135,7 +136,7 @@ export class QueueFacade {
     const target = queueForStatus(status, opts.priority);
     const k = this.keys;
     const reason = target === 'failed' ? JSON.stringify(opts.reason ?? { code: 'RunFailed', message: 'the run failed' }) : '';
-    await this.redis.eval(TRACK_LUA, 5, k.index, k.pending, k.highPriority, k.processing, k.failed,
+    await TRACK_LUA.run(this.redis, 5, k.index, k.pending, k.highPriority, k.processing, k.failed,
       runId, target, new Date().toISOString(), opts.priority === undefined ? '' : String(opts.priority), reason,
       opts.retryCount === undefined ? '' : String(opts.retryCount), opts.retryOf ?? '');
   }
@@ -176,7 +177,7 @@ export class QueueFacade {
   /** Moves the oldest untracked entry of jobs:high_priority, else jobs:pending, into jobs:processing. */
   async claim(maxScan = 1000): Promise<{ raw: string; fromHighPriority: boolean } | undefined> {
     for (const [key, high] of [[this.keys.highPriority, true], [this.keys.pending, false]] as const) {
-      const raw = (await this.redis.eval(CLAIM_LUA, 3, key, this.keys.processing, this.keys.index, String(maxScan))) as string | null;
+      const raw = (await CLAIM_LUA.run(this.redis, 3, key, this.keys.processing, this.keys.index, String(maxScan))) as string | null;
       if (raw !== null) return { raw, fromHighPriority: high };
     }
     return undefined;
@@ -207,19 +208,19 @@ export class QueueFacade {
   /** Moves an ingress entry from jobs:processing to jobs:failed with the reason (once, even when called twice). */
   async deadLetter(raw: string, reason: FailureReason, runId?: string): Promise<FailedEntry> {
     const entry: FailedEntry = { id: dlqId(), run_id: runId ?? null, source: 'ingress', reason, failed_at: new Date().toISOString(), job: raw };
-    await this.redis.eval(SWAP_LUA, 2, this.keys.processing, this.keys.failed, raw, JSON.stringify(entry));
+    await SWAP_LUA.run(this.redis, 2, this.keys.processing, this.keys.failed, raw, JSON.stringify(entry));
     return entry;
   }
 
   /** Moves an ingress entry from jobs:processing to jobs:retry, due at `retryAt` (a transient outage). */
   async defer(raw: string, job: string, retryCount: number, retryAt: Date, reason: FailureReason): Promise<void> {
     const entry: RetryEntry = { id: dlqId(), kind: 'requeue', job, retry_at: retryAt.toISOString(), retry_count: retryCount, reason };
-    await this.redis.eval(SWAP_LUA, 2, this.keys.processing, this.keys.retry, raw, JSON.stringify(entry));
+    await SWAP_LUA.run(this.redis, 2, this.keys.processing, this.keys.retry, raw, JSON.stringify(entry));
   }
 
   /** Takes a dead-lettered entry for a retry: jobs:failed → jobs:retry, exactly once across concurrent callers. */
   async claimForRetry(failedMember: string, retry: RetryEntry, runId?: string): Promise<boolean> {
-    const r = await this.redis.eval(RETRY_CLAIM_LUA, 3, this.keys.failed, this.keys.retry, this.keys.index,
+    const r = await RETRY_CLAIM_LUA.run(this.redis, 3, this.keys.failed, this.keys.retry, this.keys.index,
       failedMember, JSON.stringify(retry), runId ?? '');
     return r === 1;
   }
@@ -240,7 +241,7 @@ export class QueueFacade {
 
   /** jobs:retry → jobs:pending (the entry's job), exactly once. */
   async requeue(retryMember: string, job: string): Promise<boolean> {
-    return (await this.redis.eval(SWAP_LUA, 2, this.keys.retry, this.keys.pending, retryMember, job)) === 1;
+    return (await SWAP_LUA.run(this.redis, 2, this.keys.retry, this.keys.pending, retryMember, job)) === 1;
   }
 }
 

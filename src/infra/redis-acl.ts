@@ -36,8 +36,8 @@ export const ACL_CHANNEL_PATTERNS: readonly string[] = [redisKeys.logsChannel('*
 export const ACL_COMMANDS: readonly string[] = [
   // connection: ioredis's ready check (INFO), connection names, the consumer's version check, health checks
   'ping', 'info', 'client|setname', 'select', 'quit',
-  // scripts (the event log's append, the queue facade, the rate limit)
-  'eval',
+  // scripts (the event log's append, the queue facade, the rate limit): by hash, whole when Redis lacks it
+  'evalsha', 'eval',
   // event streams (append, SSE reads, gap checks)
   'xadd', 'xrange', 'xrevrange', 'xinfo|stream', 'expire',
   // pub/sub

@@ -3,6 +3,7 @@
  * (`enableOfflineQueue: false`): they fail fast and the caller answers 503.
  * `rediss://` URLs get TLS, and ACL users come from the URL.
  */
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 
@@ -51,5 +52,30 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return '<unparseable url>';
+  }
+}
+
+/**
+ * A Lua script, run by its SHA1 (EVALSHA): Redis keeps it compiled, and a call sends a
+ * hash instead of the script. Sent whole (EVAL) only when Redis does not know it yet
+ * (NOSCRIPT: a fresh or restarted Redis, SCRIPT FLUSH), which also caches it for the next.
+ */
+export class LuaScript {
+  readonly source: string;
+  readonly sha1: string;
+
+  constructor(source: string) {
+    this.source = source;
+    this.sha1 = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** Runs the script: `numKeys` keys first, then the arguments, as EVAL takes them. */
+  async run(redis: Redis, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha1, numKeys, ...keysAndArgs);
+    } catch (err) {
+      if (!/^NOSCRIPT/.test((err as Error).message)) throw err;
+      return redis.eval(this.source, numKeys, ...keysAndArgs);
+    }
   }
 }

@@ -32,10 +32,10 @@ export type PutResult = { written: true; etag: string; version: string | null } 
 
 /**
  * What the writes through a journaled view (`ObjectStore.journaled`) left under `prefix`:
- * each file's version, or `deleted`. A step's changes to its workspace, noted from the
+ * each file's version (null: the bucket keeps none), or false once deleted. A step's changes to its workspace, noted from the
  * writes' own answers so no listing is needed to know the workspace's versions after it.
  */
-export interface WriteJournal { prefix: string; files: Map<string, string | null | 'deleted'> }
+export interface WriteJournal { prefix: string; files: Map<string, string | null | false> }
 
 const versionOf = (v: string | undefined) => (v && v !== 'null' ? v : null);
 
@@ -112,8 +112,8 @@ export class ObjectStore {
     return view;
   }
 
-  /** Notes a version of `key` found otherwise than by writing it (a retry finding its own earlier write). */
-  noteVersion(key: string, version: string | null | 'deleted'): void {
+  /** Notes a version of `key` (false: deleted) found otherwise than by writing it (a retry finding its own earlier write). */
+  noteVersion(key: string, version: string | null | false): void {
     if (this.journal && key.startsWith(this.journal.prefix)) this.journal.files.set(key.slice(this.journal.prefix.length), version);
   }
 
@@ -201,7 +201,7 @@ export class ObjectStore {
   async delete(key: string, condition?: { ifMatch: string }): Promise<'deleted' | 'absent' | 'refused'> {
     const now = await this.head(key);
     if (condition && now === undefined) {
-      this.noteVersion(key, 'deleted');
+      this.noteVersion(key, false);
       return 'absent';
     }
     if (condition && now?.etag !== condition.ifMatch) return 'refused';
@@ -210,10 +210,10 @@ export class ObjectStore {
     } catch (err) {
       if (condition && isPreconditionFailed(err)) return 'refused';
       if (!isNotFound(err)) throw err;
-      this.noteVersion(key, 'deleted');
+      this.noteVersion(key, false);
       return 'absent';
     }
-    this.noteVersion(key, 'deleted');
+    this.noteVersion(key, false);
     return now === undefined ? 'absent' : 'deleted';
   }
 

@@ -29,7 +29,7 @@ export type StepRecord = StepResult & { outputTail?: string; workspace?: Workspa
 export function changesOf(id: string, journal: WriteJournal): WorkspaceChanges {
   const changes: WorkspaceChanges = { id, files: {}, deleted: [] };
   for (const [path, version] of journal.files) {
-    if (version === 'deleted') changes.deleted.push(path);
+    if (version === false) changes.deleted.push(path);
     else changes.files[path] = version;
   }
   return changes;

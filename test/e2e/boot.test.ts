@@ -4,9 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { assertRefused, boot } from '../helpers/boot.ts';
 import { stackEnv, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
+import { createRedis } from '../../src/infra/redis.ts';
+import { aclRules } from '../../src/infra/redis-acl.ts';
+import { STACK_QUEUE_KEY_STEM } from '../../src/dev/services/redis.ts';
 
 // Each test boots a process of its own that must refuse: they wait on connect timeouts side by side.
 describe('refusing to start', { concurrency: 3 }, () => {
@@ -28,6 +32,22 @@ describe('refusing to start', { concurrency: 3 }, () => {
     it(`${component}: a Redis ACL that does not cover QUEUE_KEY_PREFIX`, async () => {
       // The stack's ACL user may use jobs* keys only: another prefix would hang every run at its first status move.
       assertRefused(await boot(component, { ...env, QUEUE_KEY_PREFIX: 'outside-acl:' }), component, /Redis refuses this process's keys: .*NOPERM.*ACL must allow ~outside-acl:\*/);
+    });
+    it(`${component}: a Redis ACL without +evalsha (every script runs by hash)`, async () => {
+      // A user with the stack's rules but EVALSHA taken away, made through the admin connection.
+      const admin = createRedis(env.AGENTRUN_REDIS_ADMIN_URL!, { offlineQueue: true });
+      const user = `noevalsha-${component}`;
+      const password = randomBytes(12).toString('hex');
+      try {
+        await admin.call('ACL', 'SETUSER', user, 'reset', `>${password}`, ...aclRules(STACK_QUEUE_KEY_STEM).split(' '), '-evalsha');
+        const url = new URL(env.REDIS_URL!);
+        url.username = user;
+        url.password = password;
+        assertRefused(await boot(component, { ...env, REDIS_URL: url.toString() }), component, /Redis refuses EVALSHA: .*NOPERM.*must allow \+evalsha/);
+      } finally {
+        await admin.call('ACL', 'DELUSER', user);
+        admin.disconnect();
+      }
     });
     it(`${component}: configuration invalid`, async () => {
       assertRefused(await boot(component, { ...env, S3_ACCESS_KEY_ID: '', EVENT_STREAM_MAXLEN: 'lots' }), component, /(?=.*S3_ACCESS_KEY_ID is required)(?=.*EVENT_STREAM_MAXLEN="lots")/);
