@@ -26,12 +26,20 @@ export interface KubernetesExecutorDeps {
   log: Logger;
   maxWorkspaceBytes: number;
   maxFileBytes: number;
+  /** How long a create refused 403 (not by the quota) is tried again before the step fails with it; FORBIDDEN_GRACE_MS by default. */
+  forbiddenGraceMs?: number;
 }
 
 const HEARTBEAT_MS = 1000;
 /** Backoff while the tools namespace's quota is full. */
 const QUOTA_RETRY_MS = { first: 500, max: 10_000 };
 const DELETE_CONFIRM_MS = 30_000;
+/**
+ * A create refused 403 other than by the quota is tried again for this long: an apiserver
+ * that has just restarted refuses everything its RBAC authorizer has not loaded yet (seconds).
+ * A Role that truly lacks the right fails the step after it (the worker's start checks it too).
+ */
+const FORBIDDEN_GRACE_MS = 30_000;
 /** How long a finished Job's log follow may take to read the rest of the output. */
 const LOG_DRAIN_MS = 3000;
 
@@ -63,7 +71,7 @@ export class KubernetesExecutor implements Executor {
     const manifest = buildJobManifest({ req, cfg: this.deps.cfg, maxWorkspaceBytes: this.deps.maxWorkspaceBytes, maxFileBytes: this.deps.maxFileBytes });
     let job: V1Job;
     try {
-      job = await this.createWhenQuotaAllows(namespace, manifest, ctx);
+      job = await this.createJob(namespace, manifest, ctx);
       this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job created');
     } catch (err) {
       if (statusCode(err) !== 409) throw this.apiFailure(err, 'create');
@@ -76,7 +84,7 @@ export class KubernetesExecutor implements Executor {
         // its Job: that Job's pod was killed, so there is nothing to adopt. A new Job once it is gone.
         this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job being deleted by an earlier attempt: waiting to create it anew');
         await this.deleteAndConfirm(name);
-        job = await this.createWhenQuotaAllows(namespace, manifest, ctx);
+        job = await this.createJob(namespace, manifest, ctx);
       } else this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'tool job adopted');
     }
 
@@ -152,21 +160,31 @@ export class KubernetesExecutor implements Executor {
   }
 
   /**
-   * Creates the Job; while the tools namespace's ResourceQuota has no room (403 "exceeded quota": other
+   * Creates the Job. While the tools namespace's ResourceQuota has no room (403 "exceeded quota": other
    * steps' Jobs hold it), waits and tries again, heartbeating, until there is room or the step is cancelled
-   * or times out. A full quota is back-pressure, not a broken step.
+   * or times out: a full quota is back-pressure, not a broken step. Another 403 is tried again for
+   * FORBIDDEN_GRACE_MS (an authorizer warming up after a restart), heartbeating too, then thrown.
    */
-  private async createWhenQuotaAllows(namespace: string, body: V1Job, ctx: SandboxContext): Promise<V1Job> {
+  private async createJob(namespace: string, body: V1Job, ctx: SandboxContext): Promise<V1Job> {
+    const job = body.metadata?.name;
     let wait = QUOTA_RETRY_MS.first;
+    let forbiddenSince: number | undefined;
     for (let waiting = false; ; ) {
       try {
         return await this.batch.createNamespacedJob({ namespace, body });
       } catch (err) {
         const quota = quotaExceeded(err);
-        if (!quota) throw err;
-        if (!waiting) this.deps.log.warn({ job: body.metadata?.name, namespace, quota }, 'tools namespace quota exhausted: the step waits for room');
+        if (quota) {
+          if (!waiting) this.deps.log.warn({ job, namespace, quota }, 'tools namespace quota exhausted: the step waits for room');
+          ctx.heartbeat?.({ job, waiting: 'quota', quota });
+        } else if (statusCode(err) === 403) {
+          forbiddenSince ??= Date.now();
+          if (Date.now() - forbiddenSince >= (this.deps.forbiddenGraceMs ?? FORBIDDEN_GRACE_MS)) throw err;
+          const reason = apiMessage(err);
+          if (!waiting) this.deps.log.warn({ job, namespace, reason }, 'the apiserver refuses to create the job (403): trying again, as an apiserver that has just started does');
+          ctx.heartbeat?.({ job, waiting: 'authorization', reason });
+        } else throw err;
         waiting = true;
-        ctx.heartbeat?.({ job: body.metadata?.name, waiting: 'quota', quota });
         await sleep(wait, undefined, { signal: ctx.signal });
         wait = Math.min(wait * 2, QUOTA_RETRY_MS.max);
       }
