@@ -3,7 +3,7 @@
  * ApplicationFailures with one of these types; transient trouble stays a plain
  * error so Temporal retries it.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { SandboxDeadlineExceeded, SandboxFailed, SandboxNoResult } from '../sandbox/errors.ts';
 import { WorkspaceConflictError } from '../workspace/errors.ts';
 
@@ -60,4 +60,9 @@ export function stepFailure(err: unknown): unknown {
   if (err instanceof SandboxFailed) return nonRetryable(FAILURE_TYPES.sandboxFailed, err.message, err.details);
   if (err instanceof WorkspaceConflictError) return nonRetryable(FAILURE_TYPES.workspaceConflict, err.message, { path: err.path });
   return err;
+}
+
+/** The activity's cancellation is this worker shutting down (the SDK's 'WORKER_SHUTDOWN'), not a cancel of the step. */
+export function isWorkerShutdown(reason: unknown): boolean {
+  return reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN';
 }

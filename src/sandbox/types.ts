@@ -83,6 +83,11 @@ export interface SandboxContext {
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** Called while waiting, so the activity's heartbeat keeps flowing. */
   heartbeat?: (details?: unknown) => void;
+  /**
+   * True when `signal` was aborted because this worker is stopping, not because the step was
+   * cancelled: work that outlives the worker (a Job) is left for the step's next attempt to adopt.
+   */
+  workerStopping?: () => boolean;
 }
 
 /**

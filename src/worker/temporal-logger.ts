@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 export function sdkLogger(log: Logger): SdkLogger {
   const at = (level: LogLevel) => (message: string, meta?: LogMetadata) => {
     const fn = level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'INFO' ? 'info' : level === 'WARN' ? 'warn' : 'error';
-    log[fn](meta ?? {}, message);
+    // The SDK names an error `error`; pino serialises it (message, type, stack) only as `err`.
+    const { error, ...rest } = meta ?? {};
+    log[fn](error instanceof Error ? { ...rest, err: error } : (meta ?? {}), message);
   };
   return {
     log: (level, message, meta) => at(level)(message, meta),

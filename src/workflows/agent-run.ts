@@ -10,7 +10,7 @@
  * ./planning.ts (LLM calls), ./step-loop.ts (steps), ./finish.ts (the end).
  */
 import {
-  allHandlersFinished, ApplicationFailure, CancellationScope, condition, continueAsNew, ContinueAsNew, isCancellation, log, workflowInfo,
+  allHandlersFinished, ApplicationFailure, CancellationScope, CancelledFailure, condition, continueAsNew, ContinueAsNew, isCancellation, log, patched, workflowInfo,
 } from '@temporalio/workflow';
 import type { RunInput } from '../shared/run.ts';
 import { createContext } from './context.ts';
@@ -18,6 +18,7 @@ import { endingOf, finish } from './finish.ts';
 import type { RunResult } from './finish.ts';
 import { createGates } from './gates.ts';
 import { setHandlers } from './handlers.ts';
+import { CANCEL_WINS } from './patches.ts';
 import { createPlanner } from './planning.ts';
 import { endAs, fromCarry, resetEpoch, toCarry } from './state.ts';
 import { runSteps } from './step-loop.ts';
@@ -45,11 +46,14 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
     return await finish(run, gates);
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    if (isCancellation(err)) {
+    // Cancelled, and the call it interrupted failed instead of reporting the cancellation (a step
+    // whose Job could not be deleted while the apiserver was away): still a cancellation, closed
+    // as one. Histories recorded before this ended such runs failed, unclosed.
+    if (isCancellation(err) || (CancellationScope.current().consideredCancelled && patched(CANCEL_WINS))) {
       endAs(s, 'cancelled');
       s.state.error = { code: 'cancelled', message: 'cancelled by an operator' };
       await CancellationScope.nonCancellable(() => finish(run, gates));
-      throw err;
+      throw isCancellation(err) ? err : new CancelledFailure('cancelled by an operator', undefined, err as Error);
     }
     const { status, code, message } = endingOf(err);
     endAs(s, status);

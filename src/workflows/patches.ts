@@ -38,6 +38,13 @@ export const LOCAL_OFFLINE_PLAN = 'local-offline-plan';
 /** Patch id of skipping the tracing interceptors for runs started without a trace context. */
 export const UNTRACED_RUNS = 'untraced-runs';
 
+/**
+ * Patch id of a cancelled run closing as cancelled when the call its cancellation interrupted
+ * failed instead (only that path calls it: no marker in other runs). Histories recorded before
+ * it ended such runs failed, without closing them.
+ */
+export const CANCEL_WINS = 'cancel-wins';
+
 /** Patch id of the baseline: a run that has it takes every change listed in IN_BASELINE_1. */
 export const BASELINE_1 = 'baseline-1';
 const IN_BASELINE_1: ReadonlySet<string> = new Set([PAY_BEFORE_RUN, DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, ONE_CALL_ENDS, LOCAL_OFFLINE_PLAN, UNTRACED_RUNS]);

@@ -7,10 +7,14 @@
 import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 
-/** Short calls: records, events, credits. */
+/**
+ * Short calls: records, events, credits. Retried 0.5, 1, 2 … 30 s apart with no count: a
+ * database or Redis away for minutes delays a run's records and its credits' settlement,
+ * never leaves them unwritten (a reservation left open). What cannot succeed is non-retryable.
+ */
 const SHORT = {
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 } as const;
 /** LLM calls: the provider's own timeout inside; heartbeats so cancellation reaches them. */
 const LLM = {
@@ -22,14 +26,17 @@ const LLM = {
  * Tool steps: long, heartbeating, so a dead worker is noticed within seconds; cancellation
  * waits until the tool stopped. What fails a step for good is non-retryable (the tool's own
  * failure is a result, not an error); what is retried is the infrastructure — S3, Redis,
- * the database, the apiserver — for about four minutes (1, 2, 4 … 60 s apart), so an
- * outage of one of them (the fault suite takes MinIO away for 20 s) delays runs, not fails them.
+ * the database, the apiserver, a worker going away — 1, 2, 4 … 60 s apart with no count:
+ * an outage, or a storm of them (the fault suite's), delays runs, never fails them. The
+ * bound is time: a step's attempts end 4 hours after it was first scheduled (its own run
+ * is at most 2 of them), and the Web UI shows each attempt's failure meanwhile.
  */
 const TOOL = {
   startToCloseTimeout: '2 hours',
+  scheduleToCloseTimeout: '4 hours',
   heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
 } as const;
 
 /** Short calls as activities (histories recorded before local short calls replay down this path). */

@@ -456,6 +456,23 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
       assert.ok(started.some((a) => (a ?? 1) > 1), 'the step activity was retried');
     });
 
+    it('a worker stopped (SIGTERM) mid-step leaves its Job running, and the next worker adopts it: the same Job, not a new one', async () => {
+      const slow = { ...wenv, K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=12s', WORKER_SHUTDOWN_GRACE_MS: '500' };
+      const w1 = await startWorker(slow);
+      workers.push(w1);
+      const id = await createRun(api.url, 'shell echo hello');
+      await waitUntil('job created', async () => (await jobsOf(id)).length === 1, 60_000);
+      const uid = (await jobsOf(id))[0]!.metadata!.uid;
+      await stop(w1); // SIGTERM: the step's activity is cancelled with WORKER_SHUTDOWN after the grace
+      assert.equal((await jobsOf(id))[0]?.metadata?.uid, uid, 'the Job goes on while no worker runs');
+      workers.push(await startWorker(slow));
+      const h = c.temporal.workflow.getHandle(id);
+      await h.result();
+      assert.equal((await c.store.getRun(id))?.status, 'completed');
+      const jobs = await jobsOf(id);
+      assert.deepEqual(jobs.map((j) => j.metadata?.uid), [uid], 'the retry adopted the Job the stopped worker created');
+    });
+
     it('cancelling the workflow leaves zero Jobs and zero Pods for the run', async () => {
       workers.push(await startWorker({ ...wenv, K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang' }));
       const id = await createRun(api.url, 'shell sleep 1000');

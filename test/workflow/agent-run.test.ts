@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -226,6 +227,22 @@ describe('AgentRun workflow logic', () => {
     assert.ok(names(rec).includes('releaseCredits'));
     assert.deepEqual(rec.events.at(-1)!.data.status, 'cancelled');
     assert.equal(rec.events.at(-1)!.type, 'end');
+  });
+
+  it('on cancel: a step that fails instead of reporting the cancellation (its Job could not be deleted) still ends the run cancelled and closed', async () => {
+    // Rejected in the abort listener: before the activity's own cancellation, as a step whose cleanup threw does.
+    const failsOnCancel = () => new Promise<never>((_, reject) => {
+      Context.current().cancellationSignal.addEventListener('abort', () => reject(new Error('fetch failed')));
+    });
+    const { outcome, rec } = await run({ plans: [plan('shell', 'write_file')], step: failsOnCancel }, runInput(), async (h, r) => {
+      await waitUntil('step running', () => r.calls.some((c) => c.name === 'runStep'));
+      await h.cancel();
+    });
+    assert.ok(!outcome.ok);
+    assert.equal((outcome.e as { cause?: { name?: string } }).cause?.name, 'CancelledFailure', String((outcome.e as Error).stack));
+    assert.ok(names(rec).includes('releaseCredits'), 'the reservation is released');
+    assert.equal(rec.events.at(-1)!.type, 'end');
+    assert.deepEqual(rec.events.at(-1)!.data.status, 'cancelled');
   });
 
   it('continues as new every 100 steps, carrying its state: a 250-step run completes', async () => {

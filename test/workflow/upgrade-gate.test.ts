@@ -64,7 +64,7 @@ describe('the upgrade gate: replaying recorded histories against changed workflo
   });
 
   it('passes the same change behind patched(): runs recorded before it keep the old path', async () => {
-    const bundle = await variant((s) => withImport(s, 'patched, sleep').replace(ANCHOR, `      if (patched('upgrade-gate-probe')) await sleep(1);\n${ANCHOR}`));
+    const bundle = await variant((s) => withImport(s, 'sleep').replace(ANCHOR, `      if (patched('upgrade-gate-probe')) await sleep(1);\n${ANCHOR}`));
     await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE);
   });
 });

@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps.ts';
-import { stepFailure } from '../errors.ts';
+import { isWorkerShutdown, stepFailure } from '../errors.ts';
 import { stepKey } from '../step-input.ts';
 import type { RunStepInput } from '../step-input.ts';
 import type { SandboxRequest } from '../../sandbox/types.ts';
@@ -60,6 +60,7 @@ export async function runSandboxStep(
       command, limits: { timeoutMs, outputMaxBytes: deps.tools.outputMaxBytes },
     }, {
       signal: ctx.cancellationSignal,
+      workerStopping: () => isWorkerShutdown(ctx.cancellationSignal.reason),
       heartbeat: (d) => ctx.heartbeat({ lines: lineNo, ...(d as object) }),
       onLine: (stream, text) => {
         lineNo += 1;

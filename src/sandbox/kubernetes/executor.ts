@@ -111,8 +111,18 @@ export class KubernetesExecutor implements Executor {
       return result;
     } catch (err) {
       if (ctx.signal.aborted) {
-        await this.deleteAndConfirm(name);
-        throw ctx.signal.reason ?? err;
+        const reason: unknown = ctx.signal.reason ?? err;
+        if (ctx.workerStopping?.()) {
+          // The worker goes away, not the step: the Job runs on, and the step's next attempt adopts it.
+          this.deps.log.info({ job: name, runId: req.runId, index: req.index }, 'worker stopping: the tool job goes on for the step\'s next attempt');
+          throw reason;
+        }
+        // The step was cancelled: its Job goes. An apiserver away for longer than the wait must not
+        // turn the cancellation into a failure; the Job's own deadline ends it then.
+        await this.deleteAndConfirm(name).catch((e: unknown) => {
+          this.deps.log.error({ err: e, job: name, runId: req.runId }, 'could not delete the job of a cancelled step; its deadline (activeDeadlineSeconds) ends it');
+        });
+        throw reason;
       }
       throw err;
     } finally {
@@ -139,15 +149,26 @@ export class KubernetesExecutor implements Executor {
     return new SandboxFailed(`job ${name} failed: ${why}`, details);
   }
 
-  /** Deletes the Job (its pods go with it: Background propagation) and waits until the API no longer has it. */
+  /**
+   * Deletes the Job (its pods go with it: Background propagation) and waits until the API no
+   * longer has it. A delete the apiserver cannot take now (unreachable, 5xx, or 403 while its
+   * authorizer warms up after a restart) is tried again until DELETE_CONFIRM_MS, then thrown.
+   */
   async deleteAndConfirm(name: string): Promise<void> {
     const namespace = this.deps.cfg.namespace;
-    try {
-      await this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
-    } catch (err) {
-      if (statusCode(err) !== 404) throw err;
-    }
     const deadline = Date.now() + DELETE_CONFIRM_MS;
+    for (;;) {
+      try {
+        await this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+        break;
+      } catch (err) {
+        const code = statusCode(err);
+        if (code === 404) return;
+        const passing = code === undefined || code >= 500 || code === 403 || code === 429;
+        if (!passing || Date.now() >= deadline) throw err;
+        await sleep(500);
+      }
+    }
     while (Date.now() < deadline) {
       try {
         await this.batch.readNamespacedJob({ name, namespace });
