@@ -47,7 +47,7 @@ const KUBE = process.env.RELIABILITY_SANDBOX === 'kubernetes';
 const MARK = `.${Date.now() % 100000}7`;
 
 type Kind = 'file' | 'shell' | 'approval' | 'cancel';
-interface Tracked { kind: Kind; id: string; events: SseMessage[]; reconnects: number; ended?: Promise<void>; acted: boolean }
+interface Tracked { kind: Kind; id: string; events: SseMessage[]; reconnects: number; ended?: Promise<void>; acted: boolean; gaveUp?: string }
 const KIND_OF = (i: number): Kind => (['file', 'file', 'file', 'file', 'shell', 'shell', 'approval', 'approval', 'cancel', 'file'] as const)[i % 10]!;
 const EXPECTED: Record<Kind, string> = { file: 'completed', shell: 'completed', approval: 'completed', cancel: 'cancelled' };
 const PROMPT: Record<Kind, (i: number) => string> = {
@@ -166,86 +166,104 @@ describe('the fault suite', () => {
     const runs: Tracked[] = [];
     let finished = false;
     const chaosDone = chaos(() => finished);
-    // Starts, paced so the chaos meets runs at every stage; each under its own Idempotency-Key, retried through outages.
-    for (let i = 0; i < RUNS; i++) {
-      const kind = KIND_OF(i);
-      const key = randomUUID();
-      const run = await patiently(`start run ${i}`, () => client.startRun({ prompt: PROMPT[kind](i), requireApproval: kind === 'approval' }, key));
-      const t: Tracked = { kind, id: run.id, events: [], reconnects: 0, acted: false };
-      t.ended = (async () => {
-        for await (const m of followRun(client, run.id, { giveUpAfterMs: 600_000, onReconnect: () => { t.reconnects += 1; } })) t.events.push(m);
-      })();
-      runs.push(t);
-      // Ten runs every 4 s: the workload spans the chaos schedule, so each fault meets runs at every stage.
-      if (i % 10 === 9) await sleep(4000);
-    }
-    // Approve what waits, cancel what runs, until every follower has its end.
-    const deadline = Date.now() + 15 * 60_000;
-    // Every fault at least once: runs still going are what the schedule is for, and it goes on until one round is done.
-    while ((rounds === 0 || runs.some((r) => !r.events.some((m) => m.event === 'end'))) && Date.now() < deadline) {
-      for (const r of runs.filter((x) => !x.acted && (x.kind === 'approval' || x.kind === 'cancel'))) {
-        const waiting = r.kind === 'approval' ? r.events.some((m) => m.event === 'approval') : r.events.some((m) => m.event === 'step');
-        if (!waiting) continue;
-        await patiently(`${r.kind} ${r.id}`, () => client.control(r.id, r.kind === 'approval' ? 'approve' : 'cancel', r.kind === 'approval' ? { approved: true } : {}))
-          .then(() => { r.acted = true; }, () => undefined);
-      }
-      await sleep(500);
-    }
-    finished = true;
-    await Promise.race([Promise.all(runs.map((r) => r.ended ?? Promise.resolve())), sleep(60_000)]);
-    await chaosDone;
-
-    const problems: string[] = [];
-    for (const r of runs) {
-      const end = r.events.findLast((m) => m.event === 'end');
-      const ending = end ? (JSON.parse(end.data) as { status: string; error?: { code: string; message: string } }) : { status: '(no end)' };
-      if (ending.status !== EXPECTED[r.kind]) {
-        const why = ending.error ? ` (${ending.error.code}: ${ending.error.message})` : '';
-        const steps = r.events.filter((m) => m.event === 'step' && m.data.includes('"completed"')).map((m) => (JSON.parse(m.data) as { summary?: string }).summary).join(' | ');
-        problems.push(`${r.id} (${r.kind}): ended ${ending.status}${why}, expected ${EXPECTED[r.kind]}; steps: ${steps}`);
-      }
-      const ids = r.events.map((m) => m.id);
-      if (new Set(ids).size !== ids.length) problems.push(`${r.id}: an event received twice`);
-      const whole: string[] = [];
-      for await (const m of followRun(client, r.id, { giveUpAfterMs: 60_000 })) whole.push(m.id ?? '');
-      if (JSON.stringify(ids) !== JSON.stringify(whole)) problems.push(`${r.id}: received ${ids.length} events, the stream holds ${whole.length} (first difference at ${ids.findIndex((id, k) => id !== whole[k])})`);
-    }
-    const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
+    // Whatever ends this test, the chaos stops with it (else it restarts what after() stops, for ever).
     try {
-      const sums = (await store.query<{ a: string; r: string }>('SELECT sum(available_delta) AS a, sum(reserved_delta) AS r FROM credit_ledger WHERE user_id = $1', [user])).rows[0]!;
-      const balance = await store.balance(user);
-      if (Number(sums.a) !== balance.available || Number(sums.r) !== balance.reserved) problems.push(`ledger sums ${sums.a}/${sums.r} != balance ${balance.available}/${balance.reserved}`);
-      if (balance.reserved !== 0) problems.push(`${balance.reserved} credits still reserved`);
-      const open = (await store.query<{ run_id: string }>(`SELECT run_id FROM credit_reservations WHERE user_id = $1 AND status = 'active' UNION SELECT run_id FROM credit_holds WHERE user_id = $1 AND status = 'held'`, [user])).rows;
-      for (const o of open) problems.push(`${o.run_id}: a reservation or hold left open`);
+      await workloadAndChecks();
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
-      await store.close();
+      finished = true;
+      await chaosDone;
     }
-    if (KUBE) {
-      // Each finished Job goes after its TTL, its pod with it (the garbage collector): within a minute, none is left.
-      const managed = { namespace: TOOLS_NAMESPACE, labelSelector: 'app.kubernetes.io/managed-by=agentrun' };
-      let jobs: (string | undefined)[] = [];
-      let pods: (string | undefined)[] = [];
-      for (const until = Date.now() + 90_000; Date.now() < until; await sleep(2000)) {
-        jobs = (await admin!.makeApiClient(BatchV1Api).listNamespacedJob(managed)).items.map((j) => j.metadata?.name);
-        pods = (await admin!.makeApiClient(CoreV1Api).listNamespacedPod(managed)).items.map((p) => p.metadata?.name);
-        if (jobs.length + pods.length === 0) break;
+    async function workloadAndChecks(): Promise<void> {
+      // Starts, paced so the chaos meets runs at every stage; each under its own Idempotency-Key, retried through outages.
+      for (let i = 0; i < RUNS; i++) {
+        const kind = KIND_OF(i);
+        const key = randomUUID();
+        const run = await patiently(`start run ${i}`, () => client.startRun({ prompt: PROMPT[kind](i), requireApproval: kind === 'approval' }, key));
+        const t: Tracked = { kind, id: run.id, events: [], reconnects: 0, acted: false };
+        // A follower that gives up is a problem of its run, reported with the others (not the end of the suite).
+        t.ended = (async () => {
+          for await (const m of followRun(client, run.id, { giveUpAfterMs: 600_000, onReconnect: () => { t.reconnects += 1; } })) t.events.push(m);
+        })().catch((err: unknown) => { t.gaveUp = (err as Error).message; });
+        runs.push(t);
+        // Ten runs every 4 s: the workload spans the chaos schedule, so each fault meets runs at every stage.
+        if (i % 10 === 9) await sleep(4000);
       }
-      if (jobs.length + pods.length > 0) problems.push(`left in ${TOOLS_NAMESPACE} 90 s after the end: ${jobs.length} job(s) (${jobs.slice(0, 5).join(', ')}…), ${pods.length} pod(s)`);
-    }
-    const left = runningWith(MARK);
-    if (left.length > 0) problems.push(`step processes left running: pids ${left.join(', ')}`);
+      // Approve what waits, cancel what runs, until every follower has its end.
+      const deadline = Date.now() + 15 * 60_000;
+      // Every fault at least once: runs still going are what the schedule is for, and it goes on until one round is done.
+      while ((rounds === 0 || runs.some((r) => !r.events.some((m) => m.event === 'end'))) && Date.now() < deadline) {
+        for (const r of runs.filter((x) => !x.acted && (x.kind === 'approval' || x.kind === 'cancel'))) {
+          const waiting = r.kind === 'approval' ? r.events.some((m) => m.event === 'approval') : r.events.some((m) => m.event === 'step');
+          if (!waiting) continue;
+          await patiently(`${r.kind} ${r.id}`, () => client.control(r.id, r.kind === 'approval' ? 'approve' : 'cancel', r.kind === 'approval' ? { approved: true } : {}))
+            .then(() => { r.acted = true; }, () => undefined);
+        }
+        await sleep(500);
+      }
+      finished = true;
+      await Promise.race([Promise.all(runs.map((r) => r.ended ?? Promise.resolve())), sleep(60_000)]);
+      await chaosDone;
 
-    const byKind = (['file', 'shell', 'approval', 'cancel'] as const).map((k) => `${k} ${runs.filter((r) => r.kind === k).length}`).join(', ');
-    const reconnects = runs.reduce((n, r) => n + r.reconnects, 0);
-    process.stdout.write([
-      `fault suite: ${runs.length} runs (${byKind}) in ${at()}, ${reconnects} client reconnects`,
-      `  ports: ${Object.entries(stack.vars).filter(([k]) => k.endsWith('_PORT')).map(([k, v]) => `${k.slice('AGENTRUN_'.length, -'_PORT'.length).toLowerCase()} ${v}`).join(', ')}`,
-      ...faults.map((f) => `  fault ${f}`),
-      problems.length === 0 ? '  every run right, every event once and in order, ledger == balance, nothing open, nothing left running' : `  ${problems.length} problem(s):`,
-      ...problems.map((p) => `    ${p}`),
-    ].join('\n') + '\n');
-    failed = problems.length > 0;
-    assert.deepEqual(problems, []);
+      const problems: string[] = [];
+      for (const r of runs) {
+        const end = r.events.findLast((m) => m.event === 'end');
+        const ending = end ? (JSON.parse(end.data) as { status: string; error?: { code: string; message: string } }) : { status: '(no end)' };
+        if (ending.status !== EXPECTED[r.kind]) {
+          const why = ending.error ? ` (${ending.error.code}: ${ending.error.message})` : '';
+          const steps = r.events.filter((m) => m.event === 'step' && m.data.includes('"completed"')).map((m) => (JSON.parse(m.data) as { summary?: string }).summary).join(' | ');
+          problems.push(`${r.id} (${r.kind}): ended ${ending.status}${why}, expected ${EXPECTED[r.kind]}; steps: ${steps}`);
+        }
+        if (r.gaveUp) problems.push(`${r.id} (${r.kind}): its follower gave up: ${r.gaveUp}`);
+        const ids = r.events.map((m) => m.id);
+        if (new Set(ids).size !== ids.length) problems.push(`${r.id}: an event received twice`);
+        const whole: string[] = [];
+        try {
+          for await (const m of followRun(client, r.id, { giveUpAfterMs: 60_000 })) whole.push(m.id ?? '');
+        } catch (err) {
+          problems.push(`${r.id}: its stream could not be read afresh: ${(err as Error).message}`);
+        }
+        if (JSON.stringify(ids) !== JSON.stringify(whole)) problems.push(`${r.id}: received ${ids.length} events, the stream holds ${whole.length} (first difference at ${ids.findIndex((id, k) => id !== whole[k])})`);
+      }
+      const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
+      try {
+        const sums = (await store.query<{ a: string; r: string }>('SELECT sum(available_delta) AS a, sum(reserved_delta) AS r FROM credit_ledger WHERE user_id = $1', [user])).rows[0]!;
+        const balance = await store.balance(user);
+        if (Number(sums.a) !== balance.available || Number(sums.r) !== balance.reserved) problems.push(`ledger sums ${sums.a}/${sums.r} != balance ${balance.available}/${balance.reserved}`);
+        if (balance.reserved !== 0) problems.push(`${balance.reserved} credits still reserved`);
+        const open = (await store.query<{ run_id: string }>(`SELECT run_id FROM credit_reservations WHERE user_id = $1 AND status = 'active' UNION SELECT run_id FROM credit_holds WHERE user_id = $1 AND status = 'held'`, [user])).rows;
+        for (const o of open) problems.push(`${o.run_id}: a reservation or hold left open`);
+      } finally {
+        await store.close();
+      }
+      if (KUBE) {
+        // Each finished Job goes after its TTL, its pod with it (the garbage collector): within a minute, none is left.
+        const managed = { namespace: TOOLS_NAMESPACE, labelSelector: 'app.kubernetes.io/managed-by=agentrun' };
+        let jobs: (string | undefined)[] = [];
+        let pods: (string | undefined)[] = [];
+        for (const until = Date.now() + 90_000; Date.now() < until; await sleep(2000)) {
+          jobs = (await admin!.makeApiClient(BatchV1Api).listNamespacedJob(managed)).items.map((j) => j.metadata?.name);
+          pods = (await admin!.makeApiClient(CoreV1Api).listNamespacedPod(managed)).items.map((p) => p.metadata?.name);
+          if (jobs.length + pods.length === 0) break;
+        }
+        if (jobs.length + pods.length > 0) problems.push(`left in ${TOOLS_NAMESPACE} 90 s after the end: ${jobs.length} job(s) (${jobs.slice(0, 5).join(', ')}…), ${pods.length} pod(s)`);
+      }
+      const left = runningWith(MARK);
+      if (left.length > 0) problems.push(`step processes left running: pids ${left.join(', ')}`);
+
+      const byKind = (['file', 'shell', 'approval', 'cancel'] as const).map((k) => `${k} ${runs.filter((r) => r.kind === k).length}`).join(', ');
+      const reconnects = runs.reduce((n, r) => n + r.reconnects, 0);
+      process.stdout.write([
+        `fault suite: ${runs.length} runs (${byKind}) in ${at()}, ${reconnects} client reconnects`,
+        `  ports: ${Object.entries(stack.vars).filter(([k]) => k.endsWith('_PORT')).map(([k, v]) => `${k.slice('AGENTRUN_'.length, -'_PORT'.length).toLowerCase()} ${v}`).join(', ')}`,
+        ...faults.map((f) => `  fault ${f}`),
+        problems.length === 0 ? '  every run right, every event once and in order, ledger == balance, nothing open, nothing left running' : `  ${problems.length} problem(s):`,
+        ...problems.map((p) => `    ${p}`),
+      ].join('\n') + '\n');
+      failed = problems.length > 0;
+      assert.deepEqual(problems, []);
+    }
   });
 });
