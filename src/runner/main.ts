@@ -43,10 +43,17 @@ function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.out
   return r.data;
 }
 
+/**
+ * S3 requests are tried up to this many times (the SDK's standard backoff: jittered, up to
+ * 20 s apart: about a minute on average, two and a half at most): a pod cannot be retried without running
+ * its step again, so an S3 outage shorter than that delays the step instead of failing it.
+ */
+const S3_ATTEMPTS = 15;
+
 function s3From(env: z.output<typeof s3Env>): S3Client {
   return new S3Client({
     endpoint: env.S3_ENDPOINT, region: env.S3_REGION, forcePathStyle: env.S3_FORCE_PATH_STYLE === 'true',
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts: 5,
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED', maxAttempts: S3_ATTEMPTS,
   });
 }
 

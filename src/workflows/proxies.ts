@@ -26,8 +26,10 @@ const LLM = {
  * Tool steps: long, heartbeating, so a dead worker is noticed within seconds; cancellation
  * waits until the tool stopped. What fails a step for good is non-retryable (the tool's own
  * failure is a result, not an error); what is retried is the infrastructure — S3, Redis,
- * the database, the apiserver, a worker going away — 1, 2, 4 … 60 s apart with no count:
- * an outage, or a storm of them (the fault suite's), delays runs, never fails them. The
+ * the database, the apiserver, a worker going away — 1, 2, 4, 8, 10, 10 … s apart with no
+ * count: an outage, or a storm of them (the fault suite's), delays runs, never fails them,
+ * and a step goes on within seconds of its end (60 s apart, attempts fell in step with
+ * the fault suite's outages and a 1 s step took 20 minutes). The
  * bound is time: a step's attempts end 4 hours after it was first scheduled (its own run
  * is at most 2 of them), and the Web UI shows each attempt's failure meanwhile.
  */
@@ -36,7 +38,7 @@ const TOOL = {
   scheduleToCloseTimeout: '4 hours',
   heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 
 /** Short calls as activities (histories recorded before local short calls replay down this path). */

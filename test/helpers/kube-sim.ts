@@ -94,19 +94,35 @@ async function runPodOnHost(containers: V1Container[], envs: Record<string, stri
   }
 }
 
-/** Annotates the Job's pod (once it exists) as done, which lets kwok's success stage end it. */
-async function markDone(core: CoreV1Api, namespace: string, job: V1Job): Promise<void> {
-  const deadline = Date.now() + 60_000;
+/**
+ * Marks the Job's pod (once it exists) as done, which lets kwok's success stage end it — or,
+ * when a container failed, labels it `sim-outcome=fail`, which ends it failed as a kubelet
+ * would. Tried again while the apiserver is away (a restart in the fault suite).
+ */
+async function markDone(core: CoreV1Api, namespace: string, job: V1Job, ok: boolean): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  const body = ok ? { metadata: { annotations: { 'agentrun.dev/sim-done': 'true' } } } : { metadata: { labels: { 'agentrun.dev/sim-outcome': 'fail' } } };
   while (Date.now() < deadline) {
     const pods = await core.listNamespacedPod({ namespace, labelSelector: `job-name=${job.metadata!.name!}` }).catch(() => undefined);
     const pod = pods?.items[0];
     if (pod?.metadata?.name) {
-      await core.patchNamespacedPod({ name: pod.metadata.name, namespace, body: { metadata: { annotations: { 'agentrun.dev/sim-done': 'true' } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
-      return;
+      const patched = await core.patchNamespacedPod({ name: pod.metadata.name, namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+        .then(() => true, (err: unknown) => (err as { code?: number }).code === 404);
+      if (patched) return;
     }
     if (job.metadata?.deletionTimestamp) return;
-    await sleep(100);
+    await sleep(pods ? 100 : 500);
+  }
+}
+
+/** `fn`, tried again for up to a minute while the apiserver does not answer (a kubelet waits it out too). */
+async function patiently<T>(fn: () => Promise<T>): Promise<T> {
+  for (const deadline = Date.now() + 60_000; ; await sleep(500)) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
   }
 }
 
@@ -124,7 +140,7 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
     running.set(name, ac);
     let codes: number[] = [];
     try {
-      const envs = await Promise.all(containers.map((c) => envOf(core, namespace, c)));
+      const envs = await patiently(() => Promise.all(containers.map((c) => envOf(core, namespace, c))));
       codes = mode === 'host' ? await runPodOnHost(containers, envs) : await runPod({
         instance, name, spec, envs, signal: ac.signal, lifetimeS: (job.spec?.activeDeadlineSeconds ?? 600) + 60,
         images: opts.images ?? Object.fromEntries(containers.map((c) => [c.image ?? '', IMAGES.runner])),
@@ -134,7 +150,7 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
     } finally {
       running.delete(name);
       ran.set(name, codes);
-      if (!ac.signal.aborted) await markDone(core, namespace, job);
+      if (!ac.signal.aborted) await markDone(core, namespace, job, codes.length === containers.length && codes.every((c) => c === 0));
     }
   };
   let stopped = false;

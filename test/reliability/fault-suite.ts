@@ -54,7 +54,7 @@ const PROMPT: Record<Kind, (i: number) => string> = {
   file: (i) => `write_file r${i}/a.txt run ${i}\nread_file r${i}/a.txt\nwrite_file r${i}/b.txt done`,
   shell: () => `shell sleep 1${MARK}\nshell echo shell-done`,
   approval: (i) => `write_file r${i}/approved.txt yes`,
-  cancel: () => `shell sleep 60${MARK}\nwrite_file never.txt x`,
+  cancel: () => `shell sleep 300${MARK}\nwrite_file never.txt x`,
 };
 
 describe('the fault suite', () => {
@@ -100,6 +100,8 @@ describe('the fault suite', () => {
       // Finished Jobs go after 5 s (600 by default, for a look): the end checks that all go.
       K8S_TTL_AFTER_FINISHED_S: '5', API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
       SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
+      // A cancel run's step outlasts any delay the chaos puts before its cancel (it must end cancelled, not timed out).
+      SHELL_TIMEOUT_MS: '900000', SHELL_TIMEOUT_MAX_MS: '900000',
       // One port across the API's restarts: the clients reconnect to the same URL.
       API_PORT: stack.vars.AGENTRUN_API_PORT!, API_SHUTDOWN_GRACE_MS: '2000',
     };
