@@ -99,14 +99,15 @@ describe('the fault suite', () => {
       AUTH_JWT_SECRET: vars.SUPABASE_JWT_SECRET!, DEFAULT_USER_ID: user, SANDBOX: KUBE ? 'kubernetes' : 'local',
       // Finished Jobs go after 5 s (600 by default, for a look): the end checks that all go.
       K8S_TTL_AFTER_FINISHED_S: '5', API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000',
-      SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '20', WORKER_SHUTDOWN_GRACE_MS: '3000',
-      // A cancel run's step outlasts any delay the chaos puts before its cancel (it must end cancelled, not timed out).
+      SSE_MAX_STREAMS_PER_USER: '100000', RUN_CREDIT_RESERVATION: '120', WORKER_SHUTDOWN_GRACE_MS: '3000',
+      // A cancel run's step outlasts any delay the chaos puts before its cancel (it must end cancelled, not timed out);
+      // a step's hold is priced by its time limit, so each run reserves enough for one (RUN_CREDIT_RESERVATION).
       SHELL_TIMEOUT_MS: '900000', SHELL_TIMEOUT_MAX_MS: '900000',
       // One port across the API's restarts: the clients reconnect to the same URL.
       API_PORT: stack.vars.AGENTRUN_API_PORT!, API_SHUTDOWN_GRACE_MS: '2000',
     };
     const store = new PgStore({ databaseUrl: env.DATABASE_URL! });
-    await store.grant(user, RUNS * 40, `grant:${user}`);
+    await store.grant(user, RUNS * 200, `grant:${user}`);
     await store.close();
     await startWorkerEventually();
     api = await startApi(env);
