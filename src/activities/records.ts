@@ -68,6 +68,14 @@ export function recordActivities(deps: ActivityDeps) {
 
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {
+      // A cancelled run's Job that a stopped worker left running has no attempt left to delete it.
+      if (input.transition.status === 'cancelled' && deps.sandbox?.stopRun) {
+        const stopped = await deps.sandbox.stopRun(input.runId).catch((err: unknown) => {
+          deps.log.warn({ err, runId: input.runId }, 'could not stop the cancelled run\'s sandbox work; its deadline ends it');
+          return 0;
+        });
+        if (stopped > 0) deps.log.info({ runId: input.runId, jobs: stopped }, 'stopped what the cancelled run left running');
+      }
       if (input.before.length > 0) await publish({ runId: input.runId, events: input.before });
       if (input.credits === 'settle') await credits.settleCredits(input);
       else if (input.credits === 'release') await credits.releaseCredits(input);

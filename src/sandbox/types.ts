@@ -113,6 +113,11 @@ export interface Executor {
   /** The MCP connectors (MCP_SERVERS) in this executor's posture (./mcp.ts); absent when none are configured. */
   mcp?: McpConnectors;
   run(req: SandboxRequest, ctx: SandboxContext): Promise<SandboxResult>;
+  /**
+   * Stops whatever of run `runId` outlives its steps' activities (Jobs a stopped worker left
+   * running), when the run ends cancelled; answers how many. Absent: nothing outlives them.
+   */
+  stopRun?(runId: string): Promise<number>;
   close?(): Promise<void>;
 }
 

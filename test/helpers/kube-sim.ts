@@ -65,26 +65,34 @@ async function envOf(core: CoreV1Api, namespace: string, c: V1Container): Promis
   return env;
 }
 
-function runOnHost(c: V1Container, env: Record<string, string>): Promise<number> {
+/** A container's phase as a process group of its own, killed whole when the pod is (its Job deleted). */
+function runOnHost(c: V1Container, env: Record<string, string>, signal: AbortSignal): Promise<number> {
   const [, script, phase] = c.command ?? [];
   if (script !== '/app/src/runner/main.ts' || !phase) throw new Error(`unexpected container command ${JSON.stringify(c.command)}`);
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'src', 'runner', 'main.ts'), phase], {
-      env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'],
+      env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'], detached: true,
     });
-    child.once('exit', (code) => resolve(code ?? -1));
+    const kill = () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } };
+    signal.addEventListener('abort', kill, { once: true });
+    child.once('exit', (code) => {
+      signal.removeEventListener('abort', kill);
+      kill(); // what the phase started goes with it, as a container's processes do
+      resolve(code ?? -1);
+    });
   });
 }
 
 /** The host mode's pod: the runner's phases in this machine's Node, in a scratch directory. */
-async function runPodOnHost(containers: V1Container[], envs: Record<string, string>[]): Promise<number[]> {
+async function runPodOnHost(containers: V1Container[], envs: Record<string, string>[], signal: AbortSignal): Promise<number[]> {
   const scratch = await mkdtemp(join(tmpdir(), 'agentrun-podsim-'));
   const dirs = { AGENTRUN_WORKSPACE_DIR: join(scratch, 'workspace'), AGENTRUN_STATE_DIR: join(scratch, 'state'), AGENTRUN_EXCHANGE_DIR: join(scratch, 'exchange') };
   try {
     for (const d of Object.values(dirs)) await mkdir(d);
     const codes: number[] = [];
     for (const [i, c] of containers.entries()) {
-      const code = await runOnHost(c, { ...envs[i], ...dirs, HOME: scratch });
+      if (signal.aborted) break;
+      const code = await runOnHost(c, { ...envs[i], ...dirs, HOME: scratch }, signal);
       codes.push(code);
       if (code !== 0) break;
     }
@@ -141,7 +149,7 @@ export async function startPodSimulator(kc: KubeConfig, namespace: string, opts:
     let codes: number[] = [];
     try {
       const envs = await patiently(() => Promise.all(containers.map((c) => envOf(core, namespace, c))));
-      codes = mode === 'host' ? await runPodOnHost(containers, envs) : await runPod({
+      codes = mode === 'host' ? await runPodOnHost(containers, envs, ac.signal) : await runPod({
         instance, name, spec, envs, signal: ac.signal, lifetimeS: (job.spec?.activeDeadlineSeconds ?? 600) + 60,
         images: opts.images ?? Object.fromEntries(containers.map((c) => [c.image ?? '', IMAGES.runner])),
       });

@@ -473,6 +473,20 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
       assert.deepEqual(jobs.map((j) => j.metadata?.uid), [uid], 'the retry adopted the Job the stopped worker created');
     });
 
+    it('a run cancelled while no worker runs its step (the Job a stopped worker left) ends with its Job deleted', async () => {
+      const slow = { ...wenv, K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=60s', WORKER_SHUTDOWN_GRACE_MS: '500' };
+      const w1 = await startWorker(slow);
+      workers.push(w1);
+      const id = await createRun(api.url, 'shell echo hello');
+      await waitUntil('job created', async () => (await jobsOf(id)).length === 1, 60_000);
+      await stop(w1); // its Job goes on; no attempt of the step runs now
+      const h = c.temporal.workflow.getHandle(id);
+      await h.cancel();
+      workers.push(await startWorker(slow));
+      await waitUntil('run cancelled', async () => (await c.store.getRun(id))?.status === 'cancelled', 60_000);
+      await waitUntil('the Job deleted by the run\'s close', async () => (await jobsOf(id)).length === 0, 30_000);
+    });
+
     it('cancelling the workflow leaves zero Jobs and zero Pods for the run', async () => {
       workers.push(await startWorker({ ...wenv, K8S_POD_LABELS: 'agentrun.dev/sim-outcome=hang' }));
       const id = await createRun(api.url, 'shell sleep 1000');

@@ -16,7 +16,7 @@ import type { BrowserHost } from '../browser.ts';
 import { PodBrowserHost } from './browser.ts';
 import { apiMessage, loadKubeConfig, statusCode } from './api.ts';
 import { followLogs, podsOfJob, replayOutput } from './logs.ts';
-import { buildJobManifest, jobName, LABELS } from './manifest.ts';
+import { buildJobManifest, jobName, jobSelector, LABELS } from './manifest.ts';
 import { waitForJob, type Finished } from './watch.ts';
 
 export interface KubernetesExecutorDeps {
@@ -129,6 +129,16 @@ export class KubernetesExecutor implements Executor {
       clearInterval(beat);
       logs?.abort.abort();
     }
+  }
+
+  /** Deletes every Job of run `runId` (see Executor.stopRun): Background propagation, not waited for. */
+  async stopRun(runId: string): Promise<number> {
+    const namespace = this.deps.cfg.namespace;
+    const jobs = (await this.batch.listNamespacedJob({ namespace, labelSelector: jobSelector(runId) })).items.filter((j) => !j.metadata?.deletionTimestamp);
+    await Promise.all(jobs.map((j) => this.batch.deleteNamespacedJob({ name: j.metadata!.name!, namespace, propagationPolicy: 'Background' }).catch((err: unknown) => {
+      if (statusCode(err) !== 404) throw err;
+    })));
+    return jobs.length;
   }
 
   private readResult(req: SandboxRequest): Promise<SandboxResult | undefined> {
