@@ -37,7 +37,7 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   const firstAttempt = ctx.info.attempt === 1;
   const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepRecord>(recordKey);
   if (recorded) {
-    const { outputTail: _tail, workspace: _files, ...done } = recorded;
+    const { outputTail: _tail, workspace: _files, changes: _changes, ...done } = recorded;
     await Promise.all([record(done.ok ? 'completed' : 'failed', done), deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })])]);
     return done;
   }
