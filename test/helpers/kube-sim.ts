@@ -73,11 +73,13 @@ function runOnHost(c: V1Container, env: Record<string, string>, signal: AbortSig
     const child = spawn(process.execPath, [join(ROOT, 'src', 'runner', 'main.ts'), phase], {
       env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'inherit'], detached: true,
     });
-    const kill = () => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } };
+    // As a kubelet: SIGTERM (the exec phase stops its command, which runs in a group of its own), SIGKILL after a grace.
+    const group = (sig: NodeJS.Signals) => { try { process.kill(-child.pid!, sig); } catch { /* gone */ } };
+    const kill = () => { group('SIGTERM'); setTimeout(() => group('SIGKILL'), 5000).unref(); };
     signal.addEventListener('abort', kill, { once: true });
     child.once('exit', (code) => {
       signal.removeEventListener('abort', kill);
-      kill(); // what the phase started goes with it, as a container's processes do
+      group('SIGKILL'); // what the phase left in its group goes with it, as a container's processes do
       resolve(code ?? -1);
     });
   });
