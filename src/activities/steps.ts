@@ -56,14 +56,14 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   // A success writes only when there are failures on record to clear.
   const count = (ok: boolean) => (ok && !breaker ? undefined : deps.breaker?.record(userId, label, ok).catch(warn));
 
-  const inSandbox = SANDBOXED_TOOLS.has(step.tool);
-  const sandboxed = inSandbox ? { sandbox: deps.sandbox.kind } : {};
-  // The workspace after the step, for forks: a step the worker sees write notes its changes from
-  // the writes' answers; after a sandboxed step (it writes itself) or in a workspace another run
-  // began (its files before this run are not in this run's records) the workspace is listed.
+  const sandboxed = SANDBOXED_TOOLS.has(step.tool) ? { sandbox: deps.sandbox.kind } : {};
+  // The workspace after the step, for forks: a step that only reads records nothing (it left it as
+  // the step before did); a step the worker sees write notes its changes from the writes' answers;
+  // after a sandboxed step (it writes itself) or in a workspace another run began (its files before
+  // this run are not in this run's records) the workspace is listed.
   const workspaceId = input.workspaceId ?? runId;
-  const listed = inSandbox || workspaceId !== runId;
-  const journal: WriteJournal | undefined = listed || READ_ONLY_TOOLS.has(step.tool) ? undefined : { prefix: s3Keys.workspaceFiles(userId, workspaceId), files: new Map() };
+  const tracking = READ_ONLY_TOOLS.has(step.tool) ? 'none' : SANDBOXED_TOOLS.has(step.tool) || workspaceId !== runId ? 'listing' : 'changes';
+  const journal: WriteJournal | undefined = tracking === 'changes' ? { prefix: s3Keys.workspaceFiles(userId, workspaceId), files: new Map() } : undefined;
   await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
   let result: StepResult;
@@ -81,9 +81,8 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
-  // Metadata only; a failed listing costs the fork, not the step. A step that only reads records
-  // neither: it left the workspace as the step before did.
-  const workspace = !listed || READ_ONLY_TOOLS.has(step.tool) ? undefined : await deps.workspace.manifest(userId, workspaceId).catch((err: unknown) => {
+  // Metadata only; a failed listing costs the fork, not the step.
+  const workspace = tracking !== 'listing' ? undefined : await deps.workspace.manifest(userId, workspaceId).catch((err: unknown) => {
     deps.log.warn({ err, runId, index }, 'workspace manifest not recorded: no fork from this step');
     return undefined;
   });

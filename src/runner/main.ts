@@ -45,8 +45,9 @@ function parseEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.out
 
 /**
  * S3 requests are tried up to this many times (the SDK's standard backoff: jittered, up to
- * 20 s apart: about a minute on average, two and a half at most): a pod cannot be retried without running
- * its step again, so an S3 outage shorter than that delays the step instead of failing it.
+ * 20 s apart: about a minute on average, two and a half at most). A pod cannot be retried
+ * without running its step again, so an S3 outage shorter than that delays the step instead
+ * of failing it.
  */
 const S3_ATTEMPTS = 15;
 

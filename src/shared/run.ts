@@ -17,7 +17,6 @@ export const READ_ONLY_TOOLS: ReadonlySet<string> = new Set(['read_file', 'list_
 /** Tools whose steps run in the sandbox, which writes the workspace itself (the worker does not see those writes). */
 export const SANDBOXED_TOOLS: ReadonlySet<string> = new Set(['shell', 'code', 'browser', 'mcp']);
 
-
 export const writeFileStep = z.object({
   tool: z.literal('write_file'),
   path: z.string().min(1).max(1024),

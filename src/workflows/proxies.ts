@@ -29,9 +29,9 @@ const LLM = {
  * the database, the apiserver, a worker going away — 1, 2, 4, 8, 10, 10 … s apart with no
  * count: an outage, or a storm of them (the fault suite's), delays runs, never fails them,
  * and a step goes on within seconds of its end (60 s apart, attempts fell in step with
- * the fault suite's outages and a 1 s step took 20 minutes). The
- * bound is time: a step's attempts end 4 hours after it was first scheduled (its own run
- * is at most 2 of them), and the Web UI shows each attempt's failure meanwhile.
+ * the fault suite's outages and a 1 s step took 20 minutes). The bound is time: a step's
+ * attempts end 4 hours after it was first scheduled (its own run is at most 2 of them),
+ * and the Web UI shows each attempt's failure meanwhile.
  */
 const TOOL = {
   startToCloseTimeout: '2 hours',

@@ -100,7 +100,6 @@ export function toCarry(s: AgentRunState): RunCarry {
   return Object.fromEntries(CARRIED.filter((k) => s[k] !== undefined).map((k) => [k, s[k]])) as RunCarry;
 }
 
-
 /** Decides how the run ends; queries go on showing the live status until finish() recorded it. */
 export function endAs(s: AgentRunState, status: RunStatus): void {
   if (!TERMINAL_STATUSES.has(s.state.status)) s.liveStatus = s.state.status;

@@ -27,13 +27,12 @@ import { InvalidCursorError } from './errors.ts';
 export const UPLOAD_PART_BYTES = 8 * 1024 * 1024;
 
 export type WriteCondition = { ifAbsent: true } | { ifMatch: string };
-/** `version`: the S3 version id the write made (null when the bucket keeps no versions). */
-export type PutResult = { written: true; etag: string; version: string | null } | { written: false };
+export type PutResult = { written: true; etag: string } | { written: false };
 
 /**
  * What the writes through a journaled view (`ObjectStore.journaled`) left under `prefix`:
- * each file's version (null: the bucket keeps none), or false once deleted. A step's changes to its workspace, noted from the
- * writes' own answers so no listing is needed to know the workspace's versions after it.
+ * each file's version (null: the bucket keeps none), or false once deleted. A step's
+ * changes to its workspace, noted from the writes' own answers: no listing needed.
  */
 export interface WriteJournal { prefix: string; files: Map<string, string | null | false> }
 
@@ -173,20 +172,16 @@ export class ObjectStore {
     try {
       if (Buffer.isBuffer(body) && body.length > UPLOAD_PART_BYTES) {
         const out = await new Upload({ client: this.s3, partSize: UPLOAD_PART_BYTES, queueSize: 4, params }).done();
-        return this.written(key, out.ETag, 'VersionId' in out ? out.VersionId : undefined);
+        this.noteVersion(key, versionOf('VersionId' in out ? out.VersionId : undefined));
+        return { written: true, etag: out.ETag ?? '' };
       }
       const out = await this.s3.send(new PutObjectCommand(params));
-      return this.written(key, out.ETag, out.VersionId);
+      this.noteVersion(key, versionOf(out.VersionId));
+      return { written: true, etag: out.ETag ?? '' };
     } catch (err) {
       if (opts.condition && isPreconditionFailed(err)) return { written: false };
       throw err;
     }
-  }
-
-  private written(key: string, etag: string | undefined, versionId: string | undefined): PutResult {
-    const version = versionOf(versionId);
-    this.noteVersion(key, version);
-    return { written: true, etag: etag ?? '', version };
   }
 
   /** Writes a JSON record; false when `condition` was refused. */
@@ -199,21 +194,22 @@ export class ObjectStore {
    * not there succeeds (`absent`); `refused` means another version is there now and it stays.
    */
   async delete(key: string, condition?: { ifMatch: string }): Promise<'deleted' | 'absent' | 'refused'> {
+    const outcome = await this.deleteObject(key, condition);
+    if (outcome !== 'refused') this.noteVersion(key, false);
+    return outcome;
+  }
+
+  private async deleteObject(key: string, condition?: { ifMatch: string }): Promise<'deleted' | 'absent' | 'refused'> {
     const now = await this.head(key);
-    if (condition && now === undefined) {
-      this.noteVersion(key, false);
-      return 'absent';
-    }
+    if (condition && now === undefined) return 'absent';
     if (condition && now?.etag !== condition.ifMatch) return 'refused';
     try {
       await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: condition?.ifMatch }));
     } catch (err) {
       if (condition && isPreconditionFailed(err)) return 'refused';
       if (!isNotFound(err)) throw err;
-      this.noteVersion(key, false);
       return 'absent';
     }
-    this.noteVersion(key, false);
     return now === undefined ? 'absent' : 'deleted';
   }
 

@@ -456,14 +456,23 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
       assert.ok(started.some((a) => (a ?? 1) > 1), 'the step activity was retried');
     });
 
-    it('a worker stopped (SIGTERM) mid-step leaves its Job running, and the next worker adopts it: the same Job, not a new one', async () => {
-      const slow = { ...wenv, K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=12s', WORKER_SHUTDOWN_GRACE_MS: '500' };
+    /**
+     * A run whose step's Job a worker created and then stopped (SIGTERM: the step's activity is
+     * cancelled with WORKER_SHUTDOWN after the grace); `slow` starts the next worker alike.
+     */
+    const jobOfStoppedWorker = async (simDelay: string) => {
+      const slow = { ...wenv, K8S_POD_ANNOTATIONS: `agentrun.dev/sim-delay=${simDelay}`, WORKER_SHUTDOWN_GRACE_MS: '500' };
       const w1 = await startWorker(slow);
       workers.push(w1);
       const id = await createRun(api.url, 'shell echo hello');
       await waitUntil('job created', async () => (await jobsOf(id)).length === 1, 60_000);
       const uid = (await jobsOf(id))[0]!.metadata!.uid;
-      await stop(w1); // SIGTERM: the step's activity is cancelled with WORKER_SHUTDOWN after the grace
+      await stop(w1);
+      return { id, uid, slow };
+    };
+
+    it('a worker stopped (SIGTERM) mid-step leaves its Job running, and the next worker adopts it: the same Job, not a new one', async () => {
+      const { id, uid, slow } = await jobOfStoppedWorker('12s');
       assert.equal((await jobsOf(id))[0]?.metadata?.uid, uid, 'the Job goes on while no worker runs');
       workers.push(await startWorker(slow));
       const h = c.temporal.workflow.getHandle(id);
@@ -474,12 +483,7 @@ describe(`kubernetes executor (real apiserver + kwok; pods ${simMode.mode === 'p
     });
 
     it('a run cancelled while no worker runs its step (the Job a stopped worker left) ends with its Job deleted', async () => {
-      const slow = { ...wenv, K8S_POD_ANNOTATIONS: 'agentrun.dev/sim-delay=60s', WORKER_SHUTDOWN_GRACE_MS: '500' };
-      const w1 = await startWorker(slow);
-      workers.push(w1);
-      const id = await createRun(api.url, 'shell echo hello');
-      await waitUntil('job created', async () => (await jobsOf(id)).length === 1, 60_000);
-      await stop(w1); // its Job goes on; no attempt of the step runs now
+      const { id, slow } = await jobOfStoppedWorker('60s'); // its Job goes on; no attempt of the step runs now
       const h = c.temporal.workflow.getHandle(id);
       await h.cancel();
       workers.push(await startWorker(slow));
