@@ -79,6 +79,7 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   await count(result.ok);
   result.durationMs = Math.round(performance.now() - started);
   if (input.planIndex !== undefined) result.planIndex = input.planIndex;
+  if (input.epoch !== undefined) result.epoch = input.epoch;
   const { outputTail, ...forHistory } = result as StepResult & { outputTail?: string };
   result = forHistory;
   // Metadata only; a failed listing costs the fork, not the step.

@@ -14,6 +14,7 @@ import type { RunsDeps, StartRequest } from './model.ts';
 import { ownedRun, runRecord } from './ownership.ts';
 import { getRun } from './read.ts';
 import { launch } from './start.ts';
+import { statusQuery } from '../workflows/definitions.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
@@ -34,17 +35,14 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
   const record = run.record ?? await runRecord(deps, id);
   if (!record) throw new Unavailable('the database');
   const step = req.fromStep;
-  let after: StepRecord | undefined;
-  try {
-    after = await deps.workspace.getJson(s3Keys.stepRecord(userId, id, step - 1));
-  } catch (err) {
-    throw new Unavailable('the workspace store', err);
-  }
+  const records = await stepRecords(deps, userId, id, record.epoch ?? undefined);
+  if (records.executions !== undefined && step > records.executions) throw new NotForkable(id, 'no_such_step', `run ${id} has no step ${step} on record: it ran ${records.executions}`);
+  const after = await records.read(step - 1);
   if (!after) throw new NotForkable(id, 'no_such_step', `run ${id} has no step ${step} on record`);
   const plan = view.plan ?? (record.plan as StartRequest['plan']);
   const rest = plan?.steps.slice((after.planIndex ?? after.index) + 1) ?? [];
   if (!plan || rest.length === 0) throw new NotForkable(id, 'nothing_after_step', `step ${step} was the last of run ${id}'s plan: nothing to run after it`);
-  const files = await manifestAfter(deps, userId, id, step - 1, after);
+  const files = await manifestAfter(deps, userId, id, step - 1, after, records.read);
   if (!files || Object.values(files.files).some((v) => v === null)) {
     throw new NotForkable(id, 'workspace_not_versioned', `the workspace of run ${id} after step ${step} was not recorded with file versions (the bucket must keep versions): it cannot be forked with its files`);
   }
@@ -63,10 +61,10 @@ export async function forkRun(deps: RunsDeps, actor: Actor, id: string, req: For
  * changes added. Undefined when a step on the way left no record (it failed: what it
  * changed is unknown) or a step that writes recorded neither.
  */
-async function manifestAfter(deps: RunsDeps, userId: string, runId: string, index: number, after: StepRecord): Promise<WorkspaceManifest | undefined> {
+async function manifestAfter(deps: RunsDeps, userId: string, runId: string, index: number, after: StepRecord, read: (i: number) => Promise<StepRecord | undefined>): Promise<WorkspaceManifest | undefined> {
   const changes: WorkspaceChanges[] = [];
   for (let i = index; i >= 0; i--) {
-    const rec = i === index ? after : await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i));
+    const rec = i === index ? after : await read(i);
     if (!rec) return undefined;
     if (rec.workspace) return applyChanges(rec.workspace, changes.reverse());
     if (rec.changes) changes.push(rec.changes);
@@ -76,4 +74,33 @@ async function manifestAfter(deps: RunsDeps, userId: string, runId: string, inde
   if (await deps.workspace.workspaceOf(userId, runId) !== runId) return undefined;
   const base = await deps.workspace.getJson<WorkspaceManifest>(s3Keys.workspaceBase(userId, runId)) ?? { id: runId, files: {} };
   return applyChanges(base, changes.reverse());
+}
+
+/**
+ * The step records of run `runId` as its last execution's line of executions left them. A
+ * reset execution keys the records of the steps it runs with its epoch and inherits the
+ * earlier ones: the run's state says which epoch holds each (RunState.recordEpochs). When
+ * no worker answers, or the run was reset under code that did not say, the record of the
+ * epoch it was last reopened for is read, else the one of its first execution.
+ */
+async function stepRecords(deps: RunsDeps, userId: string, runId: string, lastEpoch: string | undefined) {
+  const state = await deps.temporal.workflow.getHandle(runId).query(statusQuery).catch(() => undefined);
+  const pairs = state?.recordEpochs;
+  const epochsOf = (i: number): (string | undefined)[] => {
+    const pair = pairs?.findLast(([from]) => from <= i);
+    if (pair) return [pair[1] ?? undefined];
+    return lastEpoch === undefined ? [undefined] : [lastEpoch, undefined];
+  };
+  const read = async (i: number): Promise<StepRecord | undefined> => {
+    try {
+      for (const epoch of epochsOf(i)) {
+        const rec = await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i, epoch));
+        if (rec) return rec;
+      }
+      return undefined;
+    } catch (err) {
+      throw new Unavailable('the workspace store', err);
+    }
+  };
+  return { read, executions: state?.iterations };
 }

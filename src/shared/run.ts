@@ -153,6 +153,8 @@ export interface StepResult {
   summary: string;
   exitCode?: number;
   durationMs: number;
+  /** The reset epoch the step's record is keyed with (absent before any reset): where a fork finds it. */
+  epoch?: string;
 }
 
 export interface RunState {
@@ -174,6 +176,11 @@ export interface RunState {
   waitingFor?: { kind: 'approval' | 'budget' | 'question'; detail: string };
   /** Results of the most recent steps (older ones are in the workspace and the database). */
   steps: StepResult[];
+  /**
+   * Once a step's record was keyed with a reset epoch: `[from, epoch]` pairs, each saying the
+   * records of step executions `from` on carry `epoch` (null: none), for forks to find them.
+   */
+  recordEpochs?: [number, string | null][];
 }
 
 /** Events carried on a run's log stream (SSE event names). */

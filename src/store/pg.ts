@@ -16,7 +16,7 @@ export interface PgStoreOptions {
 }
 
 const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
-  tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at`;
+  tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at, epoch`;
 
 export class PgStore implements Store {
   readonly kind = 'postgres' as const;

@@ -65,6 +65,8 @@ export interface RunRecord {
   id: string; user_id: string; prompt: string; status: RunStatus; priority: number; plan: unknown;
   result_summary: string | null; error: unknown; credits_charged: number; tokens_in: number; tokens_out: number;
   created_at: string; updated_at: string; started_at: string | null; finished_at: string | null;
+  /** The reset epoch the run was last reopened for (null: never reset). */
+  epoch?: string | null;
 }
 
 /** The outcome of `admitRun`: refused when the user already has `maxActive` runs going. */

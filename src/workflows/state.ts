@@ -6,7 +6,7 @@
  * so a run that continued as new under older code goes on under this one.
  * Deterministic: the only clock is the workflow's.
  */
-import type { Plan, PlanStep, RunEvent, RunInput, RunState } from '../shared/run.ts';
+import type { Plan, PlanStep, RunEvent, RunInput, RunState, StepResult } from '../shared/run.ts';
 import { TERMINAL_STATUSES, type RunStatus } from '../shared/run-status.ts';
 import type { ApproveSignal } from './definitions.ts';
 import { DIRECT_ACTOR } from './definitions.ts';
@@ -123,4 +123,17 @@ export function shownState(s: AgentRunState): RunState {
  */
 export function resetEpoch(info: { runId: string; originalExecutionRunId?: string }, carried: string | undefined): string | undefined {
   return info.originalExecutionRunId && info.originalExecutionRunId !== info.runId ? info.runId : carried;
+}
+
+/**
+ * Notes under which epoch step execution `index` left its record (`result.epoch`), and
+ * answers the result as the state shows it. A reset execution inherits the results of the
+ * steps before its reset point with the epochs that ran them, so these pairs name, for
+ * every step of this run's line of executions, the record a fork must read.
+ */
+export function noteRecordEpoch(state: RunState, result: StepResult): StepResult {
+  const { epoch, ...shown } = result;
+  const was = state.recordEpochs?.at(-1)?.[1] ?? null;
+  if ((epoch ?? null) !== was) state.recordEpochs = [...(state.recordEpochs ?? []), [result.index, epoch ?? null]];
+  return shown;
 }

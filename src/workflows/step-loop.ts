@@ -9,6 +9,7 @@ import { RunEnded } from './context.ts';
 import type { RunContext } from './context.ts';
 import type { Gates } from './gates.ts';
 import type { Planner } from './planning.ts';
+import { noteRecordEpoch } from './state.ts';
 import { toolStep } from './proxies.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 
@@ -54,7 +55,7 @@ export async function runSteps(run: RunContext, gates: Gates, planner: Planner):
     s.state.currentStep = planIndex;
     const stepInput = { runId: input.runId, userId: input.userId, index: exec, planIndex, workspaceId: input.workspaceId, step };
     const activity = run.proxy(toolStep(`step ${exec}: ${toolLabel(step)}`));
-    const result = await gates.payStep(exec, step, { run: () => activity.runStep(stepInput), runPaid: (pay) => activity.runPaidStep({ ...stepInput, pay }) });
+    const result = noteRecordEpoch(s.state, await gates.payStep(exec, step, { run: () => activity.runStep(stepInput), runPaid: (pay) => activity.runPaidStep({ ...stepInput, pay }) }));
     s.state.steps = [...s.state.steps.slice(-(RECENT_STEPS - 1)), result];
     if (result.ok) s.state.completedSteps += 1;
 

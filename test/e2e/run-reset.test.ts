@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Keys } from '../../src/shared/names.ts';
 import { temporalCli } from '../helpers/temporal-cli.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { apiFetch } from '../helpers/auth.ts';
@@ -91,6 +93,38 @@ describe('a run reset in Temporal', () => {
     assert.equal((await c.store.balance(user)).reserved, 0);
     const file = await apiFetch(`${api!.url}/v1/runs/${id}/files/c.txt`);
     assert.equal(await file.text(), 'three');
+  });
+
+  it('a fork of a reset run reads the records of the execution that ran each step: steps the reset ran first included', async () => {
+    // The first execution fails at step 2 (b.txt is missing), so steps 3 and 4 exist only in the reset one.
+    const id = await createRun(api!.url, 'write_file a.txt one\nread_file b.txt\nwrite_file a.txt three\nwrite_file d.txt four');
+    assert.equal(parse((await collect(api!.url, id)).at(-1)!).status, 'failed');
+    // The operator supplies what was missing, then resets the run to after step 1.
+    await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${s3Keys.workspaceFiles(user, id)}b.txt`, Body: 'supplied' }));
+    await reset(id, ['--event-id', String(await afterStep(id, 1))]);
+    assert.equal((await view(id)).status, 'completed');
+
+    const fork = async (fromStep: number) => {
+      const res = await apiFetch(`${api!.url}/v1/runs/${id}/fork`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fromStep, requireApproval: true }) });
+      return { status: res.status, body: await res.json() as { id: string; error?: { code: string } } };
+    };
+    const file = async (run: string, path: string) => (await apiFetch(`${api!.url}/v1/runs/${run}/files/${path}`)).text();
+    // Step 3 ran only in the reset execution: the fork finds its record and the workspace it left.
+    const third = await fork(3);
+    assert.equal(third.status, 202, JSON.stringify(third.body));
+    await waitUntil('the fork waits for approval', async () => (await view(third.body.id)).status === 'awaiting_approval');
+    assert.equal(await file(third.body.id, 'a.txt'), 'three');
+    assert.equal((await apiFetch(`${api!.url}/v1/runs/${third.body.id}/files/d.txt`)).status, 404, 'step 4 is not part of it');
+    // Step 1 ran only in the first execution: its record is the first execution's.
+    const first = await fork(1);
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    await waitUntil('the fork waits for approval', async () => (await view(first.body.id)).status === 'awaiting_approval');
+    assert.equal(await file(first.body.id, 'a.txt'), 'one');
+    // Past the last step the run ran: refused with the count.
+    const past = await fork(9);
+    assert.equal(past.status, 409, JSON.stringify(past.body));
+    assert.equal(past.body.error?.code, 'no_such_step');
+    for (const f of [third, first]) await apiFetch(`${api!.url}/v1/runs/${f.body.id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   });
 
   it('a reset the user cannot pay for again ends the run failed with insufficient_credits, nothing charged', async () => {
