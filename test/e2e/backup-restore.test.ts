@@ -3,7 +3,8 @@
  * ports): runs in every state — completed, awaiting approval, paused, a step running —
  * are saved while the stack runs, the stack is destroyed (processes stopped, the data
  * directory removed), and the backup restored onto a new one. Then every unfinished run
- * finishes, the finished one reads the same, a client that followed a run reconnects
+ * finishes, the finished one reads the same (and forks from an earlier step: the
+ * workspace's versions came back too), a client that followed a run reconnects
  * with its Last-Event-ID and misses nothing, and the ledger sums to the balances.
  */
 import assert from 'node:assert/strict';
@@ -83,7 +84,7 @@ describe('backup and restore of a whole stack', () => {
 
   it('runs in every state survive backup → stack destroyed → restore, and nothing is lost or counted twice', async () => {
     // Each state a run can be saved in.
-    const done = await start('write_file a.txt hello');
+    const done = await start('write_file a.txt hello\nwrite_file a.txt world\nwrite_file b.txt two');
     await reach(done, 'completed');
     const awaiting = await start('write_file b.txt approved', { requireApproval: true });
     const paused = await start('shell sleep 1\nwrite_file c.txt resumed');
@@ -119,7 +120,14 @@ describe('backup and restore of a whole stack', () => {
     assert.deepEqual((await call('GET', `/v1/runs/${done}`)).body, doneView);
     assert.deepEqual(await events(done), doneEvents);
     const file = await fetch(`${api!.url}/v1/runs/${done}/files/a.txt`, { headers: { authorization: `Bearer ${token}` } });
-    assert.equal(await file.text(), 'hello');
+    assert.equal(await file.text(), 'world');
+    // Its workspace's history came back too: a fork from step 1 starts with the file as step 1 left it.
+    const fork = await call('POST', `/v1/runs/${done}/fork`, { fromStep: 1, requireApproval: true });
+    assert.equal(fork.status, 202, JSON.stringify(fork.body));
+    await reach(fork.body.id as string, 'awaiting_approval');
+    const forked = await fetch(`${api!.url}/v1/runs/${fork.body.id}/files/a.txt`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(await forked.text(), 'hello');
+    assert.equal((await call('POST', `/v1/runs/${fork.body.id}/cancel`, {})).status, 202);
 
     // Every unfinished run finishes.
     assert.equal((await call('POST', `/v1/runs/${awaiting}/approve`, { approved: true })).status, 202);

@@ -4,8 +4,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { movedVersions } from '../../src/dev/backup/bucket.ts';
 import { readManifest } from '../../src/dev/backup/index.ts';
 import type { BackupManifest } from '../../src/dev/backup/index.ts';
+import type { StepRecord } from '../../src/workspace/index.ts';
 import { LATEST_MIGRATION } from '../../src/store/schema.ts';
 
 describe('backup manifest', () => {
@@ -26,8 +28,9 @@ describe('backup manifest', () => {
     return dir;
   }
 
-  it('accepts a whole backup at this code migration or an older one', () => {
+  it('accepts a whole backup at this code migration or an older one, in either format', () => {
     assert.equal(readManifest(backupDir()).migration, LATEST_MIGRATION);
+    assert.equal(readManifest(backupDir((m) => { m.format = 'agentrun-backup/2'; })).format, 'agentrun-backup/2');
     assert.equal(readManifest(backupDir((m) => { m.migration = '1795420000000_initial-schema'; })).migration, '1795420000000_initial-schema');
   });
 
@@ -36,7 +39,18 @@ describe('backup manifest', () => {
       /the backup's database is at migration 1899999999999_from-the-future, newer than this code's .*: restore it with the agentrun version that wrote it/);
     assert.throws(() => readManifest(backupDir(undefined, ['redis.rdb'])), /redis\.rdb is missing \(the redis part\)/);
     assert.throws(() => readManifest(backupDir(undefined, ['s3/index.json'])), /s3\/index\.json is missing/);
-    assert.throws(() => readManifest(backupDir((m) => { (m as { format: string }).format = 'agentrun-backup/9'; })), /format agentrun-backup\/9, this code restores agentrun-backup\/1/);
+    assert.throws(() => readManifest(backupDir((m) => { (m as { format: string }).format = 'agentrun-backup/9'; })), /format agentrun-backup\/9, this code restores agentrun-backup\/2 and agentrun-backup\/1/);
     assert.throws(() => readManifest(root), /holds no backup \(no manifest\.json\)/);
+  });
+
+  it('a restore maps the version ids a step record or a workspace base names to the versions it wrote again', () => {
+    const moved = new Map([['v1', 'n1'], ['v2', 'n2']]);
+    const record = { index: 0, tool: 'write_file', ok: true, summary: '', durationMs: 1,
+      workspace: { id: 'r', files: { 'a.txt': 'v1', 'b.txt': 'kept' } }, changes: { id: 'r', files: { 'a.txt': 'v2' }, deleted: ['c.txt'] } } satisfies StepRecord;
+    assert.deepEqual(movedVersions(record, moved), {
+      ...record, workspace: { id: 'r', files: { 'a.txt': 'n1', 'b.txt': 'kept' } }, changes: { id: 'r', files: { 'a.txt': 'n2' }, deleted: ['c.txt'] },
+    });
+    assert.deepEqual(movedVersions({ id: 'r', files: { 'a.txt': 'v2' } }, moved), { id: 'r', files: { 'a.txt': 'n2' } });
+    assert.equal(movedVersions({ index: 1, tool: 'read_file', ok: true, summary: '', durationMs: 1 }, moved), undefined, 'nothing to rewrite');
   });
 });

@@ -22,11 +22,13 @@ import { redis } from '../services/redis.ts';
 import { temporal } from '../services/temporal.ts';
 import { FILES, restorePostgres, restoreRedis, restoreS3, restoreTemporal, savePostgres, saveRedis, saveS3, saveTemporal } from './parts.ts';
 
-const FORMAT = 'agentrun-backup/1';
+/** /2 saves every version of the bucket's objects; /1 (the latest only) is still restored. */
+const FORMAT = 'agentrun-backup/2';
+const RESTORES = new Set<string>([FORMAT, 'agentrun-backup/1']);
 
 /** DIR/manifest.json: what was saved, when, and the database's migration (checked at restore). */
 export interface BackupManifest {
-  format: typeof FORMAT;
+  format: string;
   createdAt: string;
   /** The newest migration applied to the saved database. */
   migration: string;
@@ -70,7 +72,7 @@ export async function backup(ctx: StackContext, dirArg: string, say: (l: string)
   const [runs, ledgerEntries] = await withDb(ctx, (db) => Promise.all([count(db, 'agent_runs'), count(db, 'credit_ledger')]));
   const manifest: BackupManifest = { format: FORMAT, createdAt: parts[0]!.savedAt, migration, bucket: ctx.bucket, parts, counts: { runs, ledgerEntries, objects } };
   writeFileSync(join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
-  say(`  backup    ${dir}: database at ${migration}, ${objects} workspace object(s)`);
+  say(`  backup    ${dir}: database at ${migration}, ${objects} workspace object version(s)`);
   return manifest;
 }
 
@@ -78,8 +80,8 @@ export async function backup(ctx: StackContext, dirArg: string, say: (l: string)
 export function readManifest(dir: string): BackupManifest {
   const file = join(dir, 'manifest.json');
   if (!existsSync(file)) throw new StackError(`${dir} holds no backup (no manifest.json)`);
-  const m = JSON.parse(readFileSync(file, 'utf8')) as Omit<BackupManifest, 'format'> & { format: string };
-  if (m.format !== FORMAT) throw new StackError(`${file}: format ${m.format}, this code restores ${FORMAT}`);
+  const m = JSON.parse(readFileSync(file, 'utf8')) as BackupManifest;
+  if (!RESTORES.has(m.format)) throw new StackError(`${file}: format ${m.format}, this code restores ${[...RESTORES].join(' and ')}`);
   for (const p of m.parts) {
     if (!existsSync(join(dir, p.file))) throw new StackError(`${dir}: ${p.file} is missing (the ${p.name} part)`);
   }
@@ -88,7 +90,7 @@ export function readManifest(dir: string): BackupManifest {
   if (m.migration > LATEST_MIGRATION) {
     throw new StackError(`the backup's database is at migration ${m.migration}, newer than this code's ${LATEST_MIGRATION}: restore it with the agentrun version that wrote it`);
   }
-  return m as BackupManifest;
+  return m;
 }
 
 export interface RestoreOptions {
@@ -125,7 +127,7 @@ export async function restore(ctx: StackContext, dirArg: string, opts: RestoreOp
   await redis.start(ctx);
   say('  redis     restored');
   const objects = await restoreS3(ctx, dir);
-  say(`  s3        restored ${objects} object(s) into ${ctx.bucket}`);
+  say(`  s3        restored ${objects} object version(s) into ${ctx.bucket}`);
   say(`  restore   ${dir} (${m.createdAt}) in ${Math.round((Date.now() - t) / 1000)} s: start the workers and the API`);
   return m;
 }
