@@ -51,6 +51,7 @@ describe('backup manifest', () => {
       ...record, workspace: { id: 'r', files: { 'a.txt': 'n1', 'b.txt': 'kept' } }, changes: { id: 'r', files: { 'a.txt': 'n2' }, deleted: ['c.txt'] },
     });
     assert.deepEqual(movedVersions({ id: 'r', files: { 'a.txt': 'v2' } }, moved), { id: 'r', files: { 'a.txt': 'n2' } });
-    assert.equal(movedVersions({ index: 1, tool: 'read_file', ok: true, summary: '', durationMs: 1 }, moved), undefined, 'nothing to rewrite');
+    const read: StepRecord = { index: 1, tool: 'read_file', ok: true, summary: '', durationMs: 1 };
+    assert.equal(movedVersions(read, moved), undefined, 'nothing to rewrite');
   });
 });

@@ -14,7 +14,6 @@ import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObject
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StackContext } from '../context.ts';
 import { stackS3 } from '../services/minio.ts';
-import type { StepRecord, WorkspaceManifest } from '../../workspace/index.ts';
 
 export const S3_DIR = 's3';
 
@@ -87,20 +86,23 @@ async function emptyBucket(s3: S3Client, bucket: string): Promise<void> {
 /** Records that name file versions: a step's (not its intent) and a fork's workspace base. */
 const VERSIONED_RECORD = /\/\.agentrun\/(steps\/\d+(@[^/]*)?|workspace-base)\.json$/;
 
+type Files = Record<string, string | null>;
+/** The parts of a step record (src/workspace/versions.ts StepRecord) or a workspace base that name versions. */
+export interface VersionedRecord { files?: Files; workspace?: { files: Files }; changes?: { files: Files } }
+
 /** `record` with each version id it names replaced by the one `moved` maps it to; undefined when none moved. */
-export function movedVersions(record: StepRecord | WorkspaceManifest, moved: ReadonlyMap<string, string>): StepRecord | WorkspaceManifest | undefined {
+export function movedVersions<R extends VersionedRecord>(record: R, moved: ReadonlyMap<string, string>): R | undefined {
   let changed = false;
-  const map = (files: Record<string, string | null>) => Object.fromEntries(Object.entries(files).map(([path, v]) => {
+  const map = (files: Files) => Object.fromEntries(Object.entries(files).map(([path, v]) => {
     const now = v === null ? undefined : moved.get(v);
     if (now !== undefined) changed = true;
     return [path, now ?? v];
   }));
-  const r = record as Partial<WorkspaceManifest> & Pick<StepRecord, 'workspace' | 'changes'>;
-  const out = {
+  const out: R = {
     ...record,
-    ...(r.files ? { files: map(r.files) } : {}),
-    ...(r.workspace ? { workspace: { ...r.workspace, files: map(r.workspace.files) } } : {}),
-    ...(r.changes ? { changes: { ...r.changes, files: map(r.changes.files) } } : {}),
+    ...(record.files ? { files: map(record.files) } : {}),
+    ...(record.workspace ? { workspace: { ...record.workspace, files: map(record.workspace.files) } } : {}),
+    ...(record.changes ? { changes: { ...record.changes, files: map(record.changes.files) } } : {}),
   };
   return changed ? out : undefined;
 }
@@ -129,7 +131,7 @@ export async function restoreS3(ctx: StackContext, dir: string): Promise<number>
     }
     for (const o of latest.values()) {
       if (o.deleteMarker || !VERSIONED_RECORD.test(o.key)) continue;
-      const now = movedVersions(JSON.parse(readFileSync(join(dir, S3_DIR, o.file!), 'utf8')) as StepRecord, moved);
+      const now = movedVersions(JSON.parse(readFileSync(join(dir, S3_DIR, o.file!), 'utf8')) as VersionedRecord, moved);
       if (now) await s3.send(new PutObjectCommand({ Bucket: ctx.bucket, Key: o.key, Body: JSON.stringify(now), ContentType: o.contentType, Metadata: o.metadata }));
     }
   } finally {
