@@ -5,7 +5,8 @@
  * workspace copy. A run planned by the Anthropic provider (the local fake) picks an MCP
  * tool from the planner's list; offline runs read and write workspace files through the
  * filesystem server; the jailed server sees none of the worker's secrets; a tool's own
- * error, an unknown tool and an unconfigured server each fail with the reason.
+ * error, an unknown tool and an unconfigured server each fail with the reason;
+ * APPROVAL_TOOLS=mcp:<server> holds a plan using that server for approval.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,7 +18,8 @@ import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { apiFetch } from '../helpers/auth.ts';
 import { FakeAnthropic, toolUse } from '../helpers/fake-anthropic.ts';
 import * as runs from '../helpers/runs.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
+import type { RunViewBody } from '../helpers/runs.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
 const modules = fileURLToPath(new URL('../../node_modules', import.meta.url));
@@ -46,6 +48,7 @@ describe('MCP connectors through the API and the worker', () => {
   let api: (Proc & { url: string }) | undefined;
   let offlineWorker: Proc | undefined;
   let offlineApi: (Proc & { url: string }) | undefined;
+  let gatedApi: (Proc & { url: string }) | undefined;
 
   before(async () => {
     c = await connectClients();
@@ -60,10 +63,12 @@ describe('MCP connectors through the API and the worker', () => {
     const planned = { ...base, TEMPORAL_TASK_QUEUE: uniqueQueue('mcp-llm'), DEFAULT_USER_ID: await newUser(c, 100_000, 'mcp-llm'),
       LLM_PROVIDER: 'anthropic', ANTHROPIC_API_KEY: fake.apiKey, ANTHROPIC_BASE_URL: fake.url, ANTHROPIC_MODEL: 'claude-sonnet-4-5' };
     const offline = { ...base, TEMPORAL_TASK_QUEUE: uniqueQueue('mcp'), DEFAULT_USER_ID: await newUser(c, 100_000, 'mcp') };
-    [worker, api, offlineWorker, offlineApi] = await Promise.all([startWorker(planned), startApi(planned), startWorker(offline), startApi(offline)]);
+    // APPROVAL_TOOLS is a run limit the API copies into each run: this API's runs use the offline worker.
+    const gated = { ...offline, APPROVAL_TOOLS: 'mcp:everything' };
+    [worker, api, offlineWorker, offlineApi, gatedApi] = await Promise.all([startWorker(planned), startApi(planned), startWorker(offline), startApi(offline), startApi(gated)]);
   });
   after(async () => {
-    await Promise.all([stop(api), stop(worker), stop(offlineApi), stop(offlineWorker)]);
+    await Promise.all([stop(api), stop(worker), stop(offlineApi), stop(gatedApi), stop(offlineWorker)]);
     http?.child.kill();
     await fake.stop();
     await c?.close();
@@ -115,6 +120,26 @@ describe('MCP connectors through the API and the worker', () => {
       if (secret) assert.ok(!text.includes(secret), 'a worker secret reached the MCP server');
     }
     assert.doesNotMatch(text, /S3_SECRET_ACCESS_KEY|SUPABASE|REDIS_URL|TEMPORAL_ADDRESS/);
+  });
+
+  it('APPROVAL_TOOLS=mcp:everything holds a plan using that server for approval before any step; other connectors and tools run at once', async () => {
+    const id = await runs.createRun(gatedApi!.url, 'write_file before.txt first\nmcp everything.echo {"message": "after approval"}');
+    const view = async () => (await (await apiFetch(`${gatedApi!.url}/v1/runs/${id}`)).json()) as RunViewBody & { steps: unknown[] };
+    const held = await waitUntil('the run awaiting approval', async () => { const v = await view(); return v.status === 'awaiting_approval' && v; }, 60_000);
+    assert.equal(held.steps.length, 0, 'no step ran before the approval, not even the write_file');
+    const approved = await apiFetch(`${gatedApi!.url}/v1/runs/${id}/approve`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(approved.status, 202);
+    const events = (await runs.collect(gatedApi!.url, id, { timeoutMs: 90_000 })).map((m) => ({ event: m.event, data: runs.parse(m) }));
+    assert.equal((await view()).status, 'completed');
+    const wait = events.findIndex((e) => e.event === 'status' && e.data.status === 'awaiting_approval');
+    assert.match(JSON.stringify(events[wait]?.data), /mcp:everything\.echo/, 'the wait names the gated connector tool');
+    assert.ok(wait < events.findIndex((e) => e.event === 'log' && (e.data.stream === 'mcp' || e.data.stream === 'file')), 'the wait came before any step');
+    assert.equal(mcpLogs(events)[0]!.text, 'Echo: after approval');
+
+    const other = await runs.runToEnd(gatedApi!.url, 'write_file x.txt y\nmcp web.echo {"message": "not gated"}', 90_000);
+    assert.equal(other.view.status, 'completed', JSON.stringify(other.view.error));
+    assert.ok(!other.events.some((e) => e.event === 'status' && e.data.status === 'awaiting_approval'), 'never waited for approval');
+    assert.equal(mcpLogs(other.events)[0]!.text, 'Echo: not gated');
   });
 
   for (const [what, prompt, reason] of [

@@ -38,6 +38,15 @@ describe('config', () => {
     }
   });
 
+  it('takes APPROVAL_TOOLS entries naming tools and connectors (mcp, mcp:<server>, mcp:<server>.<tool>) and refuses others', () => {
+    const list = 'shell,mcp,mcp:everything,mcp:fs-2.read_text_file,mcp:gh.repos.create_issue';
+    assert.deepEqual(loadConfig({ ...secrets, APPROVAL_TOOLS: list }).runs.approvalTools, list.split(','));
+    assert.deepEqual(loadConfig({ ...secrets }).runs.approvalTools, []);
+    for (const bad of ['Shell', 'shell,', 'mcp:', 'mcp:Everything', 'mcp:everything.', 'mcp:everything.echo tool', 'mcp:9x.echo', 'mcp:everything.echo,mcp:']) {
+      assert.throws(() => loadConfig({ ...secrets, APPROVAL_TOOLS: bad }), (e: unknown) => e instanceof ConfigError && /APPROVAL_TOOLS/.test(e.message) && /mcp:<server>\.<tool>/.test(e.message), bad);
+    }
+  });
+
   it('checks the store settings across fields', () => {
     assert.deepEqual(loadConfig({ ...secrets }).store, { kind: 'postgres', databaseUrl: secrets.DATABASE_URL, poolMax: 10, preparedStatements: true });
     assert.deepEqual(loadConfig({ ...secrets, DATABASE_POOL_MAX: '4', DATABASE_PREPARED_STATEMENTS: 'false' }).store,

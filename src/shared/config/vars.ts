@@ -4,6 +4,7 @@
  * variable is one row here plus the slice that carries it (../config.ts).
  */
 import { z } from 'zod';
+import { MCP_SERVER_NAME, MCP_TOOL_NAME } from './mcp.ts';
 
 /** User ids (JWT `sub`, API-key owners, DEFAULT_USER_ID) become S3 key segments: a strict alphabet, no dots or slashes. */
 export const USER_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -26,6 +27,10 @@ export interface VarSpec<T extends z.ZodType> {
 function v<T extends z.ZodType>(schema: T, description: string, def?: string, secret = false): VarSpec<T> {
   return { schema, description, default: def, secret };
 }
+
+/** One APPROVAL_TOOLS entry: a tool, or a connector's server or tool in the form tool-label.ts matches. */
+const approvalEntry = `([a-z_]+|mcp:${MCP_SERVER_NAME.source.slice(1, -1)}(\\.${MCP_TOOL_NAME.source.slice(1, -1)})?)`;
+const APPROVAL_TOOLS_RE = new RegExp(`^(|${approvalEntry}(,${approvalEntry})*)$`);
 
 /** WORKSPACE_FILE_MAX_BYTES when unset (also the runner's, when a Job does not say). */
 export const DEFAULT_FILE_MAX_BYTES = 100 * 1024 * 1024;
@@ -67,7 +72,7 @@ export const CONFIG_VARS = {
   ACTIVATION_TIMEOUT_S: v(int(1, 604_800), 'Working time a run may take, excluding waits for humans', '600'),
   APPROVAL_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for `approve` before it is cancelled', '86400'),
   HUMAN_REPLY_TIMEOUT_S: v(int(1, 2_592_000), 'How long a run waits for a `message` after the supervisor asks a human', '3600'),
-  APPROVAL_TOOLS: v(z.string().regex(/^(|[a-z_]+(,[a-z_]+)*)$/, 'must be a comma-separated list of tool names'), 'Tools whose presence in a plan requires approval (e.g. `shell`)', ''),
+  APPROVAL_TOOLS: v(z.string().regex(APPROVAL_TOOLS_RE, 'must be a comma-separated list of tool names, `mcp:<server>` or `mcp:<server>.<tool>`'), 'Tools whose presence in a plan requires approval (e.g. `shell`)', ''),
   SHELL_TIMEOUT_MS: v(int(100, 3_600_000), 'Default wall-clock limit of a shell or code step', '60000'),
   SHELL_TIMEOUT_MAX_MS: v(int(100, 3_600_000), 'Longest wall-clock limit a plan may give a shell or code step (`timeoutMs`); a longer one is cut to it. A step is paid for at its limit before it starts', '600000'),
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
