@@ -1,16 +1,18 @@
 /**
  * `agentrun run` and `agentrun logs`: start a run and follow it, or follow one. The exit
  * code is the outcome (0 completed, 1 failed, 2 cancelled). With a terminal attached an
- * approval wait asks y/n; Ctrl-C detaches after 2 s (the run goes on; the command to
- * re-attach is printed, exit 130), and a second Ctrl-C within those 2 s asks whether to
- * cancel the run instead. Lost connections and API restarts are followed through
+ * approval wait asks y/n while the events go on (answered elsewhere, the question goes away);
+ * Ctrl-C, at that question too, detaches after 2 s (the run goes on; the command to re-attach
+ * is printed, exit 130), and a second Ctrl-C within those 2 s asks whether to cancel the run
+ * instead. Lost connections and API restarts are followed through
  * (Last-Event-ID), so no line is lost or repeated.
  */
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline/promises';
 import { ApiError } from '../client/api.ts';
 import type { ApiClient, RunStart } from '../client/api.ts';
 import { followRun } from '../client/follow.ts';
+import type { SseMessage } from '../client/sse.ts';
+import { ask } from './prompt.ts';
 import { Timeline } from './render.ts';
 import type { Outcome, Terminal } from './render.ts';
 
@@ -24,28 +26,24 @@ export function exitCodeOf(outcome: Outcome | undefined): number {
   return outcome.status === 'completed' ? EXIT.completed : outcome.status === 'cancelled' ? EXIT.cancelled : EXIT.failed;
 }
 
-/** A y/n question on the terminal (stderr), false unless the answer is y or yes. */
-async function ask(term: Terminal, question: string): Promise<boolean> {
-  term.hold(true);
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await new Promise<string>((resolve) => {
-      rl.on('SIGINT', () => resolve(''));
-      rl.question(question).then(resolve, () => resolve(''));
-    });
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-    term.hold(false);
-  }
-}
-
 export interface FollowCliOptions {
   /** Follow until the run ends (else stop once caught up). */
   follow: boolean;
   /** A terminal is attached: ask at approval waits and on Ctrl-C. */
   interactive: boolean;
   lastEventId?: string;
+}
+
+/** Whether event `m` ends an approval wait (decided, the run moved on, ended or was reset). */
+function endsWait(m: SseMessage): boolean {
+  if (m.event === 'end' || m.event === 'reset') return true;
+  if (m.event !== 'approval' && m.event !== 'status') return false;
+  try {
+    const d = JSON.parse(m.data) as { approved?: boolean; status?: string };
+    return m.event === 'approval' ? d.approved !== undefined : d.status !== 'awaiting_approval';
+  } catch {
+    return false;
+  }
 }
 
 /** Follows run `id` and answers the exit code. */
@@ -57,17 +55,25 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
   let state: 'following' | 'armed' | 'asking' | 'detached' = 'following';
   const detachedNow = () => state === 'detached'; // read through a call: the handlers change it
   let detachTimer: NodeJS.Timeout | undefined;
+  /** The approval question on screen, if any: aborting it takes it away. */
+  let approvalAsked: AbortController | undefined;
+  let failure: Error | undefined;
+  const withdrawApproval = () => approvalAsked?.abort();
   const detach = () => {
     state = 'detached';
+    withdrawApproval();
     stop.abort();
   };
+  // Ctrl-C, as SIGINT or as a key pressed at a question (raw mode): the same everywhere.
   const onSigint = () => {
     if (!opts.interactive) return detach();
     if (state === 'armed') {
       clearTimeout(detachTimer);
       state = 'asking';
-      void ask(term, `Cancel run ${id}? [y/N] `).then(async (yes) => {
-        if (!yes) return detach();
+      withdrawApproval();
+      const askCancel = new AbortController();
+      void ask(term, `Cancel run ${id}? [y/N] `, { empty: 'no', onInterrupt: () => askCancel.abort(), signal: askCancel.signal }).then(async (yes) => {
+        if (yes !== 'yes') return detach();
         state = 'following';
         await client.control(id, 'cancel').then(() => term.note(`cancelling ${id}; following it to its end`), (err: unknown) => {
           term.note(`could not cancel: ${(err as Error).message}`);
@@ -81,6 +87,19 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
     term.note(`detaching in ${DETACH_GRACE_MS / 1000} s (the run goes on); press Ctrl-C again to cancel it instead`);
     detachTimer = setTimeout(detach, DETACH_GRACE_MS);
   };
+  /** Asks the approval wait of `raw` while the events go on; a failure to send the answer ends the command. */
+  const askApproval = (raw: string) => {
+    withdrawApproval();
+    if (state !== 'following' && state !== 'armed') return;
+    const asked = new AbortController();
+    approvalAsked = asked;
+    answerApproval(client, term, id, raw, { onInterrupt: onSigint, signal: asked.signal }).catch((err: unknown) => {
+      failure = err instanceof Error ? err : new Error(String(err));
+      stop.abort();
+    }).finally(() => {
+      if (approvalAsked === asked) approvalAsked = undefined;
+    });
+  };
   process.on('SIGINT', onSigint);
   try {
     const events = followRun(client, id, {
@@ -88,14 +107,19 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
       onReconnect: (why, last) => term.note(term.paint('dim', `(reconnecting: ${why}; resuming after ${last ?? 'the start'})`)),
     });
     for await (const m of events) {
+      if (endsWait(m)) withdrawApproval();
       timeline.event(m);
-      if (m.event === 'approval' && opts.interactive && !term.json) await answerApproval(client, term, id, m.data);
+      // A wait already decided further on in the history replayed here goes before it is shown.
+      if (m.event === 'approval' && opts.interactive && opts.follow && !term.json) setImmediate(askApproval, m.data);
     }
   } finally {
     process.off('SIGINT', onSigint);
     clearTimeout(detachTimer);
+    withdrawApproval();
+    approvalAsked = undefined;
     timeline.stop();
   }
+  if (failure !== undefined) throw failure;
   // Once the run has ended, its outcome is the answer: a Ctrl-C pressed as it ended (one the
   // terminal delivers late, on a loaded machine) neither detaches nor kills the command as 130.
   if (timeline.outcome) {
@@ -109,16 +133,21 @@ export async function followCommand(client: ApiClient, term: Terminal, id: strin
   return exitCodeOf(timeline.outcome);
 }
 
-async function answerApproval(client: ApiClient, term: Terminal, id: string, raw: string): Promise<void> {
+/**
+ * Asks y/n at an approval wait and sends the answer. Only y/yes/n/no answer: an empty line
+ * asks again, and Ctrl-C is the follow's (it never rejects the plan).
+ */
+async function answerApproval(client: ApiClient, term: Terminal, id: string, raw: string, how: { onInterrupt: () => void; signal: AbortSignal }): Promise<void> {
   const d = JSON.parse(raw) as { kind?: string; approved?: boolean; question?: string };
   if (d.approved !== undefined) return; // a decision, not a wait
   if (d.kind === 'question') {
     term.note(`answer with: agentrun message ${id} "<text>"`);
     return;
   }
-  const yes = await ask(term, `Approve ${d.kind === 'budget' ? 'more credits for' : 'the plan of'} ${id}? [y/N] `);
+  const answer = await ask(term, `Approve ${d.kind === 'budget' ? 'more credits for' : 'the plan of'} ${id}? [y/n] `, how);
+  if (answer === undefined) return;
   try {
-    await client.control(id, 'approve', { approved: yes });
+    await client.control(id, 'approve', { approved: answer === 'yes' });
   } catch (err) {
     // Answered elsewhere meanwhile (the web page, another terminal): the log shows the decision.
     if (!(err instanceof ApiError && err.code === 'not_awaiting_approval')) throw err;

@@ -1,6 +1,7 @@
 /**
- * What the CLI prints. `Terminal`: stdout for results, stderr for notes; colours and the
- * live status line only when stdout is a terminal (and NO_COLOR is unset); with `--json`
+ * What the CLI prints. `Terminal`: stdout for results, stderr for notes and questions; colours
+ * and the live status line only when stdout is a terminal (NO_COLOR, as node:util's
+ * styleText reads it, removes the colours only); with `--json`
  * one JSON document per command, or one event per line (NDJSON) while following.
  * `Timeline`: a run's events as people read them — the plan, a line per finished step
  * (step n/N, tool, elapsed, its summary), the log lines as they come, credits used, the
@@ -17,8 +18,8 @@ export class Terminal {
   readonly json: boolean;
   readonly tty: boolean;
   private status = '';
-  /** While a question is asked on the terminal, the status line waits. */
-  private held = false;
+  /** A question being asked (stderr): it takes the status line's place below the output. */
+  private question = '';
   constructor(json: boolean, stdout: NodeJS.WriteStream = process.stdout) {
     this.json = json;
     this.tty = !json && stdout.isTTY === true;
@@ -30,16 +31,16 @@ export class Terminal {
 
   /** A line of output (above the status line on a terminal). */
   line(text: string): void {
-    this.clearStatus();
+    this.clearBottom();
     process.stdout.write(`${text}\n`);
-    this.drawStatus();
+    this.drawBottom();
   }
 
   /** A note for people: stderr, never mixed into results. */
   note(text: string): void {
-    this.clearStatus();
+    this.clearBottom();
     process.stderr.write(`${text}\n`);
-    this.drawStatus();
+    this.drawBottom();
   }
 
   /** One JSON document (or NDJSON line). */
@@ -47,27 +48,29 @@ export class Terminal {
     process.stdout.write(`${JSON.stringify(value)}\n`);
   }
 
-  /** Holds the status line off the terminal (while a question is asked), or lets it back. */
-  hold(on: boolean): void {
-    if (on) this.clearStatus();
-    this.held = on;
-    if (!on) this.drawStatus();
+  /** Shows a question (with what was typed so far) below the output, in the status line's place; '' takes it away. */
+  ask(text: string): void {
+    this.clearBottom();
+    this.question = text;
+    this.drawBottom();
   }
 
   /** The live status line (terminals only); '' removes it. */
   setStatus(text: string): void {
-    if (!this.tty || this.held) return;
-    this.clearStatus();
+    if (!this.tty) return;
+    this.clearBottom();
     this.status = text;
-    this.drawStatus();
+    this.drawBottom();
   }
 
-  private clearStatus(): void {
-    if (this.tty && this.status && !this.held) process.stdout.write('\r\x1b[2K');
+  private clearBottom(): void {
+    if (this.question) process.stderr.write('\r\x1b[2K');
+    else if (this.tty && this.status) process.stdout.write('\r\x1b[2K');
   }
 
-  private drawStatus(): void {
-    if (this.tty && this.status && !this.held) process.stdout.write(this.status);
+  private drawBottom(): void {
+    if (this.question) process.stderr.write(this.question);
+    else if (this.tty && this.status) process.stdout.write(this.status);
   }
 }
 

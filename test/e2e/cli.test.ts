@@ -3,28 +3,25 @@
  * exit codes by outcome, NDJSON with --json, the controls, files, accounts, login's config
  * file; a follow that survives the API restarting mid-run and a token expiring mid-follow
  * with no line lost or repeated; and, through a pseudo-terminal (util-linux `script`), the
- * colours, the y/n approval prompt, Ctrl-C detaching and a second Ctrl-C cancelling.
+ * colours, the y/n approval prompt (Enter and Ctrl-C at it do not reject; approved elsewhere
+ * it goes away), Ctrl-C detaching and a second Ctrl-C cancelling.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { mintToken } from '../helpers/auth.ts';
+import { ndjson, runCli, stdoutLines } from '../helpers/cli.ts';
+import type { Cli } from '../helpers/cli.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/agentrun.js', import.meta.url));
 const OPERATOR = `ops-${randomBytes(4).toString('hex')}`;
-
-interface Done { code: number | null; stdout: string; stderr: string }
-interface Cli { done: Promise<Done>; write(text: string): void; output(): string }
 
 describe('the agentrun CLI', () => {
   let c: Clients;
@@ -36,27 +33,9 @@ describe('the agentrun CLI', () => {
   const home = mkdtempSync(join(tmpdir(), 'agentrun-cli-'));
 
   /** `agentrun …args` with the user's token (unless env says otherwise); `tty` runs it in a pseudo-terminal. */
-  const cli = (args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}): Cli => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env };
-    delete childEnv.NO_COLOR;
-    delete childEnv.FORCE_COLOR;
-    // Node finds no colours in a terminal when CI is set (CI=true ./dev test): a person's terminal has no CI.
-    if (opts.tty) delete childEnv.CI;
-    const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    // `exec`: the shell script(1) starts (dash where SHELL is unset, as on CI) would stay in the
-    // terminal's foreground group, take each Ctrl-C too and, once the CLI exited, die of it (130).
-    const child = opts.tty
-      ? spawn('script', ['-qfec', `stty cols 200; exec ${quoted}`, '/dev/null'], { env: { ...childEnv, TERM: 'xterm-256color' } })
-      : spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const done = new Promise<Done>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-    return { done, write: (text) => child.stdin!.write(text), output: () => stdout + stderr };
-  };
-  const ndjson = (out: string) => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string | null; event: string; data: Record<string, unknown> });
-  const lines = (events: ReturnType<typeof ndjson>) => events.filter((e) => e.event === 'log' && typeof e.data.text === 'string' && e.data.stream === 'stdout').map((e) => e.data.text as string);
+  const cli = (args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}): Cli =>
+    runCli(args, { AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env }, { tty: opts.tty });
+  const lines = stdoutLines;
 
   before(async () => {
     c = await connectClients();
@@ -215,7 +194,7 @@ describe('the agentrun CLI', () => {
 
   it('on a terminal: colours, a spinner, the y/n approval prompt; Ctrl-C detaches (130) and a second Ctrl-C cancels (2)', async () => {
     const approve = cli(['run', '--approve', 'write_file t.txt tty'], { tty: true });
-    await waitUntil('the prompt', () => /Approve the plan of run_\w+\? \[y\/N\]/.test(approve.output()), 30_000);
+    await waitUntil('the prompt', () => /Approve the plan of run_\w+\? \[y\/n\]/.test(approve.output()), 30_000);
     approve.write('y\r');
     const approved = await approve.done;
     assert.equal(approved.code, 0, approved.stdout);
@@ -242,6 +221,47 @@ describe('the agentrun CLI', () => {
     cancel.write('\x03');
     await waitUntil('the question', () => /Cancel run run_\w+\? \[y\/N\]/.test(cancel.output()));
     assert.ok(cancel.output().includes('press Ctrl-C again'), 'the first Ctrl-C says what a second one does');
+    cancel.write('y\r');
+    const cancelled = await cancel.done;
+    assert.equal(cancelled.code, 2, cancelled.stdout);
+    assert.match(stripVTControlCharacters(cancelled.stdout), /■ cancelled/);
+  });
+
+  it('at the y/n approval prompt: Enter asks again and Ctrl-C detaches (the plan still waits); approved elsewhere, the prompt goes away and the run is followed to its end; Ctrl-C twice offers to cancel', async () => {
+    const PROMPT = /Approve the plan of (run_\w+)\? \[y\/n\] /;
+    const prompts = (cli: Cli) => [...cli.output().matchAll(new RegExp(PROMPT, 'g'))].length;
+    const awaiting = async (id: string) => (await c.store.getRun(id))?.status === 'awaiting_approval';
+
+    const detach = cli(['run', '--approve', 'write_file p.txt kept'], { tty: true });
+    const id = await waitUntil('the prompt', () => PROMPT.exec(detach.output())?.[1], 30_000);
+    const shown = prompts(detach);
+    detach.write('\r');
+    await waitUntil('asked again', () => prompts(detach) > shown);
+    assert.ok(await awaiting(id), 'an empty answer is no answer');
+    detach.write('\x03');
+    const detached = await detach.done;
+    assert.equal(detached.code, 130, detached.stdout);
+    assert.match(detached.stdout, new RegExp(`Re-attach: agentrun logs ${id} --follow`));
+    assert.ok(await awaiting(id), 'Ctrl-C at the prompt does not reject the plan');
+    const history = ndjson((await cli(['--json', 'logs', id]).done).stdout);
+    assert.ok(!history.some((e) => e.event === 'approval' && e.data.approved !== undefined), 'no decision was sent');
+
+    const elsewhere = cli(['logs', id, '--follow'], { tty: true });
+    await waitUntil('the prompt again, on re-attaching', () => prompts(elsewhere) > 0, 30_000);
+    assert.equal((await cli(['approve', id, '--comment', 'from elsewhere']).done).code, 0);
+    const followed = await elsewhere.done;
+    assert.equal(followed.code, 0, followed.stdout);
+    const seen = stripVTControlCharacters(followed.stdout);
+    assert.match(seen, /\? approved: from elsewhere[\s\S]*✔ step 1\/1 write_file[\s\S]*■ completed/);
+    const last = followed.stdout.lastIndexOf('[y/n] ');
+    assert.ok(followed.stdout.slice(last).startsWith('[y/n] \r\u001b[2K'), 'the prompt was taken away');
+
+    const cancel = cli(['run', '--approve', 'write_file q.txt never'], { tty: true });
+    await waitUntil('its prompt', () => prompts(cancel) > 0, 30_000);
+    cancel.write('\x03');
+    await delay(300); // well inside the 2 s window, as in the test above
+    cancel.write('\x03');
+    await waitUntil('the cancel question', () => /Cancel run run_\w+\? \[y\/N\]/.test(cancel.output()));
     cancel.write('y\r');
     const cancelled = await cancel.done;
     assert.equal(cancelled.code, 2, cancelled.stdout);
