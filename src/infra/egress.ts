@@ -4,11 +4,12 @@
  * - only http and https, no credentials in the URL, only the allowed ports;
  * - the host is resolved once and every address it resolves to must be public unicast
  *   (ipaddr.js's ranges: loopback, private, link-local and 169.254.169.254, CGNAT,
- *   multicast, unspecified, reserved, ULA, IPv4-mapped and NAT64/6to4/Teredo forms of
- *   any of those are refused); the connection goes to that checked address (a pinned
- *   lookup), so a second resolution cannot rebind it to an internal one;
+ *   multicast, unspecified, reserved, ULA, and every IPv6 form embedding an IPv4
+ *   address: mapped, compatible, NAT64, 6to4, Teredo); the connection goes to that
+ *   checked address (a pinned lookup), so a second resolution cannot rebind it;
  * - every redirect (at most 5) is checked the same way before it is followed;
- * - the body is capped in size, the whole fetch in time, and the content type checked.
+ * - the body is capped in size, the whole fetch in time (FetchTimedOut: retried, unlike a
+ *   refusal), and the content type checked.
  * `allowHosts` (FETCH_ALLOW_HOSTS: exact host:port) lets tests and private deployments
  * reach named internal services; nothing else is exempt. The browser tool's proxy
  * (./egress-proxy.ts) applies the same checks to every request of a page.
@@ -34,11 +35,33 @@ export class EgressRefused extends Error {
   }
 }
 
-/** Why an address may not be reached (its ipaddr.js range), or undefined for public unicast. */
+/** A fetch that took longer than its policy's `timeoutMs` (FETCH_TIMEOUT_MS): the site's trouble, worth another try. */
+export class FetchTimedOut extends Error {
+  constructor(url: string, timeoutMs: number) {
+    super(`no complete answer from ${url.slice(0, 200)} within FETCH_TIMEOUT_MS (${timeoutMs} ms)`);
+    this.name = 'FetchTimedOut';
+  }
+}
+
+/** ::/96, the deprecated IPv4-compatible form (RFC 4291 2.5.5.1), which ipaddr.js counts as unicast. */
+const IPV4_COMPATIBLE = ipaddr.IPv6.parse('::');
+
+/**
+ * Why an address may not be reached (its ipaddr.js range), or undefined for public unicast.
+ * IPv6 forms that embed an IPv4 address are all refused: mapped (::ffff:0:0/96) by the
+ * address inside, IPv4-compatible (::/96) here, NAT64 (64:ff9b::/96, 64:ff9b:1::/48),
+ * SIIT, 6to4 and Teredo by their ipaddr.js ranges whatever they embed.
+ */
 export function addressRefusal(address: string): string | undefined {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
   let ip = ipaddr.parse(address);
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) ip = v6.toIPv4Address();
+    else if (v6.range() === 'unicast' && v6.match(IPV4_COMPATIBLE, 96)) {
+      return `${v6.toString()} is an ipv4Compatible address (of ${ipaddr.fromByteArray(v6.toByteArray().slice(12)).toString()})`;
+    }
+  }
   const range = ip.range();
   return range === 'unicast' ? undefined : `${ip.toString()} is a ${range} address`;
 }
@@ -48,7 +71,8 @@ export interface Target { url: URL; address: string; family: 4 | 6 }
 /** A URL's host without the brackets of an IPv6 literal. */
 export const bareHost = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
 
-type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
+/** How a host name is resolved (all its addresses); tests give their own. */
+export type Resolve = (host: string) => Promise<{ address: string; family: number }[]>;
 const resolveAll: Resolve = (host) => lookup(host, { all: true, verbatim: true });
 
 /** Checks `raw` against the policy and resolves its host once; the address to connect to, or EgressRefused. */
@@ -127,13 +151,26 @@ async function readCapped(res: http.IncomingMessage, raw: string, maxBytes: numb
   return Buffer.concat(chunks);
 }
 
-/** GETs `raw` under the policy: each hop checked, the body capped; EgressRefused for what the policy forbids. */
-export async function guardedGet(raw: string, policy: EgressPolicy, outer?: AbortSignal): Promise<Fetched> {
-  const signal = outer ? AbortSignal.any([outer, AbortSignal.timeout(policy.timeoutMs)]) : AbortSignal.timeout(policy.timeoutMs);
+/**
+ * GETs `raw` under the policy: each hop checked, the body capped; EgressRefused for what the
+ * policy forbids, FetchTimedOut past its time limit. `resolve` is for tests.
+ */
+export async function guardedGet(raw: string, policy: EgressPolicy, outer?: AbortSignal, resolve: Resolve = resolveAll): Promise<Fetched> {
+  const timeout = AbortSignal.timeout(policy.timeoutMs);
+  const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
+  try {
+    return await follow(raw, policy, signal, resolve);
+  } catch (err) {
+    if (timeout.aborted && !(err instanceof EgressRefused) && !outer?.aborted) throw new FetchTimedOut(raw, policy.timeoutMs);
+    throw err;
+  }
+}
+
+async function follow(raw: string, policy: EgressPolicy, signal: AbortSignal, resolve: Resolve): Promise<Fetched> {
   const redirects: string[] = [];
   let current = raw;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-    const target = await checkTarget(current, policy);
+    const target = await checkTarget(current, policy, resolve);
     const res = await request(target, signal);
     const location = res.headers.location;
     if (res.statusCode !== undefined && res.statusCode >= 300 && res.statusCode < 400 && location) {

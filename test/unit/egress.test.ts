@@ -1,7 +1,7 @@
 /**
  * The egress guard of fetch_url (src/infra/egress.ts), against hostile URLs: every form of
- * an internal address (decimal, octal, hex and short IPv4, IPv4-mapped, NAT64 and 6to4
- * IPv6, a name resolving to loopback), the metadata address, private, CGNAT, multicast,
+ * an internal address (decimal, octal, hex and short IPv4; IPv4-mapped, -compatible,
+ * SIIT, NAT64, 6to4 and Teredo IPv6; names resolving to loopback), the metadata address, private, CGNAT, multicast,
  * ULA and link-local ranges, other schemes, credentials and ports. Each is refused with
  * its reason, before any connection; a public address and an allow-listed host:port pass.
  */
@@ -39,6 +39,16 @@ const HOSTILE: [string, RegExp][] = [
   ['http://[fd12:3456::1]/', /uniqueLocal address/],
   ['http://[64:ff9b::7f00:1]/', /rfc6052 address/],
   ['http://[2002:7f00:1::]/', /6to4 address/],
+  ['http://[2002:c0a8:101::1]/', /6to4 address/],
+  ['http://[64:ff9b::10.0.0.1]/', /rfc6052 address/],
+  ['http://[64:ff9b:1::a00:1]/', /rfc6052 address/],
+  ['http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', /teredo address/],
+  ['http://[::ffff:0:7f00:1]/', /rfc6145 address/],
+  ['http://[::127.0.0.1]/', /::7f00:1 is an ipv4Compatible address \(of 127\.0\.0\.1\)/],
+  ['http://[::7f00:1]/', /ipv4Compatible address \(of 127\.0\.0\.1\)/],
+  ['http://[0:0:0:0:0:0:10.0.0.1]/', /ipv4Compatible address \(of 10\.0\.0\.1\)/],
+  ['http://[::169.254.169.254]/', /ipv4Compatible address \(of 169\.254\.169\.254\)/],
+  ['http://[::8.8.8.8]/', /ipv4Compatible address \(of 8\.8\.8\.8\)/],
   ['http://192.0.2.1/', /reserved address/],
   ['file:///etc/passwd', /the file scheme is not allowed/],
   ['ftp://example.com/x', /the ftp scheme is not allowed/],
@@ -62,6 +72,14 @@ describe('the egress guard of fetch_url', () => {
   }
 
   it('has at least 30 hostile URLs', () => assert.ok(HOSTILE.length >= 30));
+
+  it('refuses a DNS name other than localhost that resolves to loopback, or to an IPv6 form embedding it', async () => {
+    for (const address of ['127.0.0.1', '127.8.9.10', '::ffff:127.0.0.1', '::7f00:1', '64:ff9b::7f00:1']) {
+      const resolve = async () => [{ address, family: address.includes(':') ? 6 : 4 }];
+      await assert.rejects(checkTarget('http://innocent.example.org/', POLICY, resolve),
+        (err: unknown) => err instanceof EgressRefused && /^innocent\.example\.org resolves to .*(loopback|ipv4Compatible|rfc6052) address/.test(err.reason) || assert.fail(`${address}: ${String(err)}`));
+    }
+  });
 
   it('refuses a name when any address it resolves to is internal, and resolves it once', async () => {
     let calls = 0;
