@@ -1,13 +1,14 @@
 /**
  * The `runPaidStep` activity: one step paid for in the same call that runs it — its
  * maximum cost held first (a refusal comes back as the outcome, and nothing runs),
- * then the step, then the hold settled to the step's price. Each part is idempotent
+ * then the step, then the hold settled to the step's price (nothing for a step the tool's
+ * breaker refused). Each part is idempotent
  * by its key (hold, step record, charge), so a retried attempt after a crash holds,
  * runs and charges nothing twice. One task-queue round trip per step instead of three.
  */
 import type { ActivityDeps } from './deps.ts';
 import { creditActivities } from './credits.ts';
-import { runStep } from './steps.ts';
+import { stepOutcome } from './steps.ts';
 import type { RunStepInput } from './steps.ts';
 import { stepCredits } from '../shared/pricing.ts';
 import type { StepResult } from '../shared/run.ts';
@@ -29,9 +30,10 @@ export async function runPaidStep(deps: ActivityDeps, input: RunPaidStepInput): 
   const credits = creditActivities(deps);
   const hold = await credits.hold({ runId, index, amount: pay.amount, tokens: 0, key: pay.holdKey, what: pay.what });
   if (!hold.ok) return { paid: false, refusal: hold };
-  const result = await runStep(deps, stepInput);
+  const { result, refused } = await stepOutcome(deps, stepInput);
+  // A step the tool's breaker ended (refused, or stopped when its failures opened it) costs nothing.
   const charge = await credits.settleHold({
-    runId, index, holdKey: pay.holdKey, amount: stepCredits(stepInput.step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what,
+    runId, index, holdKey: pay.holdKey, amount: refused ? 0 : stepCredits(stepInput.step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what,
   });
   return { paid: true, result, charge };
 }

@@ -8,7 +8,10 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
+import { FAILURE_TYPES, nonRetryable } from './errors.ts';
 import { describeStep, executeTool } from './tools/index.ts';
+import { isOutsideFailure } from './tools/outside.ts';
+import type { BreakerNow } from '../infra/breaker.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, SANDBOXED_TOOLS } from '../shared/run.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
@@ -21,6 +24,14 @@ import type { RunStepInput } from './step-input.ts';
 export type { RunStepInput } from './step-input.ts';
 
 export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<StepResult> {
+  return (await stepOutcome(deps, input)).result;
+}
+
+/** What a step came to: its result, and whether the user's breaker for its tool ended it (it is charged nothing then). */
+export interface StepOutcome { result: StepResult; refused: boolean }
+
+/** runStep, saying whether the breaker ended the step (runPaidStep charges by it). */
+export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Promise<StepOutcome> {
   const { runId, userId, index, step } = input;
   const recordKey = s3Keys.stepRecord(userId, runId, index, input.epoch);
   const stepEvent = (phase: string, extra: Record<string, unknown> = {}): RunEvent => ({
@@ -39,20 +50,23 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   if (recorded) {
     const { outputTail: _tail, workspace: _files, changes: _changes, ...done } = recorded;
     await Promise.all([record(done.ok ? 'completed' : 'failed', done), deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })])]);
-    return done;
+    return { result: done, refused: false };
   }
 
   // The user's breaker for this tool (src/infra/breaker.ts): open, the step is refused without running.
   // Breakers are per tool as approvals name it: each MCP connector's tool has its own.
   const label = toolLabel(step);
   const warn = (err: unknown) => { deps.log.warn({ err, runId, tool: label }, 'tool breaker unavailable; the step runs'); return undefined; };
-  const breaker = await deps.breaker?.state(userId, label).catch(warn);
-  if (breaker?.open) {
+  // The step ends as a failed result the supervisor reads (it may replan), not as an error.
+  // When this step's own failure opened the breaker, the summary ends with that failure.
+  const refuse = async (b: BreakerNow, last?: string): Promise<StepOutcome> => {
     const refused: StepResult = { index, tool: step.tool, ok: false, durationMs: 0,
-      summary: `${label} is unavailable to you until ${new Date(breaker.until).toISOString()}: it failed ${breaker.failures} time(s) in a row (its breaker is open)` };
+      summary: `${label} is unavailable to you until ${new Date(b.until).toISOString()}: it failed ${b.failures} time(s) in a row (its breaker is open)${last ? `; the last time: ${last}` : ''}` };
     await Promise.all([record('failed', refused), deps.events.append(runId, [stepEvent('completed', { ok: false, summary: refused.summary, breaker: true })])]);
-    return refused;
-  }
+    return { result: refused, refused: true };
+  };
+  const breaker = await deps.breaker?.state(userId, label).catch(warn);
+  if (breaker?.open) return refuse(breaker);
   // A success writes only when there are failures on record to clear.
   const count = (ok: boolean) => (ok && !breaker ? undefined : deps.breaker?.record(userId, label, ok).catch(warn));
 
@@ -70,9 +84,24 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
   try {
     result = await executeTool(journal ? { ...deps, workspace: deps.workspace.journaled(journal) } : deps, input, ctx);
   } catch (err) {
-    // A refusal (bad path, missing file) ends the step for good: record it as failed.
+    const failed = (summary: string) => record('failed', { index, tool: step.tool, ok: false, summary, durationMs: Math.round(performance.now() - started) });
+    if (isOutsideFailure(err) && !ctx.cancellationSignal.aborted) {
+      // The outside service failed this attempt: one failure on the breaker, which may end the step.
+      const now = await deps.breaker?.record(userId, label, false).catch(warn);
+      const why = err.message.replace(/; trying again$/, '');
+      if (now?.open) return refuse(now, why);
+      // The workflow caps these tools' attempts (src/workflows/proxies.ts): the last one says so.
+      const max = ctx.info.retryPolicy?.maximumAttempts;
+      const last = !err.nonRetryable && max !== undefined && max > 0 && ctx.info.attempt >= max;
+      const ended = last ? nonRetryable(err.type!, `${why} (attempt ${ctx.info.attempt} of ${max}: not tried again)`) : err;
+      if (ended.nonRetryable) await failed(ended.message);
+      throw ended;
+    }
+    // A refusal (bad path, missing file) ends the step for good: record it as failed. One the
+    // egress guard made (fetch_url or browser named a forbidden address) is the model's input,
+    // not an outage of the tool: not held against its breaker.
     if (err instanceof ApplicationFailure && err.nonRetryable) {
-      await Promise.all([record('failed', { index, tool: step.tool, ok: false, summary: err.message, durationMs: Math.round(performance.now() - started) }), count(false)]);
+      await Promise.all([failed(err.message), err.type === FAILURE_TYPES.fetchRefused ? undefined : count(false)]);
     }
     throw err;
   }
@@ -93,6 +122,6 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
     record(result.ok ? 'completed' : 'failed', result),
     deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]),
   ]);
-  return result;
+  return { result, refused: false };
 }
 

@@ -2,15 +2,19 @@
  * A breaker per user and tool, in Redis under the seeds' `work:backoff` hash (field
  * `<user>:<tool>`, value `{failures, opens, openUntil}`): after `failures` failed steps of
  * one tool in a row for one user, the tool is refused for that user for the cooldown;
- * a failure right after it reopens it for twice as long (up to the cap), a success
- * closes it. Each change is one script, so concurrent steps count once each. Redis is
- * not an authority here either: when it does not answer, steps run (fail open).
+ * the first failure after the cooldown ended reopens it for twice as long (up to the
+ * cap), a success closes it. Failures that arrive while it is open (steps that were
+ * already running) are counted but change nothing else: only a failure after the
+ * cooldown reopens it. Each change is one script, so concurrent steps count once each.
+ * Redis is not an authority here either: when it does not answer, steps run (fail open).
  */
 import type { Redis } from 'ioredis';
 import { LuaScript } from './redis.ts';
 import { redisKeys } from '../shared/names.ts';
 
 export interface BreakerConfig { failures: number; cooldownS: number; maxCooldownS: number }
+/** One breaker's state: open (refusing the tool) until `until` (ms since the epoch), after `failures` failures in a row. */
+export interface BreakerNow { open: boolean; until: number; failures: number }
 /** A breaker as the API shows it: `openUntil` in ISO 8601 (null before it first opened). */
 export interface BreakerState { userId: string; tool: string; failures: number; opens: number; open: boolean; openUntil: string | null }
 
@@ -23,7 +27,7 @@ end
 local s = raw and cjson.decode(raw) or { failures = 0, opens = 0, openUntil = 0 }
 local now, threshold, cooldown, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 s.failures = s.failures + 1
-if (s.opens > 0 and s.openUntil <= now) or s.failures >= threshold then
+if s.openUntil <= now and (s.opens > 0 or s.failures >= threshold) then
   s.opens = s.opens + 1
   s.openUntil = now + math.min(cooldown * 2 ^ (s.opens - 1), cap) * 1000
 end
@@ -31,6 +35,12 @@ local out = cjson.encode(s)
 redis.call('HSET', KEYS[1], ARGV[1], out)
 return out
 `);
+
+function stateOf(raw: string | null, now: number): BreakerNow | undefined {
+  if (!raw) return undefined;
+  const s = JSON.parse(raw) as { failures: number; openUntil: number };
+  return { open: s.openUntil > now, until: s.openUntil, failures: s.failures };
+}
 
 export class ToolBreaker {
   private readonly redis: Redis;
@@ -44,16 +54,17 @@ export class ToolBreaker {
    * The user's breaker for the tool: undefined when it has no failures on record (the common
    * case: a success then needs no write), else whether it refuses the tool and until when.
    */
-  async state(userId: string, tool: string, now = Date.now()): Promise<{ open: boolean; until: number; failures: number } | undefined> {
-    const raw = await this.redis.hget(redisKeys.backoff, `${userId}:${tool}`);
-    if (!raw) return undefined;
-    const s = JSON.parse(raw) as { failures: number; openUntil: number };
-    return { open: s.openUntil > now, until: s.openUntil, failures: s.failures };
+  async state(userId: string, tool: string, now = Date.now()): Promise<BreakerNow | undefined> {
+    return stateOf(await this.redis.hget(redisKeys.backoff, `${userId}:${tool}`), now);
   }
 
-  /** A step of the tool ended: ok closes the breaker, a failure counts (and may open it). */
-  async record(userId: string, tool: string, ok: boolean, now = Date.now()): Promise<void> {
-    await RECORD.run(this.redis, 1, redisKeys.backoff, `${userId}:${tool}`, ok ? 'ok' : 'failed', now, this.cfg.failures, this.cfg.cooldownS, this.cfg.maxCooldownS);
+  /**
+   * A step of the tool ended, or one attempt of it failed: ok closes the breaker (undefined
+   * back), a failure counts (and may open it); the breaker as it is afterwards.
+   */
+  async record(userId: string, tool: string, ok: boolean, now = Date.now()): Promise<BreakerNow | undefined> {
+    const out = await RECORD.run(this.redis, 1, redisKeys.backoff, `${userId}:${tool}`, ok ? 'ok' : 'failed', now, this.cfg.failures, this.cfg.cooldownS, this.cfg.maxCooldownS);
+    return stateOf(typeof out === 'string' ? out : null, now);
   }
 
   /** Every breaker with failures on record (for one user when named), open ones first. */

@@ -41,6 +41,22 @@ const TOOL = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10 seconds' },
 } as const;
 
+/**
+ * Steps of the tools that call outside services (web_search, fetch_url, browser, MCP
+ * connectors): the same, with at most OUTSIDE_ATTEMPTS attempts, 2, 4, 8, 16 s apart (or
+ * after the service's Retry-After). Each attempt the service fails counts on the user's
+ * breaker for the tool, which ends the step when it opens (src/activities/steps.ts); a
+ * service down for good fails the step within a minute instead of 4 hours of retries. The
+ * cap counts every attempt, so an outage of our own infrastructure longer than those
+ * 30 s fails such a step too (its run's supervisor, or the run's failure, says so).
+ */
+export const OUTSIDE_ATTEMPTS = 5;
+const OUTSIDE_TOOL = {
+  ...TOOL,
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '16 seconds', maximumAttempts: OUTSIDE_ATTEMPTS },
+} as const;
+const OUTSIDE_TOOLS: ReadonlySet<string> = new Set(['web_search', 'fetch_url', 'browser', 'mcp']);
+
 /** Short calls as activities (histories recorded before local short calls replay down this path). */
 export const acts = proxyActivities<Activities>(SHORT);
 /**
@@ -52,8 +68,8 @@ export const localActs = proxyLocalActivities<Activities>({ ...SHORT, localRetry
 export type ShortCalls = typeof acts;
 /** An LLM call (plan, supervise) summarised as `summary`. */
 export const llmCall = (summary: string) => proxyActivities<Activities>({ ...LLM, summary });
-/** A tool step summarised as `summary`. */
-export const toolStep = (summary: string) => proxyActivities<Activities>({ ...TOOL, summary });
+/** A step of `tool` summarised as `summary` (its options by the tool: outside services' attempts are capped). */
+export const toolStep = (summary: string, tool?: string) => proxyActivities<Activities>({ ...(tool !== undefined && OUTSIDE_TOOLS.has(tool) ? OUTSIDE_TOOL : TOOL), summary });
 
 /**
  * The proxy `p` whose calls carry `epoch` in their input (when there is one): a reset

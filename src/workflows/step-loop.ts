@@ -54,7 +54,7 @@ export async function runSteps(run: RunContext, gates: Gates, planner: Planner):
     s.stepsThisExecution += 1;
     s.state.currentStep = planIndex;
     const stepInput = { runId: input.runId, userId: input.userId, index: exec, planIndex, workspaceId: input.workspaceId, step };
-    const activity = run.proxy(toolStep(`step ${exec}: ${toolLabel(step)}`));
+    const activity = run.proxy(toolStep(`step ${exec}: ${toolLabel(step)}`, step.tool));
     const result = noteRecordEpoch(s.state, await gates.payStep(exec, step, { run: () => activity.runStep(stepInput), runPaid: (pay) => activity.runPaidStep({ ...stepInput, pay }) }));
     s.state.steps = [...s.state.steps.slice(-(RECENT_STEPS - 1)), result];
     if (result.ok) s.state.completedSteps += 1;

@@ -5,11 +5,14 @@
  * and/or the page's text into the workspace. What the page says is untrusted: capped, and
  * kept as data. A page whose navigation the guard refused (a private address, a redirect
  * to one) fails the step for good with the rule; subresources the guard refused are
- * listed, not fatal. The URL named directly is checked before any browser starts.
+ * listed, not fatal. The URL named directly is checked before any browser starts. A
+ * refusal is the model's input, not an outage: it is not held against the tool's breaker;
+ * a page whose site could not be reached (`net::ERR_…`) is (`PageUnavailable`, retried).
  */
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { writeFile } from './files.ts';
+import { isPageNetworkError, OUTSIDE_FAILURES, outsideFailure } from './outside.ts';
 import type { Workspace, WriteOptions } from './files.ts';
 import { checkTarget, EgressRefused } from '../../infra/egress.ts';
 import { VIEWPORT } from '../../sandbox/browse.ts';
@@ -40,11 +43,18 @@ export async function browse(deps: ActivityDeps, ws: Workspace, index: number, s
     throw err;
   }
   const files = { screenshot: step.screenshot, text: step.text ? (typeof step.text === 'string' ? step.text : textPath(index)) : undefined };
-  const r = await host.browse({
-    page: { url: step.url, screenshot: step.screenshot !== undefined, text: files.text !== undefined, timeoutMs: cfg.timeoutMs },
-    egress: deps.tools.fetch, maxPageBytes: cfg.pageMaxBytes, files,
-    step: { runId: ws.runId, userId: ws.userId, index, workspacePrefix: s3Keys.workspaceFiles(ws.userId, ws.workspaceId) },
-  }, signal);
+  let r;
+  try {
+    r = await host.browse({
+      page: { url: step.url, screenshot: step.screenshot !== undefined, text: files.text !== undefined, timeoutMs: cfg.timeoutMs },
+      egress: deps.tools.fetch, maxPageBytes: cfg.pageMaxBytes, files,
+      step: { runId: ws.runId, userId: ws.userId, index, workspacePrefix: s3Keys.workspaceFiles(ws.userId, ws.workspaceId) },
+    }, signal);
+  } catch (err) {
+    // Anything else (the browser would not start, its jail or pod failed) is ours, retried uncounted.
+    if (signal.aborted || !isPageNetworkError(err)) throw err;
+    throw outsideFailure(OUTSIDE_FAILURES.pageUnavailable, `browser: ${step.url.slice(0, 200)} could not be loaded: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`);
+  }
   if (r.refusedNavigation) throw nonRetryable(FAILURE_TYPES.fetchRefused, `browser: ${r.refusedNavigation}`, { url: step.url });
   // A pod saved its files itself; here the worker saves what the page gave.
   const saved = new Map((r.saved ?? []).map((f) => [f.path, f.bytes]));

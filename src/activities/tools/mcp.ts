@@ -5,12 +5,14 @@
  * it (mcp/NNN-1.png, …). A tool that ran and failed (`isError`) fails the step with its
  * words; a refused call (no such tool, arguments its schema rejects, credentials refused)
  * fails for good (`McpRejected`); transport trouble (a server that did not start or
- * answer, a timeout) is thrown for Temporal to retry. What a server says is untrusted.
+ * answer) is thrown for Temporal to retry. A `tools/call` that timed out is not retried: it
+ * may have run on the server, and a non-idempotent tool must not run twice. Both count on
+ * the tool's breaker. What a server says is untrusted.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { writeFile } from './files.ts';
+import { mcpCallMayHaveRun, outsideFailure } from './outside.ts';
 import type { Workspace, WriteOptions } from './files.ts';
 import { McpRejected, McpUnavailable } from '../../infra/mcp/index.ts';
 import { s3Keys } from '../../shared/names.ts';
@@ -44,7 +46,10 @@ export async function callMcp(deps: ActivityDeps, ws: Workspace, index: number, 
     });
   } catch (err) {
     if (err instanceof McpRejected) throw nonRetryable(FAILURE_TYPES.mcpRejected, `${label}: ${err.message}`, { server: step.server, tool: step.name });
-    if (err instanceof McpUnavailable) throw ApplicationFailure.create({ type: FAILURE_TYPES.mcpUnavailable, message: `${label}: ${err.message}` });
+    if (err instanceof McpUnavailable && mcpCallMayHaveRun(err)) {
+      throw outsideFailure(FAILURE_TYPES.mcpUnavailable, `${label}: ${err.message}; the call may have run on the server, so it is not made again`, { nonRetryable: true });
+    }
+    if (err instanceof McpUnavailable) throw outsideFailure(FAILURE_TYPES.mcpUnavailable, `${label}: ${err.message}`);
     throw err;
   }
   const saved: string[] = [];

@@ -1,0 +1,42 @@
+/**
+ * Failures of the outside services a tool calls (Brave Search, a fetched site, a page the
+ * browser opens, an MCP server), told apart from our own infrastructure's (S3, Redis, the
+ * database, the apiserver, a worker going away), which stay plain errors. Each attempt that
+ * fails with one counts one failure on the user's breaker for the tool (../steps.ts), and
+ * the workflow caps those tools' attempts (src/workflows/proxies.ts), so a service that is
+ * down ends its steps within minutes and opens the breaker instead of being retried for hours.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { FAILURE_TYPES } from '../errors.ts';
+
+/** The outside services' failure types (web_search's and MCP's are older, in ../errors.ts). */
+export const OUTSIDE_FAILURES = {
+  /** fetch_url's site answered 5xx or 429, or could not be reached or read in time: retried. */
+  fetchUnavailable: 'FetchUnavailable',
+  /** browser's page could not be loaded (a network error of Chromium's, `net::ERR_…`): retried. */
+  pageUnavailable: 'PageUnavailable',
+} as const;
+
+const TYPES: ReadonlySet<string> = new Set([FAILURE_TYPES.searchUnavailable, FAILURE_TYPES.mcpUnavailable, ...Object.values(OUTSIDE_FAILURES)]);
+
+/** An attempt failed by the outside service: retried unless `nonRetryable`, after `nextRetryDelayMs` when the service said. */
+export function outsideFailure(type: string, message: string, opts: { nonRetryable?: boolean; nextRetryDelayMs?: number } = {}): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: opts.nonRetryable ?? false, nextRetryDelay: opts.nextRetryDelayMs });
+}
+
+/** Whether `err` is an outside service's failure (not ours, not a refusal of the step's input). */
+export function isOutsideFailure(err: unknown): err is ApplicationFailure {
+  return err instanceof ApplicationFailure && typeof err.type === 'string' && TYPES.has(err.type);
+}
+
+/** A Chromium network error (`net::ERR_CONNECTION_REFUSED`, …): the page's site, not our browser, failed. */
+export const isPageNetworkError = (err: unknown): boolean => err instanceof Error && /\bnet::ERR_[A-Z_]+/.test(err.message);
+
+/**
+ * Whether an MCP failure came after `tools/call` was sent and before it was answered (it
+ * timed out): the tool may have run on the server, so calling it again could run a
+ * non-idempotent tool (create_issue) twice. The message is the one mark that crosses a
+ * tool pod's report too (src/infra/mcp/errors.ts writes it); a connect or listing that
+ * timed out, or a connection refused, never sent the call and is worth another attempt.
+ */
+export const mcpCallMayHaveRun = (err: Error): boolean => /\btools\/call \S+ timed out\b/.test(err.message);
