@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const BIN = fileURLToPath(new URL('../../bin/agentrun.js', import.meta.url));
 
 export interface CliDone { code: number | null; stdout: string; stderr: string }
-export interface Cli { done: Promise<CliDone>; write(text: string): void; output(): string }
+export interface Cli { done: Promise<CliDone>; write(text: string): void; output(): string; stdout(): string }
 export interface CliEvent { id: string | null; event: string; data: Record<string, unknown> }
 
 /** `agentrun …args` with `env` over the test's own (no colour settings); `tty` runs it in a pseudo-terminal 200 columns wide. */
@@ -30,11 +30,11 @@ export function runCli(args: string[], env: Record<string, string>, opts: { tty?
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
   const done = new Promise<CliDone>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-  return { done, write: (text) => child.stdin!.write(text), output: () => stdout + stderr };
+  return { done, write: (text) => child.stdin!.write(text), output: () => stdout + stderr, stdout: () => stdout };
 }
 
-/** The events of `--json` output (one per line). */
-export const ndjson = (out: string): CliEvent[] => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as CliEvent);
+/** The events of `--json` output (one per line; a line still being written is left out). */
+export const ndjson = (out: string): CliEvent[] => out.split('\n').slice(0, -1).filter(Boolean).map((l) => JSON.parse(l) as CliEvent);
 
 /** The run's stdout lines among the events. */
 export const stdoutLines = (events: CliEvent[]): string[] =>
