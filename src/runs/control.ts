@@ -16,8 +16,23 @@ import { approveSignal, messageSignal, pauseSignal, resumeSignal, searchAttribut
 import type { ApproveSignal } from '../workflows/definitions.ts';
 
 /**
+ * Extra credits sent with an answer to a wait that is not for budget (a plan to approve, a
+ * question): only a budget wait adds them to the run's reservation (src/workflows/gates.ts),
+ * any other would take them and ignore them. Answered like NotAwaitingApproval (409), with a
+ * code of its own: the run is not waiting for the approval the credits are for.
+ */
+export class ExtraCreditsNotApplicable extends NotAwaitingApproval {
+  override readonly code = 'extra_credits_not_applicable';
+  constructor(runId: string, waitingFor: string) {
+    super(runId, 'awaiting_approval');
+    this.message = `extraCredits apply when run ${runId} waits for budget; it waits for ${waitingFor === 'question' ? 'an answer to its question' : 'approval of its plan'} (answer without extraCredits)`;
+  }
+}
+
+/**
  * Sends `action` to run `id` of the actor. A run that has ended is RunClosed, a seed-flow
- * run not started yet RunNotStarted, an approval to a run not waiting for one NotAwaitingApproval.
+ * run not started yet RunNotStarted, an approval to a run not waiting for one
+ * NotAwaitingApproval, extra credits for a wait that is not for budget ExtraCreditsNotApplicable.
  */
 export async function controlRun(deps: RunsDeps, actor: Actor, id: string, action: ControlAction, payload?: ApproveSignal | { text: string }): Promise<{ id: string; status: RunStatus }> {
   const userId = actor.id;
@@ -31,6 +46,8 @@ export async function controlRun(deps: RunsDeps, actor: Actor, id: string, actio
   if (current && TERMINAL_STATUSES.has(current.status)) throw new RunClosed(id, current.status, 'control');
   if (action === 'approve' && current && current.status !== 'awaiting_approval') throw new NotAwaitingApproval(id, current.status);
   const approval = action === 'approve' ? payload as ApproveSignal : undefined;
+  const waitingFor = current?.waitingFor?.kind;
+  if (approval?.extraCredits && waitingFor && waitingFor !== 'budget') throw new ExtraCreditsNotApplicable(id, waitingFor);
   const text = action === 'message' ? (payload as { text: string }).text : undefined;
   await recordControl(deps, id, userId, actor, approval?.approved === false ? 'reject' : action, {
     ...(approval ? { comment: approval.comment, extraCredits: approval.extraCredits, waitingFor: current?.waitingFor } : {}),

@@ -6,6 +6,7 @@
  * the same client as the CLI (src/client).
  */
 import { ApiClient, ApiError } from '../client/api.ts';
+import type { Account } from '../client/api.ts';
 import { h, notice, replace } from './dom.ts';
 import type { Page, PageConfig } from './page.ts';
 import { showRun } from './run-view.ts';
@@ -25,6 +26,13 @@ async function start(): Promise<void> {
     location.hash = '#/';
     void route();
   });
+
+  /** The header: who is signed in, their balance, and the tools whose breakers are open. */
+  const showAccount = (me: Account) => {
+    const open = (me.breakers ?? []).filter((b) => b.open).map((b) => `${b.tool} unavailable until ${new Date(b.openUntil ?? 0).toLocaleTimeString()}`);
+    document.getElementById('account')!.textContent = [`${me.userId} · ${me.balance.available} credits`, ...open].join(' · ');
+  };
+  const refreshAccount = () => { void client.me().then(showAccount, () => undefined); };
 
   const signIn = (why?: string) => {
     view?.abort();
@@ -51,14 +59,13 @@ async function start(): Promise<void> {
     try {
       const me = await client.me();
       signOut.hidden = config.authMode === 'none';
-      const open = (me.breakers ?? []).filter((b) => b.open).map((b) => `${b.tool} unavailable until ${new Date(b.openUntil ?? 0).toLocaleTimeString()}`);
-      document.getElementById('account')!.textContent = [`${me.userId} · ${me.balance.available} credits`, ...open].join(' · ');
+      showAccount(me);
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return signIn(sessionStorage.getItem(TOKEN_KEY) ? `Signed out: ${err.message}` : undefined);
       notice(`The API does not answer: ${(err as Error).message}`);
       return;
     }
-    const page: Page = { client, config, main, signal: view.signal };
+    const page: Page = { client, config, main, signal: view.signal, refreshAccount };
     const run = /^#\/runs\/(run_[0-9a-z]{26})$/.exec(location.hash);
     if (run) await showRun(page, run[1]!);
     else await showRuns(page);

@@ -1,9 +1,11 @@
 /**
- * A run's page: status and credits, the step timeline, the live log (./log-view.ts), the
- * controls (approve or reject with a comment and extra credits, pause, resume, cancel, a
- * message), the workspace's files with downloads, and a link to the run in the Temporal
- * Web UI. Its events are followed with the CLI's follow (src/client/follow.ts): fetch with
- * the Authorization header, resumed with Last-Event-ID across reconnects and API restarts.
+ * A run's page: status and usage (credits used, tokens, the budget reserved and what is left
+ * of it, from the run's `usage` events and its holds), the step timeline, the live log
+ * (./log-view.ts), the controls (approve or reject with a comment, plus extra credits at a
+ * budget wait, the only wait that adds them; pause, resume, cancel, a message), the
+ * workspace's files with downloads, and a link to the run in the Temporal Web UI. Its events
+ * are followed with the CLI's follow (src/client/follow.ts): fetch with the Authorization
+ * header, resumed with Last-Event-ID across reconnects and API restarts.
  */
 import { ApiError } from '../client/api.ts';
 import type { RunView } from '../client/api.ts';
@@ -32,6 +34,22 @@ export async function showRun(page: Page, id: string): Promise<void> {
   };
   const status = h('span', { id: 'run-status' });
   const credits = h('span', { id: 'run-credits' }, '0');
+  const tokens = h('span', { id: 'run-tokens' }, '0');
+  const reserved = h('span', { id: 'run-reserved' }, '–');
+  const left = h('span', { id: 'run-left' }, '–');
+  const usage = { charged: 0, reserved: undefined as number | undefined, tokens: 0 };
+  const showUsage = () => {
+    credits.textContent = String(usage.charged);
+    tokens.textContent = String(usage.tokens);
+    reserved.textContent = usage.reserved === undefined ? '–' : String(usage.reserved);
+    left.textContent = usage.reserved === undefined ? '–' : String(usage.reserved - usage.charged);
+  };
+  /** The run's figures as an event reports them (a hold's log line or a usage event). */
+  const fromEvent = (d: Record<string, unknown>) => {
+    if (typeof d.runCharged === 'number') usage.charged = d.runCharged;
+    if (typeof d.runReserved === 'number') usage.reserved = d.runReserved;
+    showUsage();
+  };
   const steps = h('ol', { class: 'steps', id: 'steps', 'aria-label': 'Steps' });
   const log = new LogView();
   const files = h('tbody', { id: 'files' });
@@ -39,12 +57,14 @@ export async function showRun(page: Page, id: string): Promise<void> {
 
   const comment = h('textarea', { id: 'approval-comment', rows: 2, 'aria-label': 'Comment' });
   const extra = h('input', { type: 'number', id: 'extra-credits', min: 1, step: 1, 'aria-label': 'Extra credits' });
+  // Only a budget wait adds extra credits to the run (the API refuses them at any other).
+  const extraField = h('div', { id: 'extra-credits-field', hidden: true }, h('label', { for: 'extra-credits' }, 'Extra credits (empty: one more reservation)'), extra);
   const decide = (approved: boolean) => act(approved ? 'approve' : 'reject', () => client.control(id, 'approve', {
-    approved, comment: comment.value || undefined, extraCredits: extra.value ? Number(extra.value) : undefined,
+    approved, comment: comment.value || undefined, extraCredits: !extraField.hidden && extra.value ? Number(extra.value) : undefined,
   }));
   const approvalDetail = h('p', { id: 'approval-detail' });
   const approvalBox = h('fieldset', { id: 'approval-box', hidden: true }, h('legend', {}, 'Waiting for you'), approvalDetail,
-    h('label', { for: 'approval-comment' }, 'Comment'), comment, h('label', { for: 'extra-credits' }, 'Extra credits'), extra,
+    h('label', { for: 'approval-comment' }, 'Comment'), comment, extraField,
     h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', id: 'approve', onclick: decide(true) }, 'Approve'),
       h('button', { type: 'button', id: 'reject', onclick: decide(false) }, 'Reject')));
   const message = h('input', { id: 'message', size: 50, 'aria-label': 'Message for the run' });
@@ -54,9 +74,10 @@ export async function showRun(page: Page, id: string): Promise<void> {
     act('message', () => client.control(id, 'messages', { text: message.value }).then(() => { message.value = ''; }))();
   });
 
-  const setStatus = (s: string) => {
+  const setStatus = (s: string, waitingFor?: string) => {
     replace(status, statusBadge(s));
     approvalBox.hidden = s !== 'awaiting_approval';
+    extraField.hidden = s !== 'awaiting_approval' || waitingFor !== 'budget';
   };
   const stepLine = (index: number, tool: string) => {
     let li = steps.querySelector<HTMLLIElement>(`li[data-index="${index}"]`);
@@ -85,12 +106,14 @@ export async function showRun(page: Page, id: string): Promise<void> {
   }
   planned = run.plan?.steps.length ?? 0;
   setStatus(run.status);
-  credits.textContent = String(run.usage.credits);
+  usage.charged = run.usage.credits;
+  showUsage();
   const ui = page.config.temporalUiUrl;
   replace(page.main,
     h('p', {}, h('a', { href: '#/' }, '← All runs')),
     h('h1', {}, id),
-    h('p', { class: 'row' }, status, h('span', {}, 'credits used: ', credits),
+    h('p', { class: 'row', id: 'run-usage' }, status, h('span', {}, 'credits used: ', credits), h('span', {}, 'tokens: ', tokens),
+      h('span', {}, 'budget: ', reserved, ' reserved, ', left, ' left'),
       ui ? h('a', { id: 'temporal-link', href: `${ui}/namespaces/${encodeURIComponent(page.config.namespace)}/workflows/${id}`, target: '_blank', rel: 'noopener' }, 'Open in the Temporal Web UI') : null),
     approvalBox,
     h('div', { class: 'row' },
@@ -107,7 +130,7 @@ export async function showRun(page: Page, id: string): Promise<void> {
   const onEvent = (event: string, d: Record<string, unknown>) => {
     switch (event) {
       case 'status': {
-        setStatus(str(d.status));
+        setStatus(str(d.status), (d.waitingFor as { kind?: string } | undefined)?.kind);
         const plan = d.plan as { steps?: string[] } | undefined;
         if (plan?.steps) {
           planned = plan.steps.length;
@@ -130,12 +153,14 @@ export async function showRun(page: Page, id: string): Promise<void> {
         return;
       }
       case 'log':
+        if (d.stream === 'credits') fromEvent(d);
         if (d.stream === 'browser') log.append(browserLogLines(d).join('\n'), 'meta');
         else if (typeof d.text === 'string') log.append(d.stream === 'credits' ? `$ ${d.text}` : d.text, d.stream === 'stderr' ? 'stderr' : d.stream === 'stdout' || d.stream === 'file' ? 'stdout' : 'meta');
         else if (d.stream === 'supervisor') log.append(`supervisor: ${str(d.decision)}${d.reason ? `: ${str(d.reason)}` : ''}`, 'meta');
         return;
       case 'usage':
-        if (typeof d.runCharged === 'number') credits.textContent = String(d.runCharged);
+        if (typeof d.tokens === 'number') usage.tokens += d.tokens;
+        fromEvent(d);
         return;
       case 'approval':
         if (d.approved === undefined) approvalDetail.textContent = d.kind === 'question' ? `The run asks: ${str(d.question)} (answer with a message)` : `${str(d.kind)}: ${str(d.detail ?? '')}`;
@@ -144,7 +169,8 @@ export async function showRun(page: Page, id: string): Promise<void> {
       case 'end':
         setStatus(str(d.status));
         log.append(`end: ${str(d.status)}${d.error ? ` — ${str((d.error as { message?: string }).message)}` : ''}`, 'meta');
-        void client.getRun(id).then((r) => { credits.textContent = String(r.usage.credits); }, () => undefined);
+        void client.getRun(id).then((r) => { usage.charged = r.usage.credits; showUsage(); }, () => undefined);
+        page.refreshAccount();
         void loadFiles().catch(() => undefined);
         return;
       case 'reset':

@@ -8,132 +8,80 @@
  * their summaries. One screenshot per scenario goes to .data/test-artifacts/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import type { Browser, Page } from 'playwright-core';
-import { freeLoopbackPort } from '../../src/infra/free-port.ts';
-import { mintToken } from '../helpers/auth.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
-import type { Clients, Proc } from '../helpers/stack.ts';
+import { startApi, stop, waitUntil } from '../helpers/stack.ts';
+import { browserSkip, LOOP, logText, runStatus, shot, startFromForm as start, WebHarness } from '../helpers/web-page.ts';
 
-const ARTIFACTS = fileURLToPath(new URL('../../.data/test-artifacts/', import.meta.url));
-const CHROMIUM = process.env.AGENTRUN_CHROMIUM ?? '/usr/bin/chromium';
-const LOOP = (n: number, word: string) => `shell sh -c "i=1; while [ $i -le ${n} ]; do echo ${word}-$i; i=$((i+1)); sleep 0.05; done"`;
-
-describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: ./dev install installs Debian's chromium` }, () => {
-  let c: Clients;
-  let worker: Proc | undefined;
-  let api: (Proc & { url: string }) | undefined;
-  let env: Record<string, string>;
-  let browser: Browser;
-  let user: string;
-  let token: string;
-  const requests: string[] = [];
-
-  /** A signed-in page: the token typed into the sign-in form, as a person would. */
-  const signedIn = async (): Promise<Page> => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(`${api!.url}/`);
-    await page.fill('#token', token);
-    await page.click('#sign-in button[type=submit]');
-    await page.waitForSelector('#start-form');
-    return page;
-  };
-  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `web-${name}.png`), fullPage: true });
-  const start = async (page: Page, prompt: string, approval = false): Promise<string> => {
-    await page.fill('#prompt', prompt);
-    if (approval) await page.check('#require-approval');
-    await page.click('#start');
-    await page.waitForURL(/#\/runs\/run_\w+$/);
-    return /#\/runs\/(run_\w+)$/.exec(page.url())![1]!;
-  };
-  const runStatus = (page: Page, status: string, timeout = 60_000) => page.waitForSelector(`#run-status [data-status="${status}"]`, { timeout });
-  const logText = async (page: Page) => {
-    const download = page.waitForEvent('download');
-    await page.click('#download-log');
-    return readFileSync(await (await download).path(), 'utf8');
-  };
+describe('the web page in Chromium', { skip: browserSkip() }, () => {
+  const w = new WebHarness();
 
   before(async () => {
-    mkdirSync(ARTIFACTS, { recursive: true });
-    c = await connectClients();
-    user = await newUser(c, 100_000, 'web');
-    env = {
-      ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('web'), SSE_HEARTBEAT_MS: '300', API_PORT: String(await freeLoopbackPort()),
-      TOOL_OUTPUT_MAX_BYTES: String(1024 * 1024), // the 50,000-line run keeps all its output
-    };
-    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
-    token = await mintToken(user);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    // The 50,000-line run keeps all its output.
+    await w.start('web', 100_000, { TOOL_OUTPUT_MAX_BYTES: String(1024 * 1024) });
   });
-  after(async () => {
-    await browser?.close();
-    await Promise.all([stop(api), stop(worker)]);
-    await c?.close();
-  });
+  after(() => w.close());
 
   it('asks for a token, refuses a bad one, and never puts the token into a URL; the page has its own strict CSP, the API keeps default-src none', async () => {
-    const page = await browser.newPage();
-    page.on('request', (r) => requests.push(r.url()));
-    const violations: string[] = [];
-    page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
-    const res = await page.goto(`${api!.url}/`);
+    const page = await w.newPage();
+    const res = await page.goto(`${w.api!.url}/`);
     const csp = res!.headers()['content-security-policy']!;
     assert.match(csp, /script-src 'self'/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
-    assert.match((await fetch(`${api!.url}/healthz`)).headers.get('content-security-policy')!, /^default-src 'none'/);
+    assert.match((await fetch(`${w.api!.url}/healthz`)).headers.get('content-security-policy')!, /^default-src 'none'/);
     assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script');
+    // An inline script slipped into the page does not run, and the watch every test ends with sees the violation.
+    await page.evaluate(() => { const s = document.createElement('script'); s.textContent = 'document.body.dataset.injected = "ran"'; document.body.append(s); });
+    await waitUntil('the CSP violation reported', () => w.violations.length > 0);
+    assert.equal(await page.evaluate(() => document.body.dataset.injected), undefined, 'the inline script did not run');
+    w.violations.length = 0;
     await page.fill('#token', 'not-a-token');
     await page.click('#sign-in button[type=submit]');
     await page.waitForSelector('#sign-in .bad');
-    await page.fill('#token', token);
+    await page.fill('#token', w.token);
     await page.click('#sign-in button[type=submit]');
     await page.waitForSelector('#start-form');
-    assert.match(await page.locator('#account').innerText(), new RegExp(user));
+    assert.match(await page.locator('#account').innerText(), new RegExp(w.user));
     await shot(page, 'signed-in');
-    assert.deepEqual(violations, []);
-    await page.close();
+    await w.done(page);
   });
 
   it('asks for nothing when the API runs with AUTH_MODE=none', async () => {
-    const open = await startApi({ ...env, API_PORT: '0', AUTH_MODE: 'none', AUTH_JWT_SECRET: '', DEFAULT_USER_ID: user });
+    const open = await startApi({ ...w.env, API_PORT: '0', AUTH_MODE: 'none', AUTH_JWT_SECRET: '', DEFAULT_USER_ID: w.user });
     try {
-      const page = await browser.newPage();
+      const page = await w.newPage();
       await page.goto(`${open.url}/`);
       await page.waitForSelector('#start-form');
       assert.equal(await page.locator('#sign-in').count(), 0);
       assert.equal(await page.locator('#sign-out').isHidden(), true);
-      assert.match(await page.locator('#account').innerText(), new RegExp(user));
+      assert.match(await page.locator('#account').innerText(), new RegExp(w.user));
       await shot(page, 'auth-none');
-      await page.close();
+      await w.done(page);
     } finally {
       await stop(open);
     }
   });
 
   it('names the caller\'s open tool breakers in its header', async () => {
-    const field = `${user}:shell`;
-    await c.redis.hset('work:backoff', field, JSON.stringify({ failures: 5, opens: 1, openUntil: Date.now() + 600_000 }));
+    const field = `${w.user}:shell`;
+    await w.c.redis.hset('work:backoff', field, JSON.stringify({ failures: 5, opens: 1, openUntil: Date.now() + 600_000 }));
     try {
-      const page = await signedIn();
+      const page = await w.signedIn();
       assert.match(await page.locator('#account').innerText(), /shell unavailable until/);
-      await page.close();
+      await shot(page, 'breaker-open');
+      await w.done(page);
     } finally {
-      await c.redis.hdel('work:backoff', field);
+      await w.c.redis.hdel('work:backoff', field);
     }
   });
 
   it('starts a run from the form and shows its steps, log lines and files as they come; a file downloads', async () => {
-    const page = await signedIn();
+    const page = await w.signedIn();
     const id = await start(page, `write_file notes/hello.txt Hello from the page\n${LOOP(20, 'line')}\nread_file notes/hello.txt`);
     await page.waitForSelector('.log-line:text("line-5")');
     await runStatus(page, 'completed');
     assert.match(await page.locator('#steps').innerText(), /✔ step 3\/3 read_file/);
-    assert.equal(await page.locator('#temporal-link').getAttribute('href'), `${env.TEMPORAL_UI_URL}/namespaces/default/workflows/${id}`);
+    assert.equal(await page.locator('#temporal-link').getAttribute('href'), `${w.env.TEMPORAL_UI_URL}/namespaces/default/workflows/${id}`);
     const log = await logText(page);
     assert.deepEqual(log.split('\n').filter((l) => /^line-\d+$/.test(l)), Array.from({ length: 20 }, (_, i) => `line-${i + 1}`));
     await page.waitForSelector('#files tr[data-path="notes/hello.txt"]');
@@ -142,35 +90,35 @@ describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     assert.equal(readFileSync(await (await download).path(), 'utf8'), 'Hello from the page');
     assert.equal((await download).suggestedFilename(), 'hello.txt');
     await shot(page, 'run-completed');
-    await page.goto(`${api!.url}/#/`);
+    await page.goto(`${w.api!.url}/#/`);
     await page.waitForSelector(`#runs tr[data-run="${id}"] [data-status="completed"]`);
     await shot(page, 'run-list');
-    await page.close();
+    await w.done(page);
   });
 
-  it('an approval answered from the page with a comment and extra credits; a cancel from the page', async () => {
-    const page = await signedIn();
+  it('a plan approval answered from the page with a comment (no extra-credits field: they apply to budget waits); a cancel from the page', async () => {
+    const page = await w.signedIn();
     const id = await start(page, 'write_file approved.txt yes', true);
     await page.waitForSelector('#approval-box:not([hidden])');
     await shot(page, 'awaiting-approval');
+    assert.equal(await page.locator('#extra-credits').isVisible(), false, 'extra credits are asked only at a budget wait');
     await page.fill('#approval-comment', 'looks right');
-    await page.fill('#extra-credits', '5');
     await page.click('#approve');
     await runStatus(page, 'completed');
-    const audit = await c.store.listAudit(id);
+    const audit = await w.c.store.listAudit(id);
     assert.ok(audit.some((a) => a.action === 'approve' && a.detail.comment === 'looks right'), JSON.stringify(audit));
-    await page.goto(`${api!.url}/#/`);
+    await page.goto(`${w.api!.url}/#/`);
     await page.waitForSelector('#start-form');
     await start(page, 'shell sleep 30');
     await page.waitForSelector('#steps li.running');
     await page.click('#cancel');
     await runStatus(page, 'cancelled');
     await shot(page, 'cancelled');
-    await page.close();
+    await w.done(page);
   });
 
   it('the start form and the approve button work from the keyboard alone', async () => {
-    const page = await signedIn();
+    const page = await w.signedIn();
     const tabTo = async (id: string) => {
       const seen: string[] = [];
       for (let i = 0; i < 25; i += 1) {
@@ -193,24 +141,24 @@ describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     await shot(page, 'keyboard-approve');
     await page.keyboard.press('Enter');
     await runStatus(page, 'completed');
-    await page.close();
+    await w.done(page);
   });
 
   it('follows a run across an API restart with every line once, in order', async () => {
-    const page = await signedIn();
+    const page = await w.signedIn();
     await start(page, LOOP(80, 'tick'));
     await page.waitForSelector('.log-line:text("tick-10")');
-    await stop(api, 'SIGKILL');
-    api = await startApi(env);
+    await stop(w.api, 'SIGKILL');
+    w.api = await startApi(w.env);
     await runStatus(page, 'completed');
     const ticks = (await logText(page)).split('\n').filter((l) => /^tick-\d+$/.test(l));
     assert.deepEqual(ticks, Array.from({ length: 80 }, (_, i) => `tick-${i + 1}`));
     await shot(page, 'after-api-restart');
-    await page.close();
+    await w.done(page);
   });
 
   it('holds 50,000 log lines with a few dozen rows in the DOM, and scrolls to any of them', async () => {
-    const page = await signedIn();
+    const page = await w.signedIn();
     await start(page, 'shell seq 1 50000');
     await runStatus(page, 'completed', 120_000);
     await waitUntil('all lines', async () => Number(await page.locator('#log').getAttribute('data-count')) >= 50_000, 60_000);
@@ -219,21 +167,22 @@ describe('the web page in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
     await page.locator('#log').evaluate((el) => { el.scrollTop = el.scrollHeight / 2; });
     await page.waitForSelector('.log-line:text-is("25000")');
     await shot(page, 'fifty-thousand-lines');
-    await page.close();
+    await w.done(page);
   });
 
   it('the Temporal Web UI finds a run by AgentStatus and UserId and shows its activities\' summaries', async () => {
-    const [id] = (await c.store.listRuns(user, { statuses: ['completed'], limit: 1 })).map((r) => r.id);
+    const [id] = (await w.c.store.listRuns(w.user, { statuses: ['completed'], limit: 1 })).map((r) => r.id);
     assert.ok(id);
-    const ui = env.TEMPORAL_UI_URL!;
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`AgentStatus="completed" AND UserId="${user}"`)}`);
+    const ui = w.env.TEMPORAL_UI_URL!;
+    // The Temporal UI's own page (its CSP is not ours to watch).
+    const page = await w.browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`AgentStatus="completed" AND UserId="${w.user}"`)}`);
     await page.waitForSelector(`text=${id}`, { timeout: 30_000 });
     await shot(page, 'temporal-ui-search');
     await page.goto(`${ui}/namespaces/default/workflows/${id}`);
     await page.waitForSelector('text=/step 0: \\w+/', { timeout: 30_000 });
     await shot(page, 'temporal-ui-run');
     await page.close();
-    assert.ok(!requests.some((u) => u.includes(token)), 'the token never appears in a URL');
+    assert.ok(!w.requests.some((u) => u.includes(w.token)), 'the token never appears in a URL');
   });
 });

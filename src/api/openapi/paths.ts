@@ -17,6 +17,9 @@ export interface OpenApiOptions {
   queue?: boolean;
 }
 
+/** approve's own 409s: not waiting, and extra credits for a wait that is not for budget (only a budget wait adds them). */
+const APPROVE_409 = '; approve: `not_awaiting_approval`, and `extra_credits_not_applicable` for `extraCredits` when the run waits for approval of its plan or an answer rather than for budget';
+
 /** Every path of the document as createApp mounts them with these options. */
 export function apiPaths(opts: OpenApiOptions): Record<string, JsonObject> {
   const runPaths: Record<string, JsonObject> = {
@@ -58,7 +61,8 @@ export function apiPaths(opts: OpenApiOptions): Record<string, JsonObject> {
     ] as const).map(([path, id, summary, body]) => [`/v1/runs/{id}/${path}`, {
       parameters: [RUN_ID_PARAM],
       post: operation({
-        id, tag: 'runs', summary, body, description: 'A run that has ended, or a seed-flow run not started yet, is 409 (`run_closed`, `run_not_started`; approve: `not_awaiting_approval`).',
+        id, tag: 'runs', summary, body,
+        description: `A run that has ended, or a seed-flow run not started yet, is 409 (\`run_closed\`, \`run_not_started\`${id === 'approveRun' ? APPROVE_409 : ''}).`,
         ok: { 202: json(ref('ControlAccepted'), 'The control was sent to the run') }, errors: [400, 404, 409, 413, 415],
       }),
     }])),
