@@ -2,8 +2,9 @@
  * Brave Search's web search API (GET /res/v1/web/search, `X-Subscription-Token`), the
  * provider of web_search. Its answers are untrusted text: titles and snippets are
  * stripped of markup and capped, URLs kept as given. A 429 or 5xx answer or a network
- * error is `SearchUnavailable` (worth retrying, after Retry-After when given); any other
- * refusal (401 bad key, 422 bad query) is `SearchRejected`, not worth retrying.
+ * error is `SearchUnavailable` (worth retrying, after the wait Brave asks for: Retry-After,
+ * else on a 429 X-RateLimit-Reset); any other refusal (401 bad key, 422 bad query) is
+ * `SearchRejected`, not worth retrying.
  */
 import { z } from 'zod';
 
@@ -35,6 +36,29 @@ const answer = z.object({
 }).loose();
 const plain = (html: string, max: number) => html.replace(/<[^>]*>/g, '').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').slice(0, max);
 
+const list = (h: string | null) => (h ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+
+/**
+ * How long Brave asks us to wait (ms), or undefined (then Temporal's backoff): `Retry-After`
+ * in seconds or as an HTTP date, else, when `rateLimited` (a 429), Brave's
+ * `X-RateLimit-Reset` (seconds until each window's quota resets, e.g. `1, 1419704` for the
+ * per-second and the monthly window): the latest reset of the windows
+ * `X-RateLimit-Remaining` says are spent, or the shortest window's when it does not say.
+ */
+export function retryDelayMs(headers: Headers, rateLimited: boolean, now = Date.now()): number | undefined {
+  const after = headers.get('retry-after')?.trim();
+  if (after) {
+    const ms = /^\d+$/.test(after) ? Number(after) * 1000 : Date.parse(after) - now;
+    if (Number.isFinite(ms)) return ms > 0 ? ms : undefined;
+  }
+  if (!rateLimited) return undefined;
+  const resets = list(headers.get('x-ratelimit-reset'));
+  if (resets.length === 0 || resets.some((n) => !Number.isFinite(n) || n < 0)) return undefined;
+  const remaining = list(headers.get('x-ratelimit-remaining'));
+  const spent = resets.filter((_, i) => remaining[i] === 0);
+  return (spent.length ? Math.max(...spent) : resets[0]!) * 1000;
+}
+
 export async function braveSearch(cfg: SearchConfig, query: string, count: number, signal?: AbortSignal): Promise<SearchResult[]> {
   const url = new URL('/res/v1/web/search', cfg.baseUrl ?? DEFAULT_BASE);
   url.searchParams.set('q', query);
@@ -47,9 +71,9 @@ export async function braveSearch(cfg: SearchConfig, query: string, count: numbe
     throw new SearchUnavailable(`Brave Search did not answer: ${(err as Error).message}`);
   }
   if (res.status === 429 || res.status >= 500) {
-    const after = Number(res.headers.get('retry-after'));
+    const after = retryDelayMs(res.headers, res.status === 429);
     await res.body?.cancel();
-    throw new SearchUnavailable(`Brave Search answered ${res.status}`, Number.isFinite(after) && after > 0 ? after * 1000 : undefined);
+    throw new SearchUnavailable(`Brave Search answered ${res.status}${after === undefined ? '' : ` (try again in ${Math.ceil(after / 1000)} s)`}`, after);
   }
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).slice(0, 300);

@@ -2,7 +2,8 @@
  * web_search through the API and the worker against a local server that speaks Brave
  * Search's API (the real request the client makes: path, query, X-Subscription-Token;
  * Brave's response and error shapes): results to the log (markup stripped) and to
- * search/NNN.json; a 429 with Retry-After and a 500 retried; a 401 failing the step with
+ * search/NNN.json; a 429 retried no sooner than its Retry-After or X-RateLimit-Reset asked,
+ * a 500 retried; a 401 failing the step with
  * Brave's reason; and a worker without BRAVE_API_KEY refusing the tool with the reason.
  */
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQ
 import type { Clients, Proc } from '../helpers/stack.ts';
 
 const KEY = 'test-brave-key-0123456789';
+const RETRY_AFTER_S = 5;
 
 describe('web_search through the API and the worker (a local Brave Search API)', () => {
   let c: Clients;
@@ -23,17 +25,24 @@ describe('web_search through the API and the worker (a local Brave Search API)',
   let bare: Proc & { url: string };
   const calls: { q: string | null; count: string | null; token: string | undefined }[] = [];
   const tries = new Map<string, number>();
+  /** When each request for a query arrived (ms). */
+  const arrivals = new Map<string, number[]>();
   const brave = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const q = url.searchParams.get('q');
     calls.push({ q, count: url.searchParams.get('count'), token: req.headers['x-subscription-token'] as string | undefined });
     const n = (tries.get(q ?? '') ?? 0) + 1;
     tries.set(q ?? '', n);
+    arrivals.set(q ?? '', [...(arrivals.get(q ?? '') ?? []), Date.now()]);
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) => { res.writeHead(status, { 'content-type': 'application/json', ...headers }); res.end(JSON.stringify(body)); };
-    const error = (status: number, code: string, detail: string) => json(status, { type: 'ErrorResponse', error: { id: 'e1', status, code, detail, meta: {} }, time: 1 });
+    const error = (status: number, code: string, detail: string, headers: Record<string, string> = {}) => json(status, { type: 'ErrorResponse', error: { id: 'e1', status, code, detail, meta: {} }, time: 1 }, headers);
     if (url.pathname !== '/res/v1/web/search' || req.headers['x-subscription-token'] !== KEY) return error(401, 'SUBSCRIPTION_TOKEN_INVALID', 'The provided subscription token is invalid.');
     if (q === 'unauthorized please') return error(401, 'SUBSCRIPTION_TOKEN_INVALID', 'The provided subscription token is invalid.');
-    if (q === 'rate limited' && n === 1) return error(429, 'RATE_LIMITED', 'Request rate limit exceeded for plan.');
+    // Longer than any backoff Temporal would choose for a first retry, so only honouring it explains the gap.
+    if (q === 'rate limited' && n === 1) return error(429, 'RATE_LIMITED', 'Request rate limit exceeded for plan.', { 'retry-after': String(RETRY_AFTER_S) });
+    if (q === 'rate limited by window' && n === 1) {
+      return error(429, 'RATE_LIMITED', 'Request rate limit exceeded for plan.', { 'x-ratelimit-limit': '1, 15000', 'x-ratelimit-remaining': '0, 9000', 'x-ratelimit-reset': `${RETRY_AFTER_S}, 1419704` });
+    }
     if (q === 'server trouble' && n === 1) return error(500, 'INTERNAL', 'Something went wrong.');
     json(200, {
       type: 'search', query: { original: q }, mixed: { type: 'mixed', main: [] },
@@ -83,11 +92,18 @@ describe('web_search through the API and the worker (a local Brave Search API)',
     assert.deepEqual(calls.find((x) => x.q === 'durable execution'), { q: 'durable execution', count: '10', token: KEY });
   });
 
-  it('retries a 429 (after its Retry-After) and a 500', async () => {
-    for (const q of ['rate limited', 'server trouble']) {
-      const { view } = await runToEnd(api.url, `web_search ${q}`);
+  it('retries a 429 no sooner than its Retry-After (or X-RateLimit-Reset) asked, and a 500', async () => {
+    for (const q of ['rate limited', 'rate limited by window', 'server trouble']) {
+      const { id, view } = await runToEnd(api.url, `web_search ${q}`);
       assert.equal(view.status, 'completed', `${q}: ${JSON.stringify(view.error)}`);
       assert.equal(tries.get(q), 2, q);
+      if (q === 'server trouble') continue;
+      const [first, second] = arrivals.get(q)!;
+      assert.ok(second! - first! >= RETRY_AFTER_S * 1000, `${q}: the retry came ${second! - first!} ms after the 429`);
+      // The failed attempt, as Temporal recorded it (the last failure of the attempt that succeeded), carries the wait.
+      const history = await c.temporal.workflow.getHandle(id).fetchHistory();
+      const info = history.events!.map((e) => e.activityTaskStartedEventAttributes?.lastFailure?.applicationFailureInfo).find((f) => f?.type === 'SearchUnavailable');
+      assert.equal(Number(info?.nextRetryDelay?.seconds ?? -1), RETRY_AFTER_S, `${q}: ${JSON.stringify(info)}`);
     }
   });
 
