@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fromCarry, toCarry } from '../../src/workflows/state.ts';
+import { fromCarry, noteRecordEpoch, toCarry } from '../../src/workflows/state.ts';
 import type { RunInput } from '../../src/shared/run.ts';
 import { DIRECT_ACTOR } from '../../src/workflows/definitions.ts';
 
@@ -58,5 +58,18 @@ describe('AgentRun state across continue-as-new', () => {
     assert.equal(s.approvals, 0);
     assert.equal(s.waitedMs, 0);
     assert.deepEqual(s.messages, ['keep it short']);
+  });
+
+  it('notes where each epoch\'s step records begin, carries it, and keeps the epoch out of the results it shows', () => {
+    const s = fromCarry(runInput(), 0);
+    const step = (index: number, epoch?: string) => ({ index, tool: 'write_file' as const, ok: true, summary: '', durationMs: 1, ...(epoch ? { epoch } : {}) });
+    assert.deepEqual(noteRecordEpoch(s.state, step(0)), step(0));
+    assert.equal(s.state.recordEpochs, undefined, 'a run never reset notes nothing');
+    assert.deepEqual(noteRecordEpoch(s.state, step(1, 'e1')), step(1), 'the epoch stays out of the shown result');
+    noteRecordEpoch(s.state, step(2, 'e1'));
+    noteRecordEpoch(s.state, step(3));
+    noteRecordEpoch(s.state, step(4, 'e2'));
+    assert.deepEqual(s.state.recordEpochs, [[1, 'e1'], [3, null], [4, 'e2']]);
+    assert.deepEqual(fromCarry(runInput({ carry: toCarry(s) }), 0).state.recordEpochs, s.state.recordEpochs, 'carried across continue-as-new');
   });
 });
