@@ -95,12 +95,28 @@ export async function files(client: ApiClient, term: Terminal, id: string, path:
   }
   const res = await client.file(id, path);
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-  if (output === undefined || output === '-') await pipeline(body, process.stdout, { end: false });
-  else {
-    await pipeline(body, createWriteStream(output));
-    if (term.json) term.doc({ path, output, bytes: Number(res.headers.get('content-length') ?? 0) });
-    else term.note(`${path} → ${output}`);
+  const toStdout = output === undefined || output === '-';
+  if (!term.json && toStdout) return pipeline(body, process.stdout, { end: false });
+  const meta = { path, size: 0, contentType: res.headers.get('content-type') ?? 'application/octet-stream' };
+  if (toStdout) {
+    // One JSON document: the content goes in it only as text; bytes that are not UTF-8 need a file.
+    const bytes = Buffer.concat(await body.toArray() as Buffer[]);
+    let content: string;
+    try {
+      content = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new UsageError(`${path} is not UTF-8 text, so --json cannot carry it: write it to a file with -o FILE`);
+    }
+    return term.doc({ ...meta, size: bytes.length, content });
   }
+  await pipeline(body, async function* (chunks: AsyncIterable<Buffer>) {
+    for await (const chunk of chunks) {
+      meta.size += chunk.length;
+      yield chunk;
+    }
+  }, createWriteStream(output));
+  if (term.json) term.doc({ ...meta, output });
+  else term.note(`${path} → ${output}`);
 }
 
 export function showAccount(term: Terminal, a: Account): void {

@@ -85,7 +85,7 @@ export function program(exit: (code: number) => void): Command {
   }
   cli.command('message').description('a message for the run\'s supervisor (an answer to its question, or guidance)').argument('<run>').argument('<text>')
     .action((id: string, text: string) => { const { client, term } = ctx(); return done(control(client, term, id, 'messages', { text })); });
-  cli.command('files').description('the files of a run\'s workspace; with a path, that file (to stdout, or -o FILE)')
+  cli.command('files').description('the files of a run\'s workspace; with a path, that file (to stdout, or -o FILE); with --json, its path, size and type, and its content if it is UTF-8 text')
     .argument('<run>').argument('[path]').option('-o, --output <file>', 'write the file here')
     .action((id: string, path: string | undefined, o: { output?: string }) => { const { client, term } = ctx(); return done(files(client, term, id, path, o.output)); });
   cli.command('me').description('your account: credits, limits with what is used, runs going')

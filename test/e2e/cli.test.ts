@@ -117,6 +117,28 @@ describe('the agentrun CLI', () => {
     assert.equal((JSON.parse(me.stdout) as { userId: string }).userId, user);
   });
 
+  it('files RUN PATH --json: one document with the path, size, type and the text; with -o, where it went; bytes that are not UTF-8 are refused (exit 3, naming -o)', async () => {
+    const ran = await cli(['--json', 'run', 'write_file doc/note.md héllo\nshell sh -c "printf \'\\\\377\\\\376\\\\000x\' > doc/bin.dat"']).done;
+    assert.equal(ran.code, 0, ran.stderr);
+    const id = ndjson(ran.stdout)[0]!.id!;
+    const text = await cli(['--json', 'files', id, 'doc/note.md']).done;
+    assert.equal(text.code, 0, text.stderr);
+    const doc = JSON.parse(text.stdout) as { path: string; size: number; contentType: string; content: string };
+    assert.deepEqual([doc.path, doc.size, doc.content], ['doc/note.md', Buffer.byteLength('héllo'), 'héllo']);
+    assert.match(doc.contentType, /^text\//);
+    const binary = await cli(['--json', 'files', id, 'doc/bin.dat']).done;
+    assert.equal(binary.code, 3, binary.stderr);
+    assert.equal(binary.stdout, '', 'nothing on stdout');
+    assert.match((JSON.parse(binary.stderr) as { error: { code: string; message: string } }).error.message, /not UTF-8 text.* -o FILE/);
+    const out = join(home, 'bin.dat');
+    const saved = await cli(['--json', 'files', id, 'doc/bin.dat', '-o', out]).done;
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.deepEqual(readFileSync(out), Buffer.from([0xff, 0xfe, 0x00, 0x78]));
+    const meta = JSON.parse(saved.stdout) as Record<string, unknown>;
+    assert.deepEqual({ ...meta, contentType: typeof meta.contentType }, { path: 'doc/bin.dat', size: 4, contentType: 'string', output: out });
+    assert.equal((await cli(['files', id, 'doc/bin.dat']).done).stdout.length > 0, true, 'without --json the bytes go to stdout as before');
+  });
+
   it('fork: a new run after step N, followed to its end; a fork after the last step is refused (exit 4, the reason)', async () => {
     const parent = await cli(['--json', 'run', 'write_file f.txt one\nwrite_file f.txt two\nread_file f.txt']).done;
     const id = ndjson(parent.stdout)[0]!.id!;
