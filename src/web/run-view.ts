@@ -155,6 +155,8 @@ export async function showRun(page: Page, id: string): Promise<void> {
       case 'log':
         if (d.stream === 'credits') fromEvent(d);
         if (d.stream === 'browser') log.append(browserLogLines(d).join('\n'), 'meta');
+        // A control the API recorded (a message, a cancel): who did it, and the text when the event has it.
+        else if (d.stream === 'control') log.append(`${str(d.action)} by ${str(d.actor)}${typeof d.text === 'string' ? `: ${d.text}` : ''}`, 'meta');
         else if (typeof d.text === 'string') log.append(d.stream === 'credits' ? `$ ${d.text}` : d.text, d.stream === 'stderr' ? 'stderr' : d.stream === 'stdout' || d.stream === 'file' ? 'stdout' : 'meta');
         else if (d.stream === 'supervisor') log.append(`supervisor: ${str(d.decision)}${d.reason ? `: ${str(d.reason)}` : ''}`, 'meta');
         return;
@@ -163,6 +165,8 @@ export async function showRun(page: Page, id: string): Promise<void> {
         fromEvent(d);
         return;
       case 'approval':
+        // A budget wait says what the run has left (no hold was taken to report it).
+        if (d.approved === undefined && typeof d.left === 'number') left.textContent = String(d.left);
         if (d.approved === undefined) approvalDetail.textContent = d.kind === 'question' ? `The run asks: ${str(d.question)} (answer with a message)` : `${str(d.kind)}: ${str(d.detail ?? '')}`;
         else log.append(`${d.approved ? 'approved' : 'rejected'}${d.comment ? `: ${str(d.comment)}` : ''}`, 'meta');
         return;

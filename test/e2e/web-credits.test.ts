@@ -73,6 +73,7 @@ describe('credits on the web page in Chromium', { skip: browserSkip() }, () => {
     const id = await startFromForm(page, 'shell echo paid-by-extra');
     await page.waitForSelector('#approval-box:not([hidden]) #extra-credits-field:not([hidden])');
     assert.match(await page.locator('#approval-detail').innerText(), /^budget: step 0 \(shell\) needs 7 credit\(s\) up front; the run has 1 left$/);
+    assert.equal(await page.locator('#run-left').innerText(), '1');
     await shot(page, 'budget-wait');
     await page.fill('#approval-comment', 'top up');
     await page.fill('#extra-credits', '20');
