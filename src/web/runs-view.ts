@@ -1,7 +1,8 @@
 /**
  * The runs page: a form that starts a run (prompt, approval, priority, budget, an earlier
  * run's workspace) and the caller's runs, newest first, filtered by status, their
- * statuses refreshed every two seconds while the page is shown.
+ * statuses refreshed every two seconds while the page is shown (and the header's balance
+ * when one of them ends).
  */
 import { ApiError } from '../client/api.ts';
 import type { RunSummary } from '../client/api.ts';
@@ -9,6 +10,7 @@ import { h, notice, replace, statusBadge } from './dom.ts';
 import type { Page } from './page.ts';
 
 const STATUSES = ['queued', 'planning', 'awaiting_approval', 'running', 'paused', 'completed', 'failed', 'cancelled'];
+const ENDED = new Set(['completed', 'failed', 'cancelled']);
 const REFRESH_MS = 2000;
 
 function startForm(page: Page): HTMLFormElement {
@@ -49,9 +51,13 @@ export async function showRuns(page: Page): Promise<void> {
   const filter = h('select', { id: 'status-filter', 'aria-label': 'Show runs in status' }, h('option', { value: '' }, 'all'),
     ...STATUSES.map((s) => h('option', { value: s }, s)));
   const body = h('tbody', { id: 'runs' });
+  const seen = new Map<string, string>();
   const refresh = async () => {
     try {
       const { runs } = await page.client.listRuns({ status: filter.value || undefined, limit: 50 });
+      // A run seen going that has ended settled or released its credits: the header's balance changed.
+      if (runs.some((r) => ENDED.has(r.status) && seen.has(r.id) && !ENDED.has(seen.get(r.id)!))) page.refreshAccount();
+      for (const r of runs) seen.set(r.id, r.status);
       replace(body, ...(runs.length ? runs.map(runRow) : [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No runs'))]));
     } catch (err) {
       notice(`Could not list runs: ${(err as Error).message}`);

@@ -2,8 +2,8 @@
  * The web page's controls and lists in real Chromium against the real API and worker: a
  * plan rejected with a comment, a run paused (it stops before its next step), sent a
  * message (on its log) and resumed, the run list newest first, filtered by status and
- * updated live as a run's status changes, and the start form's priority, budget and
- * workspace fields (the run the API reports has them). One screenshot per scenario under
+ * updated live as a run's status changes (the header's balance too when it ends), and the
+ * start form's priority, budget and workspace fields (the run the API reports has them). One screenshot per scenario under
  * .data/test-artifacts/.
  */
 import assert from 'node:assert/strict';
@@ -54,7 +54,8 @@ describe('the web page\'s controls and lists in Chromium', { skip: browserSkip()
     await page.fill('#message', 'carry on when ready');
     await page.click('#message-form button[type=submit]');
     await page.waitForSelector(`.log-line:text-is("message by ${w.user}")`);
-    assert.equal(await page.inputValue('#message'), '', 'the box is emptied once sent');
+    // The box is emptied once the API has taken the message (its answer may come after the event).
+    await page.waitForFunction(() => (document.getElementById('message') as HTMLInputElement).value === '');
     await shot(page, 'paused-with-message');
     await page.click('#resume');
     await runStatus(page, 'completed');
@@ -65,7 +66,7 @@ describe('the web page\'s controls and lists in Chromium', { skip: browserSkip()
     await w.done(page);
   });
 
-  it('lists runs newest first, filters them by status, and updates a run\'s status as it changes', async () => {
+  it('lists runs newest first, filters them by status, and updates a run\'s status (and the balance when it ends) as it changes', async () => {
     const older = await startByApi('write_file list.txt older');
     const newer = await startByApi('write_file list.txt newer', true);
     const page = await w.signedIn();
@@ -89,6 +90,9 @@ describe('the web page\'s controls and lists in Chromium', { skip: browserSkip()
     await api(`/v1/runs/${newer}/approve`, { approved: true });
     await untilStatus(page, newer, 'completed');
     assert.equal(await page.evaluate(() => document.body.dataset.loadedOnce), 'yes', 'the same page, not a reload');
+    // Its reservation settled, the header's balance is read again.
+    const me = await api<{ balance: { available: number } }>('/v1/me');
+    await page.waitForSelector(`#account:has-text("${w.user} · ${me.balance.available} credits")`);
     await shot(page, 'run-list-live');
     await w.done(page);
   });
