@@ -57,7 +57,7 @@ export class Terminal {
 
   /** The live status line (terminals only); '' removes it. */
   setStatus(text: string): void {
-    if (!this.tty) return;
+    if (!this.tty || text === this.status) return; // ticks with nothing running would redraw a question for nothing
     this.clearBottom();
     this.status = text;
     this.drawBottom();
