@@ -6,8 +6,8 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { z } from 'zod';
-import { CODE_LANGUAGES, plan as planSchema } from '../shared/run.ts';
-import type { Plan } from '../shared/run.ts';
+import { CODE_LANGUAGES, plan as planSchema, TOOL_NAMES } from '../shared/run.ts';
+import type { Plan, ToolName } from '../shared/run.ts';
 import { supervisorDecision } from '../shared/supervisor.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 import { LlmRejectedError, LlmTransientError } from './types.ts';
@@ -77,15 +77,33 @@ const SUPERVISOR_SYSTEM = [
   'Answer only by calling decide.',
 ].join(' ');
 
-// JSON Schemas for the tools come from the same zod schemas that validate the answers.
-const planInputSchema = z.toJSONSchema(planSchema, { target: 'draft-2020-12' }) as Anthropic.Tool.InputSchema;
+/** The tools this worker offers the planner: web_search only with a key, browser with Chromium, mcp with connector tools. */
+export function offeredTools(opts: Pick<AnthropicOptions, 'search' | 'browser' | 'mcpTools'>): ToolName[] {
+  const off = new Set<ToolName>([...(opts.search ? [] : ['web_search' as const]), ...(opts.browser ? [] : ['browser' as const]), ...(opts.mcpTools?.length ? [] : ['mcp' as const])]);
+  return TOOL_NAMES.filter((t) => !off.has(t));
+}
+
+interface PlanJsonSchema { properties: { steps: { items: { oneOf: { properties: { tool: { const: string } } }[] } } } }
+
+/**
+ * submit_plan's input schema, from the same zod schema that validates the answer, with
+ * only the step kinds of `tools`: a tool switched off here is absent from the schema, not
+ * only from the prompt. (The answer is still read with the full schema, so a step naming
+ * one anyway fails at run time with the reason, rather than the whole plan.)
+ */
+function planInputSchema(tools: readonly ToolName[]): Anthropic.Tool.InputSchema {
+  const schema = z.toJSONSchema(planSchema, { target: 'draft-2020-12' }) as unknown as PlanJsonSchema;
+  const items = schema.properties.steps.items;
+  items.oneOf = items.oneOf.filter((step) => tools.includes(step.properties.tool.const as ToolName));
+  return schema as unknown as Anthropic.Tool.InputSchema;
+}
+// The decision's JSON Schema comes from the same zod schema that validates the answer.
 const decisionInputSchema = {
   type: 'object',
   properties: { decision: z.toJSONSchema(supervisorDecision, { target: 'draft-2020-12' }) },
   required: ['decision'],
 } as Anthropic.Tool.InputSchema;
 
-const TOOLS_PLAN: Anthropic.Tool[] = [{ name: PLAN_TOOL, description: 'Submit the plan.', input_schema: planInputSchema, cache_control: { type: 'ephemeral' } }];
 const TOOLS_DECIDE: Anthropic.Tool[] = [{ name: DECIDE_TOOL, description: 'Submit the decision.', input_schema: decisionInputSchema, cache_control: { type: 'ephemeral' } }];
 
 function usageOf(m: Anthropic.Message): TokenUsage {
@@ -147,6 +165,7 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
     opts.browser ? BROWSER_TOOL : 'There is no browser here: do not plan one.',
     mcpToolsText(opts.mcpTools ?? []),
   ].join(' ');
+  const toolsPlan: Anthropic.Tool[] = [{ name: PLAN_TOOL, description: 'Submit the plan.', input_schema: planInputSchema(offeredTools(opts)), cache_control: { type: 'ephemeral' } }];
 
   /** One user turn that must be answered by calling the (only) tool; system prompt and tools are cached. */
   function forcedToolCall(system: string, tools: Anthropic.Tool[], content: string): Anthropic.MessageCreateParamsNonStreaming {
@@ -175,7 +194,7 @@ export function createAnthropicProvider(opts: AnthropicOptions): LlmProvider {
         ? `\n\nReplanning because: ${req.previous.reason}\nPrevious plan: ${JSON.stringify(req.previous.plan)}\nResults so far: ${JSON.stringify(req.previous.results)}`
         : '';
       const notes = req.messages.length ? `\n\nOperator messages:\n${req.messages.map((m) => `- ${m}`).join('\n')}` : '';
-      const body = forcedToolCall(plannerSystem, TOOLS_PLAN, `${req.prompt}${context}${notes}`);
+      const body = forcedToolCall(plannerSystem, toolsPlan, `${req.prompt}${context}${notes}`);
       const m = await call(body, signal);
       const value = parseOrReject(planSchema, toolInput(m, PLAN_TOOL), 'plan');
       return { value, usage: usageOf(m), transcript: { request: body, response: m } };

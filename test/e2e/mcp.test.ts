@@ -5,7 +5,8 @@
  * workspace copy. A run planned by the Anthropic provider (the local fake) picks an MCP
  * tool from the planner's list; offline runs read and write workspace files through the
  * filesystem server; the jailed server sees none of the worker's secrets; a tool's own
- * error, an unknown tool and an unconfigured server each fail with the reason;
+ * error, an unknown tool, arguments its schema refuses and an unconfigured server each
+ * fail with the reason;
  * APPROVAL_TOOLS=mcp:<server> holds a plan using that server for approval.
  */
 import assert from 'node:assert/strict';
@@ -145,6 +146,7 @@ describe('MCP connectors through the API and the worker', () => {
   for (const [what, prompt, reason] of [
     ['a path outside the workspace (the tool\'s own error)', 'mcp fs.read_text_file {"path": "/etc/passwd"}', /mcp:fs\.read_text_file failed: .*Access denied - path outside allowed directories/],
     ['a tool the server does not offer', 'mcp everything.no-such-tool {}', /mcp:everything\.no-such-tool: .*no such tool/],
+    ['arguments that do not fit the tool\'s input schema (checked before the call)', 'mcp everything.echo {"message": 3}', /mcp:everything\.echo: MCP server everything: tools\/call echo refused: the arguments do not fit the tool's input schema: arguments\/message must be string/],
     ['a server that is not configured', 'mcp github.search {"q": "x"}', /mcp:github\.search is not available: no MCP server "github" is configured/],
   ] as const) {
     it(`fails the run with the reason on ${what}`, async () => {

@@ -75,10 +75,12 @@ describe('MCP client on server-everything over stdio', () => {
     await assert.rejects(callTool(conn, 'echo', [] as unknown as Record<string, unknown>, { timeoutMs: 10_000 }), McpRejected);
   });
 
-  it('returns arguments that do not fit the schema as the server answers them: an isError result', async () => {
-    const r = await callTool(conn, 'echo', { message: 3 }, { timeoutMs: 10_000 });
-    assert.equal(r.isError, true);
-    assert.match(r.text, /Input validation error: Invalid arguments for tool echo/);
+  it('refuses arguments that do not fit the tool\'s input schema with McpRejected and the schema\'s words, before asking the server', async () => {
+    // The server itself would answer these with an isError result ("Input validation error"), not a refusal.
+    await assert.rejects(callTool(conn, 'echo', { message: 3 }, { timeoutMs: 10_000 }),
+      (err) => err instanceof McpRejected && /tools\/call echo refused: the arguments do not fit the tool's input schema: arguments\/message must be string/.test(err.message));
+    await assert.rejects(callTool(conn, 'echo', {}, { timeoutMs: 10_000 }), (err) => err instanceof McpRejected && /arguments must have required property 'message'/.test(err.message));
+    assert.equal((await callTool(conn, 'echo', { message: 'fits' }, { timeoutMs: 10_000 })).text, 'Echo: fits');
   });
 
   it('gives up on a slow tool at its timeout with McpUnavailable naming it, and the connection still works', async () => {

@@ -38,6 +38,31 @@ describe('Anthropic provider (real SDK, local Messages API server)', () => {
     assert.equal((req.body.tools![0]!.input_schema as { type: string }).type, 'object');
   });
 
+  it('offers in submit_plan\'s schema only the tools switched on here: no web_search without a key, no browser without Chromium, no mcp without connectors', async () => {
+    const stepKinds = (body: (typeof fake.requests)[number]['body']) =>
+      ((body.tools![0]!.input_schema as { properties: { steps: { items: { oneOf: { properties: { tool: { const: string } } }[] } } } })
+        .properties.steps.items.oneOf.map((v) => v.properties.tool.const));
+    const base = ['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file', 'shell', 'code', 'fetch_url'];
+    fake.push(toolUse('submit_plan', aPlan));
+    await p.plan(planReq, signal);
+    const bare = fake.requests.at(-1)!.body;
+    assert.deepEqual(stepKinds(bare), base);
+    assert.match(JSON.stringify(bare.system), /There is no web_search here.*There is no browser here.*There are no MCP connectors here/);
+
+    const full = createAnthropicProvider({ apiKey: fake.apiKey, baseURL: fake.url, model: 'claude-sonnet-4-5', maxTokens: 2048, timeoutMs: 5000,
+      search: true, browser: true, mcpTools: [{ qualified: 'mcp:everything.echo', description: 'Echoes', inputSchema: { type: 'object' } }] });
+    fake.push(toolUse('submit_plan', aPlan));
+    await full.plan(planReq, signal);
+    const all = fake.requests.at(-1)!.body;
+    assert.deepEqual(stepKinds(all), [...base, 'web_search', 'browser', 'mcp']);
+    assert.doesNotMatch(JSON.stringify(all.system), /There is no web_search|There is no browser|no MCP connectors/);
+
+    const searchOnly = createAnthropicProvider({ apiKey: fake.apiKey, baseURL: fake.url, model: 'claude-sonnet-4-5', maxTokens: 2048, timeoutMs: 5000, search: true, mcpTools: [] });
+    fake.push(toolUse('submit_plan', aPlan));
+    await searchOnly.plan(planReq, signal);
+    assert.deepEqual(stepKinds(fake.requests.at(-1)!.body), [...base, 'web_search']);
+  });
+
   it('supervises through the decide tool', async () => {
     fake.push(toolUse('decide', { decision: { action: 'retry', reason: 'typo', step: { tool: 'shell', argv: ['true'] } } }));
     const r = await p.supervise({

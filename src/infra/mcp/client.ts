@@ -5,7 +5,7 @@
  * the configured headers. It lists tools (paginated, at most 500) and calls them with a
  * timeout and the caller's abort signal. It refuses to call a tool the server did not
  * list, or that the listing left out (bad name, oversized schema), and arguments that are
- * not a JSON object. It never logs header or environment values, argv or URLs beyond
+ * not a JSON object or do not fit the tool's input schema (arguments.ts). It never logs header or environment values, argv or URLs beyond
  * their origin. Transport trouble is McpUnavailable, a refusal McpRejected (errors.ts);
  * an aborted signal rethrows the signal's reason, so cancellation stays cancellation.
  */
@@ -14,6 +14,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Logger } from 'pino';
+import { argumentsError } from './arguments.ts';
 import { mcpFailure, McpRejected, McpUnavailable } from './errors.ts';
 import { plainText } from './text.ts';
 import { describeTool, shapeResult } from './tools.ts';
@@ -160,7 +161,10 @@ export async function listTools(conn: McpConnection, opts: McpRequestOptions = {
 export async function callTool(conn: McpConnection, name: string, args: Record<string, unknown>, opts: McpCallOptions): Promise<McpCallResult> {
   const what = `tools/call ${name.slice(0, 64)}`;
   if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new McpRejected(conn.server, `${what} refused: arguments must be a JSON object`);
-  if (!(await knownTools(conn, opts)).has(name)) throw new McpRejected(conn.server, `${what} refused: the server offers no such tool (or it was left out of the listing)`);
+  const tool = (await knownTools(conn, opts)).get(name);
+  if (!tool) throw new McpRejected(conn.server, `${what} refused: the server offers no such tool (or it was left out of the listing)`);
+  const unfit = argumentsError(tool.inputSchema, args);
+  if (unfit) throw new McpRejected(conn.server, `${what} refused: the arguments do not fit the tool's input schema: ${unfit}`);
   const raw = await request(conn, what, opts.timeoutMs, opts.signal, () => conn.client.callTool({ name, arguments: args }, undefined, { timeout: opts.timeoutMs, signal: opts.signal }));
   return shapeResult(raw as { content?: unknown; isError?: unknown; structuredContent?: unknown });
 }
