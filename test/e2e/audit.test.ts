@@ -91,7 +91,7 @@ describe('audit trail of control actions', () => {
     await waitStatus(aliceToken, id, 'awaiting_approval');
     // Paused while waiting: the pause takes effect before the first step, after the approval.
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/pause`)).status, 202);
-    assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/approve`, { extraCredits: 7 })).status, 202);
+    assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/approve`, { comment: 'go' })).status, 202);
     await waitStatus(aliceToken, id, 'paused');
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/messages`, { text: 'take your time' })).status, 202);
     assert.equal((await call(aliceToken, 'POST', `/v1/runs/${id}/cancel`)).status, 202);
@@ -99,7 +99,7 @@ describe('audit trail of control actions', () => {
 
     const rows = await c.store.listAudit(id);
     assert.deepEqual(rows.map((r) => [r.action, r.actor]), [['pause', alice], ['approve', alice], ['message', alice], ['cancel', alice]]);
-    assert.equal(rows[1]!.detail.extraCredits, 7);
+    assert.equal(rows[1]!.detail.comment, 'go');
     assert.equal(rows[2]!.detail.text, 'take your time');
     const log = await events(id);
     assert.equal(log.find((e) => e.type === 'status' && e.data.status === 'paused')?.data.actor, alice);

@@ -122,7 +122,10 @@ describe('run endpoints', () => {
     assert.equal((await json<ErrorBody>(early)).error.code, 'not_awaiting_approval');
     const id = await start({ prompt: 'write_file approved.txt yes', requireApproval: true });
     await waitStatus(id, 'awaiting_approval');
-    const res = await post(`/v1/runs/${id}/approve`, { approved: true, comment: 'looks fine', extraCredits: 5 });
+    const credits = await post(`/v1/runs/${id}/approve`, { approved: true, extraCredits: 5 });
+    assert.equal(credits.status, 409, 'extra credits apply to a budget wait only');
+    assert.equal((await json<ErrorBody>(credits)).error.code, 'extra_credits_not_applicable');
+    const res = await post(`/v1/runs/${id}/approve`, { approved: true, comment: 'looks fine' });
     assert.equal(res.status, 202);
     assert.deepEqual((await json<{ action: string; accepted: boolean }>(res)).accepted, true);
     await waitStatus(id, 'completed');
