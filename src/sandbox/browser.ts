@@ -66,9 +66,16 @@ const LAUNCH_TIMEOUT_MS = 30_000;
 /** The loopback port of the proxy inside a jail. */
 const JAIL_PROXY_PORT = 3128;
 
-/** Flags for every launch: every request to the proxy at `port`, loopback too; no name resolved. */
+/**
+ * Flags for every launch: every request to the proxy at `port`, loopback too; no name
+ * resolved; and no UDP of WebRTC's, which would go around an HTTP proxy (STUN to any
+ * address, internal ones included). A jail's or pod's network stops UDP anyway; a
+ * SANDBOX=unsafe-host browser has only this flag (a command-line pref of Chromium's;
+ * `--force-webrtc-ip-handling-policy` is content_shell's and Chromium ignores it).
+ */
 export const chromiumArgs = (port: number) => [
   `--proxy-server=http://127.0.0.1:${port}`, '--proxy-bypass-list=<-loopback>', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
   '--disable-background-networking', '--disable-component-update', '--disable-domain-reliability', '--disable-sync',
   '--no-first-run', '--no-default-browser-check', '--disable-gpu', '--disable-dev-shm-usage', '--mute-audio', '--disable-breakpad',
 ];

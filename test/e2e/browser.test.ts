@@ -5,7 +5,9 @@
  * the page's known colour block, the text is saved and read back, title and final URL
  * reach the log. Everything the page tries to reach elsewhere — an image, a script's
  * fetch, an iframe on the metadata address, a redirect to an internal server — is refused
- * by the guard with its reason, and the internal server is never reached.
+ * by the guard with its reason, and the internal server is never reached. A page that
+ * never finishes loading is shown as far as it got after BROWSER_TIMEOUT_MS; a page whose
+ * requests pass BROWSER_PAGE_MAX_BYTES together gets the rest refused.
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -20,6 +22,11 @@ import { apiFetch } from '../helpers/auth.ts';
 import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+
+/** The page load cap and the page byte cap of the worker, and the size of each of /heavy's three images. */
+const LOAD_CAP_MS = 4000;
+const PAGE_MAX_BYTES = 100_000;
+const BLOB_BYTES = 60_000;
 
 const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
 
@@ -48,6 +55,10 @@ describe('the browser tool through the API and the worker', () => {
 <script>fetch('${internal}/from-script').catch(() => {});</script>
 </body></html>`);
       }
+      if (req.url === '/slow') return html('<!doctype html><title>Half loaded</title><p>Shown before the slow image</p><img src="/never">');
+      if (req.url === '/never') return; // never answers: the page's load event never comes
+      if (req.url === '/heavy') return html(`<!doctype html><title>Heavy</title><p>Three big images</p>${[1, 2, 3].map((n) => `<img src="/blob/${n}">`).join('')}`);
+      if (req.url?.startsWith('/blob/')) { res.writeHead(200, { 'content-type': 'image/png' }); return res.end(Buffer.alloc(BLOB_BYTES, 7)); }
       if (req.url === '/hop') { res.writeHead(302, { location: '/page' }); return res.end(); }
       if (req.url === '/to-internal') { res.writeHead(302, { location: `${internal}/secret` }); return res.end(); }
       res.writeHead(404).end('no such page');
@@ -56,12 +67,13 @@ describe('the browser tool through the API and the worker', () => {
     servers.push(inner, allowed);
     site = `http://127.0.0.1:${port}`;
     const user = await newUser(c, 10_000, 'browser');
-    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('browser'), DEFAULT_USER_ID: user, FETCH_ALLOW_HOSTS: `127.0.0.1:${port}`, SANDBOX: 'local' };
+    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('browser'), DEFAULT_USER_ID: user, FETCH_ALLOW_HOSTS: `127.0.0.1:${port}`, SANDBOX: 'local',
+      BROWSER_TIMEOUT_MS: String(LOAD_CAP_MS), BROWSER_PAGE_MAX_BYTES: String(PAGE_MAX_BYTES) };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {
     await Promise.all([stop(api), stop(worker)]);
-    for (const s of servers) s.close();
+    for (const s of servers) { s.closeAllConnections(); s.close(); }
     await c?.close();
   });
 
@@ -92,6 +104,27 @@ describe('the browser tool through the API and the worker', () => {
     assert.match((await file(id, 'browser/000.txt')).toString('utf8'), /Hello from the jailed browser/);
     assert.deepEqual(internalHits, [], 'the internal server was never reached');
     assert.deepEqual(siteHits.filter((u) => u === '/hop' || u === '/page'), ['/hop', '/page']);
+  });
+
+  it('a page that never finishes loading is shown as far as it got once BROWSER_TIMEOUT_MS passes', async () => {
+    const { events, view } = await runToEnd(`browser ${site}/slow --text`);
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    const page = events.find((e) => e.event === 'log' && e.data.stream === 'browser')?.data as { title: string; loaded: boolean; text: string };
+    assert.deepEqual([page.title, page.loaded], ['Half loaded', false]);
+    assert.match(page.text, /Shown before the slow image/);
+    const step = events.find((e) => e.event === 'step' && e.data.phase === 'completed')!.data;
+    assert.match(String(step.summary), new RegExp(`opened .*/slow \\(still loading after ${LOAD_CAP_MS} ms\\): "Half loaded"`));
+    assert.ok(siteHits.includes('/never'), 'the slow image was asked for');
+  });
+
+  it('a page whose requests together pass BROWSER_PAGE_MAX_BYTES gets no more: the rest are refused with the cap as the reason', async () => {
+    const { events, view } = await runToEnd(`browser ${site}/heavy --text`);
+    assert.equal(view.status, 'completed', JSON.stringify(view.error));
+    const page = events.find((e) => e.event === 'log' && e.data.stream === 'browser')?.data as { text: string; refused: { url: string; reason: string }[] };
+    assert.match(page.text, /Three big images/);
+    const capped = page.refused.filter((r) => /^http:\/\/127\.0\.0\.1:\d+\/blob\/[123]$/.test(r.url) && r.reason === `the page loaded more than ${PAGE_MAX_BYTES} bytes in all`);
+    // The page and one image fit; a second image passes the cap (each is far under FETCH_MAX_BYTES).
+    assert.ok(capped.length >= 1 && capped.length <= 2, JSON.stringify(page.refused));
   });
 
   it('a redirect to an internal server fails the run with the rule; the server is never reached', async () => {
