@@ -10,7 +10,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { FAILURE_TYPES, nonRetryable } from './errors.ts';
 import { describeStep, executeTool } from './tools/index.ts';
-import { isOutsideFailure } from './tools/outside.ts';
+import { isOutsideFailure, retriedAfter } from './tools/outside.ts';
 import type { BreakerNow } from '../infra/breaker.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, SANDBOXED_TOOLS } from '../shared/run.ts';
@@ -88,12 +88,12 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
     if (isOutsideFailure(err) && !ctx.cancellationSignal.aborted) {
       // The outside service failed this attempt: one failure on the breaker, which may end the step.
       const now = await deps.breaker?.record(userId, label, false).catch(warn);
-      const why = err.message.replace(/; trying again$/, '');
+      const why = err.message;
       if (now?.open) return refuse(now, why);
       // The workflow caps these tools' attempts (src/workflows/proxies.ts): the last one says so.
       const max = ctx.info.retryPolicy?.maximumAttempts;
       const last = !err.nonRetryable && max !== undefined && max > 0 && ctx.info.attempt >= max;
-      const ended = last ? nonRetryable(err.type!, `${why} (attempt ${ctx.info.attempt} of ${max}: not tried again)`) : err;
+      const ended = last ? nonRetryable(err.type!, `${why} (attempt ${ctx.info.attempt} of ${max}: not tried again)`) : retriedAfter(err, deps.tools.outsideRetryMs, ctx.info.attempt);
       if (ended.nonRetryable) await failed(ended.message);
       throw ended;
     }

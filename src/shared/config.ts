@@ -92,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       mcp: { servers: mcpServersOf(c.MCP_SERVERS), timeoutMs: c.MCP_TIMEOUT * 1000 },
       browser: { path: c.BROWSER_PATH, timeoutMs: c.BROWSER_TIMEOUT_MS, pageMaxBytes: c.BROWSER_PAGE_MAX_BYTES },
       ...(c.BRAVE_API_KEY ? { search: { apiKey: c.BRAVE_API_KEY, baseUrl: c.BRAVE_BASE_URL } } : {}),
+      outsideRetryMs: c.OUTSIDE_RETRY_MS,
       breaker: { failures: c.BREAKER_FAILURES, cooldownS: c.BREAKER_COOLDOWN_S, maxCooldownS: c.BREAKER_COOLDOWN_MAX_S },
     },
     workspace: { fileMaxBytes: c.WORKSPACE_FILE_MAX_BYTES, retentionDays: c.WORKSPACE_RETENTION_DAYS },

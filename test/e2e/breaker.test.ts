@@ -107,7 +107,7 @@ describe('the breaker of tools that call outside services', () => {
   /** A worker and an API on their own queue, for a new user; `extra` env on both. */
   async function pair(name: string, extra: Record<string, string>) {
     const user = await newUser(c, 10_000, name);
-    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue(name), DEFAULT_USER_ID: user, FETCH_ALLOW_HOSTS: new URL(siteUrl).host, ...extra };
+    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue(name), DEFAULT_USER_ID: user, FETCH_ALLOW_HOSTS: new URL(siteUrl).host, OUTSIDE_RETRY_MS: '100', ...extra };
     const [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
     procs.push(worker, api);
     return { api: api.url, user };

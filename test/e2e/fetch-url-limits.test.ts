@@ -35,7 +35,7 @@ describe('fetch_url limits through the API and the worker', () => {
     const port = await listen(server);
     site = `http://127.0.0.1:${port}`;
     const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('fetch-limits'), DEFAULT_USER_ID: await newUser(c, 10_000, 'fetch-limits'),
-      FETCH_ALLOW_HOSTS: `127.0.0.1:${port}`, FETCH_TIMEOUT_MS: '1000' };
+      FETCH_ALLOW_HOSTS: `127.0.0.1:${port}`, FETCH_TIMEOUT_MS: '1000', OUTSIDE_RETRY_MS: '100' };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });
   after(async () => {

@@ -43,7 +43,7 @@ describe('an MCP server that crashes or times out, through the API and the worke
     c = await connectClients();
     const env = {
       ...stackEnv(), SANDBOX: 'local', TEMPORAL_TASK_QUEUE: uniqueQueue('mcp-fail'), DEFAULT_USER_ID: await newUser(c, 10_000, 'mcp-fail'),
-      MCP_SERVERS: JSON.stringify({ flaky: { command: ['node', '-e', SERVER], mount: modules } }), MCP_TIMEOUT: '2',
+      MCP_SERVERS: JSON.stringify({ flaky: { command: ['node', '-e', SERVER], mount: modules } }), MCP_TIMEOUT: '2', OUTSIDE_RETRY_MS: '100',
     };
     [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
   });

@@ -60,7 +60,7 @@ describe('web_search through the API and the worker (a local Brave Search API)',
     c = await connectClients();
     await new Promise<void>((resolve) => brave.listen(0, '127.0.0.1', resolve));
     const user = await newUser(c, 10_000, 'search');
-    const base = { ...stackEnv(), DEFAULT_USER_ID: user };
+    const base = { ...stackEnv(), DEFAULT_USER_ID: user, OUTSIDE_RETRY_MS: '100' };
     const env = { ...base, TEMPORAL_TASK_QUEUE: uniqueQueue('search'), BRAVE_API_KEY: KEY, BRAVE_BASE_URL: `http://127.0.0.1:${(brave.address() as AddressInfo).port}` };
     const noKey = { ...base, TEMPORAL_TASK_QUEUE: uniqueQueue('nosearch') };
     const [w1, a1, w2, a2] = await Promise.all([startWorker(env), startApi(env), startWorker(noKey), startApi(noKey)]);

@@ -24,6 +24,18 @@ export function outsideFailure(type: string, message: string, opts: { nonRetryab
   return ApplicationFailure.create({ type, message, nonRetryable: opts.nonRetryable ?? false, nextRetryDelay: opts.nextRetryDelayMs });
 }
 
+/**
+ * `err` (an outside service's failure, retried) with the wait before the next attempt: the
+ * service's own when it said one (Retry-After), else `baseMs` doubled for each attempt
+ * after the first, up to 8 times it (OUTSIDE_RETRY_MS; the workflow's retry policy, which
+ * a worker cannot change for runs in flight, keeps the attempt cap).
+ */
+export function retriedAfter(err: ApplicationFailure, baseMs: number, attempt: number): ApplicationFailure {
+  if (err.nonRetryable || (err.nextRetryDelay !== undefined && err.nextRetryDelay !== null)) return err;
+  const nextRetryDelay = Math.min(baseMs * 2 ** Math.max(attempt - 1, 0), baseMs * 8);
+  return ApplicationFailure.create({ type: err.type ?? undefined, message: err.message, details: err.details as unknown[] | undefined, nextRetryDelay });
+}
+
 /** Whether `err` is an outside service's failure (not ours, not a refusal of the step's input). */
 export function isOutsideFailure(err: unknown): err is ApplicationFailure {
   return err instanceof ApplicationFailure && typeof err.type === 'string' && TYPES.has(err.type);

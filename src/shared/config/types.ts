@@ -60,6 +60,8 @@ export interface Config {
     browser: { path: string; timeoutMs: number; pageMaxBytes: number };
     /** web_search's provider (BRAVE_API_KEY, BRAVE_BASE_URL); absent: the tool is not available. */
     search?: { apiKey: string; baseUrl?: string };
+    /** The first wait between attempts of a step whose outside service failed (OUTSIDE_RETRY_MS): src/activities/tools/outside.ts. */
+    outsideRetryMs: number;
     /** The tool breakers (BREAKER_*): src/infra/breaker.ts. */
     breaker: { failures: number; cooldownS: number; maxCooldownS: number };
   };

@@ -78,6 +78,7 @@ export const CONFIG_VARS = {
   TOOL_OUTPUT_MAX_BYTES: v(int(1024, 16_777_216), 'Cap on captured stdout/stderr per shell step', '65536'),
   BRAVE_API_KEY: v(z.string().min(8).optional(), 'Brave Search API key: web_search is a tool only with it (without it the planner is not offered it and a plan naming it fails with the reason)', undefined, true),
   BRAVE_BASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Brave Search API base URL (a gateway or proxy); unset means https://api.search.brave.com', undefined),
+  OUTSIDE_RETRY_MS: v(int(10, 60_000), 'web_search, fetch_url, browser and MCP steps: the wait before the second attempt after their outside service failed (unless it said how long, e.g. Retry-After); it doubles for each attempt after, up to 8 times it', '2000'),
   BREAKER_FAILURES: v(int(1, 1000), 'Failed steps of one tool in a row, for one user, that open its breaker: the tool is then refused for that user for BREAKER_COOLDOWN_S', '5'),
   BREAKER_COOLDOWN_S: v(int(1, 86_400), 'How long an open breaker refuses its tool; it doubles each time the tool fails again right after, up to BREAKER_COOLDOWN_MAX_S', '60'),
   BREAKER_COOLDOWN_MAX_S: v(int(1, 604_800), 'The longest an open breaker refuses its tool', '3600'),
