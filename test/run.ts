@@ -1,7 +1,7 @@
 /**
  * `npm test` (what `./dev test` runs): the type-check and lint side by side with every test
  * file, the slowest files started first so none is left running alone at the end, N files
- * at a time (`--concurrency N`, default 3: the suite waits on Temporal, Redis and child
+ * at a time (`--concurrency N`, default 4: the suite waits on Temporal, Redis and child
  * processes about as much as it computes, on 2 cores). The workflows are bundled once, here, for every worker
  * the tests start (AGENTRUN_TEST_WORKFLOW_BUNDLE, test/helpers/stack.ts). File names as
  * arguments run those files only. Exits non-zero when a test, the type-check or the lint fails.
@@ -66,7 +66,7 @@ const SLOWEST_FIRST = [
 const IDLE_LIMIT_MS = 10 * 60_000;
 
 function parseArgs(argv: string[]): { concurrency: number; files: string[] } {
-  let concurrency = 3;
+  let concurrency = 4;
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
