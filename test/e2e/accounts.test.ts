@@ -136,6 +136,7 @@ describe('accounts over the API', () => {
       [2_000_000_000, 'z-6', 'x', 400, 'invalid_request', /amount: must be at most/],
       [-101, 'z-7', 'x', 409, 'insufficient_credits', /cannot deduct 101 credits, 100 available/],
       [101, 'g-1', 'welcome bonus', 422, 'idempotency_key_reused', /different request/],
+      [100, 'g-1', 'another note', 422, 'idempotency_key_reused', /different request/],
     ];
     for (const [amount, key, note, status, code, message] of cases) {
       const r = await grant(amount, key, note);
