@@ -5,7 +5,8 @@
  * directory removed), and the backup restored onto a new one. Then every unfinished run
  * finishes, the finished one reads the same (and forks from an earlier step: the
  * workspace's versions came back too), a client that followed a run reconnects
- * with its Last-Event-ID and misses nothing, and the ledger sums to the balances.
+ * with its Last-Event-ID and misses nothing, and the ledger sums to the balances. First,
+ * `./dev demo` on the fresh stack: its run completes and what it prints at the end works.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { readSse } from '../../src/client/sse.ts';
 import type { SseMessage } from '../../src/client/sse.ts';
 import { PgStore } from '../../src/store/pg.ts';
 import { mintToken } from '../helpers/auth.ts';
+import { runCli } from '../helpers/cli.ts';
 import { privateStack } from '../helpers/private-stack.ts';
 import type { PrivateStack } from '../helpers/private-stack.ts';
 import { startApi, startWorker, stop, waitUntil } from '../helpers/stack.ts';
@@ -80,6 +82,24 @@ describe('backup and restore of a whole stack', () => {
     await Promise.all([stop(api), stop(worker)]);
     await dev('down').catch(() => undefined);
     rmSync(stack.root, { recursive: true, force: true });
+  });
+
+  it('./dev demo on a fresh stack runs its run to completed and ends with the page, the CLI command and the Web UI link, each of which works', async () => {
+    const out = await dev('demo');
+    const id = /\nrun (run_[0-9a-z]+) completed\n/.exec(out)?.[1];
+    assert.ok(id, out);
+    const base = `http://127.0.0.1:${stack.vars.AGENTRUN_API_PORT}`;
+    assert.ok(out.includes(`on the web page:   ${base}/#/runs/${id}`), out);
+    const command = new RegExp(`from a terminal: +npx agentrun (logs ${id} --follow --url \\S+)`).exec(out)?.[1];
+    assert.ok(command, out);
+    assert.match(out, new RegExp(`Temporal Web UI: +http://127\\.0\\.0\\.1:${stack.vars.AGENTRUN_TEMPORAL_UI_PORT}/namespaces/default/workflows/${id}`));
+    // The page it names is served; the command it prints follows the run to its end (exit 0).
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    const cli = await runCli(command.split(' '), { HOME: stack.root, AGENTRUN_TOKEN: '', AGENTRUN_URL: '' }).done;
+    assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+    assert.match(cli.stdout, /completed/);
   });
 
   it('runs in every state survive backup → stack destroyed → restore, and nothing is lost or counted twice', async () => {
