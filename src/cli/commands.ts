@@ -1,6 +1,6 @@
 /**
  * The CLI's one-shot commands: login, status, list, the controls, message, files, me, and
- * the operators' queue and credits. Each prints for people, or one JSON document with
+ * the operators' queue, breakers and credits. Each prints for people, or one JSON document with
  * `--json`; refusals come back as the API's errors (src/cli/main.ts prints them).
  */
 import { randomUUID } from 'node:crypto';
@@ -8,8 +8,8 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { ApiClient } from '../client/api.ts';
-import type { Account, RunView } from '../client/api.ts';
+import { ApiClient, ApiError } from '../client/api.ts';
+import type { Account, Breaker, RunView } from '../client/api.ts';
 import type { Terminal } from './render.ts';
 import { UsageError, writeSettings } from './settings.ts';
 
@@ -136,4 +136,42 @@ export async function adjust(client: ApiClient, term: Terminal, user: string, am
   if (term.json) return term.doc({ ...r, idempotencyKey });
   term.line(`${user}: ${amount > 0 ? 'granted' : 'deducted'} ${Math.abs(amount)} credit(s)${r.replayed ? ' (already done with this key)' : ''}; ${r.balance.available} available`);
   if (!key) term.note(`(Idempotency-Key ${idempotencyKey}: pass --key ${idempotencyKey} to retry this safely)`);
+}
+
+/** Every breaker, or [] from an API that has none (it answers 404 for /v1/queue/breakers then). */
+async function allBreakers(client: ApiClient): Promise<Breaker[]> {
+  try {
+    return (await client.breakers()).breakers;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return [];
+    throw err;
+  }
+}
+
+const breakerRows = (bs: Breaker[]) => bs.map((b) => [b.userId, b.tool, b.open ? `open until ${b.openUntil ?? '?'}` : 'closed', String(b.failures)]);
+
+/** The operators' queue view: the jobs:* lists, and the tool breakers open now (those refusing a tool to a user). */
+export async function queue(client: ApiClient, term: Terminal): Promise<void> {
+  const [stats, breakers] = await Promise.all([client.queue(), allBreakers(client)]);
+  const open = breakers.filter((b) => b.open);
+  if (term.json) return term.doc({ ...stats, breakers: open });
+  term.line(table([['QUEUE', 'ENTRIES', 'OLDEST'], ...Object.entries(stats.queues).map(([name, q]) => [name, String(q.count), q.oldestAgeS === null ? '-' : `${Math.round(q.oldestAgeS)}s`])]));
+  term.line('');
+  if (open.length === 0) return term.line('no open breakers');
+  term.line(table([['USER', 'TOOL', 'BREAKER', 'FAILURES'], ...breakerRows(open)]));
+  term.note('(agentrun breakers reset USER TOOL lets the tool run again)');
+}
+
+/** The operators' list of tool breakers with failures on record (of one user with `user`), open ones first. */
+export async function breakers(client: ApiClient, term: Terminal, user: string | undefined): Promise<void> {
+  const bs = (await allBreakers(client)).filter((b) => user === undefined || b.userId === user);
+  if (term.json) return term.doc({ breakers: bs });
+  if (bs.length === 0) return term.line(user === undefined ? 'no breakers' : `no breakers for ${user}`);
+  term.line(table([['USER', 'TOOL', 'BREAKER', 'FAILURES'], ...breakerRows(bs)]));
+}
+
+export async function resetBreaker(client: ApiClient, term: Terminal, user: string, tool: string): Promise<void> {
+  const r = await client.resetBreaker(user, tool);
+  if (term.json) return term.doc(r);
+  term.line(`${user}: the ${tool} breaker is reset; its steps run again`);
 }

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiClient, ApiError } from '../client/api.ts';
-import { adjust, control, files, list, login, showAccount, showRun } from './commands.ts';
+import { adjust, breakers, control, files, list, login, queue, resetBreaker, showAccount, showRun } from './commands.ts';
 import { EXIT, followCommand, forkCommand, runCommand } from './follow.ts';
 import { Terminal } from './render.ts';
 import { resolveTarget, UsageError } from './settings.ts';
@@ -90,8 +90,14 @@ export function program(exit: (code: number) => void): Command {
     .action((id: string, path: string | undefined, o: { output?: string }) => { const { client, term } = ctx(); return done(files(client, term, id, path, o.output)); });
   cli.command('me').description('your account: credits, limits with what is used, runs going')
     .action(async () => { const { client, term } = ctx(); showAccount(term, await client.me()); exit(0); });
-  cli.command('queue').description('operators: the jobs:* queue facade (counts, oldest ages)')
-    .action(async () => { const { client, term } = ctx(); const q = await client.queue(); if (term.json) term.doc(q); else term.line(JSON.stringify(q, null, 2)); exit(0); });
+  cli.command('queue').description('operators: the jobs:* queue facade (counts, oldest ages) and the tool breakers open now')
+    .action(() => { const { client, term } = ctx(); return done(queue(client, term)); });
+  // `breakers` lists; `breakers reset USER TOOL` is its one subcommand (commander runs the list when no subcommand is named).
+  const breakersCmd = cli.command('breakers').description('operators: the tool breakers with failures on record (work:backoff), open ones first')
+    .option('--user <user>', 'only this user\'s')
+    .action((o: { user?: string }) => { const { client, term } = ctx(); return done(breakers(client, term, o.user)); });
+  breakersCmd.command('reset').description('close a user\'s breaker for a tool: its steps run again').argument('<user>').argument('<tool>', 'e.g. shell, fetch_url, mcp:server.tool')
+    .action((user: string, tool: string) => { const { client, term } = ctx(); return done(resetBreaker(client, term, user, tool)); });
   const creditsCmd = cli.command('credits').description('operators: grant or deduct a user\'s credits');
   for (const [name, sign] of [['grant', 1], ['deduct', -1]] as const) {
     creditsCmd.command(name).description(`${name} credits (once per --key)`).argument('<user>').argument('<credits>', 'how many', credits)

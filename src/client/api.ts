@@ -59,6 +59,9 @@ export interface Account {
   /** The tool breakers with failures on record (open ones first). */
   breakers?: { tool: string; failures: number; open: boolean; openUntil: string | null }[];
 }
+export interface QueueStats { queues: Record<string, { count: number; oldestAgeS: number | null }>; at: string }
+/** A user's breaker for one tool as operators see it (GET /v1/queue/breakers). */
+export interface Breaker { userId: string; tool: string; failures: number; opens: number; open: boolean; openUntil: string | null }
 
 export class ApiClient {
   readonly url: string;
@@ -126,8 +129,15 @@ export class ApiClient {
   me(): Promise<Account> {
     return this.json('GET', '/v1/me');
   }
-  queue(): Promise<unknown> {
+  queue(): Promise<QueueStats> {
     return this.json('GET', '/v1/queue');
+  }
+  /** Every user's tool breakers with failures on record, open ones first (operators). */
+  breakers(): Promise<{ breakers: Breaker[] }> {
+    return this.json('GET', '/v1/queue/breakers');
+  }
+  resetBreaker(userId: string, tool: string): Promise<{ userId: string; tool: string; reset: true }> {
+    return this.json('DELETE', `/v1/queue/breakers/${encodeURIComponent(userId)}/${encodeURIComponent(tool)}`);
   }
   adjustCredits(userId: string, amount: number, note: string, idempotencyKey: string): Promise<{ userId: string; amount: number; balance: Account['balance']; replayed: boolean }> {
     return this.json('POST', `/v1/users/${encodeURIComponent(userId)}/credits`, { body: { amount, note }, headers: { 'idempotency-key': idempotencyKey } });
