@@ -8,7 +8,7 @@ import { RunsError } from '../runs/errors.ts';
 export class UnknownUser extends RunsError {
   readonly userId: string;
   constructor(userId: string) {
-    super('unknown_user', `user ${userId} has no account (a user gets one the first time they call the API, or with a grant)`);
+    super('unknown_user', `user ${userId} has no account (a user gets one the first time they call the API; until then operators can neither grant them credits nor set their limits)`);
     this.userId = userId;
   }
 }

@@ -3,8 +3,9 @@
  * routes. Balance, limits (their own or DAILY_TOKEN_LIMIT / MONTHLY_COST_LIMIT) with what
  * is used, runs going against API_MAX_ACTIVE_RUNS; operators' grants and deductions
  * (once per Idempotency-Key, the ledger row naming the operator), limits, the ledger;
- * and NEW_USER_CREDITS, granted the first time a user is seen. Refusals are domain errors
- * (./errors.ts); the store's SQL functions do the arithmetic, in one transaction each.
+ * and NEW_USER_CREDITS, granted once: the first time a user is seen while it is above 0.
+ * Refusals are domain errors (./errors.ts); the store's SQL functions do the arithmetic,
+ * in one transaction each.
  */
 import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from './errors.ts';
 import { InvalidInput, Unavailable } from '../runs/errors.ts';

@@ -31,7 +31,7 @@ const cases: [Error, Expected][] = [
   [new NotAwaitingApproval(id, 'running'), { status: 409, code: 'not_awaiting_approval', message: `run ${id} is running, not awaiting approval`, details: { status: 'running' } }],
   [new RunNotRetryable(id, 'completed', 'run'), { status: 409, code: 'run_not_retryable', message: `run ${id} is completed; only failed or cancelled runs can be retried`, details: { status: 'completed' } }],
   [new RunNotRetryable(id, 'queued', 'dead_letter'), { status: 409, code: 'run_not_retryable', message: `run ${id} is queued; only failed runs are retried from the dead-letter view` }],
-  [new UnknownUser('carol'), { status: 404, code: 'unknown_user', message: 'user carol has no account (a user gets one the first time they call the API, or with a grant)' }],
+  [new UnknownUser('carol'), { status: 404, code: 'unknown_user', message: 'user carol has no account (a user gets one the first time they call the API; until then operators can neither grant them credits nor set their limits)' }],
   [new NotEnoughCredits('cannot deduct 10 credits, 3 available', 3), { status: 409, code: 'insufficient_credits', message: 'cannot deduct 10 credits, 3 available', details: { available: 3 } }],
   [new IdempotencyKeyReused(), { status: 422, code: 'idempotency_key_reused', message: 'Idempotency-Key was already used with a different request; use a new key for a new adjustment' }],
   [new NotForkable(id, 'run_not_ended', `run ${id} is running: fork it once it has ended`), { status: 409, code: 'run_not_ended', message: `run ${id} is running: fork it once it has ended` }],
