@@ -61,7 +61,7 @@ export const CONFIG_VARS = {
   RUN_CREDIT_RESERVATION: v(int(1, 1_000_000_000), 'Credits reserved when a run starts; unused credits return at settle', '100'),
   DAILY_TOKEN_LIMIT: v(int(1, 1_000_000_000_000).optional(), 'LLM tokens a user may use per UTC day, for users without limits of their own (an operator sets those: PUT /v1/users/{userId}/limits); unset: no daily limit', undefined),
   MONTHLY_COST_LIMIT: v(int(1, 1_000_000_000_000).optional(), 'Credits a user may spend per UTC month (charges and open holds), for users without limits of their own; unset: no monthly limit', undefined),
-  NEW_USER_CREDITS: v(int(0, 1_000_000_000), 'Credits granted once to each user the API sees for the first time (idempotent per user; `./dev` sets it for the local stack)', '0'),
+  NEW_USER_CREDITS: v(int(0, 1_000_000_000), 'Credits granted once to each user, the first time the API sees them while this is above 0: a user first seen while it was 0 gets them on a later request to an API running with it above 0 (idempotent per user; `./dev` sets it for the local stack)', '0'),
   LLM_PROVIDER: v(z.enum(['offline', 'anthropic']).optional(), 'Planner and supervisor: `anthropic`, or `offline` (deterministic, no key; see "Prompt syntax"). Unset: `anthropic` when ANTHROPIC_API_KEY is set, else `offline`', undefined),
   ANTHROPIC_API_KEY: v(z.string().min(8).optional(), 'Anthropic API key (selects the anthropic provider when LLM_PROVIDER is unset)', undefined, true),
   ANTHROPIC_BASE_URL: v(z.url({ protocol: /^https?$/ }).optional(), 'Anthropic API base URL (a gateway or proxy); unset means api.anthropic.com', undefined),
