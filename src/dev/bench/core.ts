@@ -11,7 +11,7 @@ import { figure, median, quantile, type Figure } from './stats.ts';
 
 export async function coreRows(rig: BenchRig, client: Client, bareQueue: string): Promise<{ figures: Figure[]; samples: Record<string, unknown> }> {
   const { p, base, say } = rig;
-  say(`  P1/P2: ${p.runs} runs × ${p.steps} steps, ${p.rounds} round(s), ${p.samples} single runs per round`);
+  say(`  P1/P2: ${p.runs} runs × ${p.steps} steps, a warm-up round and ${p.rounds} round(s), ${p.samples} single runs per round`);
   const a = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
   const b = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
   // Every part that may work for a run; the bench process itself is the load generator.
@@ -33,6 +33,10 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
     await measured(b, () => bareRun(client, bareQueue, p.steps, false));
     for (let i = 0; i < p.samples; i += 1) b.single.push(await bareRun(client, bareQueue, 1, true));
   };
+  // One round of each side first, not counted: the first rounds ran each process's code cold
+  // (the worker's CPU per run a third above what it settles at), a long-lived worker's does not.
+  await throughput(() => agentrunRun(base, p.steps), p.runs);
+  await throughput(() => bareRun(client, bareQueue, p.steps, false), p.runs);
   for (let r = 0; r < p.rounds; r += 1) {
     if (r % 2 === 0) { await sideA(); await sideB(); } else { await sideB(); await sideA(); }
     say(`  round ${r + 1}/${p.rounds}: agentrun ${a.tput.at(-1)!.toFixed(2)} runs/s, bare ${b.tput.at(-1)!.toFixed(2)} runs/s`);
