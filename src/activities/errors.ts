@@ -44,6 +44,10 @@ export const FAILURE_TYPES = {
   mcpRejected: 'McpRejected',
   /** An MCP server did not start, answer or finish in MCP_TIMEOUT: retried. */
   mcpUnavailable: 'McpUnavailable',
+  /** fetch_url's site answered 5xx or 429, or could not be reached or read in time: retried. */
+  fetchUnavailable: 'FetchUnavailable',
+  /** browser's page could not be loaded (a network error of Chromium's, `net::ERR_…`): retried. */
+  pageUnavailable: 'PageUnavailable',
 } as const;
 
 export function nonRetryable(type: string, message: string, details?: unknown): ApplicationFailure {

@@ -88,12 +88,11 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
     if (isOutsideFailure(err) && !ctx.cancellationSignal.aborted) {
       // The outside service failed this attempt: one failure on the breaker, which may end the step.
       const now = await deps.breaker?.record(userId, label, false).catch(warn);
-      const why = err.message;
-      if (now?.open) return refuse(now, why);
+      if (now?.open) return refuse(now, err.message);
       // The workflow caps these tools' attempts (src/workflows/proxies.ts): the last one says so.
       const max = ctx.info.retryPolicy?.maximumAttempts;
       const last = !err.nonRetryable && max !== undefined && max > 0 && ctx.info.attempt >= max;
-      const ended = last ? nonRetryable(err.type!, `${why} (attempt ${ctx.info.attempt} of ${max}: not tried again)`) : retriedAfter(err, deps.tools.outsideRetryMs, ctx.info.attempt);
+      const ended = last ? nonRetryable(err.type!, `${err.message} (attempt ${ctx.info.attempt} of ${max}: not tried again)`) : retriedAfter(err, deps.tools.outsideRetryMs, ctx.info.attempt);
       if (ended.nonRetryable) await failed(ended.message);
       throw ended;
     }

@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../accounts/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../ingress/errors.ts';
 import {
-  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
+  AtRunLimit, ExtraCreditsNotApplicable, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted, RunsError,
   Unavailable, WorkspaceDeleted, WorkspaceNotFound,
 } from '../runs/errors.ts';
 
@@ -70,6 +70,7 @@ export const DOMAIN_ERRORS: readonly HttpMapping[] = [
   row({ error: RunClosed, status: 409, details: (e) => (e.status === undefined ? undefined : { status: e.status }) }),
   row({ error: RunNotStarted, status: 409, details: (e) => ({ status: e.status }) }),
   row({ error: NotAwaitingApproval, status: 409, details: (e) => ({ status: e.status }) }),
+  row({ error: ExtraCreditsNotApplicable, status: 409, details: (e) => ({ waitingFor: e.waitingFor }) }),
   row({ error: RunNotRetryable, status: 409, details: (e) => (e.from === 'run' ? { status: e.status } : undefined) }),
   row({ error: AlreadyRetried, status: 409 }),
   row({ error: NotForkable, status: 409 }),

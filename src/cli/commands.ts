@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { ApiClient, ApiError } from '../client/api.ts';
+import { ApiClient } from '../client/api.ts';
 import type { Account, Breaker, RunView } from '../client/api.ts';
 import type { Terminal } from './render.ts';
 import { UsageError, writeSettings } from './settings.ts';
@@ -138,21 +138,11 @@ export async function adjust(client: ApiClient, term: Terminal, user: string, am
   if (!key) term.note(`(Idempotency-Key ${idempotencyKey}: pass --key ${idempotencyKey} to retry this safely)`);
 }
 
-/** Every breaker, or [] from an API that has none (it answers 404 for /v1/queue/breakers then). */
-async function allBreakers(client: ApiClient): Promise<Breaker[]> {
-  try {
-    return (await client.breakers()).breakers;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return [];
-    throw err;
-  }
-}
-
 const breakerRows = (bs: Breaker[]) => bs.map((b) => [b.userId, b.tool, b.open ? `open until ${b.openUntil ?? '?'}` : 'closed', String(b.failures)]);
 
 /** The operators' queue view: the jobs:* lists, and the tool breakers open now (those refusing a tool to a user). */
 export async function queue(client: ApiClient, term: Terminal): Promise<void> {
-  const [stats, breakers] = await Promise.all([client.queue(), allBreakers(client)]);
+  const [stats, { breakers }] = await Promise.all([client.queue(), client.breakers()]);
   const open = breakers.filter((b) => b.open);
   if (term.json) return term.doc({ ...stats, breakers: open });
   term.line(table([['QUEUE', 'ENTRIES', 'OLDEST'], ...Object.entries(stats.queues).map(([name, q]) => [name, String(q.count), q.oldestAgeS === null ? '-' : `${Math.round(q.oldestAgeS)}s`])]));
@@ -164,7 +154,7 @@ export async function queue(client: ApiClient, term: Terminal): Promise<void> {
 
 /** The operators' list of tool breakers with failures on record (of one user with `user`), open ones first. */
 export async function breakers(client: ApiClient, term: Terminal, user: string | undefined): Promise<void> {
-  const bs = (await allBreakers(client)).filter((b) => user === undefined || b.userId === user);
+  const bs = (await client.breakers()).breakers.filter((b) => user === undefined || b.userId === user);
   if (term.json) return term.doc({ breakers: bs });
   if (bs.length === 0) return term.line(user === undefined ? 'no breakers' : `no breakers for ${user}`);
   term.line(table([['USER', 'TOOL', 'BREAKER', 'FAILURES'], ...breakerRows(bs)]));

@@ -6,7 +6,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { recordControl } from './audit.ts';
 import type { Actor } from './audit.ts';
-import { NotAwaitingApproval, RunClosed, RunNotStarted, Unavailable } from './errors.ts';
+import { ExtraCreditsNotApplicable, NotAwaitingApproval, RunClosed, RunNotStarted, Unavailable } from './errors.ts';
 import type { ControlAction, RunsDeps } from './model.ts';
 import { ownedRun } from './ownership.ts';
 import { closedStatus, isUnavailable } from './workflow.ts';
@@ -14,20 +14,6 @@ import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunState, RunStatus } from '../shared/run.ts';
 import { approveSignal, messageSignal, pauseSignal, resumeSignal, searchAttributes, statusQuery } from '../workflows/definitions.ts';
 import type { ApproveSignal } from '../workflows/definitions.ts';
-
-/**
- * Extra credits sent with an answer to a wait that is not for budget (a plan to approve, a
- * question): only a budget wait adds them to the run's reservation (src/workflows/gates.ts),
- * any other would take them and ignore them. Answered like NotAwaitingApproval (409), with a
- * code of its own: the run is not waiting for the approval the credits are for.
- */
-export class ExtraCreditsNotApplicable extends NotAwaitingApproval {
-  override readonly code = 'extra_credits_not_applicable';
-  constructor(runId: string, waitingFor: string) {
-    super(runId, 'awaiting_approval');
-    this.message = `extraCredits apply when run ${runId} waits for budget; it waits for ${waitingFor === 'question' ? 'an answer to its question' : 'approval of its plan'} (answer without extraCredits)`;
-  }
-}
 
 /**
  * Sends `action` to run `id` of the actor. A run that has ended is RunClosed, a seed-flow

@@ -61,6 +61,21 @@ export class NotAwaitingApproval extends RunsError {
 }
 
 /**
+ * Extra credits sent with an answer to a wait that is not for budget (a plan to approve, a
+ * question): only a budget wait adds them to the run's reservation (src/workflows/gates.ts),
+ * any other would take them and ignore them.
+ */
+export class ExtraCreditsNotApplicable extends RunsError {
+  readonly runId: string;
+  readonly waitingFor: string;
+  constructor(runId: string, waitingFor: string) {
+    super('extra_credits_not_applicable', `extraCredits apply when run ${runId} waits for budget; it waits for ${waitingFor === 'question' ? 'an answer to its question' : 'approval of its plan'} (answer without extraCredits)`);
+    this.runId = runId;
+    this.waitingFor = waitingFor;
+  }
+}
+
+/**
  * A retry of a run that cannot be retried: a run retried by its user must be failed or
  * cancelled (`from: 'run'`), one retried from the dead-letter view must be failed.
  */

@@ -43,8 +43,10 @@ const TOOL = {
 
 /**
  * Steps of the tools that call outside services (web_search, fetch_url, browser, MCP
- * connectors): the same, with at most OUTSIDE_ATTEMPTS attempts, 2, 4, 8, 16 s apart (or
- * after the service's Retry-After). Each attempt the service fails counts on the user's
+ * connectors): the same, with at most OUTSIDE_ATTEMPTS attempts. After a failure of the
+ * service the worker says when to try again (OUTSIDE_RETRY_MS, or the service's
+ * Retry-After: src/activities/tools/outside.ts); this policy's 2–16 s apply to our own
+ * errors. Each attempt the service fails counts on the user's
  * breaker for the tool, which ends the step when it opens (src/activities/steps.ts); a
  * service down for good fails the step within a minute instead of 4 hours of retries. The
  * cap counts every attempt, so an outage of our own infrastructure longer than those

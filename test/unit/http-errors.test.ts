@@ -8,7 +8,7 @@ import { IdempotencyKeyReused, NotEnoughCredits, UnknownUser } from '../../src/a
 import { DOMAIN_ERRORS, httpErrorOf } from '../../src/api/errors.ts';
 import { AlreadyRetried, DeadLetterNotFound, SigningUnavailable } from '../../src/ingress/errors.ts';
 import {
-  AtRunLimit, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted,
+  AtRunLimit, ExtraCreditsNotApplicable, FileNotFound, InvalidInput, InvalidPath, NotAwaitingApproval, NotForkable, RunClosed, RunNotFound, RunNotRetryable, RunNotStarted,
   StartOutcomeUnknown, Unavailable, WorkspaceDeleted, WorkspaceNotFound,
 } from '../../src/runs/errors.ts';
 
@@ -29,6 +29,7 @@ const cases: [Error, Expected][] = [
   [new RunClosed(id, undefined, 'control'), { status: 409, code: 'run_closed', message: `run ${id} has ended; it cannot be controlled any more` }],
   [new RunNotStarted(id, 'created'), { status: 409, code: 'run_not_started', message: `run ${id} has not been started (POST /agent/execute with action start)`, details: { status: 'created' } }],
   [new NotAwaitingApproval(id, 'running'), { status: 409, code: 'not_awaiting_approval', message: `run ${id} is running, not awaiting approval`, details: { status: 'running' } }],
+  [new ExtraCreditsNotApplicable(id, 'approval'), { status: 409, code: 'extra_credits_not_applicable', message: `extraCredits apply when run ${id} waits for budget; it waits for approval of its plan (answer without extraCredits)`, details: { waitingFor: 'approval' } }],
   [new RunNotRetryable(id, 'completed', 'run'), { status: 409, code: 'run_not_retryable', message: `run ${id} is completed; only failed or cancelled runs can be retried`, details: { status: 'completed' } }],
   [new RunNotRetryable(id, 'queued', 'dead_letter'), { status: 409, code: 'run_not_retryable', message: `run ${id} is queued; only failed runs are retried from the dead-letter view` }],
   [new UnknownUser('carol'), { status: 404, code: 'unknown_user', message: 'user carol has no account (a user gets one the first time they call the API; until then operators can neither grant them credits nor set their limits)' }],

@@ -12,7 +12,7 @@
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { writeFile } from './files.ts';
-import { isPageNetworkError, OUTSIDE_FAILURES, outsideFailure } from './outside.ts';
+import { isPageNetworkError, outsideFailure } from './outside.ts';
 import type { Workspace, WriteOptions } from './files.ts';
 import { checkTarget, EgressRefused } from '../../infra/egress.ts';
 import { VIEWPORT } from '../../sandbox/browse.ts';
@@ -53,7 +53,7 @@ export async function browse(deps: ActivityDeps, ws: Workspace, index: number, s
   } catch (err) {
     // Anything else (the browser would not start, its jail or pod failed) is ours, retried uncounted.
     if (signal.aborted || !isPageNetworkError(err)) throw err;
-    throw outsideFailure(OUTSIDE_FAILURES.pageUnavailable, `browser: ${step.url.slice(0, 200)} could not be loaded: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`);
+    throw outsideFailure(FAILURE_TYPES.pageUnavailable, `browser: ${step.url.slice(0, 200)} could not be loaded: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`);
   }
   if (r.refusedNavigation) throw nonRetryable(FAILURE_TYPES.fetchRefused, `browser: ${r.refusedNavigation}`, { url: step.url });
   // A pod saved its files itself; here the worker saves what the page gave.

@@ -10,7 +10,7 @@
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { writeFile } from './files.ts';
-import { OUTSIDE_FAILURES, outsideFailure } from './outside.ts';
+import { outsideFailure } from './outside.ts';
 import type { Workspace, WriteOptions } from './files.ts';
 import { EgressRefused, guardedGet } from '../../infra/egress.ts';
 import type { PlanStep, StepResult } from '../../shared/run.ts';
@@ -29,11 +29,11 @@ export async function fetchUrl(deps: ActivityDeps, ws: Workspace, index: number,
   } catch (err) {
     if (err instanceof EgressRefused) throw nonRetryable(FAILURE_TYPES.fetchRefused, err.message, { url: step.url, reason: err.reason });
     if (signal?.aborted) throw err;
-    throw outsideFailure(OUTSIDE_FAILURES.fetchUnavailable, `GET ${step.url.slice(0, 200)} failed: ${(err as Error).message}`);
+    throw outsideFailure(FAILURE_TYPES.fetchUnavailable, `GET ${step.url.slice(0, 200)} failed: ${(err as Error).message}`);
   }
   const base = { index, tool: step.tool, durationMs: 0 };
   const via = got.redirects.length ? ` (after ${got.redirects.length} redirect(s))` : '';
-  if (got.status >= 500 || got.status === 429) throw outsideFailure(OUTSIDE_FAILURES.fetchUnavailable, `GET ${got.finalUrl} answered ${got.status}`);
+  if (got.status >= 500 || got.status === 429) throw outsideFailure(FAILURE_TYPES.fetchUnavailable, `GET ${got.finalUrl} answered ${got.status}`);
   if (got.status >= 400) return { result: { ...base, ok: false, summary: `GET ${got.finalUrl} answered ${got.status}${via}` } };
   if (step.path) {
     const w = await writeFile(deps, ws, step.path, got.body, write);

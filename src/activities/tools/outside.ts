@@ -9,15 +9,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { FAILURE_TYPES } from '../errors.ts';
 
-/** The outside services' failure types (web_search's and MCP's are older, in ../errors.ts). */
-export const OUTSIDE_FAILURES = {
-  /** fetch_url's site answered 5xx or 429, or could not be reached or read in time: retried. */
-  fetchUnavailable: 'FetchUnavailable',
-  /** browser's page could not be loaded (a network error of Chromium's, `net::ERR_…`): retried. */
-  pageUnavailable: 'PageUnavailable',
-} as const;
-
-const TYPES: ReadonlySet<string> = new Set([FAILURE_TYPES.searchUnavailable, FAILURE_TYPES.mcpUnavailable, ...Object.values(OUTSIDE_FAILURES)]);
+/** The failure types of the outside services (../errors.ts). */
+const TYPES: ReadonlySet<string> = new Set([FAILURE_TYPES.searchUnavailable, FAILURE_TYPES.mcpUnavailable, FAILURE_TYPES.fetchUnavailable, FAILURE_TYPES.pageUnavailable]);
 
 /** An attempt failed by the outside service: retried unless `nonRetryable`, after `nextRetryDelayMs` when the service said. */
 export function outsideFailure(type: string, message: string, opts: { nonRetryable?: boolean; nextRetryDelayMs?: number } = {}): ApplicationFailure {

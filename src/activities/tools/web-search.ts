@@ -5,10 +5,10 @@
  * here with the reason. A refused query (401, 422) fails the step for good; a 429 or 5xx
  * is retried by Temporal, after Retry-After when Brave gives one.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import type { ActivityDeps } from '../deps.ts';
 import { FAILURE_TYPES, nonRetryable } from '../errors.ts';
 import { writeFile } from './files.ts';
+import { outsideFailure } from './outside.ts';
 import type { Workspace, WriteOptions } from './files.ts';
 import { braveSearch, SearchRejected, SearchUnavailable } from '../../infra/brave-search.ts';
 import type { SearchResult } from '../../infra/brave-search.ts';
@@ -26,9 +26,7 @@ export async function webSearch(deps: ActivityDeps, ws: Workspace, index: number
     results = await braveSearch(cfg, step.query, step.count ?? 10, signal);
   } catch (err) {
     if (err instanceof SearchRejected) throw nonRetryable(FAILURE_TYPES.searchRejected, err.message, { status: err.status });
-    if (err instanceof SearchUnavailable) {
-      throw ApplicationFailure.create({ type: FAILURE_TYPES.searchUnavailable, message: err.message, nextRetryDelay: err.retryAfterMs });
-    }
+    if (err instanceof SearchUnavailable) throw outsideFailure(FAILURE_TYPES.searchUnavailable, err.message, { nextRetryDelayMs: err.retryAfterMs });
     throw err;
   }
   const path = resultsPath(index);
