@@ -175,8 +175,15 @@ describe('the web page in Chromium', { skip: browserSkip() }, () => {
     assert.ok(id);
     const ui = w.env.TEMPORAL_UI_URL!;
     // The Temporal UI's own page (its CSP is not ours to watch).
+    const query = `AgentStatus="completed" AND UserId="${w.user}"`;
+    // Temporal's visibility store takes the run's last upsert a moment after its record says
+    // completed (more so on a loaded machine); the page loads its list once, so wait for it first.
+    await waitUntil('Temporal visibility lists the run', async () => {
+      for await (const wf of w.c.temporal.workflow.list({ query })) if (wf.workflowId === id) return true;
+      return false;
+    }, 60_000);
     const page = await w.browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`AgentStatus="completed" AND UserId="${w.user}"`)}`);
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
     await page.waitForSelector(`text=${id}`, { timeout: 30_000 });
     await shot(page, 'temporal-ui-search');
     await page.goto(`${ui}/namespaces/default/workflows/${id}`);
