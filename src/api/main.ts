@@ -21,7 +21,7 @@ import { checkBucket, checkRedis, checkRedisKeys, checkTemporal, exitOnStartupEr
 import { QueueFacade } from '../infra/queue.ts';
 import { createRedis } from '../infra/redis.ts';
 import { createS3 } from '../infra/s3.ts';
-import { httpServerSpans, startTracing } from '../infra/tracing.ts';
+import { startTracing } from '../infra/tracing.ts';
 import { LegacyIngress, QueueService } from '../ingress/index.ts';
 import { RunsService } from '../runs/index.ts';
 import { taskQueuePollers } from '../runs/pollers.ts';
@@ -34,7 +34,7 @@ import { WorkspaceStore } from '../workspace/index.ts';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-api');
-  const tracing = startTracing(config.tracing, 'agentrun-api', log.child({ component: 'tracing' }));
+  const tracing = await startTracing(config.tracing, 'agentrun-api', log.child({ component: 'tracing' }));
 
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const streams = new OpenStreams();
   const breaker = new ToolBreaker(redis, config.tools.breaker);
   const app = createApp({
-    tracing: tracing ? httpServerSpans(tracing.tracer, routeTemplate) : undefined,
+    tracing: tracing?.httpServerSpans(routeTemplate),
     streams,
     runs,
     accounts: new AccountsService({ store, maxActiveRuns: config.api.maxActiveRuns, newUserCredits: config.credits.newUserCredits, breaker }),

@@ -31,7 +31,7 @@ import { workerTracingOptions } from './tracing.ts';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const log = createLogger(config.logLevel, 'agentrun-worker');
-  const tracing = startTracing(config.tracing, 'agentrun-worker', log.child({ component: 'tracing' }));
+  const tracing = await startTracing(config.tracing, 'agentrun-worker', log.child({ component: 'tracing' }));
   // Core's Prometheus exporter listens on a private loopback port; /metrics on WORKER_METRICS_PORT serves it with ours.
   const sdkMetricsPort = await freeLoopbackPort();
   Runtime.install({
