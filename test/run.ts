@@ -15,6 +15,7 @@ import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 import { stackPaths } from '../src/dev/context.ts';
 import { writeWorkflowBundle } from '../src/worker/bundle.ts';
+import { inputsDigest, notePassed, passedOn } from './helpers/check-cache.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -85,9 +86,16 @@ export function orderedFiles(only: string[]): string[] {
   return [...first, ...all.filter((f) => !first.includes(f))];
 }
 
-/** A check (type-check, lint) as a child process; resolves to whether it passed, after printing its output when it failed. */
-function check(name: string, cmd: string, args: string[]): Promise<boolean> {
+/**
+ * A check (type-check, lint) as a child process; resolves to whether it passed, after printing
+ * its output when it failed. Skipped when it passed before on the same inputs (`cache`: ./helpers/check-cache.ts).
+ */
+function check(name: string, cmd: string, args: string[], cache: { dir: string; key: string; digest: string }): Promise<boolean> {
   const started = Date.now();
+  if (passedOn(cache.dir, cache.key, cache.digest)) {
+    process.stdout.write(`✔ ${name} (skipped: passed before on these very files)\n`);
+    return Promise.resolve(true);
+  }
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -97,6 +105,7 @@ function check(name: string, cmd: string, args: string[]): Promise<boolean> {
     child.once('close', (code) => {
       const took = `${Math.round((Date.now() - started) / 1000)} s`;
       process.stdout.write(code === 0 ? `✔ ${name} (${took})\n` : `✖ ${name} failed (${took}):\n${out}\n`);
+      if (code === 0) notePassed(cache.dir, cache.key, cache.digest);
       resolve(code === 0);
     });
   });
@@ -105,9 +114,12 @@ function check(name: string, cmd: string, args: string[]): Promise<boolean> {
 if (import.meta.main) {
   const { concurrency, files } = parseArgs(process.argv.slice(2));
   const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
+  const cacheDir = join(stackPaths(process.env).data, 'cache');
+  const digest = inputsDigest(ROOT);
+  // tsc keeps what it learnt of the unchanged files (--incremental): a run after an edit re-checks less.
   const checks = Promise.all([
-    check('type-check (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']),
-    check('lint (eslint)', bin('eslint'), ['--max-warnings=0', 'src', 'test']),
+    check('type-check (tsc --noEmit)', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json', '--incremental', '--tsBuildInfoFile', join(cacheDir, 'tsc.tsbuildinfo')], { dir: cacheDir, key: 'tsc', digest }),
+    check('lint (eslint)', bin('eslint'), ['--max-warnings=0', 'src', 'test'], { dir: cacheDir, key: 'eslint', digest }),
   ]);
   // The workers' bundle is built before the first file starts (a test file may start a worker at once).
   const bundle = join(stackPaths(process.env).data, 'test', 'workflow-bundle.js');
