@@ -199,9 +199,12 @@ describe('the agentrun CLI', () => {
   it('a token expiring mid-follow: a new token from the config file carries on with no line lost; without one the CLI stops with the reason', async () => {
     const config = join(home, 'expiring.json');
     const prompt = 'shell sh -c "i=1; while [ $i -le 40 ]; do echo tick-$i; i=$((i+1)); sleep 0.1; done"';
-    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 2 }) }), { mode: 0o600 });
+    // The CLI reads the short token at its start; the new one is written as soon as the run
+    // exists (waiting for its first lines let the old token expire first on a loaded machine).
+    // The 40 lines take 4 s after the run's start: the old token expires mid-follow.
+    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 3 }) }), { mode: 0o600 });
     const renewed = cli(['--json', 'run', prompt], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } });
-    await waitUntil('ticks', () => renewed.output().includes('tick-3'), 30_000);
+    await waitUntil('the run started', () => /run_[0-9a-z]{20,}/.test(renewed.output()), 30_000);
     writeFileSync(config, JSON.stringify({ token: await mintToken(user) }), { mode: 0o600 });
     const done = await renewed.done;
     assert.equal(done.code, 0, done.stderr);

@@ -183,8 +183,16 @@ describe('the web page in Chromium', { skip: browserSkip() }, () => {
       return false;
     }, 60_000);
     const page = await w.browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
-    await page.waitForSelector(`text=${id}`, { timeout: 30_000 });
+    // The page asks for the list once; on a loaded machine its answer has come back without
+    // the run (a full suite, once), so a page still without it after 20 s is loaded again.
+    const listed = `${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`;
+    await waitUntil('the Web UI lists the run', async () => {
+      await page.goto(listed);
+      return page.waitForSelector(`text=${id}`, { timeout: 20_000 }).then(() => true, () => false);
+    }, 90_000).catch(async (err: unknown) => {
+      await shot(page, 'temporal-ui-search-failed');
+      throw new Error(`${(err as Error).message}; the page shows: ${(await page.locator('body').innerText()).slice(0, 1500)}`);
+    });
     await shot(page, 'temporal-ui-search');
     await page.goto(`${ui}/namespaces/default/workflows/${id}`);
     await page.waitForSelector('text=/step 0: \\w+/', { timeout: 30_000 });
