@@ -76,7 +76,11 @@ export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: nu
     '--db-filename', o.dbFile,
     '--namespace', 'default',
     '--log-level', 'warn',
-    '--sqlite-pragma', 'journal_mode=WAL',
+    // WAL with synchronous=NORMAL: a commit survives the server being killed (the fault suite
+    // does), only a power cut or a kernel crash may lose the last ones; the WAL is synced at
+    // checkpoints instead of every commit (2,600 fsyncs in 20 s of a bench). The server's CPU
+    // per run fell from 50–55 to 43–44 ms (bare workflow) and 75–116 to 65–70 (agentrun).
+    '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
     // Fairness keys per user (issue 4) need this on the dev server.
     '--dynamic-config-value', 'matching.enableFairness=true',
     // A workflow task that schedules an activity on its own task queue gets the activity task in
