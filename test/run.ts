@@ -105,7 +105,8 @@ function check(name: string, cmd: string, args: string[], cache: { dir: string; 
     child.once('close', (code) => {
       const took = `${Math.round((Date.now() - started) / 1000)} s`;
       process.stdout.write(code === 0 ? `✔ ${name} (${took})\n` : `✖ ${name} failed (${took}):\n${out}\n`);
-      if (code === 0) notePassed(cache.dir, cache.key, cache.digest);
+      // Noted only when the files are still those it was given (none edited while it ran).
+      if (code === 0 && inputsDigest(ROOT) === cache.digest) notePassed(cache.dir, cache.key, cache.digest);
       resolve(code === 0);
     });
   });
