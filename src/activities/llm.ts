@@ -103,8 +103,9 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
     /** Asks the supervisor what to do after a step. */
     async supervise(input: SuperviseInput): Promise<{ decision: SupervisorDecision; usage: TokenUsage; transcriptKey: string }> {
       const prompt = await fullPrompt(deps, input);
-      // The step's output tail lives in its record in the workspace, not in history.
-      const record = await deps.workspace.getJson<{ outputTail?: string }>(s3Keys.stepRecord(input.userId, input.runId, input.index));
+      // The step's output tail lives in its record in the workspace, not in history: the record
+      // of the execution that ran the step (a reset execution keys its records with its epoch).
+      const record = await deps.workspace.getJson<{ outputTail?: string }>(s3Keys.stepRecord(input.userId, input.runId, input.index, input.result.epoch));
       const outputTail = record?.outputTail;
       const r = await providerCall((signal) => provider(input.provider).supervise({
         runId: input.runId, prompt, plan: input.plan, index: input.index, step: input.step, result: { ...input.result, outputTail },
