@@ -10,9 +10,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { mintToken } from '../helpers/auth.ts';
-import { runCli } from '../helpers/cli.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
-import type { Clients, Proc } from '../helpers/stack.ts';
+import { cliStack } from '../helpers/cli.ts';
+import type { CliStack } from '../helpers/cli.ts';
 
 const OPERATOR = `ops-${randomBytes(4).toString('hex')}`;
 const FORBIDDEN = 'agentrun: forbidden: operator routes need an operator (a user id listed in AUTH_OPERATORS)';
@@ -20,28 +19,20 @@ const FORBIDDEN = 'agentrun: forbidden: operator routes need an operator (a user
 interface QueueDoc { queues: Record<string, { count: number }>; breakers: { userId: string; tool: string; failures: number; open: boolean; openUntil: string }[] }
 
 describe('the agentrun CLI: operators and the tool breakers', () => {
-  let c: Clients;
-  let worker: Proc | undefined;
-  let api: (Proc & { url: string }) | undefined;
+  let s: CliStack;
   let user: string;
-  const tokens: Record<string, string> = {};
+  let opsToken: string;
 
-  /** `agentrun …args` as `who` (the user unless named); resolves when it exits. */
-  const cli = (args: string[], who = user) =>
-    runCli(args, { AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: tokens[who]!, AGENTRUN_CONFIG: '/nonexistent/agentrun.json' }).done;
-  const ops = (args: string[]) => cli(args, OPERATOR);
+  /** `agentrun …args` as the user, or as the operator; resolves when it exits. */
+  const cli = (args: string[], asOperator = false) => s.cli(args, asOperator ? { env: { AGENTRUN_TOKEN: opsToken } } : {}).done;
+  const ops = (args: string[]) => cli(args, true);
 
   before(async () => {
-    c = await connectClients();
-    user = await newUser(c, 10_000, 'cli-ops');
-    const env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('cli-ops'), AUTH_OPERATORS: OPERATOR, BREAKER_FAILURES: '1', BREAKER_COOLDOWN_S: '600' };
-    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
-    for (const u of [user, OPERATOR]) tokens[u] = await mintToken(u);
+    s = await cliStack('cli-ops', { AUTH_OPERATORS: OPERATOR, BREAKER_FAILURES: '1', BREAKER_COOLDOWN_S: '600' }, 10_000);
+    user = s.user;
+    opsToken = await mintToken(OPERATOR);
   });
-  after(async () => {
-    await Promise.all([stop(api), stop(worker)]);
-    await c?.close();
-  });
+  after(() => s?.close());
 
   it('a failed step opens the breaker: agentrun queue shows it (also in --json), breakers reset closes it, and the tool runs again', async () => {
     assert.equal((await cli(['run', 'shell false'])).code, 1);

@@ -7,27 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freeLoopbackPort } from '../../src/infra/free-port.ts';
-import { mintToken } from '../helpers/auth.ts';
-import { ndjson, runCli, stdoutLines } from '../helpers/cli.ts';
-import type { Cli } from '../helpers/cli.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
-import type { Clients, Proc } from '../helpers/stack.ts';
+import { cliStack, ndjson, stdoutLines } from '../helpers/cli.ts';
+import type { Cli, CliStack } from '../helpers/cli.ts';
+import { waitUntil } from '../helpers/stack.ts';
+import type { Clients } from '../helpers/stack.ts';
 
 describe('agentrun run: its options, its credits, and logs --follow across an API restart', () => {
+  let s: CliStack;
   let c: Clients;
-  let worker: Proc | undefined;
-  let api: (Proc & { url: string }) | undefined;
-  let env: Record<string, string>;
-  let user: string;
-  let token: string;
-  const home = mkdtempSync(join(tmpdir(), 'agentrun-cli-run-'));
-
-  const cli = (args: string[]): Cli => runCli(args, { AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json') });
+  const cli = (args: string[]): Cli => s.cli(args);
   const runJson = async (args: string[]) => {
     const done = await cli(['--json', 'run', ...args]).done;
     assert.equal(done.code, 0, done.stderr);
@@ -36,17 +25,10 @@ describe('agentrun run: its options, its credits, and logs --follow across an AP
   };
 
   before(async () => {
-    c = await connectClients();
-    user = await newUser(c, 100_000, 'cli-run');
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('cli-run'), SSE_HEARTBEAT_MS: '300', API_PORT: String(await freeLoopbackPort()) };
-    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
-    token = await mintToken(user);
+    s = await cliStack('cli-run');
+    ({ c } = s);
   });
-  after(async () => {
-    await Promise.all([stop(api), stop(worker)]);
-    await c?.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  after(() => s?.close());
 
   it('--priority is the run record\'s priority; --workspace RUN sees the files that run left', async () => {
     const word = `w-${randomBytes(4).toString('hex')}`;
@@ -94,10 +76,7 @@ describe('agentrun run: its options, its credits, and logs --follow across an AP
     const id = await waitUntil('the run', () => ndjson(started.stdout())[0]?.id ?? undefined);
     const logs = cli(['--json', 'logs', id, '--follow']);
     await waitUntil('some lines', () => (logs.output().match(/line-\d+/g) ?? []).length >= 5, 30_000);
-    await stop(api, 'SIGKILL');
-    const restarted = await startApi(env);
-    assert.equal(restarted.url, api!.url, 'the same port');
-    api = restarted;
+    await s.restartApi();
     const done = await logs.done;
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /reconnecting/);

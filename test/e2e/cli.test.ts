@@ -8,47 +8,35 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { stripVTControlCharacters } from 'node:util';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { mintToken } from '../helpers/auth.ts';
-import { ndjson, runCli, stdoutLines } from '../helpers/cli.ts';
-import type { Cli } from '../helpers/cli.ts';
-import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
-import type { Clients, Proc } from '../helpers/stack.ts';
+import { cliStack, ndjson, stdoutLines } from '../helpers/cli.ts';
+import type { Cli, CliStack } from '../helpers/cli.ts';
+import { waitUntil } from '../helpers/stack.ts';
+import type { Clients } from '../helpers/stack.ts';
 
 const OPERATOR = `ops-${randomBytes(4).toString('hex')}`;
 
 describe('the agentrun CLI', () => {
+  let s: CliStack;
   let c: Clients;
-  let worker: Proc | undefined;
-  let api: (Proc & { url: string }) | undefined;
-  let env: Record<string, string>;
   let user: string;
   let token: string;
-  const home = mkdtempSync(join(tmpdir(), 'agentrun-cli-'));
-
+  let home: string;
   /** `agentrun …args` with the user's token (unless env says otherwise); `tty` runs it in a pseudo-terminal. */
-  const cli = (args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}): Cli =>
-    runCli(args, { AGENTRUN_URL: api!.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env }, { tty: opts.tty });
+  const cli = (args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}): Cli => s.cli(args, opts);
   const lines = stdoutLines;
 
   before(async () => {
-    c = await connectClients();
-    user = await newUser(c, 100_000, 'cli');
-    env = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue('cli'), AUTH_OPERATORS: OPERATOR, SSE_HEARTBEAT_MS: '300', API_PORT: String(await freeLoopbackPort()) };
-    [worker, api] = await Promise.all([startWorker(env), startApi(env)]);
-    token = await mintToken(user);
+    s = await cliStack('cli', { AUTH_OPERATORS: OPERATOR });
+    ({ c, user, token, home } = s);
   });
-  after(async () => {
-    await Promise.all([stop(api), stop(worker)]);
-    await c?.close();
-    rmSync(home, { recursive: true, force: true });
-  });
+  after(() => s?.close());
 
   it('exit codes are the outcome: 0 completed (NDJSON with --json), 1 failed, 2 cancelled, 3 usage errors, 4 refusals and an unreachable API', async () => {
     const ok = await cli(['--json', 'run', 'write_file a.txt hello\nread_file a.txt']).done;
@@ -170,7 +158,7 @@ describe('the agentrun CLI', () => {
     const bad = await cli(['login', '--token', 'nope'], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } }).done;
     assert.equal(bad.code, 4);
     assert.equal(existsSync(config), false);
-    const ok = await cli(['login', '--url', api!.url, '--token', token], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '', AGENTRUN_URL: '' } }).done;
+    const ok = await cli(['login', '--url', s.api.url, '--token', token], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '', AGENTRUN_URL: '' } }).done;
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(statSync(config).mode & 0o777, 0o600);
     assert.equal(statSync(join(home, 'cfg', 'agentrun')).mode & 0o777, 0o700);
@@ -186,10 +174,7 @@ describe('the agentrun CLI', () => {
     const prompt = 'shell sh -c "i=1; while [ $i -le 60 ]; do echo line-$i; i=$((i+1)); sleep 0.05; done"';
     const follow = cli(['--json', 'run', prompt]);
     await waitUntil('some lines', () => (follow.output().match(/line-\d+/g) ?? []).length >= 5, 30_000);
-    await stop(api, 'SIGKILL');
-    const restarted = await startApi(env);
-    assert.equal(restarted.url, api!.url, 'the same port');
-    api = restarted;
+    await s.restartApi();
     const done = await follow.done;
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /reconnecting/);

@@ -3,8 +3,16 @@
  * pseudo-terminal through util-linux `script` for what only a terminal gets (colours, the
  * spinner, questions, Ctrl-C as a key). NDJSON output read back as events.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { mintToken } from './auth.ts';
+import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from './stack.ts';
+import type { Clients, Proc } from './stack.ts';
+import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/agentrun.js', import.meta.url));
 
@@ -39,3 +47,50 @@ export const ndjson = (out: string): CliEvent[] => out.split('\n').slice(0, -1).
 /** The run's stdout lines among the events. */
 export const stdoutLines = (events: CliEvent[]): string[] =>
   events.filter((e) => e.event === 'log' && typeof e.data.text === 'string' && e.data.stream === 'stdout').map((e) => e.data.text as string);
+
+/**
+ * What a CLI test file drives the CLI against: a worker and an API of its own (on a fixed
+ * loopback port, so an API restarted mid-follow comes back where the CLI reconnects), a
+ * user with `credits` and their token, and a home directory for config files and downloads.
+ */
+export interface CliStack {
+  readonly c: Clients;
+  readonly env: Record<string, string>;
+  readonly user: string;
+  readonly token: string;
+  readonly home: string;
+  /** The API process now (restartApi replaces it). */
+  api: Proc & { url: string };
+  /** `agentrun …args` as the user (`opts.env` over the defaults: URL, token, no config file); `tty` in a pseudo-terminal. */
+  cli(args: string[], opts?: { env?: Record<string, string>; tty?: boolean }): Cli;
+  /** SIGKILLs the API and starts it again on the same port; resolves with the new one. */
+  restartApi(): Promise<Proc & { url: string }>;
+  close(): Promise<void>;
+}
+
+/** A CliStack on task queue `name`, with `env` over the stack's and a user holding `credits`. */
+export async function cliStack(name: string, env: Record<string, string> = {}, credits = 100_000): Promise<CliStack> {
+  const c = await connectClients();
+  const user = await newUser(c, credits, name);
+  const stackVars = { ...stackEnv(), TEMPORAL_TASK_QUEUE: uniqueQueue(name), SSE_HEARTBEAT_MS: '300', API_PORT: String(await freeLoopbackPort()), ...env };
+  const [worker, api] = await Promise.all([startWorker(stackVars), startApi(stackVars)]);
+  const token = await mintToken(user);
+  const home = mkdtempSync(join(tmpdir(), `agentrun-${name}-`));
+  const s: CliStack = {
+    c, env: stackVars, user, token, home, api,
+    cli: (args, opts = {}) => runCli(args, { AGENTRUN_URL: s.api.url, AGENTRUN_TOKEN: token, AGENTRUN_CONFIG: join(home, 'none.json'), ...opts.env }, { tty: opts.tty }),
+    async restartApi() {
+      await stop(s.api, 'SIGKILL');
+      const restarted = await startApi(stackVars);
+      assert.equal(restarted.url, s.api.url, 'the same port');
+      s.api = restarted;
+      return restarted;
+    },
+    async close() {
+      await Promise.all([stop(s.api), stop(worker)]);
+      await c.close();
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+  return s;
+}
