@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { BatchV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { PNG } from 'pngjs';
@@ -23,10 +22,10 @@ import { startHostPodSimulator, type PodSimulator } from '../helpers/kube-sim.ts
 import * as runs from '../helpers/runs.ts';
 import { connectClients, kubeStackEnv, newUser, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { listen } from '../helpers/listen.ts';
 
 const NS = 'agentrun-tools';
 const BROWSER_IMAGE = 'localhost/agentrun-runner-browser:dev';
-const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
 
 describe('the browser tool on Kubernetes: a Job per page (pod simulator in host mode)', () => {
   let c: Clients;

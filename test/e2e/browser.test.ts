@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { PNG } from 'pngjs';
 import { createExecutor } from '../../src/sandbox/index.ts';
@@ -22,13 +21,13 @@ import { apiFetch } from '../helpers/auth.ts';
 import * as runs from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
+import { listen } from '../helpers/listen.ts';
 
 /** The page load cap and the page byte cap of the worker, and the size of each of /heavy's three images. */
 const LOAD_CAP_MS = 4000;
 const PAGE_MAX_BYTES = 100_000;
 const BLOB_BYTES = 60_000;
 
-const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
 
 describe('the browser tool through the API and the worker', () => {
   let c: Clients;

@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { EgressProxy } from '../../src/infra/egress-proxy.ts';
+import { listen } from '../helpers/listen.ts';
 
-const listen = (s: Server) => new Promise<number>((resolve) => s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port)));
 
 /** One request through the proxy: absolute form for http, CONNECT for a tunnel. */
 function viaProxy(proxyPort: number, url: string): Promise<{ status: number; body: string }> {
