@@ -6,6 +6,7 @@
  * A hold shows on the run's log as a `log` event of stream `credits`; a charge as `usage`.
  */
 import type { ActivityDeps } from './deps.ts';
+import type { RunEvent } from '../shared/run.ts';
 import type { CreditResult } from '../store/types.ts';
 
 export interface HoldInput {
@@ -41,6 +42,30 @@ export const creditKeys = {
   release: (runId: string, epoch?: string) => `release:${runId}${epoch === undefined ? '' : `@${epoch}`}`,
 };
 
+/** A granted hold's `log` line (stream `credits`); none for a refusal or a replayed hold. */
+export function holdEvent(input: HoldInput, r: CreditResult): RunEvent | undefined {
+  if (!r.ok || r.replayed) return undefined;
+  return {
+    key: `hold:${input.key}`, type: 'log',
+    data: {
+      index: input.index, stream: 'credits', text: `held ${input.amount} credit(s) for ${input.what}`,
+      held: input.amount, runHeld: r.run_held, runCharged: r.run_charged, runReserved: r.run_reserved,
+    },
+  };
+}
+
+/** A settled hold's `usage` event; none when nothing was charged (or the settle was refused). */
+export function usageEvent(input: SettleHoldInput, r: CreditResult): RunEvent | undefined {
+  if (!r.ok || (r.charged ?? 0) + input.tokens <= 0) return undefined;
+  return {
+    key: `usage:${input.chargeKey}`, type: 'usage',
+    data: {
+      index: input.index, what: input.what, credits: r.charged, tokens: input.tokens, runCharged: r.run_charged, runReserved: r.run_reserved,
+      ...(r.capped ? { capped: true, asked: input.amount } : {}), ...(input.partial ? { partial: input.partial } : {}),
+    },
+  };
+}
+
 export function creditActivities(deps: ActivityDeps) {
   return {
     /** Sets the run's credits aside. A refusal is a result, not an error: the workflow decides. */
@@ -61,30 +86,16 @@ export function creditActivities(deps: ActivityDeps) {
     /** Holds a step's or an LLM call's maximum cost before it starts, and says so on the run's log. */
     async hold(input: HoldInput): Promise<CreditResult> {
       const r = await deps.store.hold(input.runId, input.index, input.amount, input.tokens, input.key);
-      if (r.ok && !r.replayed) {
-        await deps.events.append(input.runId, [{
-          key: `hold:${input.key}`, type: 'log',
-          data: {
-            index: input.index, stream: 'credits', text: `held ${input.amount} credit(s) for ${input.what}`,
-            held: input.amount, runHeld: r.run_held, runCharged: r.run_charged, runReserved: r.run_reserved,
-          },
-        }]);
-      }
+      const event = holdEvent(input, r);
+      if (event) await deps.events.append(input.runId, [event]);
       return r;
     },
 
     /** Settles a hold to the actual cost (at most the hold) and says what was charged on the run's log. */
     async settleHold(input: SettleHoldInput): Promise<CreditResult> {
       const r = await deps.store.settleHold(input.holdKey, input.amount, input.tokens, input.chargeKey);
-      if (r.ok && (r.charged ?? 0) + input.tokens > 0) {
-        await deps.events.append(input.runId, [{
-          key: `usage:${input.chargeKey}`, type: 'usage',
-          data: {
-            index: input.index, what: input.what, credits: r.charged, tokens: input.tokens, runCharged: r.run_charged, runReserved: r.run_reserved,
-            ...(r.capped ? { capped: true, asked: input.amount } : {}), ...(input.partial ? { partial: input.partial } : {}),
-          },
-        }]);
-      }
+      const event = usageEvent(input, r);
+      if (event) await deps.events.append(input.runId, [event]);
       return r;
     },
   };

@@ -5,11 +5,17 @@
  * breaker refused). Each part is idempotent
  * by its key (hold, step record, charge), so a retried attempt after a crash holds,
  * runs and charges nothing twice. One task-queue round trip per step instead of three.
+ *
+ * The store writes the hold with the step's running row (stepBegin) and the step's last row
+ * with the settlement (stepFinish): two database calls per step instead of four, and the
+ * hold's and the charge's lines go out with the step's own events.
  */
+import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
-import { creditActivities } from './credits.ts';
+import { holdEvent, usageEvent } from './credits.ts';
 import { stepOutcome } from './steps.ts';
-import type { RunStepInput } from './steps.ts';
+import type { RunStepInput, StepBook } from './steps.ts';
+import { describeStep } from './tools/index.ts';
 import { stepCredits } from '../shared/pricing.ts';
 import type { StepResult } from '../shared/run.ts';
 import type { CreditResult } from '../store/types.ts';
@@ -26,14 +32,22 @@ export type PaidStep = { paid: true; result: StepResult; charge: CreditResult } 
 
 export async function runPaidStep(deps: ActivityDeps, input: RunPaidStepInput): Promise<PaidStep> {
   const { pay, ...stepInput } = input;
-  const { runId, index } = stepInput;
-  const credits = creditActivities(deps);
-  const hold = await credits.hold({ runId, index, amount: pay.amount, tokens: 0, key: pay.holdKey, what: pay.what });
+  const { runId, index, userId, step } = stepInput;
+  const row = { runId, index, userId, tool: step.tool, input: describeStep(step), attempt: Context.current().info.attempt };
+  const held = { runId, index, amount: pay.amount, tokens: 0, key: pay.holdKey, what: pay.what };
+  const hold = await deps.store.stepBegin(row, held);
   if (!hold.ok) return { paid: false, refusal: hold };
-  const { result, refused } = await stepOutcome(deps, stepInput);
-  // A step the tool's breaker ended (refused, or stopped when its failures opened it) costs nothing.
-  const charge = await credits.settleHold({
-    runId, index, holdKey: pay.holdKey, amount: refused ? 0 : stepCredits(stepInput.step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what,
-  });
-  return { paid: true, result, charge };
+  let charge: CreditResult | undefined;
+  const book: StepBook = {
+    begun: true,
+    leading: [holdEvent(held, hold)].filter((e) => e !== undefined),
+    // A step the tool's breaker ended (refused, or stopped when its failures opened it) costs nothing.
+    async finish(status, result, refused) {
+      const settle = { runId, index, holdKey: pay.holdKey, amount: refused ? 0 : stepCredits(step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what };
+      charge = await deps.store.stepFinish({ ...row, status, outputSummary: result.summary, durationMs: result.durationMs }, settle);
+      return [usageEvent(settle, charge)].filter((e) => e !== undefined);
+    },
+  };
+  const { result } = await stepOutcome(deps, stepInput, book);
+  return { paid: true, result, charge: charge! };
 }

@@ -30,8 +30,21 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 /** What a step came to: its result, and whether the user's breaker for its tool ended it (it is charged nothing then). */
 export interface StepOutcome { result: StepResult; refused: boolean }
 
+/**
+ * How a step's row is written when it ends without an error: on its own (runStep), or by
+ * runPaidStep in the same call as its hold's settlement (src/activities/paid-step.ts).
+ */
+export interface StepBook {
+  /** The step's row already says running (its hold recorded it): no call of its own for that. */
+  begun: boolean;
+  /** Events that go out with the step's first event (its hold's line). */
+  leading: RunEvent[];
+  /** Records the step's end; answers the events that follow its `completed` event (its charge). */
+  finish(status: 'completed' | 'failed', result: StepResult, refused: boolean): Promise<RunEvent[]>;
+}
+
 /** runStep, saying whether the breaker ended the step (runPaidStep charges by it). */
-export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Promise<StepOutcome> {
+export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?: StepBook): Promise<StepOutcome> {
   const { runId, userId, index, step } = input;
   const recordKey = s3Keys.stepRecord(userId, runId, index, input.epoch);
   const stepEvent = (phase: string, extra: Record<string, unknown> = {}): RunEvent => ({
@@ -43,13 +56,22 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
     runId, index, userId, tool: step.tool, input: describeStep(step), status, attempt: ctx.info.attempt,
     outputSummary: r?.summary, durationMs: r?.durationMs,
   });
+  const book: StepBook = paid ?? { begun: false, leading: [], finish: async (status, r) => { await record(status, r); return []; } };
+  // The leading events go out once, with the first event the step appends.
+  let leading = book.leading;
+  const lead = () => { const l = leading; leading = []; return l; };
+  // The step's end: its row (and charge), then its `completed` event and what follows it.
+  const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>) => {
+    const trailing = await book.finish(r.ok ? 'completed' : 'failed', r, refused);
+    await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
+  };
 
   // A first attempt cannot find its own record (a retry after a crash is attempt 2 or later): it skips the read.
   const firstAttempt = ctx.info.attempt === 1;
   const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepRecord>(recordKey);
   if (recorded) {
     const { outputTail: _tail, workspace: _files, changes: _changes, ...done } = recorded;
-    await Promise.all([record(done.ok ? 'completed' : 'failed', done), deps.events.append(runId, [stepEvent('completed', { ok: done.ok, summary: done.summary })])]);
+    await finish(done, false, {});
     return { result: done, refused: false };
   }
 
@@ -62,7 +84,7 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
   const refuse = async (b: BreakerNow, last?: string): Promise<StepOutcome> => {
     const refused: StepResult = { index, tool: step.tool, ok: false, durationMs: 0,
       summary: `${label} is unavailable to you until ${new Date(b.until).toISOString()}: it failed ${b.failures} time(s) in a row (its breaker is open)${last ? `; the last time: ${last}` : ''}` };
-    await Promise.all([record('failed', refused), deps.events.append(runId, [stepEvent('completed', { ok: false, summary: refused.summary, breaker: true })])]);
+    await finish(refused, true, { breaker: true });
     return { result: refused, refused: true };
   };
   const breaker = await deps.breaker?.state(userId, label).catch(warn);
@@ -78,7 +100,7 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
   const workspaceId = input.workspaceId ?? runId;
   const tracking = READ_ONLY_TOOLS.has(step.tool) ? 'none' : SANDBOXED_TOOLS.has(step.tool) || workspaceId !== runId ? 'listing' : 'changes';
   const journal: WriteJournal | undefined = tracking === 'changes' ? { prefix: s3Keys.workspaceFiles(userId, workspaceId), files: new Map() } : undefined;
-  await Promise.all([record('running'), deps.events.append(runId, [stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
+  await Promise.all([book.begun ? undefined : record('running'), deps.events.append(runId, [...lead(), stepEvent('started', { ...describeStep(step), ...sandboxed })])]);
   const started = performance.now();
   let result: StepResult;
   try {
@@ -117,10 +139,7 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput): Prom
   });
   const changes = journal && changesOf(workspaceId, journal);
   await deps.workspace.putJson(recordKey, { ...result, outputTail, workspace, changes } satisfies StepRecord);
-  await Promise.all([
-    record(result.ok ? 'completed' : 'failed', result),
-    deps.events.append(runId, [stepEvent('completed', { ok: result.ok, summary: result.summary, exitCode: result.exitCode })]),
-  ]);
+  await finish(result, false, { exitCode: result.exitCode });
   return { result, refused: false };
 }
 

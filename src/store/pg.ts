@@ -1,7 +1,7 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
-import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepRecordInput, Store } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -117,6 +117,13 @@ export class PgStore implements Store {
   }
   async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
     await this.fn('run_update', [id, status, JSON.stringify(fields)]);
+  }
+  stepBegin(s: StepRowInput, h: StepHoldInput): Promise<CreditResult> {
+    return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
+  }
+  stepFinish(s: StepRecordInput & { status: 'completed' | 'failed' }, h: StepSettleInput): Promise<CreditResult> {
+    return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
+      s.outputSummary ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey]);
   }
   async recordStep(s: StepRecordInput): Promise<void> {
     await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,

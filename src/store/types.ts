@@ -61,6 +61,11 @@ export interface StepRecordInput {
   status: 'running' | 'completed' | 'failed'; attempt: number; outputSummary?: string; durationMs?: number;
 }
 
+/** A step's row without its status (stepBegin records it as running). */
+export type StepRowInput = Omit<StepRecordInput, 'status' | 'outputSummary' | 'durationMs'>;
+export interface StepHoldInput { amount: number; tokens: number; key: string }
+export interface StepSettleInput { holdKey: string; amount: number; tokens: number; chargeKey: string }
+
 export interface RunRecord {
   id: string; user_id: string; prompt: string; status: RunStatus; priority: number; plan: unknown;
   result_summary: string | null; error: unknown; credits_charged: number; tokens_in: number; tokens_out: number;
@@ -131,6 +136,10 @@ export interface Store {
   hold(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult>;
   /** Settles hold `holdKey`: charges min(amount, hold) under `chargeKey` and frees the rest. Never refused for budget. */
   settleHold(holdKey: string, amount: number, tokens: number, chargeKey: string): Promise<CreditResult>;
+  /** A paid step's start in one call: hold(step.index, hold) and, when it is granted, recordStep(step as running). */
+  stepBegin(step: StepRowInput, hold: StepHoldInput): Promise<CreditResult>;
+  /** A paid step's end in one call: recordStep(step) with its final status, then settleHold(settle). */
+  stepFinish(step: StepRecordInput & { status: 'completed' | 'failed' }, settle: StepSettleInput): Promise<CreditResult>;
   /** Adds credits to an active run reservation (an approved budget increase). */
   extend(runId: string, amount: number, key: string): Promise<CreditResult>;
   setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void>;

@@ -110,6 +110,42 @@ for (const [name, make] of STORE_ADAPTERS) {
       assert.deepEqual(await store.balance(user), { available: 975, reserved: 0 });
     });
 
+    it('a paid step in two calls: the hold with its running row, then its last row with the charge; replays change nothing', async () => {
+      const { user, run } = await funded(100, 10);
+      await store.createRun({ id: run, userId: user, prompt: 'write a.txt' });
+      const row = { runId: run, index: 0, userId: user, tool: 'write_file', input: { path: 'a.txt' }, attempt: 1 };
+      const stepRow = async () => (await db.query<{ status: string; credits: string; attempts: number; output_summary: string | null }>(
+        'SELECT status, credits, attempts, output_summary FROM agent_steps WHERE run_id = $1 AND step_index = 0', [run])).rows[0];
+      // A hold that does not fit: refused, and no row says the step runs.
+      const over = await store.stepBegin(row, { amount: 11, tokens: 0, key: `hold:${run}:0x` });
+      assert.equal(refused(over), 'budget_exhausted');
+      assert.equal(await stepRow(), undefined);
+      const begun = await store.stepBegin(row, { amount: 6, tokens: 0, key: `hold:${run}:0` });
+      assert.equal(begun.ok && begun.run_held, 6);
+      assert.equal((await stepRow())?.status, 'running');
+      const settle = { holdKey: `hold:${run}:0`, amount: 4, tokens: 0, chargeKey: `charge:${run}:0` };
+      const done = await store.stepFinish({ ...row, status: 'completed', outputSummary: 'wrote a.txt', durationMs: 3 }, settle);
+      assert.equal(done.ok && done.charged, 4);
+      assert.deepEqual({ ...(await stepRow()) }, { status: 'completed', credits: '4', attempts: 1, output_summary: 'wrote a.txt' });
+      // A retried attempt: its hold is replayed, the finished row stays finished, nothing is charged twice.
+      const again = await store.stepBegin({ ...row, attempt: 2 }, { amount: 6, tokens: 0, key: `hold:${run}:0` });
+      assert.equal(again.ok && again.replayed, true);
+      assert.equal((await stepRow())?.status, 'completed');
+      const twice = await store.stepFinish({ ...row, attempt: 2, status: 'completed', outputSummary: 'wrote a.txt', durationMs: 3 }, settle);
+      assert.equal(twice.ok && twice.replayed, true);
+      assert.equal((await ledgerSums(user)).charged, 4);
+      assert.deepEqual(await store.balance(user), { available: 90, reserved: 6 });
+    });
+
+    it('a step cannot be finished as running', async () => {
+      const { user, run } = await funded(10, 5);
+      await store.createRun({ id: run, userId: user, prompt: 'write a.txt' });
+      const row = { runId: run, index: 0, userId: user, tool: 'write_file', input: {}, attempt: 1 };
+      await store.stepBegin(row, { amount: 1, tokens: 0, key: `hold:${run}:0` });
+      const asRunning = { ...row, status: 'running' } as unknown as Parameters<Store['stepFinish']>[0];
+      await assert.rejects(store.stepFinish(asRunning, { holdKey: `hold:${run}:0`, amount: 0, tokens: 0, chargeKey: `charge:${run}:0` }), /status must be completed or failed/);
+    });
+
     it('an LLM call\'s hold is refused once the daily token limit is reached; its settled tokens are recorded', async () => {
       const user = uid('tokens');
       const run = newRunId();

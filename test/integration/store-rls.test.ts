@@ -76,6 +76,15 @@ describe('row-level security through PostgREST', () => {
     // Nor settle their own hold at 0 (a free step), nor lift the hold of their run.
     const settle = await rest('rpc/credit_settle_hold', token, { method: 'POST', body: JSON.stringify({ p_hold_key: `hold:${runs[users[0]]}:0`, p_amount: 0, p_tokens: 0, p_charge_key: 'evil' }) });
     assert.ok([401, 403].includes(settle.status), `credit_settle_hold as a user answered ${settle.status}`);
+    // Nor finish a step of their run as free (step_finish settles its hold), nor begin one.
+    const finish = await rest('rpc/step_finish', token, { method: 'POST', body: JSON.stringify({
+      p_run_id: runs[users[0]], p_step_index: 0, p_user_id: users[0], p_tool: 'shell', p_input: {}, p_status: 'completed', p_attempt: 1,
+      p_output_summary: 'ok', p_duration_ms: 1, p_hold_key: `hold:${runs[users[0]]}:0`, p_amount: 0, p_tokens: 0, p_charge_key: 'evil' }) });
+    assert.ok([401, 403].includes(finish.status), `step_finish as a user answered ${finish.status}`);
+    const begin = await rest('rpc/step_begin', token, { method: 'POST', body: JSON.stringify({
+      p_run_id: runs[users[0]], p_step_index: 9, p_user_id: users[0], p_tool: 'shell', p_input: {}, p_attempt: 1,
+      p_amount: 0, p_tokens: 0, p_hold_key: 'evil', p_default_daily: null, p_default_monthly: null }) });
+    assert.ok([401, 403].includes(begin.status), `step_begin as a user answered ${begin.status}`);
     const month = await rest('rpc/agentrun_open_holds', token, { method: 'POST', body: JSON.stringify({ p_user_id: users[1] }) });
     assert.ok([401, 403].includes(month.status), `agentrun_open_holds as a user answered ${month.status}`);
     const write = await rest('agent_runs', token, { method: 'POST', body: JSON.stringify({ id: newRunId(), user_id: users[0], prompt: 'x' }) });
