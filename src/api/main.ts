@@ -4,7 +4,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { createApp } from './app.ts';
 import { OpenStreams } from './open-streams.ts';
 import { Authenticator } from './auth.ts';
@@ -52,10 +51,12 @@ async function main(): Promise<void> {
     throw new PreflightError(`Temporal at ${config.temporal.address} is unreachable: ${(err as Error).message.split('\n')[0]} (start it with ./dev up, or set TEMPORAL_ADDRESS)`, { cause: err });
   }
   await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
-  // With tracing on, a workflow start is a span of the request's trace, carried to the workflow in its headers.
+  // With tracing on, a workflow start is a span of the request's trace, carried to the workflow in its headers
+  // (the interceptors' module is loaded only then: a start without tracing does not pay for it).
+  const otel = tracing && await import('@temporalio/interceptors-opentelemetry');
   const temporal = new Client({
     connection, namespace: config.temporal.namespace,
-    interceptors: tracing ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : undefined,
+    interceptors: tracing && otel ? { workflow: [new otel.OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : undefined,
   });
 
   const events = new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS });

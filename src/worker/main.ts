@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       // Each workflow task completed names this build; Worker Versioning stays off (docs/deploy.md, "Upgrading workflow code").
       workerDeploymentOptions: { useWorkerVersioning: false, version },
       activities,
-      ...workerTracingOptions(tracing),
+      ...(await workerTracingOptions(tracing)),
       shutdownGraceTime: config.worker.shutdownGraceMs,
       // Bounds what one worker holds at once (a tenant's many large steps wait in the task queue instead).
       maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,

@@ -5,16 +5,20 @@
  * span each (a child of the workflow's `StartActivity` span) only with tracing on.
  */
 import type { InjectedSinks, WorkerOptions } from '@temporalio/worker';
-import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { OpenTelemetrySinks } from '@temporalio/interceptors-opentelemetry';
 import type { Tracing } from '../infra/tracing.ts';
 
-/** Worker options for `tracing` (undefined: off); every worker running the bundle needs the sink. */
-export function workerTracingOptions(tracing: Tracing | undefined): Pick<WorkerOptions, 'sinks' | 'interceptors'> {
-  const sinks: InjectedSinks<OpenTelemetrySinks> = {
-    exporter: tracing ? makeWorkflowExporter(tracing.spanProcessor, tracing.resource) : { export: { fn: () => undefined } },
-  };
-  if (!tracing) return { sinks };
+/**
+ * Worker options for `tracing` (undefined: off); every worker running the bundle needs the sink.
+ * The interceptors' module is loaded only with tracing on (a worker without it starts without it).
+ */
+export async function workerTracingOptions(tracing: Tracing | undefined): Promise<Pick<WorkerOptions, 'sinks' | 'interceptors'>> {
+  if (!tracing) {
+    const sinks: InjectedSinks<OpenTelemetrySinks> = { exporter: { export: { fn: () => undefined } } };
+    return { sinks };
+  }
+  const { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } = await import('@temporalio/interceptors-opentelemetry');
+  const sinks: InjectedSinks<OpenTelemetrySinks> = { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) };
   return {
     sinks,
     interceptors: {

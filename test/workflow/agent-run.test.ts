@@ -42,7 +42,7 @@ describe('AgentRun workflow logic', () => {
   async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string, workflowTaskTimeout?: string) {
     const taskQueue = `wf-logic-${n++}`;
     const { activities, rec } = fakeActivities(fake);
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const outcome = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input], workflowTaskTimeout });
       if (drive) await drive(h, rec);

@@ -45,7 +45,7 @@ describe('AgentRun across continue-as-new', () => {
     const { activities, rec } = fakeActivities({ plans: [plan], budget: 150 });
     const input = runInput({ provider: 'anthropic', requireApproval: true });
     const taskQueue = 'wf-continue-as-new';
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const { result, runs } = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       await waitUntil('plan approval', async () => (await h.query(statusQuery)).waitingFor?.kind === 'approval', 20_000);

@@ -44,7 +44,7 @@ describe('AgentRun gates on every step', () => {
   async function run(fake: FakeOptions, input: RunInput, drive?: (h: WorkflowHandle<typeof AgentRun>, rec: Recorded) => Promise<void>, fixture?: string) {
     const taskQueue = `wf-gates-${n++}`;
     const { activities, rec } = fakeActivities(fake);
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const outcome = await worker.runUntil(async () => {
       const h = await env.client.workflow.start<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue, workflowId: input.runId, args: [input] });
       if (drive) await drive(h, rec);

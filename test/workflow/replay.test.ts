@@ -33,14 +33,14 @@ describe('replaying recorded histories against the current AgentRun', () => {
     assert.deepEqual(Object.keys(carried.carry ?? {}).sort(), ['approvals', 'llmCalls', 'messages', 'nextIndex', 'plan', 'seq', 'startedAtMs', 'state', 'waitedMs']);
     const bundle = await workflowBundle();
     for (const [i, history] of [first!, second!].entries()) {
-      await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, `continue-as-new-${i + 1}`);
+      await Worker.runReplayHistory({ workflowBundle: bundle, ...(await workerTracingOptions(undefined)) }, history, `continue-as-new-${i + 1}`);
     }
   });
 
   for (const file of fixtures) {
     it(`replays ${file} deterministically`, async () => {
       const history = historyFromJSON(JSON.parse(readFileSync(new URL(file, dir), 'utf8')));
-      await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), ...workerTracingOptions(undefined) }, history, file);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), ...(await workerTracingOptions(undefined)) }, history, file);
     });
   }
 });

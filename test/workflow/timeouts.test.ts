@@ -21,7 +21,7 @@ describe('AgentRun waits, with time skipping', () => {
 
   it('cancels a run whose approval does not come within a day, releasing its credits', async () => {
     const { activities, rec } = fakeActivities({ plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }] });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-approval', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-approval', workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const input = runInput({ requireApproval: true });
     input.limits.approvalTimeoutMs = 24 * 3600 * 1000;
     const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-approval', workflowId: input.runId, args: [input] }));
@@ -37,7 +37,7 @@ describe('AgentRun waits, with time skipping', () => {
       plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }] }],
       decisions: [{ action: 'ask_human', reason: 'unsure', question: 'really?' }],
     });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-question', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-question', workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const input = runInput({ provider: 'anthropic' });
     input.limits.humanReplyTimeoutMs = 3600 * 1000;
     const result = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-question', workflowId: input.runId, args: [input] }));
@@ -51,7 +51,7 @@ describe('AgentRun waits, with time skipping', () => {
       plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }, { tool: 'write_file', path: 'c', content: 'd' }] }],
       step: async () => { await env.sleep(2000); return {}; },
     });
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities, ...workerTracingOptions(undefined) });
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });
     const input = runInput();
     input.limits.activationTimeoutMs = 1500;
     const outcome = await worker.runUntil(env.client.workflow.execute<typeof AgentRun>(WORKFLOW_TYPE, { taskQueue: 'ts-activation', workflowId: input.runId, args: [input] }))

@@ -51,12 +51,12 @@ const withImport = (source: string, names: string) => source.replace("import {\n
 describe('the upgrade gate: replaying recorded histories against changed workflow code', () => {
   it('passes the unchanged code (the harness alters nothing)', async () => {
     const bundle = await variant((s) => s);
-    await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE);
+    await Worker.runReplayHistory({ workflowBundle: bundle, ...(await workerTracingOptions(undefined)) }, history, FIXTURE);
   });
 
   it('fails a change that adds a command without patched(): DeterminismViolationError names the mismatch', async () => {
     const bundle = await variant((s) => withImport(s, 'sleep').replace(ANCHOR, `      await sleep(1);\n${ANCHOR}`));
-    await assert.rejects(Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE), (err: Error) => {
+    await assert.rejects(Worker.runReplayHistory({ workflowBundle: bundle, ...(await workerTracingOptions(undefined)) }, history, FIXTURE), (err: Error) => {
       assert.ok(err instanceof DeterminismViolationError, `${err.name}: ${err.message}`);
       assert.match(err.message, /nondetermin|timer|activity/i);
       return true;
@@ -65,6 +65,6 @@ describe('the upgrade gate: replaying recorded histories against changed workflo
 
   it('passes the same change behind patched(): runs recorded before it keep the old path', async () => {
     const bundle = await variant((s) => withImport(s, 'sleep').replace(ANCHOR, `      if (patched('upgrade-gate-probe')) await sleep(1);\n${ANCHOR}`));
-    await Worker.runReplayHistory({ workflowBundle: bundle, ...workerTracingOptions(undefined) }, history, FIXTURE);
+    await Worker.runReplayHistory({ workflowBundle: bundle, ...(await workerTracingOptions(undefined)) }, history, FIXTURE);
   });
 });
