@@ -13,9 +13,8 @@
 import { Context } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.ts';
 import { holdEvent, usageEvent } from './credits.ts';
-import { stepOutcome } from './steps.ts';
+import { stepOutcome, stepRow } from './steps.ts';
 import type { RunStepInput, StepBook } from './steps.ts';
-import { describeStep } from './tools/index.ts';
 import { stepCredits } from '../shared/pricing.ts';
 import type { StepResult } from '../shared/run.ts';
 import type { CreditResult } from '../store/types.ts';
@@ -32,19 +31,18 @@ export type PaidStep = { paid: true; result: StepResult; charge: CreditResult } 
 
 export async function runPaidStep(deps: ActivityDeps, input: RunPaidStepInput): Promise<PaidStep> {
   const { pay, ...stepInput } = input;
-  const { runId, index, userId, step } = stepInput;
-  const row = { runId, index, userId, tool: step.tool, input: describeStep(step), attempt: Context.current().info.attempt };
+  const { runId, index, step } = stepInput;
   const held = { runId, index, amount: pay.amount, tokens: 0, key: pay.holdKey, what: pay.what };
-  const hold = await deps.store.stepBegin(row, held);
+  const hold = await deps.store.stepBegin(stepRow(stepInput, Context.current().info.attempt), held);
   if (!hold.ok) return { paid: false, refusal: hold };
   let charge: CreditResult | undefined;
   const book: StepBook = {
     begun: true,
     leading: [holdEvent(held, hold)].filter((e) => e !== undefined),
     // A step the tool's breaker ended (refused, or stopped when its failures opened it) costs nothing.
-    async finish(status, result, refused) {
+    async finish(row, result, refused) {
       const settle = { runId, index, holdKey: pay.holdKey, amount: refused ? 0 : stepCredits(step, result), tokens: 0, chargeKey: pay.chargeKey, what: pay.what };
-      charge = await deps.store.stepFinish({ ...row, status, outputSummary: result.summary, durationMs: result.durationMs }, settle);
+      charge = await deps.store.stepFinish(row, settle);
       return [usageEvent(settle, charge)].filter((e) => e !== undefined);
     },
   };

@@ -20,6 +20,7 @@ import type { StepRecord, WriteJournal } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
+import type { FinishedStepInput, StepRowInput } from '../store/types.ts';
 
 export type { RunStepInput } from './step-input.ts';
 
@@ -29,6 +30,11 @@ export async function runStep(deps: ActivityDeps, input: RunStepInput): Promise<
 
 /** What a step came to: its result, and whether the user's breaker for its tool ended it (it is charged nothing then). */
 export interface StepOutcome { result: StepResult; refused: boolean }
+
+/** A step's row as the store records it, but its status and result: one builder for runStep and runPaidStep. */
+export function stepRow(input: RunStepInput, attempt: number): StepRowInput {
+  return { runId: input.runId, index: input.index, userId: input.userId, tool: input.step.tool, input: describeStep(input.step), attempt };
+}
 
 /**
  * How a step's row is written when it ends without an error: on its own (runStep), or by
@@ -40,7 +46,7 @@ export interface StepBook {
   /** Events that go out with the step's first event (its hold's line). */
   leading: RunEvent[];
   /** Records the step's end; answers the events that follow its `completed` event (its charge). */
-  finish(status: 'completed' | 'failed', result: StepResult, refused: boolean): Promise<RunEvent[]>;
+  finish(row: FinishedStepInput, result: StepResult, refused: boolean): Promise<RunEvent[]>;
 }
 
 /** runStep, saying whether the breaker ended the step (runPaidStep charges by it). */
@@ -52,17 +58,15 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
   });
 
   const ctx = Context.current();
-  const record = (status: 'running' | 'completed' | 'failed', r?: StepResult) => deps.store.recordStep({
-    runId, index, userId, tool: step.tool, input: describeStep(step), status, attempt: ctx.info.attempt,
-    outputSummary: r?.summary, durationMs: r?.durationMs,
-  });
-  const book: StepBook = paid ?? { begun: false, leading: [], finish: async (status, r) => { await record(status, r); return []; } };
+  const row = stepRow(input, ctx.info.attempt);
+  const record = (status: 'running' | 'completed' | 'failed', r?: StepResult) => deps.store.recordStep({ ...row, status, outputSummary: r?.summary, durationMs: r?.durationMs });
+  const book: StepBook = paid ?? { begun: false, leading: [], finish: async (final) => { await deps.store.recordStep(final); return []; } };
   // The leading events go out once, with the first event the step appends.
   let leading = book.leading;
   const lead = () => { const l = leading; leading = []; return l; };
   // The step's end: its row (and charge), then its `completed` event and what follows it.
   const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>) => {
-    const trailing = await book.finish(r.ok ? 'completed' : 'failed', r, refused);
+    const trailing = await book.finish({ ...row, status: r.ok ? 'completed' : 'failed', outputSummary: r.summary, durationMs: r.durationMs }, r, refused);
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };
 

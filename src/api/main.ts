@@ -53,11 +53,10 @@ async function main(): Promise<void> {
   await checkTemporal(connection, config.temporal.address, config.temporal.namespace);
   // With tracing on, a workflow start is a span of the request's trace, carried to the workflow in its headers
   // (the interceptors' module is loaded only then: a start without tracing does not pay for it).
-  const otel = tracing && await import('@temporalio/interceptors-opentelemetry');
-  const temporal = new Client({
-    connection, namespace: config.temporal.namespace,
-    interceptors: tracing && otel ? { workflow: [new otel.OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] } : undefined,
-  });
+  const interceptors = tracing
+    ? { workflow: [new (await import('@temporalio/interceptors-opentelemetry')).OpenTelemetryWorkflowClientInterceptor({ tracer: tracing.tracer })] }
+    : undefined;
+  const temporal = new Client({ connection, namespace: config.temporal.namespace, interceptors });
 
   const events = new EventLog(redis, { maxLen: config.redis.streamMaxLen, ttlS: config.redis.streamTtlS });
   const hub = new EventHub(sub, events, log.child({ component: 'event-hub' }));

@@ -1,7 +1,7 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
-import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, FinishedStepInput, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
 import type { RunStatus } from '../shared/run.ts';
 
@@ -121,7 +121,7 @@ export class PgStore implements Store {
   stepBegin(s: StepRowInput, h: StepHoldInput): Promise<CreditResult> {
     return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
   }
-  stepFinish(s: StepRecordInput & { status: 'completed' | 'failed' }, h: StepSettleInput): Promise<CreditResult> {
+  stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
     return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
       s.outputSummary ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey]);
   }

@@ -6,7 +6,7 @@
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
-import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
+import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, FinishedStepInput, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
 import { RUN_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
@@ -132,7 +132,7 @@ export class SupabaseStore implements Store {
       p_amount: h.amount, p_tokens: h.tokens, p_hold_key: h.key, ...this.defaults,
     });
   }
-  stepFinish(s: StepRecordInput & { status: 'completed' | 'failed' }, h: StepSettleInput): Promise<CreditResult> {
+  stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
     return this.fn('step_finish', {
       p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {}, p_status: s.status,
       p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,

@@ -63,6 +63,8 @@ export interface StepRecordInput {
 
 /** A step's row without its status (stepBegin records it as running). */
 export type StepRowInput = Omit<StepRecordInput, 'status' | 'outputSummary' | 'durationMs'>;
+/** A step's last row: completed or failed. */
+export type FinishedStepInput = StepRecordInput & { status: 'completed' | 'failed' };
 export interface StepHoldInput { amount: number; tokens: number; key: string }
 export interface StepSettleInput { holdKey: string; amount: number; tokens: number; chargeKey: string }
 
@@ -139,7 +141,7 @@ export interface Store {
   /** A paid step's start in one call: hold(step.index, hold) and, when it is granted, recordStep(step as running). */
   stepBegin(step: StepRowInput, hold: StepHoldInput): Promise<CreditResult>;
   /** A paid step's end in one call: recordStep(step) with its final status, then settleHold(settle). */
-  stepFinish(step: StepRecordInput & { status: 'completed' | 'failed' }, settle: StepSettleInput): Promise<CreditResult>;
+  stepFinish(step: FinishedStepInput, settle: StepSettleInput): Promise<CreditResult>;
   /** Adds credits to an active run reservation (an approved budget increase). */
   extend(runId: string, amount: number, key: string): Promise<CreditResult>;
   setLimits(userId: string, limits: { dailyTokenLimit: number | null; monthlyCostLimit: number | null }): Promise<void>;
