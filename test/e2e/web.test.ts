@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
 import { startApi, stop, waitUntil } from '../helpers/stack.ts';
 import { browserSkip, LOOP, logText, runStatus, shot, startFromForm as start, WebHarness } from '../helpers/web-page.ts';
 
@@ -183,21 +184,25 @@ describe('the web page in Chromium', { skip: browserSkip() }, () => {
       return false;
     }, 60_000);
     const page = await w.browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    // The page asks for the list once; on a loaded machine its answer has come back without
-    // the run (a full suite, once), so a page still without it after 20 s is loaded again.
-    const listed = `${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`;
-    await waitUntil('the Web UI lists the run', async () => {
-      await page.goto(listed);
-      return page.waitForSelector(`text=${id}`, { timeout: 20_000 }).then(() => true, () => false);
-    }, 90_000).catch(async (err: unknown) => {
-      await shot(page, 'temporal-ui-search-failed');
-      throw new Error(`${(err as Error).message}; the page shows: ${(await page.locator('body').innerText()).slice(0, 1500)}`);
-    });
+    // Each page asks the UI server once; on a loaded machine its answer has come back late or
+    // without the run (a full suite: the list once, the run's history once), so a page still
+    // without what it should show after 20 s is loaded again.
+    await showsAfterReloads(page, `${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, `text=${id}`, 'temporal-ui-search-failed');
     await shot(page, 'temporal-ui-search');
-    await page.goto(`${ui}/namespaces/default/workflows/${id}`);
-    await page.waitForSelector('text=/step 0: \\w+/', { timeout: 30_000 });
+    await showsAfterReloads(page, `${ui}/namespaces/default/workflows/${id}`, 'text=/step 0: \\w+/', 'temporal-ui-run-failed');
     await shot(page, 'temporal-ui-run');
     await page.close();
     assert.ok(!w.requests.some((u) => u.includes(w.token)), 'the token never appears in a URL');
   });
 });
+
+/** Loads url until it shows selector (20 s per load, 90 s in all); else a screenshot and the page's text. */
+async function showsAfterReloads(page: Page, url: string, selector: string, failShot: string): Promise<void> {
+  await waitUntil(`${url} shows ${selector}`, async () => {
+    await page.goto(url);
+    return page.waitForSelector(selector, { timeout: 20_000 }).then(() => true, () => false);
+  }, 90_000).catch(async (err: unknown) => {
+    await shot(page, failShot);
+    throw new Error(`${(err as Error).message}; the page shows: ${(await page.locator('body').innerText()).slice(0, 1500)}`);
+  });
+}
