@@ -85,9 +85,14 @@ export function startDetached(cmd: string, args: string[], opts: { logFile: stri
 
 /** Starts `node <script>` (an absolute path) as a child, its output appended to `logFile`. */
 export function startNode(script: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  return startChild(process.execPath, [script], env, logFile);
+}
+
+/** A child process whose output goes to `logFile` (appended). */
+export function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [script], { env, stdio: ['ignore', fd, fd] });
+    return spawn(cmd, args, { env, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }

@@ -15,6 +15,8 @@ export interface BenchRig {
   env: Record<string, string>;
   /** The bench's API, e.g. http://127.0.0.1:40123 (its worker uses SANDBOX's default). */
   base: string;
+  /** The bench's own Temporal dev server (server.ts), both sides' server. */
+  temporal: ChildProcess;
   worker: ChildProcess;
   /** The bench's API and the bare side's worker (for CPU accounting). */
   api: ChildProcess;

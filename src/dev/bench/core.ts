@@ -16,7 +16,7 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
   const b = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
   // Every part that may work for a run; the bench process itself is the load generator.
   const parts: Record<string, CpuPart> = {
-    temporal: { comm: 'temporal' }, postgres: { comm: 'postgres' }, redis: { comm: 'redis-server' }, minio: { comm: 'minio' },
+    temporal: { pids: () => [rig.temporal.pid] }, postgres: { comm: 'postgres' }, redis: { comm: 'redis-server' }, minio: { comm: 'minio' },
     worker: { pids: () => [rig.worker.pid] }, api: { pids: () => [rig.api.pid] }, 'bare-worker': { pids: () => [rig.bareWorker.pid] },
     bench: { pids: () => [process.pid] },
   };

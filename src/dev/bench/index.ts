@@ -3,8 +3,9 @@
  * [--clients C] [--events E] [--rate R] [--backlog B] [--waiting W]` (args.ts): agentrun
  * against its baselines on the same local stack, each figure next to its baseline measured
  * in the same run (alternating rounds where both sides are timed). Prints one table and
- * writes it with the raw samples to <data>/bench/<time>.json. Starts its own agentrun
- * worker and API and a bare Temporal worker, each a process, on task queues of their own;
+ * writes it with the raw samples to <data>/bench/<time>.json. Starts its own Temporal dev
+ * server (server.ts: a fresh database each bench), its own agentrun worker and API and a
+ * bare Temporal worker, each a process, on task queues of their own;
  * the Kubernetes rows (P5, P7) start a second worker and API with SANDBOX=kubernetes.
  * Rows: core.ts (P1, P2, P2b), sse.ts (P3, P4), memory.ts (P6), kube.ts (P5, P7).
  */
@@ -25,6 +26,7 @@ import { coreRows } from './core.ts';
 import { kubeRows } from './kube.ts';
 import { memoryRows } from './memory.ts';
 import { agentrunRun, bareRun } from './sides.ts';
+import { startBenchTemporal } from './server.ts';
 import { sseRows } from './sse.ts';
 import { table, type Figure } from './stats.ts';
 
@@ -47,46 +49,51 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
   }
   const port = await freeLoopbackPort();
   const logs = (name: string) => join(ctx.paths.logs, `bench-${name}.log`);
-  // The defaults, but for the per-user limits a bench of N concurrent runs (and C clients) would hit.
-  const env: Record<string, string> = {
-    ...(ctx.env as Record<string, string>), ...stack, API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${tag}-agentrun`, DEFAULT_USER_ID: user, QUEUE_CONSUMER: 'false',
-    API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000', SSE_MAX_STREAMS_PER_USER: '100000', SSE_MAX_STREAMS: '1000000',
-  };
-  const config = loadConfig(env);
-  const bareQueue = `${tag}-bare`;
-  const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
-  const api = startNode(join(ROOT, 'src/api/main.ts'), env, logs('api'));
-  const bareWorker = startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker'));
-  const procs = [worker, api, bareWorker];
-  const connection = await Connection.connect({ address: stack.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: stack.TEMPORAL_NAMESPACE ?? 'default' });
-  const base = `http://127.0.0.1:${port}`;
-  const rig: BenchRig = { ctx, p, env, base, worker, api, bareWorker, tag, say, logs };
-  const figures: Figure[] = [];
-  const samples: Record<string, unknown> = {};
-  const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {
-    figures.push(...r.figures.filter((f) => want(groupOf(f.id))));
-    Object.assign(samples, r.samples);
-  };
+  const server = await startBenchTemporal(ctx, logs('temporal'));
   try {
-    await waitFor('bench: the API', 120_000, async () => (await fetch(`${base}/readyz`)).ok, `see ${logs('api')}`);
-    say(`bench: ${p.only.join(', ')}; warming up`);
-    await agentrunRun(base, 1);
-    await bareRun(client, bareQueue, 1, false);
-    // P6 first: its idle figure is the worker's RSS before the other rows leave garbage in its heap.
-    if (want('P6')) add(await memoryRows(rig));
-    if (want('P1') || want('P2') || want('P2b')) add(await coreRows(rig, client, bareQueue));
-    if (want('P3') || want('P4')) add(await sseRows(rig, config, { p3: want('P3'), p4: want('P4') }));
-    if (want('P5') || want('P7')) add(await kubeRows(rig, config, { p5: want('P5'), p7: want('P7') }));
-    const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-    say(`\n${table(figures)}\n\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}`);
-    const dir = join(ctx.paths.data, 'bench');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, `${JSON.stringify({ params: p, machine, figures, samples }, null, 2)}\n`);
-    say(`written: ${file}`);
+    // The defaults, but for the per-user limits a bench of N concurrent runs (and C clients) would hit.
+    const env: Record<string, string> = {
+      ...(ctx.env as Record<string, string>), ...stack, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${tag}-agentrun`, DEFAULT_USER_ID: user, QUEUE_CONSUMER: 'false',
+      API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000', SSE_MAX_STREAMS_PER_USER: '100000', SSE_MAX_STREAMS: '1000000',
+    };
+    const config = loadConfig(env);
+    const bareQueue = `${tag}-bare`;
+    const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
+    const api = startNode(join(ROOT, 'src/api/main.ts'), env, logs('api'));
+    const bareWorker = startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker'));
+    const procs = [worker, api, bareWorker];
+    const connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection, namespace: 'default' });
+    const base = `http://127.0.0.1:${port}`;
+    const rig: BenchRig = { ctx, p, env, base, temporal: server.process, worker, api, bareWorker, tag, say, logs };
+    const figures: Figure[] = [];
+    const samples: Record<string, unknown> = {};
+    const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {
+      figures.push(...r.figures.filter((f) => want(groupOf(f.id))));
+      Object.assign(samples, r.samples);
+    };
+    try {
+      await waitFor('bench: the API', 120_000, async () => (await fetch(`${base}/readyz`)).ok, `see ${logs('api')}`);
+      say(`bench: ${p.only.join(', ')}; warming up`);
+      await agentrunRun(base, 1);
+      await bareRun(client, bareQueue, 1, false);
+      // P6 first: its idle figure is the worker's RSS before the other rows leave garbage in its heap.
+      if (want('P6')) add(await memoryRows(rig));
+      if (want('P1') || want('P2') || want('P2b')) add(await coreRows(rig, client, bareQueue));
+      if (want('P3') || want('P4')) add(await sseRows(rig, config, { p3: want('P3'), p4: want('P4') }));
+      if (want('P5') || want('P7')) add(await kubeRows(rig, config, { p5: want('P5'), p7: want('P7') }));
+      const machine = { cpus: cpus().length, cpu: cpus()[0]?.model ?? '?', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+      say(`\n${table(figures)}\n\nmachine: ${machine.cpus} × ${machine.cpu}, ${machine.memGiB} GiB, Node ${machine.node}`);
+      const dir = join(ctx.paths.data, 'bench');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+      writeFileSync(file, `${JSON.stringify({ params: p, machine, figures, samples }, null, 2)}\n`);
+      say(`written: ${file}`);
+    } finally {
+      await connection.close();
+      await stopChildren(procs);
+    }
   } finally {
-    await connection.close();
-    await stopChildren(procs);
+    await server.stop();
   }
 }
