@@ -15,8 +15,9 @@ export interface BenchRig {
   env: Record<string, string>;
   /** The bench's API, e.g. http://127.0.0.1:40123 (its worker uses SANDBOX's default). */
   base: string;
-  /** The bench's own Temporal dev server (server.ts), both sides' server. */
+  /** The bench's own Temporal dev server (server.ts), both sides' server, and its metrics. */
   temporal: ChildProcess;
+  temporalMetrics: string;
   worker: ChildProcess;
   /** The bench's API and the bare side's worker (for CPU accounting). */
   api: ChildProcess;
@@ -26,6 +27,12 @@ export interface BenchRig {
   /** Log file of a process the bench starts. */
   logs: (name: string) => string;
 }
+
+/**
+ * Activity slots of both sides' workers (WORKER_MAX_CONCURRENT_ACTIVITIES; the SDK's default):
+ * more than a P1 round's runs hold at once, so every step is dispatched eagerly on both sides.
+ */
+export const ACTIVITY_SLOTS = 100;
 
 /** What a Kubernetes row (kube.ts, cancel.ts) works with: the SANDBOX=kubernetes API, the tools namespace, admin clients. */
 export interface KubeRig {

@@ -6,24 +6,27 @@
 import type { Client } from '@temporalio/client';
 import type { BenchRig } from './api.ts';
 import { cpuPerRun, cpuSnapshot, formatCpu, type CpuPart } from './cpu.ts';
+import { callsPerRun, compareCalls, serverCalls } from './server-calls.ts';
 import { agentrunRun, bareRun, throughput, type RunTiming } from './sides.ts';
 import { figure, median, quantile, type Figure } from './stats.ts';
 
 export async function coreRows(rig: BenchRig, client: Client, bareQueue: string): Promise<{ figures: Figure[]; samples: Record<string, unknown> }> {
   const { p, base, say } = rig;
   say(`  P1/P2: ${p.runs} runs × ${p.steps} steps, a warm-up round and ${p.rounds} round(s), ${p.samples} single runs per round`);
-  const a = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
-  const b = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[] };
+  const a = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[], calls: [] as Record<string, number>[] };
+  const b = { tput: [] as number[], single: [] as RunTiming[], cpu: [] as Record<string, number>[], calls: [] as Record<string, number>[] };
   // Every part that may work for a run; the bench process itself is the load generator.
   const parts: Record<string, CpuPart> = {
     temporal: { pids: () => [rig.temporal.pid] }, postgres: { comm: 'postgres' }, redis: { comm: 'redis-server' }, minio: { comm: 'minio' },
     worker: { pids: () => [rig.worker.pid] }, api: { pids: () => [rig.api.pid] }, 'bare-worker': { pids: () => [rig.bareWorker.pid] },
     bench: { pids: () => [process.pid] },
   };
-  const measured = async (side: { tput: number[]; cpu: Record<string, number>[] }, run: () => Promise<RunTiming>) => {
+  const measured = async (side: typeof a, run: () => Promise<RunTiming>) => {
+    const calls = await serverCalls(rig.temporalMetrics);
     const before = cpuSnapshot(parts);
     side.tput.push(await throughput(run, p.runs));
     side.cpu.push(cpuPerRun(before, cpuSnapshot(parts), p.runs));
+    side.calls.push(callsPerRun(calls, await serverCalls(rig.temporalMetrics), p.runs));
   };
   const sideA = async () => {
     await measured(a, () => agentrunRun(base, p.steps));
@@ -42,6 +45,7 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
     say(`  round ${r + 1}/${p.rounds}: agentrun ${a.tput.at(-1)!.toFixed(2)} runs/s, bare ${b.tput.at(-1)!.toFixed(2)} runs/s`);
     say(`    CPU agentrun: ${formatCpu(a.cpu.at(-1)!)}`);
     say(`    CPU bare:     ${formatCpu(b.cpu.at(-1)!)}`);
+    say(`    Temporal calls per run: ${compareCalls(a.calls.at(-1)!, b.calls.at(-1)!)}`);
   }
   const ms = (xs: RunTiming[], k: 'firstMs' | 'endMs', q: number) => quantile(xs.map((x) => x[k]), q);
   const figures: Figure[] = [

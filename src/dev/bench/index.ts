@@ -20,7 +20,7 @@ import { DATABASE, ROOT, type StackContext } from '../context.ts';
 import { stackEnv } from '../env-file.ts';
 import { startNode, stopChildren, waitFor } from '../proc.ts';
 import { adminUrl } from '../services/postgres.ts';
-import type { BenchRig } from './api.ts';
+import { ACTIVITY_SLOTS, type BenchRig } from './api.ts';
 import { parseBenchArgs, type RowGroup } from './args.ts';
 import { coreRows } from './core.ts';
 import { kubeRows } from './kube.ts';
@@ -51,10 +51,14 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
   const logs = (name: string) => join(ctx.paths.logs, `bench-${name}.log`);
   const server = await startBenchTemporal(ctx, logs('temporal'));
   try {
-    // The defaults, but for the per-user limits a bench of N concurrent runs (and C clients) would hit.
+    // The defaults, but for the per-user limits a bench of N concurrent runs (and C clients) would hit,
+    // and the workers' activity slots, the same on both sides (ACTIVITY_SLOTS; the bare worker reads
+    // this variable too). With agentrun's default of 20, of which its pollers hold some, a few of
+    // N = 20 runs' steps found no free slot for eager dispatch and went through the task queue.
     const env: Record<string, string> = {
       ...(ctx.env as Record<string, string>), ...stack, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', API_PORT: String(port), TEMPORAL_TASK_QUEUE: `${tag}-agentrun`, DEFAULT_USER_ID: user, QUEUE_CONSUMER: 'false',
       API_MAX_ACTIVE_RUNS: '100000', API_RATE_LIMIT: '1000000', SSE_MAX_STREAMS_PER_USER: '100000', SSE_MAX_STREAMS: '1000000',
+      WORKER_MAX_CONCURRENT_ACTIVITIES: String(ACTIVITY_SLOTS),
     };
     const config = loadConfig(env);
     const bareQueue = `${tag}-bare`;
@@ -65,7 +69,7 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection, namespace: 'default' });
     const base = `http://127.0.0.1:${port}`;
-    const rig: BenchRig = { ctx, p, env, base, temporal: server.process, worker, api, bareWorker, tag, say, logs };
+    const rig: BenchRig = { ctx, p, env, base, temporal: server.process, temporalMetrics: server.metricsUrl, worker, api, bareWorker, tag, say, logs };
     const figures: Figure[] = [];
     const samples: Record<string, unknown> = {};
     const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {

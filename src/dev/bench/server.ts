@@ -17,6 +17,8 @@ import { temporalBin, temporalDevArgs } from '../services/temporal.ts';
 export interface BenchTemporal {
   /** host:port of its gRPC frontend. */
   address: string;
+  /** Its Prometheus metrics (request and persistence counts per operation). */
+  metricsUrl: string;
   process: ChildProcess;
   /** Stops the server and removes its database. */
   stop(): Promise<void>;
@@ -49,5 +51,5 @@ export async function startBenchTemporal(ctx: StackContext, logFile: string): Pr
     await stop();
     throw err;
   }
-  return { address, process: child, stop };
+  return { address, metricsUrl: `http://${HOST}:${metricsPort}/metrics`, process: child, stop };
 }

@@ -86,6 +86,7 @@ export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: nu
     // A workflow task that schedules an activity on its own task queue gets the activity task in
     // its answer when the worker has a free slot (one round trip less per step; docs/deploy.md).
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
   ];
   if (o.uiPort === undefined) args.push('--headless');
   else args.push('--ui-ip', HOST, '--ui-port', String(o.uiPort), '--ui-disable-news-fetch');
