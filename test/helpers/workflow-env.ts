@@ -48,7 +48,8 @@ export async function localEnv(dynamicConfig: Record<string, string | number> = 
     server: {
       executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI! },
       searchAttributes: Object.values(searchAttributes),
-      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', '--dynamic-config-value', 'system.enableActivityEagerExecution=true', ...dynamic, '--log-level', 'error'],
+      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+        '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false', ...dynamic, '--log-level', 'error'],
     },
   });
 }
