@@ -109,12 +109,13 @@ export const runCursor = {
  * `end` event saying it never started.
  */
 export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: Response, id: string, caller: Caller): Promise<void> {
-  const run = await deps.runs.owned(caller.userId, id);
+  const run = await deps.runs.streamOwned(caller.userId, id);
+  const started = run.description !== undefined || run.live === true;
   const raw = req.get('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
   const cursor = raw === undefined || raw === '' ? undefined : parseOr400(lastEventId, raw, 'Last-Event-ID');
   const release = deps.sseLimits?.acquire(caller.userId);
   try {
-    if (!run.description && run.record && TERMINAL_STATUSES.has(run.record.status) && !run.record.started_at) {
+    if (!started && run.record && TERMINAL_STATUSES.has(run.record.status) && !run.record.started_at) {
       writeNeverStarted(res, run.record.status, run.record.error);
       return;
     }
@@ -132,7 +133,7 @@ export async function streamRunEvents(deps: RunsRoutesDeps, req: Request, res: R
       if (err instanceof HttpError || err instanceof RunsError) throw err;
       throw new Unavailable('Redis', err);
     }
-    if (!run.description && !res.writableEnded) {
+    if (!started && !res.writableEnded) {
       res.write(`: not started: run ${id} is recorded but not started yet; this stream waits for it\n\n`);
     }
     const unregister = deps.streams?.add(() => {

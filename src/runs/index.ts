@@ -13,7 +13,7 @@ import type { OpenedFile } from './files.ts';
 import { archivedEvents, ClosedCache } from './follow.ts';
 import type { ClosedAnswer } from './follow.ts';
 import type { ControlAction, OwnedRun, RunsDeps, RunSummary, RunView, StartOptions, StartRequest, WorkspaceFile } from './model.ts';
-import { ownedRun } from './ownership.ts';
+import { ownedRun, streamOwner } from './ownership.ts';
 import { getRun, listRuns } from './read.ts';
 import { createRun, retryRun, startCreated, startRun } from './start.ts';
 import { forkRun } from './fork.ts';
@@ -61,6 +61,11 @@ export class RunsService {
 
   owned(userId: string, id: string): Promise<OwnedRun> {
     return ownedRun(this.deps, userId, id);
+  }
+
+  /** `owned` for an event stream: a live run's record answers it (see streamOwner). */
+  streamOwned(userId: string, id: string): Promise<OwnedRun> {
+    return streamOwner(this.deps, userId, id);
   }
 
   get(userId: string, id: string): Promise<RunView> {

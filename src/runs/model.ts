@@ -94,6 +94,8 @@ export interface OwnedRun {
   userId: string;
   description?: WorkflowExecutionDescription;
   record?: RunRecord;
+  /** Its record says it has started and not ended; no description was read (streamOwner). */
+  live?: boolean;
 }
 
 /** What a caller can do to a run of theirs. */

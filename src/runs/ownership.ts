@@ -7,6 +7,7 @@ import { RunNotFound, Unavailable } from './errors.ts';
 import type { OwnedRun, RunsDeps } from './model.ts';
 import { describeRun } from './workflow.ts';
 import { isRunId } from '../shared/names.ts';
+import { TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunRecord } from '../store/types.ts';
 import { searchAttributes } from '../workflows/definitions.ts';
 
@@ -37,4 +38,19 @@ export async function ownedRun(deps: Pick<RunsDeps, 'store' | 'temporal'>, userI
   const record = await runRecord(deps, id);
   if (record?.user_id !== userId) throw new RunNotFound(id);
   return { id, userId, record };
+}
+
+/**
+ * The owner check of a run's event stream, which every client opens at a run's start: a live
+ * run's record answers it (one database read instead of a describe of its workflow, which
+ * is the run's one Temporal call beyond what the bare workflow makes). A run whose record
+ * says it has not started or has ended, or that has no record, is checked as ownedRun checks it.
+ */
+export async function streamOwner(deps: Pick<RunsDeps, 'store' | 'temporal'>, userId: string, id: string): Promise<OwnedRun> {
+  const record = isRunId(id) ? await runRecord(deps, id) : undefined;
+  if (record && record.status !== 'created' && !TERMINAL_STATUSES.has(record.status)) {
+    if (record.user_id !== userId) throw new RunNotFound(id);
+    return { id, userId, record, live: true };
+  }
+  return ownedRun(deps, userId, id);
 }
