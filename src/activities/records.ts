@@ -10,7 +10,12 @@ import { creditActivities } from './credits.ts';
 import type { RunEvent, RunStatus } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
 
-export interface PublishInput { runId: string; events: RunEvent[] }
+export interface PublishInput {
+  runId: string;
+  events: RunEvent[];
+  /** The run's owner, when the caller knows it: the archive of its log is kept under it (else its record says). */
+  userId?: string;
+}
 export interface TransitionInput {
   runId: string;
   status: RunStatus;
@@ -26,7 +31,15 @@ export interface OpenRunInput { runId: string; userId: string; amount: number; t
  * Closing a run: events that come before its end (the supervisor's last word), its reservation
  * settled or released (none when it never reserved), its last status, its `end` event.
  */
-export interface CloseRunInput { runId: string; before: RunEvent[]; credits: 'settle' | 'release' | 'none'; transition: TransitionInput; end: RunEvent }
+export interface CloseRunInput {
+  runId: string;
+  /** The run's owner (histories recorded before it was passed have none: its record says). */
+  userId?: string;
+  before: RunEvent[];
+  credits: 'settle' | 'release' | 'none';
+  transition: TransitionInput;
+  end: RunEvent;
+}
 
 export function recordActivities(deps: ActivityDeps) {
   const publish = async (input: PublishInput): Promise<void> => {
@@ -34,8 +47,8 @@ export function recordActivities(deps: ActivityDeps) {
     await deps.events.append(input.runId, input.events);
     // The run's last event: archive its whole log, so it outlives the Redis stream.
     if (input.events.some((e) => e.type === 'end')) {
-      const run = await deps.store.getRun(input.runId);
-      if (run) await deps.workspace.archiveEvents(deps.events, run.user_id, input.runId);
+      const userId = input.userId ?? (await deps.store.getRun(input.runId))?.user_id;
+      if (userId) await deps.workspace.archiveEvents(deps.events, userId, input.runId);
     }
   };
 
@@ -80,7 +93,7 @@ export function recordActivities(deps: ActivityDeps) {
       if (input.credits === 'settle') await credits.settleCredits(input);
       else if (input.credits === 'release') await credits.releaseCredits(input);
       await transition(input.transition);
-      await publish({ runId: input.runId, events: [input.end] });
+      await publish({ runId: input.runId, userId: input.userId, events: [input.end] });
     },
   };
 }

@@ -44,7 +44,7 @@ export async function finish(run: RunContext, gates: Gates): Promise<RunResult> 
     const transition = run.transitionInput(s.state.status, error, fields());
     run.markStatus(s.state.status);
     const before = s.closing.splice(0);
-    await run.calls.closeRun({ runId: run.input.runId, before, credits: gates.reservationEnd(), transition, end: run.event('end', endData()) });
+    await run.calls.closeRun({ runId: run.input.runId, userId: run.input.userId, before, credits: gates.reservationEnd(), transition, end: run.event('end', endData()) });
   } else {
     await gates.close();
     await run.transition(s.state.status, error, fields());
