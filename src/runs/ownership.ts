@@ -44,10 +44,12 @@ export async function ownedRun(deps: Pick<RunsDeps, 'store' | 'temporal'>, userI
  * The owner check of a run's event stream, which every client opens at a run's start: a live
  * run's record answers it (one database read instead of a describe of its workflow, which
  * is the run's one Temporal call beyond what the bare workflow makes). A run whose record
- * says it has not started or has ended, or that has no record, is checked as ownedRun checks it.
+ * says it has not started or has ended, that has no record, or whose record cannot be read
+ * now, is checked as ownedRun checks it.
  */
 export async function streamOwner(deps: Pick<RunsDeps, 'store' | 'temporal'>, userId: string, id: string): Promise<OwnedRun> {
-  const record = isRunId(id) ? await runRecord(deps, id) : undefined;
+  // A database that does not answer leaves the check to Temporal, as before (streams need Redis, not Postgres).
+  const record = isRunId(id) ? await runRecord(deps, id).catch(() => undefined) : undefined;
   if (record && record.status !== 'created' && !TERMINAL_STATUSES.has(record.status)) {
     if (record.user_id !== userId) throw new RunNotFound(id);
     return { id, userId, record, live: true };
