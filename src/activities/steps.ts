@@ -20,7 +20,7 @@ import type { StepRecord, WriteJournal } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
 import type { RunStepInput } from './step-input.ts';
-import type { FinishedStepInput, StepRowInput } from '../store/types.ts';
+import type { FinishedStepInput, StepRecordInput, StepRowInput } from '../store/types.ts';
 
 export type { RunStepInput } from './step-input.ts';
 
@@ -59,14 +59,15 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
 
   const ctx = Context.current();
   const row = stepRow(input, ctx.info.attempt);
-  const record = (status: 'running' | 'completed' | 'failed', r?: StepResult) => deps.store.recordStep({ ...row, status, outputSummary: r?.summary, durationMs: r?.durationMs });
+  const rowAt = <S extends StepRecordInput['status']>(status: S, r?: StepResult) => ({ ...row, status, outputSummary: r?.summary, durationMs: r?.durationMs });
+  const record = (status: StepRecordInput['status'], r?: StepResult) => deps.store.recordStep(rowAt(status, r));
   const book: StepBook = paid ?? { begun: false, leading: [], finish: async (final) => { await deps.store.recordStep(final); return []; } };
   // The leading events go out once, with the first event the step appends.
   let leading = book.leading;
   const lead = () => { const l = leading; leading = []; return l; };
   // The step's end: its row (and charge), then its `completed` event and what follows it.
   const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>) => {
-    const trailing = await book.finish({ ...row, status: r.ok ? 'completed' : 'failed', outputSummary: r.summary, durationMs: r.durationMs }, r, refused);
+    const trailing = await book.finish(rowAt(r.ok ? 'completed' : 'failed', r), r, refused);
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };
 

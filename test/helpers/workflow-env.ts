@@ -14,6 +14,7 @@ import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/s
 import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
 import type { CreditResult } from '../../src/store/types.ts';
 import { searchAttributes } from '../../src/workflows/definitions.ts';
+import { TEMPORAL_DEV_DYNAMIC_CONFIG } from '../../src/dev/services/temporal.ts';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/names.ts';
 import proto from '@temporalio/proto';
 
@@ -48,8 +49,7 @@ export async function localEnv(dynamicConfig: Record<string, string | number> = 
     server: {
       executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI! },
       searchAttributes: Object.values(searchAttributes),
-      extraArgs: ['--dynamic-config-value', 'matching.enableFairness=true', '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-        '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false', ...dynamic, '--log-level', 'error'],
+      extraArgs: [...TEMPORAL_DEV_DYNAMIC_CONFIG, ...dynamic, '--log-level', 'error'],
     },
   });
 }

@@ -11,8 +11,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { freeLoopbackPort } from '../../infra/free-port.ts';
 import { HOST, type StackContext } from '../context.ts';
-import { run, startChild, waitFor } from '../proc.ts';
-import { temporalBin, temporalDevArgs } from '../services/temporal.ts';
+import { startChild, waitFor } from '../proc.ts';
+import { temporalBin, temporalDevArgs, temporalServing } from '../services/temporal.ts';
 
 export interface BenchTemporal {
   /** host:port of its gRPC frontend. */
@@ -29,8 +29,7 @@ export async function startBenchTemporal(ctx: StackContext, logFile: string): Pr
   const dir = mkdtempSync(join(ctx.paths.data, 'bench', 'temporal-'));
   const [port, httpPort, metricsPort] = [await freeLoopbackPort(), await freeLoopbackPort(), await freeLoopbackPort()];
   const address = `${HOST}:${port}`;
-  const bin = temporalBin(ctx);
-  const child = startChild(bin, temporalDevArgs({ port, httpPort, metricsPort, dbFile: join(dir, 'temporal.db') }), process.env, logFile);
+  const child = startChild(temporalBin(ctx), temporalDevArgs({ port, httpPort, metricsPort, dbFile: join(dir, 'temporal.db') }), process.env, logFile);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -41,11 +40,7 @@ export async function startBenchTemporal(ctx: StackContext, logFile: string): Pr
   try {
     await waitFor('the bench\'s Temporal dev server', 90_000, () => {
       if (child.exitCode !== null) throw new Error(`it exited with code ${child.exitCode}; see ${logFile}`);
-      try {
-        return run(bin, ['operator', 'cluster', 'health', '--address', address], { quiet: true }).includes('SERVING');
-      } catch {
-        return false; // not answering yet
-      }
+      return temporalServing(ctx, address);
     }, `see ${logFile}`);
   } catch (err) {
     await stop();

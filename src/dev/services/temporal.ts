@@ -59,13 +59,33 @@ function tcpOpen(port: number): Promise<boolean> {
   });
 }
 
+/** Whether the Temporal server at `address` (host:port) says SERVING; false while it does not answer. */
+export function temporalServing(ctx: StackContext, address: string): boolean {
+  try {
+    return run(temporalBin(ctx), ['operator', 'cluster', 'health', '--address', address], { quiet: true }).includes('SERVING');
+  } catch {
+    return false;
+  }
+}
+
 async function healthy(ctx: StackContext): Promise<boolean> {
   if (!(await tcpOpen(ctx.ports.temporal))) return false;
-  const out = run(temporalBin(ctx), ['operator', 'cluster', 'health', '--address', `${HOST}:${ctx.ports.temporal}`], { quiet: true });
-  if (!out.includes('SERVING')) return false;
+  if (!temporalServing(ctx, `${HOST}:${ctx.ports.temporal}`)) return false;
   const ui = await fetch(`http://${HOST}:${ctx.ports.temporalUi}/`).catch(() => undefined);
   return ui?.ok === true;
 }
+
+/** The dev server's dynamic config, for the stack's, the bench's and the workflow tests' servers alike. */
+export const TEMPORAL_DEV_DYNAMIC_CONFIG: readonly string[] = [
+  // Fairness keys per user (issue 4) need this on the dev server.
+  '--dynamic-config-value', 'matching.enableFairness=true',
+  // A workflow task that schedules an activity on its own task queue gets the activity task in
+  // its answer when the worker has a free slot (one round trip less per step; docs/deploy.md).
+  '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+  // Search attribute definitions cached, as a production server has them (the CLI's dev server
+  // otherwise reads them from its database at every upsert and describe; docs/deploy.md).
+  '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
+];
 
 /** Arguments of `temporal server start-dev` for this project: loopback, SQLite file, our search attributes. */
 export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: number; metricsPort: number; dbFile: string }): string[] {
@@ -81,12 +101,7 @@ export function temporalDevArgs(o: { port: number; uiPort?: number; httpPort: nu
     // checkpoints instead of every commit (2,600 fsyncs in 20 s of a bench). The server's CPU
     // per run fell from 50–55 to 43–44 ms (bare workflow) and 75–116 to 65–70 (agentrun).
     '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL',
-    // Fairness keys per user (issue 4) need this on the dev server.
-    '--dynamic-config-value', 'matching.enableFairness=true',
-    // A workflow task that schedules an activity on its own task queue gets the activity task in
-    // its answer when the worker has a free slot (one round trip less per step; docs/deploy.md).
-    '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
-    '--dynamic-config-value', 'system.forceSearchAttributesCacheRefreshOnRead=false',
+    ...TEMPORAL_DEV_DYNAMIC_CONFIG,
   ];
   if (o.uiPort === undefined) args.push('--headless');
   else args.push('--ui-ip', HOST, '--ui-port', String(o.uiPort), '--ui-disable-news-fetch');
