@@ -106,6 +106,10 @@ export async function startControlPlane(ctx: StackContext): Promise<void> {
     '--leader-elect=false', `--bind-address=${HOST}`, `--secure-port=${ports.controllerManager}`,
     `--service-account-private-key-file=${p('sa.key')}`, `--root-ca-file=${p('ca.crt')}`,
     '--use-service-account-credentials=false', '--profiling=false', '--v=0',
+    // The node is kwok's, on a machine the whole test suite shares: when kwok's heartbeat came
+    // late under full load (once, 2026-12-02), the default 50 s grace marked the node and every
+    // pod on it NotReady and a deployment's rollout never finished. Nothing here tests node loss.
+    '--node-monitor-grace-period=10m',
   ], () => cmHealthy(ctx));
   await startIfDown(ctx, 'kube-scheduler', [
     `--kubeconfig=${admin}`, `--authentication-kubeconfig=${admin}`, `--authorization-kubeconfig=${admin}`,
