@@ -29,8 +29,8 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
     side.calls.push(callsPerRun(calls, await serverCalls(rig.temporalMetrics), p.runs));
   };
   const sideA = async () => {
-    await measured(a, () => agentrunRun(base, p.steps));
-    for (let i = 0; i < p.samples; i += 1) a.single.push(await agentrunRun(base, 1));
+    await measured(a, () => agentrunRun(base, client, p.steps));
+    for (let i = 0; i < p.samples; i += 1) a.single.push(await agentrunRun(base, client, 1));
   };
   const sideB = async () => {
     await measured(b, () => bareRun(client, bareQueue, p.steps, false));
@@ -38,7 +38,7 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
   };
   // One round of each side first, not counted: the first rounds ran each process's code cold
   // (the worker's CPU per run a third above what it settles at), a long-lived worker's does not.
-  await throughput(() => agentrunRun(base, p.steps), p.runs);
+  await throughput(() => agentrunRun(base, client, p.steps), p.runs);
   await throughput(() => bareRun(client, bareQueue, p.steps, false), p.runs);
   for (let r = 0; r < p.rounds; r += 1) {
     if (r % 2 === 0) { await sideA(); await sideB(); } else { await sideB(); await sideA(); }

@@ -79,7 +79,7 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
     try {
       await waitFor('bench: the API', 120_000, async () => (await fetch(`${base}/readyz`)).ok, `see ${logs('api')}`);
       say(`bench: ${p.only.join(', ')}; warming up`);
-      await agentrunRun(base, 1);
+      await agentrunRun(base, client, 1);
       await bareRun(client, bareQueue, 1, false);
       // P6 first: its idle figure is the worker's RSS before the other rows leave garbage in its heap.
       if (want('P6')) add(await memoryRows(rig));
