@@ -25,10 +25,11 @@ export type ChargeInput = HoldInput;
 export interface RetentionSweepResult { cutoff: string; scanned: number; deleted: number; kept: number; deletedWorkspaces: string[] }
 
 export function createActivities(deps: ActivityDeps, providers: { anthropic?: LlmProvider } = {}) {
+  const llm = llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic });
   return reopening(deps, {
-    ...llmActivities(deps, { offline: offlineProvider, anthropic: providers.anthropic }),
+    ...llm,
     ...creditActivities(deps),
-    ...recordActivities(deps),
+    ...recordActivities(deps, llm.plan),
 
     /** Runs one plan step, at most once in effect. */
     async runStep(input: RunStepInput): Promise<StepResult> {
@@ -73,5 +74,5 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { PaidStep, RunPaidStepInput, RunStepInput };
-export type { CloseRunInput, OpenRunInput, PublishInput, TransitionInput } from './records.ts';
+export type { CloseRunInput, OpenPlan, OpenRunInput, OpenRunResult, PublishInput, TransitionInput } from './records.ts';
 export type { StepPayment } from './paid-step.ts';

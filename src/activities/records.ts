@@ -1,13 +1,17 @@
 /**
- * A run's record and log from the workflow's side: a status transition (record, jobs:*
- * entry, `status` event), appended events (the `end` one archives the whole log), and the
- * two calls that open and close a run in one round trip each. Every part is idempotent
- * by its key, so a retried call repeats nothing.
+ * A run's record and log from the workflow's side: a status transition (record, then its
+ * jobs:* entry and `status` event together), appended events (the `end` one archives the
+ * whole log), and the two calls that open and close a run in one round trip each. Every
+ * part is idempotent by its key, so a retried call repeats nothing.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
 import { creditActivities } from './credits.ts';
-import type { RunEvent, RunStatus } from '../shared/run.ts';
+import type { PlanInput } from './llm.ts';
+import { clampNotice, withTimeLimits } from '../shared/plan-gate.ts';
+import type { StepTimeLimits } from '../shared/pricing.ts';
+import type { Plan, RunEvent, RunStatus } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
 
 export interface PublishInput {
@@ -25,8 +29,19 @@ export interface TransitionInput {
   fields?: RunFields;
 }
 
-/** Opening a run: its credits reserved, then (only when they were) its first status. */
-export interface OpenRunInput { runId: string; userId: string; amount: number; transition: TransitionInput }
+/**
+ * Opening a run: its credits reserved, then (only when they were) its first status, and for
+ * `plan` its first plan: made, its steps given their time limits (a cut one says so on the
+ * log), recorded, and the run `running` (an offline run's, src/workflows/planning.ts).
+ */
+export interface OpenRunInput { runId: string; userId: string; amount: number; transition: TransitionInput; plan?: OpenPlan }
+/** The first plan made in the call that opens the run: what the plan call gets, the step time limits, the key of `running`. */
+export interface OpenPlan { request: PlanInput; timeLimits: StepTimeLimits; runningKey: string }
+/**
+ * The reservation's outcome; with a plan asked for and the reservation taken, the plan, or
+ * why it could not be made (a refusal for good: the run ends, and its reservation is released).
+ */
+export type OpenRunResult = CreditResult & { planned?: { plan: Plan } | { refused: { type: string; message: string } } };
 /**
  * Closing a run: events that come before its end (the supervisor's last word), its reservation
  * settled or released (none when it never reserved), its last status, its `end` event.
@@ -41,25 +56,74 @@ export interface CloseRunInput {
   end: RunEvent;
 }
 
-export function recordActivities(deps: ActivityDeps) {
+/** A status transition's `status` event (its data with the error, if any). */
+const statusEvent = (input: TransitionInput): RunEvent => ({ key: input.eventKey, type: 'status', data: { status: input.status, ...input.data } });
+
+/** What openRun is made of: the reservation, a transition recorded with its events, the plan call. */
+export interface OpenRunParts {
+  reserve(input: { runId: string; userId: string; amount: number }): Promise<CreditResult>;
+  record(transition: TransitionInput, events: RunEvent[]): Promise<void>;
+  plan(input: PlanInput): Promise<{ plan: Plan }>;
+}
+
+/** openRun from its parts (the workflow tests' fakes build it from theirs). */
+export function openRunWith(parts: OpenRunParts): (input: OpenRunInput) => Promise<OpenRunResult> {
+  return async (input) => {
+    const r = await parts.reserve(input);
+    if (!r.ok) return r;
+    await parts.record(input.transition, [statusEvent(input.transition)]);
+    if (!input.plan) return r;
+    let made: Plan;
+    try {
+      made = (await parts.plan(input.plan.request)).plan;
+    } catch (err) {
+      // The run holds its reservation now: a plan refused for good comes back as a result, so the workflow releases it.
+      if (err instanceof ApplicationFailure && err.nonRetryable) return { ...r, planned: { refused: { type: err.type ?? 'RunFailed', message: err.message } } };
+      throw err;
+    }
+    const { steps, clamped } = withTimeLimits(made.steps, input.plan.timeLimits);
+    const plan = { ...made, steps };
+    const running: TransitionInput = {
+      runId: input.runId, status: 'running', eventKey: input.plan.runningKey,
+      data: { plan: { summary: plan.summary, steps: steps.map((step) => step.tool) } }, fields: { plan },
+    };
+    const notices = clamped.map((c): RunEvent => ({ key: `${running.eventKey}:cut:${c.index}`, type: 'log', data: clampNotice(`plan step ${c.index}`, c) }));
+    await parts.record(running, [...notices, statusEvent(running)]);
+    return { ...r, planned: { plan } };
+  };
+}
+
+/** `plan`: the plan call (src/activities/llm.ts), for openRun's first plan. */
+export function recordActivities(deps: ActivityDeps, plan: (input: PlanInput) => Promise<{ plan: Plan }>) {
+  /** Archives the run's whole log (its `end` appended), so it outlives the Redis stream; under its owner (else its record says). */
+  const archive = async (runId: string, owner: string | undefined): Promise<void> => {
+    const userId = owner ?? (await deps.store.getRun(runId))?.user_id;
+    if (userId) await deps.workspace.archiveEvents(deps.events, userId, runId);
+  };
+
   const publish = async (input: PublishInput): Promise<void> => {
     await auditDirectSignals(deps, input.runId, input.events);
     await deps.events.append(input.runId, input.events);
     // The run's last event: archive its whole log, so it outlives the Redis stream.
-    if (input.events.some((e) => e.type === 'end')) {
-      const userId = input.userId ?? (await deps.store.getRun(input.runId))?.user_id;
-      if (userId) await deps.workspace.archiveEvents(deps.events, userId, input.runId);
-    }
+    if (input.events.some((e) => e.type === 'end')) await archive(input.runId, input.userId);
   };
 
-  const transition = async (input: TransitionInput): Promise<void> => {
+  /**
+   * Records a transition on the run record, then moves its jobs:* entry and appends `events`
+   * (its `status` event among them) in one round trip to Redis: both commands go out together
+   * on the one connection, which runs them in order. A retried call repeats neither.
+   */
+  const recordTransition = async (input: TransitionInput, events: RunEvent[]): Promise<void> => {
     await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
     const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
-    await deps.queue?.track(input.runId, input.status, { reason: error ?? undefined });
-    const event = { key: input.eventKey, type: 'status' as const, data: { status: input.status, ...input.data } };
-    await auditDirectSignals(deps, input.runId, [event]);
-    await deps.events.append(input.runId, [event]);
+    const announce = async () => {
+      await auditDirectSignals(deps, input.runId, events);
+      await deps.events.append(input.runId, events);
+    };
+    await Promise.all([deps.queue?.track(input.runId, input.status, { reason: error ?? undefined }), announce()]);
   };
+
+  const transition = (input: TransitionInput): Promise<void> => recordTransition(input, [statusEvent(input)]);
 
   const credits = creditActivities(deps);
 
@@ -67,17 +131,13 @@ export function recordActivities(deps: ActivityDeps) {
     /** Appends events to the run's log (idempotent by event key). */
     publish,
     /**
-     * Records a status transition on the run record, moves the run's jobs:* entry (one
-     * idempotent script, see src/shared/queue.ts), then announces it on the run's log.
+     * Records a status transition on the run record, then moves the run's jobs:* entry (one
+     * idempotent script, see src/shared/queue.ts) and announces it on the run's log.
      */
     transition,
 
-    /** Reserves the run's credits and, when they were, records its first status: one round trip. */
-    async openRun(input: OpenRunInput): Promise<CreditResult> {
-      const r = await credits.reserveCredits(input);
-      if (r.ok) await transition(input.transition);
-      return r;
-    },
+    /** Reserves the run's credits and, when they were, records its first status (and plans it): one round trip. */
+    openRun: openRunWith({ reserve: credits.reserveCredits, record: recordTransition, plan }),
 
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {
@@ -89,11 +149,11 @@ export function recordActivities(deps: ActivityDeps) {
         });
         if (stopped > 0) deps.log.info({ runId: input.runId, jobs: stopped }, 'stopped what the cancelled run left running');
       }
-      if (input.before.length > 0) await publish({ runId: input.runId, events: input.before });
       if (input.credits === 'settle') await credits.settleCredits(input);
       else if (input.credits === 'release') await credits.releaseCredits(input);
-      await transition(input.transition);
-      await publish({ runId: input.runId, userId: input.userId, events: [input.end] });
+      // What comes before the end, the last status and `end`: one append, in that order.
+      await recordTransition(input.transition, [...input.before, statusEvent(input.transition), input.end]);
+      await archive(input.runId, input.userId);
     },
   };
 }

@@ -52,6 +52,11 @@ export function approvalReason(change: PlanChange, rules: GateRules): string | u
 /** A step whose time limit was cut to the maximum. */
 export interface ClampedTimeout { index: number; askedMs: number; timeoutMs: number }
 
+/** The `gate` log line saying that `what` (a step, e.g. `plan step 2`) had its time limit cut. */
+export function clampNotice(what: string, c: ClampedTimeout): Record<string, unknown> {
+  return { stream: 'gate', text: `${what}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c };
+}
+
 /**
  * Gives every shell and code step its effective time limit (so what is held, approved and
  * run agree) and cuts a `timeoutMs` above the maximum down to it, saying which.

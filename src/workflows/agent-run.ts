@@ -35,8 +35,7 @@ export async function AgentRun(input: RunInput): Promise<RunResult> {
 
   try {
     if (input.carry === undefined) {
-      const planningRecorded = await gates.reserve();
-      await planner.first(planningRecorded);
+      await planner.first(await gates.reserve(planner.opening()));
     }
     if (await runSteps(run, gates, planner) === 'continue-as-new') {
       await condition(allHandlersFinished);

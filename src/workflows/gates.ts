@@ -7,10 +7,10 @@
  */
 import { llmCredits, llmMaxCost, partialLlmCredits, partialStepCredits, stepCredits, stepMaxCredits, utf8Bytes } from '../shared/pricing.ts';
 import type { TokenUsage } from '../shared/pricing.ts';
-import { approvalReason, withTimeLimits } from '../shared/plan-gate.ts';
+import { approvalReason, clampNotice, withTimeLimits } from '../shared/plan-gate.ts';
 import type { ClampedTimeout, PlanChange } from '../shared/plan-gate.ts';
-import type { PaidStep, StepPayment } from '../activities/index.ts';
-import type { PlanStep, StepResult } from '../shared/run.ts';
+import type { OpenPlan, OpenRunResult, PaidStep, StepPayment } from '../activities/index.ts';
+import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
 import { RunEnded } from './context.ts';
 import type { RunContext } from './context.ts';
 import type { ApproveSignal } from './definitions.ts';
@@ -22,6 +22,9 @@ const tokensOf = (u: TokenUsage) => u.inputTokens + u.outputTokens + u.cacheRead
 
 /** What a hold is for: one step execution, or one LLM call. */
 type HoldRequest = Omit<OpenHold, 'startedAtMs' | 'maybe'>;
+
+/** How the run opened: whether `planning` was recorded with its reservation, and the plan when it was made there too (its `running` recorded). */
+export interface Opened { planningRecorded: boolean; plan?: Plan }
 
 /** How a step runs: on its own (paid around it), or paying for itself in the same activity. */
 export interface StepRunners {
@@ -126,20 +129,31 @@ export function createGates(run: RunContext) {
   return {
     /**
      * Reserves the run's credits before it plans; a refusal fails the run. With one-call ends
-     * the `planning` status is recorded in the same call: true when it was.
+     * the `planning` status is recorded in the same call, and with `planWith` (an offline run's
+     * first plan, planning.ts) the plan is made and the run `running` in it too.
      */
-    async reserve(): Promise<boolean> {
+    async reserve(planWith?: () => OpenPlan): Promise<Opened> {
       const amount = input.creditReservation;
       const planning = run.oneCallEnds ? run.transitionInput('planning') : undefined;
+      const plan = planning && planWith ? planWith() : undefined;
       const reservation = planning
-        ? await calls.openRun({ runId, userId: input.userId, amount, transition: planning })
+        ? await calls.openRun({ runId, userId: input.userId, amount, transition: planning, ...(plan ? { plan } : {}) })
         : await calls.reserveCredits({ runId, userId: input.userId, amount });
       if (!reservation.ok) throw new RunEnded('failed', reservation.reason, reservation.message);
-      if (planning) run.markStatus('planning');
       s.reserved = true;
       s.state.creditsReserved = amount;
-      return planning !== undefined;
+      const planned = (reservation as OpenRunResult).planned;
+      if (planned && 'plan' in planned) {
+        run.markStatus('running');
+        return { planningRecorded: true, plan: planned.plan };
+      }
+      if (planning) run.markStatus('planning');
+      if (planned) throw new RunEnded('failed', planned.refused.type, planned.refused.message);
+      return { planningRecorded: planning !== undefined };
     },
+
+    /** Shell and code steps' time limits: the default, and the most a step may ask for. */
+    timeLimits,
 
     /** At the end: the open hold pays for what it used; the reservation is settled (completed) or released. */
     async close(): Promise<void> {
@@ -241,9 +255,7 @@ export function createGates(run: RunContext) {
     async limitTimes(steps: PlanStep[], label: (c: ClampedTimeout) => string): Promise<PlanStep[]> {
       if (!run.payFirst) return steps;
       const r = withTimeLimits(steps, timeLimits);
-      for (const c of r.clamped) {
-        await run.emit('log', { stream: 'gate', text: `${label(c)}: timeoutMs ${c.askedMs} is above the maximum of ${c.timeoutMs}; cut to ${c.timeoutMs}`, ...c });
-      }
+      for (const c of r.clamped) await run.emit('log', clampNotice(label(c), c));
       return r.steps;
     },
   };

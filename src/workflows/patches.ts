@@ -1,13 +1,13 @@
 /**
  * The patch ids of AgentRun's changes (each a `patched()` gate, so histories recorded before
- * a change replay down the path they took), and the baseline that stands for all of them.
+ * a change replay down the path they took), and the baselines that stand for them.
  *
  * Every `patched()` a run calls records a marker and an upsert of the TemporalChangeVersion
  * search attribute (a visibility write on the server): six gates at a run's start were a
- * third of a short run's history. A run started since BASELINE records that one patch and
- * takes every path below; histories recorded before it have no BASELINE marker, so they
- * replay through their own gates, as before. A new change adds its own patch id here
- * (gated with `has()`), and a later baseline may again fold it in.
+ * third of a short run's history. A run started now records one patch, the latest baseline,
+ * and takes every path below; histories recorded before a baseline have no marker of it, so
+ * they replay through the baseline before, or their own gates, as before. A new change adds
+ * its own patch id here (gated with `has()`) and joins a new baseline.
  */
 import { patched } from '@temporalio/workflow';
 
@@ -45,15 +45,28 @@ export const UNTRACED_RUNS = 'untraced-runs';
  */
 export const CANCEL_WINS = 'cancel-wins';
 
-/** Patch id of the baseline: a run that has it takes every change listed in IN_BASELINE_1. */
+/**
+ * Patch id of an offline run's first plan made in the call that opens it (openRun: the
+ * reservation, `planning`, the plan with its time limits, `running`): a 1-step run's first
+ * workflow task runs one local activity instead of three. Histories recorded before replay
+ * with the plan and `running` as calls of their own.
+ */
+export const OPEN_WITH_PLAN = 'open-with-plan';
+
+/** Patch id of the first baseline: a run that has it takes every change listed in IN_BASELINE_1. */
 export const BASELINE_1 = 'baseline-1';
 const IN_BASELINE_1: ReadonlySet<string> = new Set([PAY_BEFORE_RUN, DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, ONE_CALL_ENDS, LOCAL_OFFLINE_PLAN, UNTRACED_RUNS]);
+/** Patch id of the current baseline: the first one's changes and OPEN_WITH_PLAN. */
+export const BASELINE_2 = 'baseline-2';
+const IN_BASELINE_2: ReadonlySet<string> = new Set([...IN_BASELINE_1, OPEN_WITH_PLAN]);
 
 /**
- * Whether this execution takes the change `patchId`: through the baseline when the change
- * is part of it (one marker for all), else through the change's own `patched()`.
+ * Whether this execution takes the change `patchId`: through a baseline when the change is
+ * part of it (one marker for all: a run started now records only BASELINE_2, one recorded
+ * under BASELINE_1 replays through it), else through the change's own `patched()`.
  */
 export function has(patchId: string): boolean {
+  if (IN_BASELINE_2.has(patchId) && patched(BASELINE_2)) return true;
   if (IN_BASELINE_1.has(patchId) && patched(BASELINE_1)) return true;
   return patched(patchId);
 }

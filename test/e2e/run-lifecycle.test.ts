@@ -50,6 +50,18 @@ describe('agent runs through the HTTP API', () => {
     assert.equal(run.steps.length, 3);
   });
 
+  it('fails a run whose prompt the offline planner cannot read, naming the line, and returns its whole reservation', async () => {
+    const before = await c.store.balance(user);
+    const id = await createRun(api!.url, 'Greet.\nwrite_file');
+    const events = await collect(api!.url, id);
+    const statuses = events.filter((e) => e.event === 'status').map((e) => parse(e).status);
+    assert.deepEqual(statuses, ['queued', 'planning', 'failed']);
+    const end = parse(events.at(-1)!);
+    assert.equal(end.status, 'failed');
+    assert.deepEqual(end.error, { code: 'InvalidPrompt', message: 'prompt line 2: write_file needs a path' });
+    assert.deepEqual(await c.store.balance(user), before, 'the reservation was released, nothing charged');
+  });
+
   it('resumes with Last-Event-ID: every remaining event exactly once, in order', async () => {
     const id = await createRun(api!.url, 'shell sh -c "for i in $(seq 1 30); do echo line $i; sleep 0.05; done"\nwrite_file done.txt ok');
     const firstPart = await collect(api!.url, id, { stopAfter: 5 });

@@ -4,11 +4,12 @@
  * activities that record what the workflow asked for.
  */
 import { readFile } from 'node:fs/promises';
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
 import type { WorkflowBundle } from '@temporalio/worker';
 import type { Activities, CloseRunInput, OpenRunInput, PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
+import { openRunWith } from '../../src/activities/records.ts';
 import { stepCredits } from '../../src/shared/pricing.ts';
 import type { Plan, PlanStep, RunEvent, RunInput, StepResult } from '../../src/shared/run.ts';
 import type { SupervisorDecision } from '../../src/shared/supervisor.ts';
@@ -87,6 +88,8 @@ export interface FakeOptions {
   reserveRefusal?: CreditResult;
   /** The plan call never answers (until it is cancelled). */
   planHangs?: boolean;
+  /** The plan call fails for good with this reason (an LlmRequestRejected, as a prompt the planner cannot read). */
+  planRefusal?: string;
   /** closeRun (settle, record, `end`) waits for this before it does its work. */
   closeRunWaits?: Promise<void>;
 }
@@ -110,6 +113,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
   const activities = {
     async plan(input: { provider: string }) {
       call('plan', input);
+      if (o.planRefusal) throw ApplicationFailure.nonRetryable(o.planRefusal, 'LlmRequestRejected');
       if (o.planHangs) {
         const ctx = Context.current();
         const beat = setInterval(() => ctx.heartbeat(), 200);
@@ -174,9 +178,11 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     async releaseCredits(input: unknown) { call('releaseCredits', input); return ok(); },
     async openRun(input: OpenRunInput) {
       call('openRun', input);
-      const r = await activities.reserveCredits(input);
-      if (r.ok) await activities.transition(input.transition);
-      return r;
+      // The real call's sequence (src/activities/records.ts) from these fakes.
+      return openRunWith({
+        reserve: activities.reserveCredits, plan: activities.plan,
+        record: async (t, events) => { rec.statuses.push(t.status); rec.events.push(...events); },
+      })(input);
     },
     async closeRun(input: CloseRunInput) {
       call('closeRun', input);

@@ -20,6 +20,7 @@ import type { AgentRun } from '../../src/workflows/agent-run.ts';
 import { fakeActivities, localEnv, names, runInput, workflowBundle } from '../helpers/workflow-env.ts';
 import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
+import type { RunPaidStepInput } from '../../src/activities/index.ts';
 import { waitUntil } from '../helpers/stack.ts';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
@@ -190,6 +191,39 @@ describe('AgentRun workflow logic', () => {
     assert.equal((outcome.e as { cause?: { type?: string } }).cause?.type, 'insufficient_credits');
     assert.deepEqual(names(rec), ['openRun', 'reserveCredits', 'closeRun']);
     assert.deepEqual(rec.statuses, ['failed'], 'no planning status: the reservation came first');
+  });
+
+  it('opens an offline run with its plan in one call: reservation, planning, plan and running, then the step', async () => {
+    const input = runInput({ limits: { ...runInput().limits, shellTimeoutMs: 60_000, shellTimeoutMaxMs: 120_000 } });
+    const p: Plan = { summary: 'cut', steps: [{ tool: 'shell', argv: ['true'], timeoutMs: 999_000 }] };
+    const { outcome, rec } = await run({ plans: [p] }, input, async (h) => {
+      await h.result();
+      const events = (await h.fetchHistory()).events ?? [];
+      const firstStep = events.findIndex((e) => e.activityTaskScheduledEventAttributes);
+      const markers = events.slice(0, firstStep).filter((e) => e.markerRecordedEventAttributes).map((e) => e.markerRecordedEventAttributes!.markerName);
+      // One patch marker (the baseline) and one local activity (openRun) before the step: not three local activities.
+      assert.deepEqual(markers, ['core_patch', 'core_local_activity']);
+    });
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.deepEqual(names(rec).slice(0, 4), ['openRun', 'reserveCredits', 'plan', 'runPaidStep']);
+    assert.deepEqual(rec.statuses, ['planning', 'running', 'completed']);
+    const opening = rec.events.slice(0, 3);
+    assert.deepEqual(opening.map((e) => e.type), ['status', 'log', 'status']);
+    assert.match(String(opening[1]!.data.text), /^plan step 0: timeoutMs 999000 is above the maximum of 120000; cut to 120000$/);
+    assert.deepEqual(opening[2]!.data, { status: 'running', plan: { summary: 'cut', steps: ['shell'] } });
+    const ran = rec.calls.find((c) => c.name === 'runPaidStep')!.input as RunPaidStepInput;
+    assert.equal((ran.step as { timeoutMs?: number }).timeoutMs, 120_000, 'the step runs with its cut time limit');
+  });
+
+  it('fails an offline run whose plan is refused as it opens, with the reason, and releases its reservation', async () => {
+    const { outcome, rec } = await run({ plans: [], planRefusal: 'line 1: not a step' }, runInput());
+    assert.ok(outcome.ok === false);
+    assert.equal((outcome.e as { cause?: { type?: string; message?: string } }).cause?.type, 'LlmRequestRejected');
+    assert.equal((outcome.e as { cause?: { message?: string } }).cause?.message, 'line 1: not a step');
+    assert.deepEqual(names(rec), ['openRun', 'reserveCredits', 'plan', 'closeRun', 'releaseCredits']);
+    assert.deepEqual(rec.statuses, ['planning', 'failed']);
+    assert.deepEqual(rec.events.at(-1)!.data, { status: 'failed', steps: 0, credits: 0, error: { code: 'LlmRequestRejected', message: 'line 1: not a step' } });
   });
 
   it('shows an ending only once it is recorded: while closeRun settles, queries still say running', async () => {

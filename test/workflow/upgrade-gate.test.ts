@@ -24,7 +24,7 @@ Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const FIXTURE = 'anthropic-three-steps.json';
 const history = historyFromJSON(JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', FIXTURE), 'utf8')));
-const ANCHOR = '      const planningRecorded = await gates.reserve();\n';
+const ANCHOR = '      await planner.first(await gates.reserve(planner.opening()));\n';
 
 // Inside the repository (git-ignored .data), so the copy resolves @temporalio/* from node_modules.
 mkdirSync(join(ROOT, '.data'), { recursive: true });
