@@ -71,16 +71,21 @@ export function openRunWith(parts: OpenRunParts): (input: OpenRunInput) => Promi
   return async (input) => {
     const r = await parts.reserve(input);
     if (!r.ok) return r;
-    await parts.record(input.transition, [statusEvent(input.transition)]);
-    if (!input.plan) return r;
-    let made: Plan;
-    try {
-      made = (await parts.plan(input.plan.request)).plan;
-    } catch (err) {
+    const planning = parts.record(input.transition, [statusEvent(input.transition)]);
+    if (!input.plan) {
+      await planning;
+      return r;
+    }
+    // The plan is made while `planning` is recorded; both are done before anything else is.
+    const [recorded, planned] = await Promise.allSettled([planning, parts.plan(input.plan.request)]);
+    if (recorded.status === 'rejected') throw recorded.reason;
+    if (planned.status === 'rejected') {
+      const err: unknown = planned.reason;
       // The run holds its reservation now: a plan refused for good comes back as a result, so the workflow releases it.
       if (err instanceof ApplicationFailure && err.nonRetryable) return { ...r, planned: { refused: { type: err.type ?? 'RunFailed', message: err.message } } };
       throw err;
     }
+    const made = planned.value.plan;
     const { steps, clamped } = withTimeLimits(made.steps, input.plan.timeLimits);
     const plan = { ...made, steps };
     const running: TransitionInput = {

@@ -65,9 +65,9 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
   // The leading events go out once, with the first event the step appends.
   let leading = book.leading;
   const lead = () => { const l = leading; leading = []; return l; };
-  // The step's end: its row (and charge), then its `completed` event and what follows it.
-  const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>) => {
-    const trailing = await book.finish(rowAt(r.ok ? 'completed' : 'failed', r), r, refused);
+  // The step's end: its row (and charge), with `alongside` when given, then its `completed` event and what follows it.
+  const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>, alongside?: Promise<unknown>) => {
+    const [trailing] = await Promise.all([book.finish(rowAt(r.ok ? 'completed' : 'failed', r), r, refused), alongside]);
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };
 
@@ -143,8 +143,10 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
     return undefined;
   });
   const changes = journal && changesOf(workspaceId, journal);
-  await deps.workspace.putJson(recordKey, { ...result, outputTail, workspace, changes } satisfies StepRecord);
-  await finish(result, false, { exitCode: result.exitCode });
+  // The record and the step's last row are written together, `completed` after both. Should the record
+  // not be written, a retry runs the step again, as when it failed before the row: the row and the
+  // charge are idempotent by their keys.
+  await finish(result, false, { exitCode: result.exitCode }, deps.workspace.putJson(recordKey, { ...result, outputTail, workspace, changes } satisfies StepRecord));
   return { result, refused: false };
 }
 
