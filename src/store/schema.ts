@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1796000000000_active-runs-index';
+export const LATEST_MIGRATION = '1796100000000_usage-counters';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
@@ -21,6 +21,8 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
   credit_reservations: ['run_id', 'user_id', 'reserved', 'charged', 'refunded', 'held', 'status'],
   credit_holds: ['idempotency_key', 'run_id', 'user_id', 'step_index', 'amount', 'tokens', 'status', 'charged', 'charge_key'],
   usage_limits: ['user_id', 'daily_token_limit', 'monthly_cost_limit'],
+  credit_usage_days: ['user_id', 'day', 'spent', 'tokens'],
+  credit_open_holds: ['user_id', 'held'],
   agent_audit: ['id', 'run_id', 'user_id', 'actor', 'actor_kind', 'action', 'detail', 'source_key', 'created_at'],
   pgmigrations: ['name'],
 };

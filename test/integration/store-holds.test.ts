@@ -146,6 +146,42 @@ for (const [name, make] of STORE_ADAPTERS) {
       await assert.rejects(store.stepFinish(asRunning, { holdKey: `hold:${run}:0`, amount: 0, tokens: 0, chargeKey: `charge:${run}:0` }), /status must be completed or failed/);
     });
 
+    it('the limits\' counts follow the ledger and the holds: the month\'s spend, today\'s tokens and open holds read as summed from the rows, at every step', async () => {
+      const user = uid('counts');
+      const [a, b] = [newRunId(), newRunId()];
+      await store.grant(user, 100, `g:${a}`);
+      await store.setLimits(user, { dailyTokenLimit: 1_000_000, monthlyCostLimit: 1000 });
+      const check = async (when: string) => {
+        const r = await db.query<{ counted: string; summed: string }>(
+          `SELECT json_build_array(agentrun_month_spent($1), agentrun_day_tokens($1), agentrun_open_holds($1))::text AS counted,
+                  json_build_array(
+                    (SELECT coalesce(sum(CASE kind WHEN 'charge' THEN amount WHEN 'refund' THEN -amount ELSE 0 END), 0) FROM credit_ledger
+                      WHERE user_id = $1 AND created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
+                    (SELECT coalesce(sum(tokens), 0) FROM credit_ledger
+                      WHERE user_id = $1 AND kind = 'charge' AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),
+                    (SELECT coalesce(sum(amount), 0) FROM credit_holds WHERE user_id = $1 AND status = 'held'))::text AS summed`, [user]);
+        assert.equal(r.rows[0]!.counted, r.rows[0]!.summed, when);
+        return JSON.parse(r.rows[0]!.counted) as number[];
+      };
+      assert.deepEqual(await check('before anything'), [0, 0, 0]);
+      await store.reserve(user, a, 40, `reserve:${a}`);
+      await store.reserve(user, b, 40, `reserve:${b}`);
+      await store.hold(a, null, 10, 5000, `hold:${a}:llm:0`);
+      await store.hold(a, 0, 6, 0, `hold:${a}:0`);
+      await store.hold(b, 0, 7, 0, `hold:${b}:0`);
+      assert.deepEqual(await check('three holds open'), [0, 0, 23]);
+      await store.settleHold(`hold:${a}:llm:0`, 3, 1200, `charge:${a}:llm:0`);
+      await store.settleHold(`hold:${a}:0`, 9, 0, `charge:${a}:0`); // cut to its hold: 6
+      await store.settleHold(`hold:${a}:0`, 9, 0, `charge:${a}:0`); // replayed: nothing more
+      assert.deepEqual(await check('two settled'), [9, 1200, 7]);
+      await store.charge(a, null, 2, 300, `charge:${a}:llm:1`);
+      await store.settle(a, `settle:${a}`);
+      await store.refund(a, 4, `refund:${a}`, 'a bad step');
+      assert.deepEqual(await check('charged, settled and refunded'), [7, 1500, 7]);
+      await store.release(b, `release:${b}`);
+      assert.deepEqual(await check('the open hold released with its run'), [7, 1500, 0]);
+    });
+
     it('an LLM call\'s hold is refused once the daily token limit is reached; its settled tokens are recorded', async () => {
       const user = uid('tokens');
       const run = newRunId();

@@ -35,6 +35,7 @@ describe('row-level security through PostgREST', () => {
       await db.reserve(u, run, 5, `reserve:${run}`);
       await db.recordAudit({ runId: run, userId: u, actor: u, actorKind: 'jwt', action: 'approve', detail: { comment: `approved by ${u}` } });
       await db.hold(run, 0, 1, 0, `hold:${run}:0`);
+      await db.charge(run, null, 1, 10, `charge:${run}:llm`);
     }
   });
   after(async () => db.close());
@@ -44,7 +45,7 @@ describe('row-level security through PostgREST', () => {
     return fetch(`${env.SUPABASE_URL}/rest/v1/${path}`, { ...init, headers });
   };
 
-  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit', 'credit_holds']) {
+  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit', 'credit_holds', 'credit_usage_days', 'credit_open_holds']) {
     it(`${table}: a user sees only their own rows`, async () => {
       const [a, b] = users;
       const token = await jwt({ sub: a, role: 'authenticated' });
@@ -89,7 +90,7 @@ describe('row-level security through PostgREST', () => {
     assert.ok([401, 403].includes(month.status), `agentrun_open_holds as a user answered ${month.status}`);
     const write = await rest('agent_runs', token, { method: 'POST', body: JSON.stringify({ id: newRunId(), user_id: users[0], prompt: 'x' }) });
     assert.ok([401, 403].includes(write.status), `insert as a user answered ${write.status}`);
-    assert.deepEqual(await db.balance(users[0]), { available: 5, reserved: 5 });
+    assert.deepEqual(await db.balance(users[0]), { available: 5, reserved: 4 }, 'as the setup left it: 5 reserved, 1 of it charged');
   });
 
   it('the audit trail cannot be forged or rewritten by a user, nor rewritten by the service', async () => {
