@@ -29,7 +29,7 @@ export function createActivities(deps: ActivityDeps, providers: { anthropic?: Ll
   return reopening(deps, {
     ...llm,
     ...creditActivities(deps),
-    ...recordActivities(deps, llm.plan),
+    ...recordActivities(deps, (input) => llm.plan(input)),
 
     /** Runs one plan step, at most once in effect. */
     async runStep(input: RunStepInput): Promise<StepResult> {

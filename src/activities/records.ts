@@ -142,7 +142,7 @@ export function recordActivities(deps: ActivityDeps, plan: (input: PlanInput) =>
     transition,
 
     /** Reserves the run's credits and, when they were, records its first status (and plans it): one round trip. */
-    openRun: openRunWith({ reserve: credits.reserveCredits, record: recordTransition, plan }),
+    openRun: openRunWith({ reserve: (input) => credits.reserveCredits(input), record: recordTransition, plan }),
 
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {

@@ -180,7 +180,7 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
       call('openRun', input);
       // The real call's sequence (src/activities/records.ts) from these fakes.
       return openRunWith({
-        reserve: activities.reserveCredits, plan: activities.plan,
+        reserve: (r) => activities.reserveCredits(r), plan: (r) => activities.plan(r),
         record: async (t, events) => { rec.statuses.push(t.status); rec.events.push(...events); },
       })(input);
     },
