@@ -7,7 +7,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
-import { creditActivities } from './credits.ts';
+import { creditKeys } from './credits.ts';
 import type { PlanInput } from './llm.ts';
 import { clampNotice, withTimeLimits } from '../shared/plan-gate.ts';
 import type { StepTimeLimits } from '../shared/pricing.ts';
@@ -54,14 +54,20 @@ export interface CloseRunInput {
   credits: 'settle' | 'release' | 'none';
   transition: TransitionInput;
   end: RunEvent;
+  /** A reset execution's epoch (the workflow's withEpoch adds it): its reservation closes under a key of its own. */
+  epoch?: string;
 }
 
 /** A status transition's `status` event (its data with the error, if any). */
 const statusEvent = (input: TransitionInput): RunEvent => ({ key: input.eventKey, type: 'status', data: { status: input.status, ...input.data } });
 
-/** What openRun is made of: the reservation, a transition recorded with its events, the plan call. */
+/** What openRun is made of. */
 export interface OpenRunParts {
-  reserve(input: { runId: string; userId: string; amount: number }): Promise<CreditResult>;
+  /** Reserves the run's credits and, only when they were, records its first status on its record. */
+  open(input: OpenRunInput): Promise<CreditResult>;
+  /** Announces a transition its record already has: its jobs:* move and `events`. */
+  announce(transition: TransitionInput, events: RunEvent[]): Promise<void>;
+  /** Records a transition and announces it with `events`. */
   record(transition: TransitionInput, events: RunEvent[]): Promise<void>;
   plan(input: PlanInput): Promise<{ plan: Plan }>;
 }
@@ -69,16 +75,16 @@ export interface OpenRunParts {
 /** openRun from its parts (the workflow tests' fakes build it from theirs). */
 export function openRunWith(parts: OpenRunParts): (input: OpenRunInput) => Promise<OpenRunResult> {
   return async (input) => {
-    const r = await parts.reserve(input);
+    const r = await parts.open(input);
     if (!r.ok) return r;
-    const planning = parts.record(input.transition, [statusEvent(input.transition)]);
+    const planning = parts.announce(input.transition, [statusEvent(input.transition)]);
     if (!input.plan) {
       await planning;
       return r;
     }
-    // The plan is made while `planning` is recorded; both are done before anything else is.
-    const [recorded, planned] = await Promise.allSettled([planning, parts.plan(input.plan.request)]);
-    if (recorded.status === 'rejected') throw recorded.reason;
+    // The plan is made while `planning` is announced; both are done before anything else is.
+    const [announced, planned] = await Promise.allSettled([planning, parts.plan(input.plan.request)]);
+    if (announced.status === 'rejected') throw announced.reason;
     if (planned.status === 'rejected') {
       const err: unknown = planned.reason;
       // The run holds its reservation now: a plan refused for good comes back as a result, so the workflow releases it.
@@ -114,23 +120,26 @@ export function recordActivities(deps: ActivityDeps, plan: (input: PlanInput) =>
   };
 
   /**
-   * Records a transition on the run record, then moves its jobs:* entry and appends `events`
-   * (its `status` event among them) in one round trip to Redis: both commands go out together
-   * on the one connection, which runs them in order. A retried call repeats neither.
+   * Moves a recorded transition's jobs:* entry and appends `events` (its `status` event among
+   * them) in one round trip to Redis: both commands go out together on the one connection,
+   * which runs them in order. A retried call repeats neither.
    */
-  const recordTransition = async (input: TransitionInput, events: RunEvent[]): Promise<void> => {
-    await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
+  const announce = async (input: TransitionInput, events: RunEvent[]): Promise<void> => {
     const error = input.fields?.error ?? (input.data?.error as { code: string; message: string } | undefined);
-    const announce = async () => {
+    const append = async () => {
       await auditDirectSignals(deps, input.runId, events);
       await deps.events.append(input.runId, events);
     };
-    await Promise.all([deps.queue?.track(input.runId, input.status, { reason: error ?? undefined }), announce()]);
+    await Promise.all([deps.queue?.track(input.runId, input.status, { reason: error ?? undefined }), append()]);
+  };
+
+  /** Records a transition on the run record, then announces it. */
+  const recordTransition = async (input: TransitionInput, events: RunEvent[]): Promise<void> => {
+    await deps.store.updateRun(input.runId, input.status, input.fields ?? {});
+    await announce(input, events);
   };
 
   const transition = (input: TransitionInput): Promise<void> => recordTransition(input, [statusEvent(input)]);
-
-  const credits = creditActivities(deps);
 
   return {
     /** Appends events to the run's log (idempotent by event key). */
@@ -142,7 +151,10 @@ export function recordActivities(deps: ActivityDeps, plan: (input: PlanInput) =>
     transition,
 
     /** Reserves the run's credits and, when they were, records its first status (and plans it): one round trip. */
-    openRun: openRunWith({ reserve: (input) => credits.reserveCredits(input), record: recordTransition, plan }),
+    openRun: openRunWith({
+      open: (input) => deps.store.openRun(input.userId, input.runId, input.amount, creditKeys.reserve(input.runId), input.transition.status, input.transition.fields),
+      announce, record: recordTransition, plan,
+    }),
 
     /** Settles or releases the reservation, records the last status and publishes `end`: one round trip. */
     async closeRun(input: CloseRunInput): Promise<void> {
@@ -154,10 +166,12 @@ export function recordActivities(deps: ActivityDeps, plan: (input: PlanInput) =>
         });
         if (stopped > 0) deps.log.info({ runId: input.runId, jobs: stopped }, 'stopped what the cancelled run left running');
       }
-      if (input.credits === 'settle') await credits.settleCredits(input);
-      else if (input.credits === 'release') await credits.releaseCredits(input);
-      // What comes before the end, the last status and `end`: one append, in that order.
-      await recordTransition(input.transition, [...input.before, statusEvent(input.transition), input.end]);
+      // The reservation closed and the last status recorded in one database call, then what comes before
+      // the end, the last status and `end` in one append, in that order.
+      const t = input.transition;
+      const key = input.credits === 'settle' ? creditKeys.settle(input.runId, input.epoch) : creditKeys.release(input.runId, input.epoch);
+      await deps.store.closeRun(input.runId, input.credits, key, t.status, t.fields ?? {});
+      await announce(t, [...input.before, statusEvent(t), input.end]);
       await archive(input.runId, input.userId);
     },
   };

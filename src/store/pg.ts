@@ -112,6 +112,12 @@ export class PgStore implements Store {
     return this.fn('credit_ledger_page', [userId, before ?? null, limit]);
   }
 
+  openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
+    return this.fn('run_open', [userId, runId, amount, key, ...this.defaults, status, JSON.stringify(fields)]);
+  }
+  closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
+    return this.fn('run_close', [runId, credits, key, status, JSON.stringify(fields)]);
+  }
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
     return this.fn('run_create', [run.id, run.userId, run.prompt, run.priority ?? 0, run.status ?? 'queued']);
   }

@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1796100000000_usage-counters';
+export const LATEST_MIGRATION = '1796200000000_run-open-close';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
@@ -29,7 +29,7 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
 
 export const REQUIRED_FUNCTIONS = [
   'credit_grant', 'credit_reserve', 'credit_charge', 'credit_settle', 'credit_release', 'credit_refund',
-  'credit_set_limits', 'credit_clear_limits', 'credit_balance', 'credit_account', 'credit_adjust', 'credit_welcome', 'credit_ledger_page', 'credit_extend', 'credit_hold', 'credit_settle_hold', 'step_begin', 'step_finish', 'run_create', 'run_admit', 'run_update', 'run_list_stale_queued', 'run_list_stale_queued_after', 'run_fail_stale', 'run_reopen', 'step_record', 'audit_record', 'audit_list', 'agentrun_schema_info',
+  'credit_set_limits', 'credit_clear_limits', 'credit_balance', 'credit_account', 'credit_adjust', 'credit_welcome', 'credit_ledger_page', 'credit_extend', 'credit_hold', 'credit_settle_hold', 'step_begin', 'step_finish', 'run_open', 'run_close', 'run_create', 'run_admit', 'run_update', 'run_list_stale_queued', 'run_list_stale_queued_after', 'run_fail_stale', 'run_reopen', 'step_record', 'audit_record', 'audit_list', 'agentrun_schema_info',
 ] as const;
 
 /** Every problem, most fundamental first; empty when the schema is usable. Pure. */

@@ -123,6 +123,12 @@ export class SupabaseStore implements Store {
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
     return this.fn('run_create', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_status: run.status ?? 'queued' });
   }
+  openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
+    return this.fn('run_open', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key, ...this.defaults, p_status: status, p_fields: fields });
+  }
+  closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
+    return this.fn('run_close', { p_run_id: runId, p_credits: credits, p_idempotency_key: key, p_status: status, p_fields: fields });
+  }
   async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
     await this.fn('run_update', { p_id: id, p_status: status, p_fields: fields });
   }

@@ -129,6 +129,10 @@ export interface Store {
   charge(runId: string, stepIndex: number | null, amount: number, tokens: number, key: string): Promise<CreditResult>;
   settle(runId: string, key: string): Promise<CreditResult>;
   release(runId: string, key: string): Promise<CreditResult>;
+  /** Reserves the run's credits and, only when they were, records `status` and `fields` on its record: one call (run_open). */
+  openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields?: RunFields): Promise<CreditResult>;
+  /** Settles or releases the run's reservation under `key` (or neither), then records `status` and `fields`: one call (run_close). */
+  closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields?: RunFields): Promise<CreditResult>;
   refund(runId: string, amount: number, key: string, note?: string): Promise<CreditResult>;
   /**
    * Holds `amount` of the run's reservation before a step (stepIndex) or an LLM call (null) starts:

@@ -180,8 +180,14 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
       call('openRun', input);
       // The real call's sequence (src/activities/records.ts) from these fakes.
       return openRunWith({
-        reserve: (r) => activities.reserveCredits(r), plan: (r) => activities.plan(r),
+        open: async (r) => {
+          const reserved = await activities.reserveCredits(r);
+          if (reserved.ok) rec.statuses.push(r.transition.status);
+          return reserved;
+        },
+        announce: async (_t, events) => { rec.events.push(...events); },
         record: async (t, events) => { rec.statuses.push(t.status); rec.events.push(...events); },
+        plan: (r) => activities.plan(r),
       })(input);
     },
     async closeRun(input: CloseRunInput) {

@@ -92,6 +92,32 @@ for (const [name, make] of STORE_ADAPTERS) {
       assert.deepEqual(rows.rows.map((r) => (r as { kind: string }).kind), ['reserve', 'charge', 'release']);
     });
 
+    it('opens a run in one call (reserved, then its status recorded; refused, nothing recorded) and closes it in one (settled or released, then its last status); replays change nothing', async () => {
+      const user = uid('open');
+      const [a, b, poor] = [newRunId(), newRunId(), newRunId()];
+      await store.grant(user, 50, `g:${a}`);
+      for (const id of [a, b, poor]) await store.createRun({ id, userId: user, prompt: 'p' });
+      const status = async (id: string) => (await store.getRun(id))?.status;
+      assert.equal((await store.openRun(user, a, 20, `reserve:${a}`, 'planning')).ok, true);
+      assert.equal((await store.openRun(user, a, 20, `reserve:${a}`, 'planning')).replayed, true);
+      assert.equal(await status(a), 'planning');
+      const refused = await store.openRun(user, poor, 500, `reserve:${poor}`, 'planning');
+      assert.equal(!refused.ok && refused.reason, 'insufficient_credits');
+      assert.equal(await status(poor), 'queued', 'a refused reservation records no status');
+      await store.charge(a, null, 5, 0, `charge:${a}:x`);
+      assert.equal((await store.closeRun(a, 'settle', `settle:${a}`, 'completed', { result_summary: 'done' })).ok, true);
+      assert.equal((await store.closeRun(a, 'settle', `settle:${a}`, 'completed', { result_summary: 'done' })).replayed, true);
+      assert.deepEqual([await status(a), (await store.getRun(a))?.result_summary], ['completed', 'done']);
+      assert.equal((await store.openRun(user, b, 20, `reserve:${b}`, 'planning')).ok, true);
+      assert.equal((await store.closeRun(b, 'release', `release:${b}`, 'failed', { error: { code: 'x', message: 'y' } })).ok, true);
+      assert.equal(await status(b), 'failed');
+      assert.equal((await store.closeRun(poor, 'none', '', 'failed')).ok, true, 'a run that never reserved closes without credits');
+      assert.equal(await status(poor), 'failed');
+      assert.deepEqual(await store.balance(user), { available: 45, reserved: 0 });
+      assert.deepEqual(await ledgerSums(user), { available: 45, reserved: 0 });
+      await assert.rejects(store.closeRun(a, 'refund' as 'none', '', 'failed'), /credits must be settle, release or none/);
+    });
+
     it('refuses with typed results, never an exception: insufficient, exhausted, closed, missing, invalid', async () => {
       const user = uid('refuse');
       const run = newRunId();
