@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1796200000000_run-open-close';
+export const LATEST_MIGRATION = '1796300000000_drop-open-holds-index';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
