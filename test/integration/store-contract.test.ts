@@ -99,14 +99,16 @@ for (const [name, make] of STORE_ADAPTERS) {
       for (const id of [a, b, poor]) await store.createRun({ id, userId: user, prompt: 'p' });
       const status = async (id: string) => (await store.getRun(id))?.status;
       assert.equal((await store.openRun(user, a, 20, `reserve:${a}`, 'planning')).ok, true);
-      assert.equal((await store.openRun(user, a, 20, `reserve:${a}`, 'planning')).replayed, true);
+      const reopened = await store.openRun(user, a, 20, `reserve:${a}`, 'planning');
+      assert.equal(reopened.ok && reopened.replayed, true);
       assert.equal(await status(a), 'planning');
       const refused = await store.openRun(user, poor, 500, `reserve:${poor}`, 'planning');
       assert.equal(!refused.ok && refused.reason, 'insufficient_credits');
       assert.equal(await status(poor), 'queued', 'a refused reservation records no status');
       await store.charge(a, null, 5, 0, `charge:${a}:x`);
       assert.equal((await store.closeRun(a, 'settle', `settle:${a}`, 'completed', { result_summary: 'done' })).ok, true);
-      assert.equal((await store.closeRun(a, 'settle', `settle:${a}`, 'completed', { result_summary: 'done' })).replayed, true);
+      const reclosed = await store.closeRun(a, 'settle', `settle:${a}`, 'completed', { result_summary: 'done' });
+      assert.equal(reclosed.ok && reclosed.replayed, true);
       assert.deepEqual([await status(a), (await store.getRun(a))?.result_summary], ['completed', 'done']);
       assert.equal((await store.openRun(user, b, 20, `reserve:${b}`, 'planning')).ok, true);
       assert.equal((await store.closeRun(b, 'release', `release:${b}`, 'failed', { error: { code: 'x', message: 'y' } })).ok, true);

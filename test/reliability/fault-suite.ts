@@ -124,14 +124,19 @@ describe('the fault suite', () => {
     else rmSync(stack.root, { recursive: true, force: true });
   });
 
-  /** Retries a call through outages: the API answers 5xx or cannot be reached while a dependency is down. */
+  /**
+   * Retries a call through outages: the API answers 5xx or cannot be reached while a dependency
+   * is down, and answers 409 `idempotency_in_progress` (retry shortly) while an earlier attempt
+   * with the same Idempotency-Key is still being processed (one slowed by an outage).
+   */
   async function patiently<T>(what: string, fn: () => Promise<T>): Promise<T> {
     for (let i = 0; ; i++) {
       try {
         return await fn();
       } catch (err) {
-        const status = (err as { status?: number }).status ?? 0;
-        if ((status > 0 && status < 500 && status !== 429) || i > 600) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
+        const { status = 0, code } = err as { status?: number; code?: string };
+        const again = status === 0 || status >= 500 || status === 429 || code === 'idempotency_in_progress';
+        if (!again || i > 600) throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
         await sleep(500);
       }
     }
