@@ -9,7 +9,7 @@ import type { ActivityDeps } from './deps.ts';
 import { auditDirectSignals } from './audit.ts';
 import { creditKeys } from './credits.ts';
 import type { PlanInput } from './llm.ts';
-import { clampNotice, withTimeLimits } from '../shared/plan-gate.ts';
+import { clampNotice, runningWithPlan, withTimeLimits } from '../shared/plan-gate.ts';
 import type { StepTimeLimits } from '../shared/pricing.ts';
 import type { Plan, RunEvent, RunStatus } from '../shared/run.ts';
 import type { CreditResult, RunFields } from '../store/types.ts';
@@ -94,10 +94,7 @@ export function openRunWith(parts: OpenRunParts): (input: OpenRunInput) => Promi
     const made = planned.value.plan;
     const { steps, clamped } = withTimeLimits(made.steps, input.plan.timeLimits);
     const plan = { ...made, steps };
-    const running: TransitionInput = {
-      runId: input.runId, status: 'running', eventKey: input.plan.runningKey,
-      data: { plan: { summary: plan.summary, steps: steps.map((step) => step.tool) } }, fields: { plan },
-    };
+    const running: TransitionInput = { runId: input.runId, status: 'running', eventKey: input.plan.runningKey, ...runningWithPlan(plan) };
     const notices = clamped.map((c): RunEvent => ({ key: `${running.eventKey}:cut:${c.index}`, type: 'log', data: clampNotice(`plan step ${c.index}`, c) }));
     await parts.record(running, [...notices, statusEvent(running)]);
     return { ...r, planned: { plan } };

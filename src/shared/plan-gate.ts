@@ -1,11 +1,12 @@
 /**
  * The approval gate's pure rules: which plan changes need a human, and what a
  * step's time limit is once the plan's own `timeoutMs` is held to the maximum.
- * Deterministic (the workflow calls them on every plan change).
+ * Deterministic (the workflow calls them on every plan change). Also what the `running`
+ * transition after a new plan records.
  */
 import { stepTimeoutMs } from './pricing.ts';
 import type { StepTimeLimits } from './pricing.ts';
-import type { PlanStep } from './run.ts';
+import type { Plan, PlanStep } from './run.ts';
 import { needsApproval, toolLabel } from './tool-label.ts';
 
 export interface GateRules {
@@ -47,6 +48,15 @@ export function approvalReason(change: PlanChange, rules: GateRules): string | u
   }
   const gated = gatedTools(added, rules);
   return gated.length > 0 ? `${who} adds ${gated.join(', ')} step(s)` : undefined;
+}
+
+/**
+ * What the `running` transition that follows a new plan records: its event's data (the plan's
+ * summary and tools) and the record's field (the whole plan). Built here for both callers: the
+ * workflow (planning.ts) and the call that opens an offline run with its plan (openRun).
+ */
+export function runningWithPlan(plan: Plan): { data: { plan: { summary: string; steps: string[] } }; fields: { plan: Plan } } {
+  return { data: { plan: { summary: plan.summary, steps: plan.steps.map((step) => step.tool) } }, fields: { plan } };
 }
 
 /** A step whose time limit was cut to the maximum. */

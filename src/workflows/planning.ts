@@ -6,6 +6,7 @@
 import type { OpenPlan } from '../activities/index.ts';
 import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
 import { offlineDecision } from '../shared/offline-supervisor.ts';
+import { runningWithPlan } from '../shared/plan-gate.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
 import type { RunContext } from './context.ts';
 import type { Gates, Opened } from './gates.ts';
@@ -41,7 +42,8 @@ export function createPlanner(run: RunContext, gates: Gates) {
     const before = s.plan?.steps ?? [];
     adopt(await makePlan(reason === undefined ? undefined : { results: s.state.steps, reason }));
     const plan = s.plan!;
-    await run.transition('running', { plan: { summary: plan.summary, steps: plan.steps.map((step) => step.tool) } }, { plan });
+    const running = runningWithPlan(plan);
+    await run.transition('running', running.data, running.fields);
     if (reason === undefined) await approveFirst(plan);
     else await gates.approvePlanChange({ kind: 'replan', before, after: plan.steps }, { change: { kind: 'replan', reason, before, after: plan.steps } });
   };
