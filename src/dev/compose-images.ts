@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, type StackContext } from './context.ts';
-import { containerEnv, IMAGES, inspectImage as inspect } from './image.ts';
+import { COMPOSE_LABEL, containerEnv, IMAGES, inspectImage as inspect, pruneReplacedImages } from './image.ts';
 import { log, run, StackError } from './proc.ts';
 import { MINIO_VERSION } from './services/minio.ts';
 import { TEMPORAL_VERSIONS, temporalBin } from './services/temporal.ts';
@@ -66,12 +66,13 @@ function downloadDebs(env: NodeJS.ProcessEnv, image: string, pkgs: readonly stri
 /** Builds every image of COMPOSE_IMAGES whose inputs changed (or all with `rebuild`). */
 export function buildComposeImages(ctx: StackContext, rebuild: boolean): void {
   const env = containerEnv(ctx.env);
+  let built = 0;
   for (const base of [IMAGES.base, IMAGES.app]) {
     if (!inspect(env, base, '{{.Id}}')) throw new StackError(`${base} is missing: run ./dev image first`);
   }
   for (const img of COMPOSE_IMAGES) {
     const key = inputsKey(img, inspect(env, img.from, '{{.Id}}')!);
-    if (!rebuild && inspect(env, img.tag, '{{index .Labels "agentrun.compose.inputs"}}') === key) continue;
+    if (!rebuild && inspect(env, img.tag, `{{index .Labels "${COMPOSE_LABEL}"}}`) === key) continue;
     const t = Date.now();
     const work = join(ctx.paths.data, 'compose', 'build', img.dir);
     rmSync(work, { recursive: true, force: true });
@@ -85,9 +86,11 @@ export function buildComposeImages(ctx: StackContext, rebuild: boolean): void {
     if (img.debs) downloadDebs(env, img.from, img.debs, work, join(context, 'debs'));
     const buildArg = img.from === IMAGES.app ? `APP_IMAGE=${IMAGES.app}` : `BASE_IMAGE=${IMAGES.base}`;
     run('buildah', ['bud', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', buildArg,
-      '--label', `agentrun.compose.inputs=${key}`, '-t', img.tag, '-f', join(context, 'Containerfile'), context],
+      '--label', `${COMPOSE_LABEL}=${key}`, '-t', img.tag, '-f', join(context, 'Containerfile'), context],
     { quiet: true, env, what: `buildah bud ${img.tag}` });
     rmSync(work, { recursive: true, force: true });
     log(`built ${img.tag} in ${Math.round((Date.now() - t) / 1000)} s`);
+    built++;
   }
+  if (built) pruneReplacedImages(env);
 }

@@ -142,6 +142,20 @@ export function runnerSources(): { files: string[]; packages: string[] } {
 /** What the images are built from (the app's sources, migrations, manifests, Dockerfile). */
 const IMAGE_SOURCES = ['Dockerfile', 'package.json', 'package-lock.json', 'src', 'migrations', 'scripts/healthcheck.js'];
 const SOURCE_LABEL = 'agentrun.source';
+/** The label of compose/images' builds (src/dev/compose-images.ts): the hash of their inputs. */
+export const COMPOSE_LABEL = 'agentrun.compose.inputs';
+
+/**
+ * Removes the images of ours a newer build replaced. A rebuilt tag leaves the old image and
+ * its --layers chain untagged and childless (about 2.5 GB per source change for the app,
+ * runner and worker images); 274 of them once filled a machine's disk until MinIO refused
+ * writes. Buildah puts the build's labels on every layer it keeps, so pruning the dangling
+ * images with our labels takes exactly those: the layers today's images stand on (the cache
+ * of the next build) have children, and images a container uses stay.
+ */
+export function pruneReplacedImages(env: NodeJS.ProcessEnv): void {
+  for (const label of [SOURCE_LABEL, COMPOSE_LABEL]) run('podman', ['image', 'prune', '-f', '--filter', `label=${label}`], { quiet: true, env });
+}
 
 /** A digest of IMAGE_SOURCES' paths and contents: the label an image built from them carries. */
 export function sourceDigest(): string {
@@ -223,4 +237,5 @@ export function buildImages(ctx: StackContext): void {
     run('buildah', ['push', tags[target], `oci-archive:${archive}:${tags[target].replace(/^localhost\//, '')}`], { quiet: true, env });
     process.stdout.write(`  ${target.padEnd(14)} ${tags[target]}  ${relative(ROOT, archive)} (${mb(statSync(archive).size)}) in ${Math.round((Date.now() - t) / 1000)} s\n`);
   }
+  pruneReplacedImages(env);
 }

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadStackContext } from '../../src/dev/context.ts';
-import { IMAGES, packageClosure, RUNNER_EXCLUDED_PACKAGES, runnerSources } from '../../src/dev/image.ts';
+import { IMAGES, packageClosure, pruneReplacedImages, RUNNER_EXCLUDED_PACKAGES, runnerSources } from '../../src/dev/image.ts';
 import { freeLoopbackPort } from '../../src/infra/free-port.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
-import { podman, skipWithoutImages } from '../helpers/podman.ts';
+import { podman, podmanEnv, skipWithoutImages } from '../helpers/podman.ts';
 import { ROOT, stackEnv, startApi, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 
 const ctx = loadStackContext(process.env);
@@ -209,5 +209,42 @@ describe('images', { skip }, () => {
     const stopped = podman(['stop', '-t', '30', name]);
     assert.equal(stopped.status, 0, stopped.stderr);
     assert.equal(podman(['inspect', '-f', '{{.State.ExitCode}}', name]).stdout.trim(), '0', logs(name));
+  });
+
+  it('a rebuild leaves nothing of the images it replaced; today\'s image and the layers it stands on stay', () => {
+    // Three builds as ./dev image makes them (--layers: a kept image per step, our label on
+    // each): the second changes the last file, the third both. 274 replaced images once filled a disk.
+    const tag = `localhost/agentrun-prune-test:${uniqueQueue('p')}`;
+    const dir = mkdtempSync(join(tmpdir(), 'agentrun-prune-'));
+    writeFileSync(join(dir, 'Containerfile'), 'ARG BASE_IMAGE\nFROM $BASE_IMAGE\nCOPY a /a\nCOPY b /b\n');
+    const parent = (id: string) => podman(['image', 'inspect', '--format', '{{.Parent}}', id]).stdout.trim();
+    /** The image's chain, newest first: the label step, COPY b, COPY a. */
+    const build = (a: string, b: string): string[] => {
+      for (const [f, text] of [['a', a], ['b', b]] as const) {
+        if (!existsSync(join(dir, f)) || readFileSync(join(dir, f), 'utf8') !== text) writeFileSync(join(dir, f), text); // unchanged: the cache holds
+      }
+      const r = spawnSync('buildah', ['bud', '-q', '--isolation', 'chroot', '--pull=never', '--layers', '--format', 'docker', '--build-arg', `BASE_IMAGE=${IMAGES.base}`,
+        '--label', 'agentrun.source=prune-test', '-t', tag, '-f', join(dir, 'Containerfile'), dir], { env: podmanEnv(), encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const chain = [r.stdout.trim().split('\n').at(-1)!];
+      while (chain.length < 3) chain.push(parent(chain.at(-1)!));
+      return chain;
+    };
+    const exists = (id: string) => podman(['image', 'exists', id]).status === 0;
+    try {
+      const first = build('1', '1');
+      const second = build('1', '2');
+      assert.equal(second[2], first[2], 'the second build reuses the first file\'s layer');
+      pruneReplacedImages(podmanEnv());
+      assert.deepEqual(first.map(exists), [false, false, true], 'the replaced image went; the layer the new one stands on stayed');
+      const third = build('2', '3');
+      pruneReplacedImages(podmanEnv());
+      assert.deepEqual(second.map(exists), [false, false, false], 'the whole replaced chain went');
+      assert.deepEqual([...third, IMAGES.base, IMAGES.app, IMAGES.runner].map(exists), [true, true, true, true, true, true]);
+    } finally {
+      podman(['rmi', tag]);
+      pruneReplacedImages(podmanEnv());
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@
  * under <data>/minio, generated root credentials, and the workspace bucket created
  * (versioned, old versions expiring: src/infra/bucket.ts).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { prepareWorkspaceBucket } from '../../infra/bucket.ts';
@@ -55,14 +55,36 @@ async function ensureBucket(ctx: StackContext): Promise<void> {
   }
 }
 
+/** MinIO refuses every write (XMinioStorageFull) once its disk is this full (minio cmd/globals.go diskFillFraction). */
+const MINIO_FILL_LIMIT = 0.99;
+/** Room kept above that for what a test run or a bench adds (rebuilt images, logs, runs' objects). */
+const HEADROOM_BYTES = 2 * 1024 ** 3;
+
+/**
+ * Why the disk under `dir` is too full for MinIO to take a run's writes, or undefined. Sizes
+ * as MinIO reads them: root-reserved blocks are not part of the total. Found the hard way: a
+ * CI machine at 99% had every run retry its S3 writes until the tests timed out.
+ */
+export function diskRoomProblem(dir: string, s: { bsize: number; blocks: number; bfree: number; bavail: number }): string | undefined {
+  const total = (s.blocks - (s.bfree - s.bavail)) * s.bsize;
+  const free = s.bavail * s.bsize;
+  const needed = total * (1 - MINIO_FILL_LIMIT) + HEADROOM_BYTES;
+  if (free >= needed) return undefined;
+  const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
+  return `the disk under ${dir} has ${gb(free)} free of ${gb(total)}: MinIO refuses every write once its disk is ${MINIO_FILL_LIMIT * 100}% full, ` +
+    `and a run writes to it at every step; free ${gb(needed - free)} more (podman image prune removes superseded images) and start again`;
+}
+
 async function start(ctx: StackContext): Promise<void> {
   const pid = pidFile(ctx, 'minio');
   const logs = logFile(ctx, 'minio');
+  const dir = join(ctx.paths.data, 'minio');
+  mkdirSync(dir, { recursive: true });
+  const full = diskRoomProblem(dir, statfsSync(dir));
+  if (full) throw new StackError(full);
   if (!(readPid(pid) && (await healthy(ctx)))) {
     await stopPid(pid);
     const s = secrets(ctx);
-    const dir = join(ctx.paths.data, 'minio');
-    mkdirSync(dir, { recursive: true });
     // The scanner at its slowest pace: at the default one it walked the bucket's versions
     // over and over, 16% of a core with the stack idle (131,000 files after a day of test
     // runs), a twelfth of a 2-core machine taken from every test and bench. It still
