@@ -14,6 +14,7 @@ import { s3Keys } from '../shared/names.ts';
 import { TOOL_NAMES } from '../shared/run.ts';
 import type { Plan, PlanStep, StepResult } from '../shared/run.ts';
 import type { SupervisorDecision } from '../shared/supervisor.ts';
+import { readStepRecord } from '../workspace/index.ts';
 
 /** write_file contents above this size are moved out of the plan into the workspace. */
 export const INLINE_CONTENT_MAX_BYTES = 2048;
@@ -103,9 +104,9 @@ export function llmActivities(deps: ActivityDeps, providers: Record<'offline' | 
     /** Asks the supervisor what to do after a step. */
     async supervise(input: SuperviseInput): Promise<{ decision: SupervisorDecision; usage: TokenUsage; transcriptKey: string }> {
       const prompt = await fullPrompt(deps, input);
-      // The step's output tail lives in its record in the workspace, not in history: the record
+      // The step's output tail lives in its record (src/workspace/versions.ts), not in history: the record
       // of the execution that ran the step (a reset execution keys its records with its epoch).
-      const record = await deps.workspace.getJson<{ outputTail?: string }>(s3Keys.stepRecord(input.userId, input.runId, input.index, input.result.epoch));
+      const record = await readStepRecord({ db: deps.store, objects: deps.workspace }, input.userId, input.runId, input.index, input.result.epoch);
       const outputTail = record?.outputTail;
       const r = await providerCall((signal) => provider(input.provider).supervise({
         runId: input.runId, prompt, plan: input.plan, index: input.index, step: input.step, result: { ...input.result, outputTail },

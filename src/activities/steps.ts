@@ -1,6 +1,6 @@
 /**
  * The `runStep` activity: executes one plan step at most once in effect.
- * A step's result record in the workspace marks it done; a retried activity
+ * A step's result record (kept with its last row) marks it done; a retried activity
  * (after a worker crash, say) that finds the record returns it instead of
  * running the tool again. Events use deterministic keys, so replays of the
  * activity never duplicate them on the run's stream. What each tool does is in
@@ -15,7 +15,7 @@ import type { BreakerNow } from '../infra/breaker.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, SANDBOXED_TOOLS } from '../shared/run.ts';
 import type { RunEvent, StepResult } from '../shared/run.ts';
-import { changesOf } from '../workspace/index.ts';
+import { changesOf, readStepRecord, STEP_RECORD_ROW_MAX_BYTES } from '../workspace/index.ts';
 import type { StepRecord, WriteJournal } from '../workspace/index.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 import { stepKey } from './step-input.ts';
@@ -52,7 +52,6 @@ export interface StepBook {
 /** runStep, saying whether the breaker ended the step (runPaidStep charges by it). */
 export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?: StepBook): Promise<StepOutcome> {
   const { runId, userId, index, step } = input;
-  const recordKey = s3Keys.stepRecord(userId, runId, index, input.epoch);
   const stepEvent = (phase: string, extra: Record<string, unknown> = {}): RunEvent => ({
     key: `${stepKey(input)}:${phase}`, type: 'step', data: { index, tool: step.tool, phase, ...extra },
   });
@@ -65,15 +64,21 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
   // The leading events go out once, with the first event the step appends.
   let leading = book.leading;
   const lead = () => { const l = leading; leading = []; return l; };
-  // The step's end: its row (and charge), with `alongside` when given, then its `completed` event and what follows it.
-  const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>, alongside?: Promise<unknown>) => {
-    const [trailing] = await Promise.all([book.finish(rowAt(r.ok ? 'completed' : 'failed', r), r, refused), alongside]);
+  // The step's end: its row (and charge) with its result record, then its `completed` event and what follows
+  // it. The record commits with the row; one too large for a row is an S3 object, written alongside.
+  const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>, record?: StepRecord) => {
+    const row = rowAt(r.ok ? 'completed' : 'failed', r);
+    const inRow = record !== undefined && Buffer.byteLength(JSON.stringify(record)) <= STEP_RECORD_ROW_MAX_BYTES;
+    const [trailing] = await Promise.all([
+      book.finish(inRow ? { ...row, result: { epoch: input.epoch, record } } : row, r, refused),
+      record !== undefined && !inRow ? deps.workspace.putJson(s3Keys.stepRecord(userId, runId, index, input.epoch), record) : undefined,
+    ]);
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };
 
   // A first attempt cannot find its own record (a retry after a crash is attempt 2 or later): it skips the read.
   const firstAttempt = ctx.info.attempt === 1;
-  const recorded = firstAttempt ? undefined : await deps.workspace.getJson<StepRecord>(recordKey);
+  const recorded = firstAttempt ? undefined : await readStepRecord({ db: deps.store, objects: deps.workspace }, userId, runId, index, input.epoch);
   if (recorded) {
     const { outputTail: _tail, workspace: _files, changes: _changes, ...done } = recorded;
     await finish(done, false, {});
@@ -143,10 +148,10 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
     return undefined;
   });
   const changes = journal && changesOf(workspaceId, journal);
-  // The record and the step's last row are written together, `completed` after both. Should the record
-  // not be written, a retry runs the step again, as when it failed before the row: the row and the
-  // charge are idempotent by their keys.
-  await finish(result, false, { exitCode: result.exitCode }, deps.workspace.putJson(recordKey, { ...result, outputTail, workspace, changes } satisfies StepRecord));
+  // The record and the step's last row are written together, `completed` after both. Should they not be
+  // written, a retry runs the step again, as when it failed before the row: the row and the charge are
+  // idempotent by their keys.
+  await finish(result, false, { exitCode: result.exitCode }, { ...result, outputTail, workspace, changes });
   return { result, refused: false };
 }
 

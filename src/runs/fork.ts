@@ -18,7 +18,7 @@ import { statusQuery } from '../workflows/definitions.ts';
 import { s3Keys } from '../shared/names.ts';
 import { READ_ONLY_TOOLS, TERMINAL_STATUSES } from '../shared/run.ts';
 import type { RunStatus } from '../shared/run.ts';
-import { applyChanges } from '../workspace/index.ts';
+import { applyChanges, readStepRecord } from '../workspace/index.ts';
 import type { StepRecord, WorkspaceChanges, WorkspaceManifest } from '../workspace/index.ts';
 
 export interface ForkRequest extends Pick<StartRequest, 'requireApproval' | 'priority' | 'budget'> {
@@ -94,12 +94,12 @@ async function stepRecords(deps: RunsDeps, userId: string, runId: string, lastEp
   const read = async (i: number): Promise<StepRecord | undefined> => {
     try {
       for (const epoch of epochsOf(i)) {
-        const rec = await deps.workspace.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, i, epoch));
+        const rec = await readStepRecord({ db: deps.store, objects: deps.workspace }, userId, runId, i, epoch);
         if (rec) return rec;
       }
       return undefined;
     } catch (err) {
-      throw new Unavailable('the workspace store', err);
+      throw new Unavailable('the step records (the database or the workspace store)', err);
     }
   };
   return { read, executions: state?.iterations };

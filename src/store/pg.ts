@@ -18,6 +18,9 @@ export interface PgStoreOptions {
 const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
   tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at, epoch`;
 
+/** A step's result record as step_record's and step_finish's last two arguments (none: the calls of before). */
+const resultArgs = (s: StepRecordInput): unknown[] => (s.result ? [s.result.epoch ?? null, JSON.stringify(s.result.record)] : []);
+
 export class PgStore implements Store {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
@@ -129,11 +132,14 @@ export class PgStore implements Store {
   }
   stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
     return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
-      s.outputSummary ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey]);
+      s.outputSummary ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey, ...resultArgs(s)]);
   }
   async recordStep(s: StepRecordInput): Promise<void> {
     await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
-      s.outputSummary ?? null, s.durationMs ?? null]);
+      s.outputSummary ?? null, s.durationMs ?? null, ...resultArgs(s)]);
+  }
+  async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
+    return (await this.fn<unknown>('step_result', [runId, index, epoch ?? null])) ?? undefined;
   }
   async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
     const r = await this.pool.query<{ status: RunStatus; n: number }>('SELECT status, count(*)::int AS n FROM agent_runs GROUP BY status');

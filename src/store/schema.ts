@@ -6,7 +6,7 @@
 import type { SchemaInfo } from './types.ts';
 
 /** The newest migration this code was written against (a unit test keeps it equal to the last file). */
-export const LATEST_MIGRATION = '1796300000000_drop-open-holds-index';
+export const LATEST_MIGRATION = '1796400000000_step-results';
 
 export const MIGRATE_HINT = 'apply the migrations: ./dev migrate (or npm run migrate with DATABASE_URL set)';
 
@@ -23,13 +23,14 @@ export const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
   usage_limits: ['user_id', 'daily_token_limit', 'monthly_cost_limit'],
   credit_usage_days: ['user_id', 'day', 'spent', 'tokens'],
   credit_open_holds: ['user_id', 'held'],
+  agent_step_results: ['run_id', 'step_index', 'epoch', 'user_id', 'record', 'created_at'],
   agent_audit: ['id', 'run_id', 'user_id', 'actor', 'actor_kind', 'action', 'detail', 'source_key', 'created_at'],
   pgmigrations: ['name'],
 };
 
 export const REQUIRED_FUNCTIONS = [
   'credit_grant', 'credit_reserve', 'credit_charge', 'credit_settle', 'credit_release', 'credit_refund',
-  'credit_set_limits', 'credit_clear_limits', 'credit_balance', 'credit_account', 'credit_adjust', 'credit_welcome', 'credit_ledger_page', 'credit_extend', 'credit_hold', 'credit_settle_hold', 'step_begin', 'step_finish', 'run_open', 'run_close', 'run_create', 'run_admit', 'run_update', 'run_list_stale_queued', 'run_list_stale_queued_after', 'run_fail_stale', 'run_reopen', 'step_record', 'audit_record', 'audit_list', 'agentrun_schema_info',
+  'credit_set_limits', 'credit_clear_limits', 'credit_balance', 'credit_account', 'credit_adjust', 'credit_welcome', 'credit_ledger_page', 'credit_extend', 'credit_hold', 'credit_settle_hold', 'step_begin', 'step_finish', 'run_open', 'run_close', 'run_create', 'run_admit', 'run_update', 'run_list_stale_queued', 'run_list_stale_queued_after', 'run_fail_stale', 'run_reopen', 'step_record', 'step_result', 'audit_record', 'audit_list', 'agentrun_schema_info',
 ] as const;
 
 /** Every problem, most fundamental first; empty when the schema is usable. Pure. */

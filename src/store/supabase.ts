@@ -38,6 +38,9 @@ function serviceClient(opts: SupabaseStoreOptions, agent: Agent) {
   });
 }
 
+/** A step's result record as step_record's and step_finish's last two arguments (none: the calls of before). */
+const resultArgs = (s: StepRecordInput): Record<string, unknown> => (s.result ? { p_epoch: s.result.epoch ?? null, p_record: s.result.record } : {});
+
 export class SupabaseStore implements Store {
   readonly kind = 'supabase' as const;
   private readonly client: ReturnType<typeof serviceClient>;
@@ -142,14 +145,17 @@ export class SupabaseStore implements Store {
     return this.fn('step_finish', {
       p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {}, p_status: s.status,
       p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,
-      p_hold_key: h.holdKey, p_amount: h.amount, p_tokens: h.tokens, p_charge_key: h.chargeKey,
+      p_hold_key: h.holdKey, p_amount: h.amount, p_tokens: h.tokens, p_charge_key: h.chargeKey, ...resultArgs(s),
     });
   }
   async recordStep(s: StepRecordInput): Promise<void> {
     await this.fn('step_record', {
       p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {},
-      p_status: s.status, p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,
+      p_status: s.status, p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null, ...resultArgs(s),
     });
+  }
+  async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
+    return (await this.fn<unknown>('step_result', { p_run_id: runId, p_step_index: index, p_epoch: epoch ?? null })) ?? undefined;
   }
   async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
     const counts = await Promise.all(RUN_STATUSES.map(async (status) => {

@@ -59,7 +59,13 @@ export interface RunFields { plan?: unknown; result_summary?: string; error?: { 
 export interface StepRecordInput {
   runId: string; index: number; userId: string; tool: string; input: unknown;
   status: 'running' | 'completed' | 'failed'; attempt: number; outputSummary?: string; durationMs?: number;
+  /**
+   * The step's result record, kept with its end (completed or failed) under the reset epoch of
+   * the execution that ran it; the first one of a key stays (stepResult reads it).
+   */
+  result?: StepResultInput;
 }
+export interface StepResultInput { epoch?: string; record: object }
 
 /** A step's row without its status (stepBegin records it as running). */
 export type StepRowInput = Omit<StepRecordInput, 'status' | 'outputSummary' | 'durationMs'>;
@@ -164,6 +170,8 @@ export interface Store {
   createRun(run: RunRecordInput): Promise<{ created: boolean }>;
   updateRun(id: string, status: RunStatus | null, fields?: RunFields): Promise<void>;
   recordStep(step: StepRecordInput): Promise<void>;
+  /** The result record a step's end kept (recordStep or stepFinish with `result`), or undefined. */
+  stepResult(runId: string, index: number, epoch?: string): Promise<unknown>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /**
    * Records run `run.id` as queued unless its user already has `maxActive` runs that have not

@@ -19,11 +19,28 @@ export interface WorkspaceManifest { id: string; files: Record<string, string | 
 export interface WorkspaceChanges { id: string; files: Record<string, string | null>; deleted: string[] }
 
 /**
- * A step's record (s3Keys.stepRecord): its result, its output's tail, and the workspace
- * after it — whole (`workspace`, listed after a sandboxed step, whose writes the worker
- * does not see) or as the step's `changes` (noted from the writes' own answers).
+ * A step's record: its result, its output's tail, and the workspace after it — whole
+ * (`workspace`, listed after a sandboxed step, whose writes the worker does not see) or as
+ * the step's `changes` (noted from the writes' own answers). Kept by the database with the
+ * step's end; one too large for that (STEP_RECORD_ROW_MAX_BYTES), and those of steps that
+ * ended before the database kept them, are S3 objects (s3Keys.stepRecord).
  */
 export type StepRecord = StepResult & { outputTail?: string; workspace?: WorkspaceManifest; changes?: WorkspaceChanges };
+
+/** A record larger than this (as JSON) is an S3 object instead of part of the step's last row. */
+export const STEP_RECORD_ROW_MAX_BYTES = 256 * 1024;
+
+/** Where step records are read: the database's step results, and the workspace's objects. */
+export interface StepRecordSources {
+  db: { stepResult(runId: string, index: number, epoch?: string): Promise<unknown> };
+  objects: { getJson<T>(key: string): Promise<T | undefined> };
+}
+
+/** Step `index`'s record as the execution of `epoch` kept it: the database's, else the S3 object; undefined when neither has it. */
+export async function readStepRecord(from: StepRecordSources, userId: string, runId: string, index: number, epoch?: string): Promise<StepRecord | undefined> {
+  const kept = (await from.db.stepResult(runId, index, epoch)) as StepRecord | undefined;
+  return kept ?? from.objects.getJson<StepRecord>(s3Keys.stepRecord(userId, runId, index, epoch));
+}
 
 /** The changes a step's journal (see ObjectStore.journaled) noted in workspace `id`. */
 export function changesOf(id: string, journal: WriteJournal): WorkspaceChanges {

@@ -6,12 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { apiFetch, mintToken } from '../helpers/auth.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
-import { s3Keys } from '../../src/shared/names.ts';
 import type { StepRecord } from '../../src/workspace/index.ts';
 
 describe('forking a run from a step', () => {
@@ -91,7 +89,7 @@ describe('forking a run from a step', () => {
     };
     const cancel = async (id: string) => assert.equal((await post(`/v1/runs/${id}/cancel`, {})).status, 202);
 
-    const record = async (i: number) => JSON.parse(await (await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.stepRecord(user, parent, i) }))).Body!.transformToString()) as StepRecord;
+    const record = async (i: number) => (await c.store.stepResult(parent, i)) as StepRecord;
     const kinds = await Promise.all([0, 1, 2, 3, 4, 5, 6].map(async (i) => { const r = await record(i); return r.workspace ? 'listed' : r.changes ? 'changes' : 'none'; }));
     assert.deepEqual(kinds, ['changes', 'changes', 'changes', 'listed', 'changes', 'changes', 'none'], 'only the sandboxed step lists the workspace');
 

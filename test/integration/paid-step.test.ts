@@ -16,6 +16,7 @@ import { createLogger } from '../../src/infra/logger.ts';
 import { newRunId } from '../../src/runs/ids.ts';
 import { createExecutor } from '../../src/sandbox/index.ts';
 import { redisKeys, s3Keys } from '../../src/shared/names.ts';
+import { readStepRecord } from '../../src/workspace/index.ts';
 import { WorkspaceStore } from '../../src/workspace/store.ts';
 import { connectClients, newUser } from '../helpers/stack.ts';
 import type { Clients } from '../helpers/stack.ts';
@@ -23,10 +24,11 @@ import type { Clients } from '../helpers/stack.ts';
 describe('runPaidStep: a step that holds, runs and settles in one activity', () => {
   let c: Clients;
   let acts: ReturnType<typeof createActivities>;
+  let workspace: WorkspaceStore;
   before(async () => {
     c = await connectClients();
     const log = createLogger('silent', 'test');
-    const workspace = new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: c.config.workspace.fileMaxBytes });
+    workspace = new WorkspaceStore({ s3: c.s3, bucket: c.config.s3.bucket, fileMaxBytes: c.config.workspace.fileMaxBytes });
     acts = createActivities({
       workspace, store: c.store, tools: c.config.tools, log, sandbox: await createExecutor(c.config, workspace, log),
       events: new EventLog(c.redis, { maxLen: 1000, ttlS: 600 }),
@@ -75,7 +77,7 @@ describe('runPaidStep: a step that holds, runs and settles in one activity', () 
     assert.ok(!r.paid && !r.refusal.ok && r.refusal.reason === 'budget_exhausted', JSON.stringify(r));
     assert.deepEqual(await ledger(input.runId), ['reserve 3']);
     await assert.rejects(c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, input.runId, 'f.txt') })), 'no file written');
-    await assert.rejects(c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.stepRecord(user, input.runId, 0) })), 'no step record');
+    assert.equal(await readStepRecord({ db: c.store, objects: workspace }, user, input.runId, 0), undefined, 'no step record');
     const steps = await c.store.query('SELECT 1 FROM agent_steps WHERE run_id = $1', [input.runId]);
     assert.equal(steps.rowCount, 0, 'the step never started');
   });

@@ -175,6 +175,35 @@ for (const [name, make] of STORE_ADAPTERS) {
       assert.equal((await store.getRun(run))!.status, 'completed', 'a terminal run never changes status again');
     });
 
+    it('keeps a step\'s result record with its end, per reset epoch; the first of a key stays; a running step has none', async () => {
+      const user = uid('results');
+      const run = newRunId();
+      await store.createRun({ id: run, userId: user, prompt: 'p' });
+      const row = { runId: run, index: 0, userId: user, tool: 'write_file', input: {}, attempt: 1 } as const;
+      const first = { index: 0, tool: 'write_file', ok: true, summary: 'wrote a.txt', durationMs: 3, outputTail: 'tail', changes: { id: run, files: { 'a.txt': 'v1' }, deleted: [] } };
+      assert.equal(await store.stepResult(run, 0), undefined);
+      await store.recordStep({ ...row, status: 'running' });
+      await store.recordStep({ ...row, status: 'completed', outputSummary: 'wrote a.txt', durationMs: 3, result: { record: first } });
+      assert.deepEqual(await store.stepResult(run, 0), first);
+      await store.recordStep({ ...row, status: 'completed', attempt: 2, result: { record: { ...first, summary: 'a replay' } } });
+      assert.deepEqual(await store.stepResult(run, 0), first, 'a replayed end never rewrites the record');
+      // A reset execution (epoch e1) runs the step again: its record is its own; the first execution's stays.
+      const reset = { ...first, summary: 'wrote a.txt again', changes: { id: run, files: { 'a.txt': 'v2' }, deleted: [] } };
+      await store.recordStep({ ...row, status: 'completed', attempt: 1, result: { epoch: 'e1', record: reset } });
+      assert.deepEqual(await store.stepResult(run, 0, 'e1'), reset);
+      assert.deepEqual(await store.stepResult(run, 0), first);
+      assert.equal(await store.stepResult(run, 0, 'e2'), undefined);
+      // A paid step's end keeps its record in the same call as its settlement.
+      await store.grant(user, 10, `g:${run}`);
+      await store.reserve(user, run, 5, `r:${run}`);
+      const paidRow = { ...row, index: 1, tool: 'shell' };
+      assert.equal((await store.stepBegin(paidRow, { amount: 2, tokens: 0, key: `h:${run}:1` })).ok, true);
+      const paid = { index: 1, tool: 'shell', ok: false, summary: 'exit 1', durationMs: 9, exitCode: 1 };
+      assert.equal((await store.stepFinish({ ...paidRow, status: 'failed', result: { record: paid } }, { holdKey: `h:${run}:1`, amount: 1, tokens: 0, chargeKey: `c:${run}:1` })).ok, true);
+      assert.deepEqual(await store.stepResult(run, 1), paid);
+      await assert.rejects(store.recordStep({ ...row, index: 2, status: 'running', result: { record: first } }), /a running step has no result record yet/);
+    });
+
     it('records audit rows in order, once per source key, and finds stale queued records to repair', async () => {
       const user = uid('audit');
       const run = newRunId();

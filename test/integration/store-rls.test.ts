@@ -30,7 +30,7 @@ describe('row-level security through PostgREST', () => {
       const run = newRunId();
       runs[u] = run;
       await db.createRun({ id: run, userId: u, prompt: `secret prompt of ${u}` });
-      await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1 });
+      await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1, result: { record: { outputTail: `output of ${u}` } } });
       await db.grant(u, 10, `g:${u}`);
       await db.reserve(u, run, 5, `reserve:${run}`);
       await db.recordAudit({ runId: run, userId: u, actor: u, actorKind: 'jwt', action: 'approve', detail: { comment: `approved by ${u}` } });
@@ -45,7 +45,7 @@ describe('row-level security through PostgREST', () => {
     return fetch(`${env.SUPABASE_URL}/rest/v1/${path}`, { ...init, headers });
   };
 
-  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit', 'credit_holds', 'credit_usage_days', 'credit_open_holds']) {
+  for (const table of ['agent_runs', 'agent_steps', 'credit_balances', 'credit_ledger', 'credit_reservations', 'agent_audit', 'credit_holds', 'credit_usage_days', 'credit_open_holds', 'agent_step_results']) {
     it(`${table}: a user sees only their own rows`, async () => {
       const [a, b] = users;
       const token = await jwt({ sub: a, role: 'authenticated' });

@@ -43,7 +43,7 @@ describe('the supervisor reads the output tail of the execution that ran the ste
   });
   after(async () => c?.close());
 
-  it('a reset execution\'s step (its epoch on the result) is read from its own record; a first execution\'s from the plain one', async () => {
+  it('a reset execution\'s step (its epoch on the result) is read from its own record; a first execution\'s from the plain one (records in S3, as steps kept them before the database did)', async () => {
     const userId = 'supervise-user';
     const runId = newRunId();
     const step = { tool: 'shell' as const, argv: ['echo', 'hi'] };
@@ -58,5 +58,26 @@ describe('the supervisor reads the output tail of the execution that ran the ste
     await env.run((i: SuperviseInput) => acts.supervise(i), input('e7'));
     await env.run((i: SuperviseInput) => acts.supervise(i), input());
     assert.deepEqual(seen.map((r) => r.result.outputTail), ['printed by the reset execution', 'printed by the first execution']);
+  });
+
+  it('the same with the records the database keeps with each step\'s end; the database\'s record wins over an object of the same key', async () => {
+    const userId = 'supervise-user';
+    const runId = newRunId();
+    const step = { tool: 'shell' as const, argv: ['echo', 'hi'] };
+    await c.store.createRun({ id: runId, userId, prompt: 'shell echo hi' });
+    const row = { runId, index: 2, userId, tool: 'shell', input: {}, status: 'completed', attempt: 1 } as const;
+    await c.store.recordStep({ ...row, result: { record: { index: 2, tool: 'shell', ok: true, summary: 'first', durationMs: 1, outputTail: 'kept for the first execution' } } });
+    await c.store.recordStep({ ...row, result: { epoch: 'e7', record: { index: 2, tool: 'shell', ok: true, summary: 'reset', durationMs: 1, outputTail: 'kept for the reset execution' } } });
+    await workspace.putJson(s3Keys.stepRecord(userId, runId, 2), { index: 2, tool: 'shell', ok: true, summary: 'stale', durationMs: 1, outputTail: 'an object of the same key' });
+    const input = (epoch?: string): SuperviseInput => ({
+      runId, userId, prompt: 'shell echo hi', callId: 3, provider: 'anthropic', messages: [],
+      plan: { summary: '1 step', steps: [step] }, index: 2, step, attempt: 1, isLast: true,
+      result: { index: 2, tool: 'shell', ok: true, summary: 'done', durationMs: 1, ...(epoch ? { epoch } : {}) },
+    });
+    seen.length = 0;
+    const env = new MockActivityEnvironment();
+    await env.run((i: SuperviseInput) => acts.supervise(i), input('e7'));
+    await env.run((i: SuperviseInput) => acts.supervise(i), input());
+    assert.deepEqual(seen.map((r) => r.result.outputTail), ['kept for the reset execution', 'kept for the first execution']);
   });
 });

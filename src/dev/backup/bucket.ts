@@ -4,7 +4,8 @@
  * their latest files. Forks depend on it: a step's record names the S3 version of each
  * file the workspace held after it (src/workspace/versions.ts). A restore writes each
  * version again, which gives it a new version id, so it then rewrites the records that
- * name versions (step records, a fork's workspace base) with the new ids.
+ * name versions (step records, a fork's workspace base, and the step records the
+ * database keeps: moveStepResults) with the new ids.
  */
 import { createWriteStream, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type pg from 'pg';
 import type { StackContext } from '../context.ts';
 import { stackS3 } from '../services/minio.ts';
 
@@ -111,7 +113,7 @@ export function movedVersions<R extends VersionedRecord>(record: R, moved: Reado
  * Empties the bucket, then puts every saved version back in order (a delete marker as a
  * delete), and rewrites the records that name versions with the versions just written.
  */
-export async function restoreS3(ctx: StackContext, dir: string): Promise<number> {
+export async function restoreS3(ctx: StackContext, dir: string): Promise<{ objects: number; moved: ReadonlyMap<string, string> }> {
   const objects = JSON.parse(readFileSync(join(dir, S3_DIR, 'index.json'), 'utf8')) as SavedObject[];
   const s3 = stackS3(ctx);
   const moved = new Map<string, string>();
@@ -137,5 +139,31 @@ export async function restoreS3(ctx: StackContext, dir: string): Promise<number>
   } finally {
     s3.destroy();
   }
-  return objects.filter((o) => !o.deleteMarker).length;
+  return { objects: objects.filter((o) => !o.deleteMarker).length, moved };
+}
+
+/**
+ * The step records the database keeps (agent_step_results, since 1796400000000) rewritten
+ * as restoreS3 rewrites the bucket's, with the versions `moved` maps to; answers how many.
+ */
+export async function moveStepResults(db: pg.Client, moved: ReadonlyMap<string, string>): Promise<number> {
+  if (moved.size === 0) return 0;
+  type Row = { run_id: string; step_index: number; epoch: string; record: VersionedRecord };
+  let after: [string, number, string] = ['', -1, ''];
+  let rewritten = 0;
+  for (;;) {
+    const page = await db.query<Row>(
+      `SELECT run_id, step_index, epoch, record FROM agent_step_results
+        WHERE (run_id, step_index, epoch) > ($1, $2, $3) AND (record ? 'changes' OR record ? 'workspace')
+        ORDER BY run_id, step_index, epoch LIMIT 500`, after);
+    for (const r of page.rows) {
+      const now = movedVersions(r.record, moved);
+      if (!now) continue;
+      await db.query('UPDATE agent_step_results SET record = $4 WHERE run_id = $1 AND step_index = $2 AND epoch = $3', [r.run_id, r.step_index, r.epoch, JSON.stringify(now)]);
+      rewritten++;
+    }
+    if (page.rows.length < 500) return rewritten;
+    const last = page.rows.at(-1)!;
+    after = [last.run_id, last.step_index, last.epoch];
+  }
 }

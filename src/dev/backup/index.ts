@@ -20,7 +20,7 @@ import { adminUrl } from '../services/postgres.ts';
 import { postgrest } from '../services/postgrest.ts';
 import { redis } from '../services/redis.ts';
 import { temporal } from '../services/temporal.ts';
-import { FILES, restorePostgres, restoreRedis, restoreS3, restoreTemporal, savePostgres, saveRedis, saveS3, saveTemporal } from './parts.ts';
+import { FILES, moveStepResults, restorePostgres, restoreRedis, restoreS3, restoreTemporal, savePostgres, saveRedis, saveS3, saveTemporal } from './parts.ts';
 
 /** /2 saves every version of the bucket's objects; /1 (the latest only) is still restored. */
 const FORMAT = 'agentrun-backup/2';
@@ -126,8 +126,9 @@ export async function restore(ctx: StackContext, dirArg: string, opts: RestoreOp
   await restoreRedis(ctx, dir);
   await redis.start(ctx);
   say('  redis     restored');
-  const objects = await restoreS3(ctx, dir);
-  say(`  s3        restored ${objects} object version(s) into ${ctx.bucket}`);
+  const { objects, moved } = await restoreS3(ctx, dir);
+  const rewritten = await withDb(ctx, (db) => moveStepResults(db, moved));
+  say(`  s3        restored ${objects} object version(s) into ${ctx.bucket}; ${rewritten} step record(s) in the database name the new versions`);
   say(`  restore   ${dir} (${m.createdAt}) in ${Math.round((Date.now() - t) / 1000)} s: start the workers and the API`);
   return m;
 }

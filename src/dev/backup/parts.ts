@@ -67,4 +67,4 @@ export async function restorePostgres(ctx: StackContext, dir: string): Promise<v
 export const saveRedis = (ctx: StackContext, dir: string) => saveRedisRdb(ctx, join(dir, FILES.redis));
 export const restoreRedis = (ctx: StackContext, dir: string) => restoreRedisRdb(ctx, join(dir, FILES.redis));
 
-export { restoreS3, saveS3 } from './bucket.ts';
+export { moveStepResults, restoreS3, saveS3 } from './bucket.ts';

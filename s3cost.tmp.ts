@@ -1,0 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { createS3 } from '/work/main/src/infra/s3.ts';
+const env = process.env;
+const s3 = createS3({ endpoint: env.S3_ENDPOINT, region: env.S3_REGION ?? 'us-east-1', forcePathStyle: true, accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY!, bucket: env.S3_BUCKET! } as never);
+const minioPid = readFileSync('/work/main/.data/stack/minio.pid', 'utf8').trim();
+const ticks = () => { const f = readFileSync(`/proc/${minioPid}/stat`, 'utf8').split(') ')[1]!.split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
+const body = JSON.stringify({ index: 1, tool: 'write_file', ok: true, summary: 'wrote f.txt (12 bytes)', durationMs: 3, changes: { id: 'run_x', files: { 'f.txt': 'abc' }, deleted: [] } });
+for (let i = 0; i < 50; i++) await s3.send(new PutObjectCommand({ Bucket: env.S3_BUCKET, Key: `bench-s3cost/warm-${i}.json`, Body: body, ContentType: 'application/json' }));
+const N = 600;
+const c0 = process.cpuUsage(); const m0 = ticks(); const t0 = performance.now();
+for (let i = 0; i < N; i += 4) await Promise.all([0, 1, 2, 3].map((j) => s3.send(new PutObjectCommand({ Bucket: env.S3_BUCKET, Key: `bench-s3cost/${Date.now()}-${i + j}.json`, Body: body, ContentType: 'application/json', IfNoneMatch: '*' }))));
+const c = process.cpuUsage(c0); const m = ticks() - m0;
+console.log(`client ${((c.user + c.system) / 1000 / N).toFixed(2)} ms/PUT, minio ${(m / N).toFixed(2)} ms/PUT, wall ${((performance.now() - t0) / N).toFixed(2)} ms/PUT`);
