@@ -9,13 +9,17 @@
 -- Keyed like the objects: by run, step and the reset epoch of the execution that ran the
 -- step ('' for a run's first execution). The first record of a key stays: its presence
 -- means the step's effects happened, and a replayed end never rewrites it.
+--
+-- The record is JSON kept as text, exactly as the worker wrote it: it carries what tools
+-- printed, and jsonb refuses some of what they print (a NUL, \u0000, as in /proc/*/cmdline;
+-- an unpaired surrogate where a tail was cut) — a step ending with it would retry forever.
 
 CREATE TABLE agent_step_results (
   run_id     text        NOT NULL REFERENCES agent_runs (id) ON DELETE CASCADE,
   step_index integer     NOT NULL CHECK (step_index >= 0),
   epoch      text        NOT NULL DEFAULT '',
   user_id    text        NOT NULL,
-  record     jsonb       NOT NULL,
+  record     text        NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (run_id, step_index, epoch)
 );
@@ -27,7 +31,7 @@ DROP FUNCTION step_record(text, integer, text, text, jsonb, text, integer, text,
 
 CREATE FUNCTION step_record(p_run_id text, p_step_index integer, p_user_id text, p_tool text, p_input jsonb,
                             p_status text, p_attempt integer, p_output_summary text DEFAULT NULL, p_duration_ms integer DEFAULT NULL,
-                            p_epoch text DEFAULT NULL, p_record jsonb DEFAULT NULL)
+                            p_epoch text DEFAULT NULL, p_record text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO agent_steps AS s (run_id, step_index, user_id, tool, input, status, attempts, output_summary, duration_ms, finished_at)
@@ -53,7 +57,7 @@ END $$;
 CREATE FUNCTION step_finish(p_run_id text, p_step_index integer, p_user_id text, p_tool text, p_input jsonb, p_status text,
                             p_attempt integer, p_output_summary text, p_duration_ms integer,
                             p_hold_key text, p_amount bigint, p_tokens bigint, p_charge_key text,
-                            p_epoch text DEFAULT NULL, p_record jsonb DEFAULT NULL)
+                            p_epoch text DEFAULT NULL, p_record text DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 BEGIN
   IF p_status NOT IN ('completed', 'failed') THEN
@@ -65,14 +69,14 @@ END $$;
 
 -- A step's result record, or NULL when the database holds none (see above: then S3 may).
 CREATE FUNCTION step_result(p_run_id text, p_step_index integer, p_epoch text DEFAULT NULL)
-RETURNS jsonb LANGUAGE sql STABLE AS $$
+RETURNS text LANGUAGE sql STABLE AS $$
   SELECT record FROM agent_step_results WHERE run_id = p_run_id AND step_index = p_step_index AND epoch = coalesce(p_epoch, '')
 $$;
 
-REVOKE ALL ON FUNCTION step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, jsonb) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, jsonb) TO service_role;
-REVOKE ALL ON FUNCTION step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, jsonb) FROM PUBLIC, anon, authenticated;
-GRANT EXECUTE ON FUNCTION step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, jsonb) TO service_role;
+REVOKE ALL ON FUNCTION step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, text) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, text) TO service_role;
+REVOKE ALL ON FUNCTION step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, text) FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, text) TO service_role;
 REVOKE ALL ON FUNCTION step_result(text, integer, text) FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION step_result(text, integer, text) TO service_role;
 
@@ -84,8 +88,8 @@ CREATE POLICY own_step_results ON agent_step_results FOR SELECT TO authenticated
 
 -- Down Migration
 DROP FUNCTION IF EXISTS step_result(text, integer, text);
-DROP FUNCTION IF EXISTS step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, jsonb);
-DROP FUNCTION IF EXISTS step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, jsonb);
+DROP FUNCTION IF EXISTS step_finish(text, integer, text, text, jsonb, text, integer, text, integer, text, bigint, bigint, text, text, text);
+DROP FUNCTION IF EXISTS step_record(text, integer, text, text, jsonb, text, integer, text, integer, text, text);
 CREATE FUNCTION step_record(p_run_id text, p_step_index integer, p_user_id text, p_tool text, p_input jsonb,
                             p_status text, p_attempt integer, p_output_summary text DEFAULT NULL, p_duration_ms integer DEFAULT NULL)
 RETURNS jsonb LANGUAGE plpgsql AS $$

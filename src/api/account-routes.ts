@@ -9,6 +9,7 @@ import express from 'express';
 import type { RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { requiredText } from './body-text.ts';
 import { actorOf, callerOf, requireOperator } from './auth.ts';
 import type { Authenticator } from './auth.ts';
 import { HttpError, jsonBody, parseOr400 } from './errors.ts';
@@ -22,8 +23,7 @@ export const adjustBody = z.object({
   amount: z.number({ error: 'must be a whole number of credits (negative to deduct)' }).int('must be a whole number')
     .min(-1_000_000_000, 'must be at least -1000000000').max(1_000_000_000, 'must be at most 1000000000')
     .refine((n) => n !== 0, 'must not be zero'),
-  note: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-    .trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters'),
+  note: requiredText(500),
 }).strict();
 
 export const limitsBody = z.object({

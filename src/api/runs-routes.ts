@@ -8,6 +8,7 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { NO_NUL, noNul, requiredText } from './body-text.ts';
 import { actorOf, callerOf } from './auth.ts';
 import type { Caller } from './auth.ts';
 import { HttpError, jsonBody, parseOr400 } from './errors.ts';
@@ -42,8 +43,7 @@ export interface RunsRoutesDeps {
 
 export function createRunBody(promptMaxChars: number) {
   return z.object({
-    prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-      .trim().min(1, 'must not be empty').max(promptMaxChars, `must be at most ${promptMaxChars} characters`),
+    prompt: requiredText(promptMaxChars),
     requireApproval: z.boolean({ error: 'must be true or false' }).optional(),
     priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
     budget: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
@@ -54,7 +54,7 @@ export function createRunBody(promptMaxChars: number) {
 
 export const approveBody = z.object({
   approved: z.boolean({ error: 'must be true or false' }).default(true),
-  comment: z.string({ error: 'must be a string' }).max(2000, 'must be at most 2000 characters').optional(),
+  comment: z.string({ error: 'must be a string' }).max(2000, 'must be at most 2000 characters').refine(noNul, NO_NUL).optional(),
   extraCredits: z.number({ error: 'must be a whole number of credits' }).int().min(1).max(1_000_000).optional(),
 }).strict();
 
@@ -66,8 +66,7 @@ export const forkBody = z.object({
 }).strict();
 
 export const messageBody = z.object({
-  text: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-    .trim().min(1, 'must not be empty').max(MESSAGE_MAX_CHARS, `must be at most ${MESSAGE_MAX_CHARS} characters`),
+  text: requiredText(MESSAGE_MAX_CHARS),
 }).strict();
 
 export const listQuery = z.object({

@@ -13,6 +13,7 @@
  */
 import express from 'express';
 import { z } from 'zod';
+import { requiredText } from './body-text.ts';
 import { actorOf, callerOf } from './auth.ts';
 import { HttpError, parseOr400 } from './errors.ts';
 import type { RunsRoutesDeps } from './runs-routes.ts';
@@ -30,8 +31,7 @@ export const runIdBody = z.object({
 /** The body of `{"action":"create"}` (besides `action`). */
 export function seedCreateBody(promptMaxChars: number) {
   return z.object({
-    prompt: z.string({ error: (i) => (i.input === undefined ? 'is required' : 'must be a string') })
-      .trim().min(1, 'must not be empty').max(promptMaxChars, `must be at most ${promptMaxChars} characters`),
+    prompt: requiredText(promptMaxChars),
     priority: z.number({ error: 'must be an integer from 1 (first) to 5 (last)' }).int().min(1).max(5).optional(),
   });
 }

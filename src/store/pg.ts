@@ -139,7 +139,8 @@ export class PgStore implements Store {
       s.outputSummary ?? null, s.durationMs ?? null, ...resultArgs(s)]);
   }
   async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
-    return (await this.fn<unknown>('step_result', [runId, index, epoch ?? null])) ?? undefined;
+    const json = await this.fn<string | null>('step_result', [runId, index, epoch ?? null]);
+    return json === null ? undefined : JSON.parse(json) as unknown;
   }
   async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
     const r = await this.pool.query<{ status: RunStatus; n: number }>('SELECT status, count(*)::int AS n FROM agent_runs GROUP BY status');

@@ -39,7 +39,7 @@ function serviceClient(opts: SupabaseStoreOptions, agent: Agent) {
 }
 
 /** A step's result record as step_record's and step_finish's last two arguments (none: the calls of before). */
-const resultArgs = (s: StepRecordInput): Record<string, unknown> => (s.result ? { p_epoch: s.result.epoch ?? null, p_record: s.result.record } : {});
+const resultArgs = (s: StepRecordInput): Record<string, unknown> => (s.result ? { p_epoch: s.result.epoch ?? null, p_record: JSON.stringify(s.result.record) } : {});
 
 export class SupabaseStore implements Store {
   readonly kind = 'supabase' as const;
@@ -155,7 +155,8 @@ export class SupabaseStore implements Store {
     });
   }
   async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
-    return (await this.fn<unknown>('step_result', { p_run_id: runId, p_step_index: index, p_epoch: epoch ?? null })) ?? undefined;
+    const json = await this.fn<string | null>('step_result', { p_run_id: runId, p_step_index: index, p_epoch: epoch ?? null });
+    return json === null ? undefined : JSON.parse(json) as unknown;
   }
   async countRunsByStatus(): Promise<Partial<Record<RunStatus, number>>> {
     const counts = await Promise.all(RUN_STATUSES.map(async (status) => {

@@ -65,6 +65,7 @@ export interface StepRecordInput {
    */
   result?: StepResultInput;
 }
+/** The record is kept as the JSON text JSON.stringify makes of it: exactly, whatever a tool printed. */
 export interface StepResultInput { epoch?: string; record: object }
 
 /** A step's row without its status (stepBegin records it as running). */

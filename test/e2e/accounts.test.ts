@@ -133,6 +133,7 @@ describe('accounts over the API', () => {
       ['ten', 'z-3', 'x', 400, 'invalid_request', /amount/],
       [5, 'z-4', undefined, 400, 'invalid_request', /note: is required/],
       [5, 'z-5', '  ', 400, 'invalid_request', /note: must not be empty/],
+      [5, 'z-5b', 'a\u0000b', 400, 'invalid_request', /note: must not contain NUL characters/],
       [2_000_000_000, 'z-6', 'x', 400, 'invalid_request', /amount: must be at most/],
       [-101, 'z-7', 'x', 409, 'insufficient_credits', /cannot deduct 101 credits, 100 available/],
       [101, 'g-1', 'welcome bonus', 422, 'idempotency_key_reused', /different request/],

@@ -125,6 +125,9 @@ describe('run endpoints', () => {
     const credits = await post(`/v1/runs/${id}/approve`, { approved: true, extraCredits: 5 });
     assert.equal(credits.status, 409, 'extra credits apply to a budget wait only');
     assert.equal((await json<ErrorBody>(credits)).error.code, 'extra_credits_not_applicable');
+    const nul = await post(`/v1/runs/${id}/approve`, { approved: true, comment: 'fine\u0000' });
+    assert.equal(nul.status, 400, 'a comment the database cannot store');
+    assert.match((await json<ErrorBody>(nul)).error.message, /^comment: must not contain NUL characters/);
     const res = await post(`/v1/runs/${id}/approve`, { approved: true, comment: 'looks fine' });
     assert.equal(res.status, 202);
     assert.deepEqual((await json<{ action: string; accepted: boolean }>(res)).accepted, true);
@@ -147,6 +150,9 @@ describe('run endpoints', () => {
     const empty = await post(`/v1/runs/${id}/messages`, { text: '' });
     assert.equal(empty.status, 400);
     assert.match((await json<ErrorBody>(empty)).error.message, /^text: must not be empty/);
+    const nul = await post(`/v1/runs/${id}/messages`, { text: 'a\u0000b' });
+    assert.equal(nul.status, 400);
+    assert.match((await json<ErrorBody>(nul)).error.message, /^text: must not contain NUL characters/);
     assert.equal((await post(`/v1/runs/${id}/resume`)).status, 202);
     await waitStatus(id, 'completed');
   });

@@ -107,6 +107,8 @@ describe('agent runs through the HTTP API', () => {
       ['{"prompt": "   "}', 400, 'invalid_request', /^prompt: must not be empty/],
       ['[]', 400, 'invalid_request', /expected object/],
       ['{"prompt":"x","promt":"typo"}', 400, 'invalid_request', /promt/],
+      // The database cannot store U+0000: once answered 503 "the database is unavailable", on every retry.
+      ['{"prompt":"write_file a.txt x\\u0000y"}', 400, 'invalid_request', /^prompt: must not contain NUL characters/],
     ];
     for (const [body, status, code, message] of cases) {
       const res = await post(body);

@@ -40,7 +40,7 @@ describe('step result records', () => {
 
   const attempt = (n: number, input: RunStepInput): Promise<StepResult> => new MockActivityEnvironment({ attempt: n }).run((i: RunStepInput) => acts.runStep(i), input);
   const objectExists = (key: string) => c.s3.send(new HeadObjectCommand({ Bucket: c.config.s3.bucket, Key: key })).then(() => true, () => false);
-  const rowRecord = async (runId: string) => (await c.store.query<{ record: StepRecord }>('SELECT record FROM agent_step_results WHERE run_id = $1 AND step_index = 0', [runId])).rows[0]?.record;
+  const rowRecord = async (runId: string) => (await c.store.stepResult(runId, 0)) as StepRecord | undefined;
 
   it('a step\'s record is kept with its last row, not as an object; a retry returns it and runs nothing', async () => {
     const runId = newRunId();
@@ -75,6 +75,17 @@ describe('step result records', () => {
     assert.ok(object.ContentLength! > STEP_RECORD_ROW_MAX_BYTES, `${object.ContentLength} bytes`);
     const step = await c.store.query<{ status: string }>('SELECT status FROM agent_steps WHERE run_id = $1 AND step_index = 0', [runId]);
     assert.equal(step.rows[0]?.status, 'completed');
+    assert.deepEqual(await attempt(2, input), first);
+  });
+
+  it('a step that prints what jsonb refuses (a NUL, as /proc/1/cmdline holds) ends, its record kept exactly', async () => {
+    const runId = newRunId();
+    await c.store.createRun({ id: runId, userId: user, prompt: 'shell printf' });
+    const input: RunStepInput = { runId, userId: user, index: 0, step: { tool: 'shell', argv: ['sh', '-c', 'printf "a\\000b\\n"; cat /proc/1/cmdline'] } };
+    const first = await attempt(1, input);
+    assert.equal(first.ok, true, first.summary);
+    const record = await rowRecord(runId);
+    assert.ok(record?.outputTail?.includes('a\u0000b'), JSON.stringify(record?.outputTail));
     assert.deepEqual(await attempt(2, input), first);
   });
 });

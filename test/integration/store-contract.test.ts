@@ -202,6 +202,10 @@ for (const [name, make] of STORE_ADAPTERS) {
       assert.equal((await store.stepFinish({ ...paidRow, status: 'failed', result: { record: paid } }, { holdKey: `h:${run}:1`, amount: 1, tokens: 0, chargeKey: `c:${run}:1` })).ok, true);
       assert.deepEqual(await store.stepResult(run, 1), paid);
       await assert.rejects(store.recordStep({ ...row, index: 2, status: 'running', result: { record: first } }), /a running step has no result record yet/);
+      // Whatever a tool printed, exactly: a NUL and an unpaired surrogate (a tail cut inside a pair) included.
+      const odd = { index: 3, tool: 'shell', ok: true, summary: 'odd', durationMs: 1, outputTail: 'a\u0000b \udc00 \ud83d\ude00 "\\' };
+      await store.recordStep({ ...row, index: 3, status: 'completed', result: { record: odd } });
+      assert.deepEqual(await store.stepResult(run, 3), odd);
     });
 
     it('records audit rows in order, once per source key, and finds stale queued records to repair', async () => {

@@ -148,16 +148,15 @@ export async function restoreS3(ctx: StackContext, dir: string): Promise<{ objec
  */
 export async function moveStepResults(db: pg.Client, moved: ReadonlyMap<string, string>): Promise<number> {
   if (moved.size === 0) return 0;
-  type Row = { run_id: string; step_index: number; epoch: string; record: VersionedRecord };
+  type Row = { run_id: string; step_index: number; epoch: string; record: string };
   let after: [string, number, string] = ['', -1, ''];
   let rewritten = 0;
   for (;;) {
     const page = await db.query<Row>(
-      `SELECT run_id, step_index, epoch, record FROM agent_step_results
-        WHERE (run_id, step_index, epoch) > ($1, $2, $3) AND (record ? 'changes' OR record ? 'workspace')
+      `SELECT run_id, step_index, epoch, record FROM agent_step_results WHERE (run_id, step_index, epoch) > ($1, $2, $3)
         ORDER BY run_id, step_index, epoch LIMIT 500`, after);
     for (const r of page.rows) {
-      const now = movedVersions(r.record, moved);
+      const now = movedVersions(JSON.parse(r.record) as VersionedRecord, moved);
       if (!now) continue;
       await db.query('UPDATE agent_step_results SET record = $4 WHERE run_id = $1 AND step_index = $2 AND epoch = $3', [r.run_id, r.step_index, r.epoch, JSON.stringify(now)]);
       rewritten++;
