@@ -1,5 +1,6 @@
 /** The Postgres adapter: `pg` against DATABASE_URL (local Postgres, or Supabase's direct connection string). */
 import pg from 'pg';
+import { storable } from './storable.ts';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
 import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, FinishedStepInput, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
@@ -116,27 +117,27 @@ export class PgStore implements Store {
   }
 
   openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_open', [userId, runId, amount, key, ...this.defaults, status, JSON.stringify(fields)]);
+    return this.fn('run_open', [userId, runId, amount, key, ...this.defaults, status, JSON.stringify(storable(fields))]);
   }
   closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_close', [runId, credits, key, status, JSON.stringify(fields)]);
+    return this.fn('run_close', [runId, credits, key, status, JSON.stringify(storable(fields))]);
   }
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
     return this.fn('run_create', [run.id, run.userId, run.prompt, run.priority ?? 0, run.status ?? 'queued']);
   }
   async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
-    await this.fn('run_update', [id, status, JSON.stringify(fields)]);
+    await this.fn('run_update', [id, status, JSON.stringify(storable(fields))]);
   }
   stepBegin(s: StepRowInput, h: StepHoldInput): Promise<CreditResult> {
-    return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
+    return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
   }
   stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
-    return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
-      s.outputSummary ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey, ...resultArgs(s)]);
+    return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.status, s.attempt,
+      storable(s.outputSummary) ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey, ...resultArgs(s)]);
   }
   async recordStep(s: StepRecordInput): Promise<void> {
-    await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(s.input ?? {}), s.status, s.attempt,
-      s.outputSummary ?? null, s.durationMs ?? null, ...resultArgs(s)]);
+    await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.status, s.attempt,
+      storable(s.outputSummary) ?? null, s.durationMs ?? null, ...resultArgs(s)]);
   }
   async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
     const json = await this.fn<string | null>('step_result', [runId, index, epoch ?? null]);
@@ -164,7 +165,7 @@ export class PgStore implements Store {
     return (await this.fn<{ failed: boolean }>('run_fail_stale', [id, olderThanS, JSON.stringify(error)])).failed;
   }
   recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
-    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(e.detail ?? {}), e.sourceKey ?? null]);
+    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(storable(e.detail ?? {})), e.sourceKey ?? null]);
   }
   listAudit(runId: string): Promise<AuditEntry[]> {
     return this.fn('audit_list', [runId]);

@@ -5,6 +5,7 @@
  */
 import { createClient } from '@supabase/supabase-js';
 import { Agent, fetch as undiciFetch } from 'undici';
+import { storable } from './storable.ts';
 import { NO_LIMIT_DEFAULTS } from './types.ts';
 import type { Account, AdmitResult, AuditEntry, AuditEntryInput, Balance, CreditResult, LedgerEntry, ListRunsQuery, ReopenResult, RunFields, RunRecord, RunRecordInput, SchemaInfo, StaleCursor, FinishedStepInput, StepHoldInput, StepRecordInput, StepRowInput, StepSettleInput, Store } from './types.ts';
 import type { LimitDefaults } from '../shared/config.ts';
@@ -127,31 +128,31 @@ export class SupabaseStore implements Store {
     return this.fn('run_create', { p_id: run.id, p_user_id: run.userId, p_prompt: run.prompt, p_priority: run.priority ?? 0, p_status: run.status ?? 'queued' });
   }
   openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_open', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key, ...this.defaults, p_status: status, p_fields: fields });
+    return this.fn('run_open', { p_user_id: userId, p_run_id: runId, p_amount: amount, p_idempotency_key: key, ...this.defaults, p_status: status, p_fields: storable(fields) });
   }
   closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_close', { p_run_id: runId, p_credits: credits, p_idempotency_key: key, p_status: status, p_fields: fields });
+    return this.fn('run_close', { p_run_id: runId, p_credits: credits, p_idempotency_key: key, p_status: status, p_fields: storable(fields) });
   }
   async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
-    await this.fn('run_update', { p_id: id, p_status: status, p_fields: fields });
+    await this.fn('run_update', { p_id: id, p_status: status, p_fields: storable(fields) });
   }
   stepBegin(s: StepRowInput, h: StepHoldInput): Promise<CreditResult> {
     return this.fn('step_begin', {
-      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {}, p_attempt: s.attempt,
+      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: storable(s.input ?? {}), p_attempt: s.attempt,
       p_amount: h.amount, p_tokens: h.tokens, p_hold_key: h.key, ...this.defaults,
     });
   }
   stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
     return this.fn('step_finish', {
-      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {}, p_status: s.status,
-      p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null,
+      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: storable(s.input ?? {}), p_status: s.status,
+      p_attempt: s.attempt, p_output_summary: storable(s.outputSummary) ?? null, p_duration_ms: s.durationMs ?? null,
       p_hold_key: h.holdKey, p_amount: h.amount, p_tokens: h.tokens, p_charge_key: h.chargeKey, ...resultArgs(s),
     });
   }
   async recordStep(s: StepRecordInput): Promise<void> {
     await this.fn('step_record', {
-      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: s.input ?? {},
-      p_status: s.status, p_attempt: s.attempt, p_output_summary: s.outputSummary ?? null, p_duration_ms: s.durationMs ?? null, ...resultArgs(s),
+      p_run_id: s.runId, p_step_index: s.index, p_user_id: s.userId, p_tool: s.tool, p_input: storable(s.input ?? {}),
+      p_status: s.status, p_attempt: s.attempt, p_output_summary: storable(s.outputSummary) ?? null, p_duration_ms: s.durationMs ?? null, ...resultArgs(s),
     });
   }
   async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
@@ -186,7 +187,7 @@ export class SupabaseStore implements Store {
   }
   recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
     return this.fn('audit_record', {
-      p_run_id: e.runId, p_user_id: e.userId, p_actor: e.actor, p_actor_kind: e.actorKind, p_action: e.action, p_detail: e.detail ?? {}, p_source_key: e.sourceKey ?? null,
+      p_run_id: e.runId, p_user_id: e.userId, p_actor: e.actor, p_actor_kind: e.actorKind, p_action: e.action, p_detail: storable(e.detail ?? {}), p_source_key: e.sourceKey ?? null,
     });
   }
   listAudit(runId: string): Promise<AuditEntry[]> {

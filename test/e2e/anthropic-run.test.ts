@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { s3Keys } from '../../src/shared/names.ts';
 import { apiError, FakeAnthropic, toolUse } from '../helpers/fake-anthropic.ts';
 import { collect, createRun, parse } from '../helpers/runs.ts';
@@ -92,5 +92,20 @@ describe('a run with the Anthropic provider (scripted conversation)', () => {
     assert.equal(fake.pending, 0);
     const ledger = await c.store.query<{ kind: string }>('SELECT kind FROM credit_ledger WHERE run_id = $1 ORDER BY id', [id]);
     assert.deepEqual(ledger.rows.map((r) => r.kind), ['reserve', 'release']);
+  });
+
+  it('a model\'s plan holding what PostgreSQL refuses (a NUL, an unpaired surrogate) runs: the file gets the exact bytes, the database a display copy', async () => {
+    const odd = 'x\u0000y \udc00';
+    fake.push(
+      toolUse('submit_plan', { summary: `odd ${odd}`, steps: [{ tool: 'write_file', path: 'odd.txt', content: odd }] }, { input_tokens: 100, output_tokens: 10 }),
+      toolUse('decide', { decision: { action: 'finish', reason: `written ${odd}`, outcome: 'completed' } }, { input_tokens: 100, output_tokens: 10 }),
+    );
+    const id = await createRun(api!.url, 'Write an odd file.');
+    const events = await collect(api!.url, id, { timeoutMs: 60_000 });
+    assert.equal(parse(events.at(-1)!).status, 'completed', JSON.stringify(events.slice(-3)));
+    const file = await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, id, 'odd.txt') }));
+    assert.deepEqual(Buffer.from(await file.Body!.transformToByteArray()), Buffer.from('x\u0000y \ufffd'), 'the exact text (UTF-8 holds an unpaired surrogate as U+FFFD)');
+    const plan = (await c.store.getRun(id))!.plan as { summary: string; steps: { content: string }[] };
+    assert.deepEqual([plan.summary, plan.steps[0]!.content], ['odd x\ufffdy \ufffd', 'x\ufffdy \ufffd']);
   });
 });

@@ -208,6 +208,25 @@ for (const [name, make] of STORE_ADAPTERS) {
       assert.deepEqual(await store.stepResult(run, 3), odd);
     });
 
+    it('keeps display copies of what models and tools wrote even when they hold what PostgreSQL refuses (NUL, unpaired surrogates)', async () => {
+      const user = uid('odd');
+      const run = newRunId();
+      await store.createRun({ id: run, userId: user, prompt: 'p' });
+      const odd = 'a\u0000b \udc00 \ud83d\ude00';
+      const shown = 'a\ufffdb \ufffd \ud83d\ude00';
+      await store.updateRun(run, 'running', { plan: { summary: odd, steps: [{ tool: 'write_file', path: 'a.txt', content: odd }] } });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: { argv: [odd], [odd]: 1 }, status: 'running', attempt: 1 });
+      await store.recordStep({ runId: run, index: 0, userId: user, tool: 'shell', input: {}, status: 'failed', attempt: 1, outputSummary: `exit 1: ${odd}` });
+      await store.updateRun(run, 'failed', { error: { code: 'ToolFailed', message: odd }, result_summary: odd });
+      await store.recordAudit({ runId: run, userId: user, actor: user, actorKind: 'jwt', action: 'approve', detail: { comment: odd } });
+      const got = (await store.getRun(run))!;
+      assert.deepEqual(got.plan, { summary: shown, steps: [{ tool: 'write_file', path: 'a.txt', content: shown }] });
+      assert.deepEqual([got.error, got.result_summary], [{ code: 'ToolFailed', message: shown }, shown]);
+      const step = await db.query<{ input: unknown; output_summary: string }>('SELECT input, output_summary FROM agent_steps WHERE run_id = $1', [run]);
+      assert.deepEqual(step.rows, [{ input: { argv: [shown], [shown]: 1 }, output_summary: `exit 1: ${shown}` }]);
+      assert.deepEqual((await store.listAudit(run)).map((a) => a.detail), [{ comment: shown }]);
+    });
+
     it('records audit rows in order, once per source key, and finds stale queued records to repair', async () => {
       const user = uid('audit');
       const run = newRunId();
