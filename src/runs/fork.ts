@@ -99,7 +99,7 @@ async function stepRecords(deps: RunsDeps, userId: string, runId: string, lastEp
       }
       return undefined;
     } catch (err) {
-      throw new Unavailable('the step records (the database or the workspace store)', err);
+      throw new Unavailable('the store of step records (the database, or the workspace bucket for older ones)', err);
     }
   };
   return { read, executions: state?.iterations };
