@@ -65,13 +65,16 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
   let leading = book.leading;
   const lead = () => { const l = leading; leading = []; return l; };
   // The step's end: its row (and charge) with its result record, then its `completed` event and what follows
-  // it. The record commits with the row; one too large for a row is an S3 object, written alongside.
+  // it. The record, serialized once, commits with the row; one too large for a row is an S3 object of the
+  // same text, written alongside.
   const finish = async (r: StepResult, refused: boolean, extra: Record<string, unknown>, record?: StepRecord) => {
     const row = rowAt(r.ok ? 'completed' : 'failed', r);
-    const inRow = record !== undefined && Buffer.byteLength(JSON.stringify(record)) <= STEP_RECORD_ROW_MAX_BYTES;
+    const json = record === undefined ? undefined : JSON.stringify(record);
+    const kept = json !== undefined && Buffer.byteLength(json) <= STEP_RECORD_ROW_MAX_BYTES ? json : undefined;
     const [trailing] = await Promise.all([
-      book.finish(inRow ? { ...row, result: { epoch: input.epoch, record } } : row, r, refused),
-      record !== undefined && !inRow ? deps.workspace.putJson(s3Keys.stepRecord(userId, runId, index, input.epoch), record) : undefined,
+      book.finish(kept !== undefined ? { ...row, result: { epoch: input.epoch, json: kept } } : row, r, refused),
+      json !== undefined && kept === undefined
+        ? deps.workspace.put(s3Keys.stepRecord(userId, runId, index, input.epoch), json, { contentType: 'application/json' }) : undefined,
     ]);
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };

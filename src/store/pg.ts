@@ -19,8 +19,11 @@ export interface PgStoreOptions {
 const RUN_COLUMNS = `id, user_id, prompt, status, priority, plan, result_summary, error, credits_charged::float8 AS credits_charged,
   tokens_in::float8 AS tokens_in, tokens_out::float8 AS tokens_out, created_at, updated_at, started_at, finished_at, epoch`;
 
+/** A jsonb argument that may carry untrusted text: made storable (src/store/storable.ts), then serialized. */
+const jsonArg = (value: unknown): string => JSON.stringify(storable(value));
+
 /** A step's result record as step_record's and step_finish's last two arguments (none: the calls of before). */
-const resultArgs = (s: StepRecordInput): unknown[] => (s.result ? [s.result.epoch ?? null, JSON.stringify(s.result.record)] : []);
+const resultArgs = (s: StepRecordInput): unknown[] => (s.result ? [s.result.epoch ?? null, s.result.json] : []);
 
 export class PgStore implements Store {
   readonly kind = 'postgres' as const;
@@ -117,26 +120,26 @@ export class PgStore implements Store {
   }
 
   openRun(userId: string, runId: string, amount: number, key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_open', [userId, runId, amount, key, ...this.defaults, status, JSON.stringify(storable(fields))]);
+    return this.fn('run_open', [userId, runId, amount, key, ...this.defaults, status, jsonArg(fields)]);
   }
   closeRun(runId: string, credits: 'settle' | 'release' | 'none', key: string, status: RunStatus, fields: RunFields = {}): Promise<CreditResult> {
-    return this.fn('run_close', [runId, credits, key, status, JSON.stringify(storable(fields))]);
+    return this.fn('run_close', [runId, credits, key, status, jsonArg(fields)]);
   }
   async createRun(run: RunRecordInput): Promise<{ created: boolean }> {
     return this.fn('run_create', [run.id, run.userId, run.prompt, run.priority ?? 0, run.status ?? 'queued']);
   }
   async updateRun(id: string, status: RunStatus | null, fields: RunFields = {}): Promise<void> {
-    await this.fn('run_update', [id, status, JSON.stringify(storable(fields))]);
+    await this.fn('run_update', [id, status, jsonArg(fields)]);
   }
   stepBegin(s: StepRowInput, h: StepHoldInput): Promise<CreditResult> {
-    return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
+    return this.fn('step_begin', [s.runId, s.index, s.userId, s.tool, jsonArg(s.input ?? {}), s.attempt, h.amount, h.tokens, h.key, ...this.defaults]);
   }
   stepFinish(s: FinishedStepInput, h: StepSettleInput): Promise<CreditResult> {
-    return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.status, s.attempt,
+    return this.fn('step_finish', [s.runId, s.index, s.userId, s.tool, jsonArg(s.input ?? {}), s.status, s.attempt,
       storable(s.outputSummary) ?? null, s.durationMs ?? null, h.holdKey, h.amount, h.tokens, h.chargeKey, ...resultArgs(s)]);
   }
   async recordStep(s: StepRecordInput): Promise<void> {
-    await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, JSON.stringify(storable(s.input ?? {})), s.status, s.attempt,
+    await this.fn('step_record', [s.runId, s.index, s.userId, s.tool, jsonArg(s.input ?? {}), s.status, s.attempt,
       storable(s.outputSummary) ?? null, s.durationMs ?? null, ...resultArgs(s)]);
   }
   async stepResult(runId: string, index: number, epoch?: string): Promise<unknown> {
@@ -165,7 +168,7 @@ export class PgStore implements Store {
     return (await this.fn<{ failed: boolean }>('run_fail_stale', [id, olderThanS, JSON.stringify(error)])).failed;
   }
   recordAudit(e: AuditEntryInput): Promise<{ id: number; created_at: string }> {
-    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, JSON.stringify(storable(e.detail ?? {})), e.sourceKey ?? null]);
+    return this.fn('audit_record', [e.runId, e.userId, e.actor, e.actorKind, e.action, jsonArg(e.detail ?? {}), e.sourceKey ?? null]);
   }
   listAudit(runId: string): Promise<AuditEntry[]> {
     return this.fn('audit_list', [runId]);

@@ -40,7 +40,7 @@ function serviceClient(opts: SupabaseStoreOptions, agent: Agent) {
 }
 
 /** A step's result record as step_record's and step_finish's last two arguments (none: the calls of before). */
-const resultArgs = (s: StepRecordInput): Record<string, unknown> => (s.result ? { p_epoch: s.result.epoch ?? null, p_record: JSON.stringify(s.result.record) } : {});
+const resultArgs = (s: StepRecordInput): Record<string, unknown> => (s.result ? { p_epoch: s.result.epoch ?? null, p_record: s.result.json } : {});
 
 export class SupabaseStore implements Store {
   readonly kind = 'supabase' as const;

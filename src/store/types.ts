@@ -65,8 +65,8 @@ export interface StepRecordInput {
    */
   result?: StepResultInput;
 }
-/** The record is kept as the JSON text JSON.stringify makes of it: exactly, whatever a tool printed. */
-export interface StepResultInput { epoch?: string; record: object }
+/** The record as the JSON text JSON.stringify made of it, kept as it is: exactly, whatever a tool printed. */
+export interface StepResultInput { epoch?: string; json: string }
 
 /** A step's row without its status (stepBegin records it as running). */
 export type StepRowInput = Omit<StepRecordInput, 'status' | 'outputSummary' | 'durationMs'>;

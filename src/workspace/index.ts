@@ -11,4 +11,4 @@ export { UPLOAD_PART_BYTES, type ObjectInfo, type OpenedObject, type PutResult, 
 export { InvalidCursorError, WorkspaceConflictError, WorkspaceUnavailableError } from './errors.ts';
 export { CLAIM_GRACE_MS, type RetentionOptions, type RetentionReport } from './retention.ts';
 export type { RunLookup } from './claim.ts';
-export { applyChanges, changesOf, readStepRecord, STEP_RECORD_ROW_MAX_BYTES, type StepRecord, type StepRecordSources, type WorkspaceChanges, type WorkspaceManifest } from './versions.ts';
+export { applyChanges, changesOf, readStepRecord, STEP_RECORD_ROW_MAX_BYTES, type StepRecord, type WorkspaceChanges, type WorkspaceManifest } from './versions.ts';

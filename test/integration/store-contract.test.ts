@@ -183,13 +183,13 @@ for (const [name, make] of STORE_ADAPTERS) {
       const first = { index: 0, tool: 'write_file', ok: true, summary: 'wrote a.txt', durationMs: 3, outputTail: 'tail', changes: { id: run, files: { 'a.txt': 'v1' }, deleted: [] } };
       assert.equal(await store.stepResult(run, 0), undefined);
       await store.recordStep({ ...row, status: 'running' });
-      await store.recordStep({ ...row, status: 'completed', outputSummary: 'wrote a.txt', durationMs: 3, result: { record: first } });
+      await store.recordStep({ ...row, status: 'completed', outputSummary: 'wrote a.txt', durationMs: 3, result: { json: JSON.stringify(first) } });
       assert.deepEqual(await store.stepResult(run, 0), first);
-      await store.recordStep({ ...row, status: 'completed', attempt: 2, result: { record: { ...first, summary: 'a replay' } } });
+      await store.recordStep({ ...row, status: 'completed', attempt: 2, result: { json: JSON.stringify({ ...first, summary: 'a replay' }) } });
       assert.deepEqual(await store.stepResult(run, 0), first, 'a replayed end never rewrites the record');
       // A reset execution (epoch e1) runs the step again: its record is its own; the first execution's stays.
       const reset = { ...first, summary: 'wrote a.txt again', changes: { id: run, files: { 'a.txt': 'v2' }, deleted: [] } };
-      await store.recordStep({ ...row, status: 'completed', attempt: 1, result: { epoch: 'e1', record: reset } });
+      await store.recordStep({ ...row, status: 'completed', attempt: 1, result: { epoch: 'e1', json: JSON.stringify(reset) } });
       assert.deepEqual(await store.stepResult(run, 0, 'e1'), reset);
       assert.deepEqual(await store.stepResult(run, 0), first);
       assert.equal(await store.stepResult(run, 0, 'e2'), undefined);
@@ -199,12 +199,12 @@ for (const [name, make] of STORE_ADAPTERS) {
       const paidRow = { ...row, index: 1, tool: 'shell' };
       assert.equal((await store.stepBegin(paidRow, { amount: 2, tokens: 0, key: `h:${run}:1` })).ok, true);
       const paid = { index: 1, tool: 'shell', ok: false, summary: 'exit 1', durationMs: 9, exitCode: 1 };
-      assert.equal((await store.stepFinish({ ...paidRow, status: 'failed', result: { record: paid } }, { holdKey: `h:${run}:1`, amount: 1, tokens: 0, chargeKey: `c:${run}:1` })).ok, true);
+      assert.equal((await store.stepFinish({ ...paidRow, status: 'failed', result: { json: JSON.stringify(paid) } }, { holdKey: `h:${run}:1`, amount: 1, tokens: 0, chargeKey: `c:${run}:1` })).ok, true);
       assert.deepEqual(await store.stepResult(run, 1), paid);
-      await assert.rejects(store.recordStep({ ...row, index: 2, status: 'running', result: { record: first } }), /a running step has no result record yet/);
+      await assert.rejects(store.recordStep({ ...row, index: 2, status: 'running', result: { json: JSON.stringify(first) } }), /a running step has no result record yet/);
       // Whatever a tool printed, exactly: a NUL and an unpaired surrogate (a tail cut inside a pair) included.
       const odd = { index: 3, tool: 'shell', ok: true, summary: 'odd', durationMs: 1, outputTail: 'a\u0000b \udc00 \ud83d\ude00 "\\' };
-      await store.recordStep({ ...row, index: 3, status: 'completed', result: { record: odd } });
+      await store.recordStep({ ...row, index: 3, status: 'completed', result: { json: JSON.stringify(odd) } });
       assert.deepEqual(await store.stepResult(run, 3), odd);
     });
 

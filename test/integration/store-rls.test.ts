@@ -30,7 +30,7 @@ describe('row-level security through PostgREST', () => {
       const run = newRunId();
       runs[u] = run;
       await db.createRun({ id: run, userId: u, prompt: `secret prompt of ${u}` });
-      await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1, result: { record: { outputTail: `output of ${u}` } } });
+      await db.recordStep({ runId: run, index: 0, userId: u, tool: 'shell', input: {}, status: 'completed', attempt: 1, result: { json: JSON.stringify({ outputTail: `output of ${u}` }) } });
       await db.grant(u, 10, `g:${u}`);
       await db.reserve(u, run, 5, `reserve:${run}`);
       await db.recordAudit({ runId: run, userId: u, actor: u, actorKind: 'jwt', action: 'approve', detail: { comment: `approved by ${u}` } });

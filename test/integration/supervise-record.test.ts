@@ -66,8 +66,8 @@ describe('the supervisor reads the output tail of the execution that ran the ste
     const step = { tool: 'shell' as const, argv: ['echo', 'hi'] };
     await c.store.createRun({ id: runId, userId, prompt: 'shell echo hi' });
     const row = { runId, index: 2, userId, tool: 'shell', input: {}, status: 'completed', attempt: 1 } as const;
-    await c.store.recordStep({ ...row, result: { record: { index: 2, tool: 'shell', ok: true, summary: 'first', durationMs: 1, outputTail: 'kept for the first execution' } } });
-    await c.store.recordStep({ ...row, result: { epoch: 'e7', record: { index: 2, tool: 'shell', ok: true, summary: 'reset', durationMs: 1, outputTail: 'kept for the reset execution' } } });
+    await c.store.recordStep({ ...row, result: { json: JSON.stringify({ index: 2, tool: 'shell', ok: true, summary: 'first', durationMs: 1, outputTail: 'kept for the first execution' }) } });
+    await c.store.recordStep({ ...row, result: { epoch: 'e7', json: JSON.stringify({ index: 2, tool: 'shell', ok: true, summary: 'reset', durationMs: 1, outputTail: 'kept for the reset execution' }) } });
     await workspace.putJson(s3Keys.stepRecord(userId, runId, 2), { index: 2, tool: 'shell', ok: true, summary: 'stale', durationMs: 1, outputTail: 'an object of the same key' });
     const input = (epoch?: string): SuperviseInput => ({
       runId, userId, prompt: 'shell echo hi', callId: 3, provider: 'anthropic', messages: [],
