@@ -62,8 +62,9 @@ const HEADROOM_BYTES = 2 * 1024 ** 3;
 
 /**
  * Why the disk under `dir` is too full for MinIO to take a run's writes, or undefined. Sizes
- * as MinIO reads them: root-reserved blocks are not part of the total. Found the hard way: a
- * CI machine at 99% had every run retry its S3 writes until the tests timed out.
+ * as MinIO reads them: root-reserved blocks are not part of the total. Found the hard way: with
+ * the disk filled by replaced images, every run of a CI run retried its S3 writes until its
+ * test timed out.
  */
 export function diskRoomProblem(dir: string, s: { bsize: number; blocks: number; bfree: number; bavail: number }): string | undefined {
   const total = (s.blocks - (s.bfree - s.bavail)) * s.bsize;
