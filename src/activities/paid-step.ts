@@ -38,6 +38,8 @@ export async function runPaidStep(deps: ActivityDeps, input: RunPaidStepInput): 
   let charge: CreditResult | undefined;
   const book: StepBook = {
     begun: true,
+    // A hold already there (its key) means an earlier attempt or execution got this far.
+    fresh: !hold.replayed,
     leading: [holdEvent(held, hold)].filter((e) => e !== undefined),
     // A step the tool's breaker ended (refused, or stopped when its failures opened it) costs nothing.
     async finish(row, result, refused) {

@@ -43,6 +43,12 @@ export function stepRow(input: RunStepInput, attempt: number): StepRowInput {
 export interface StepBook {
   /** The step's row already says running (its hold recorded it): no call of its own for that. */
   begun: boolean;
+  /**
+   * Nothing of the step was written before this call (its hold was new): no record or
+   * observation of an earlier attempt to look for. Without a book, an activity's first attempt
+   * is fresh; a local activity's never is (a worker that died mid-task runs it again as attempt 1).
+   */
+  fresh?: boolean;
   /** Events that go out with the step's first event (its hold's line). */
   leading: RunEvent[];
   /** Records the step's end; answers the events that follow its `completed` event (its charge). */
@@ -79,9 +85,9 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
     await deps.events.append(runId, [...lead(), stepEvent('completed', { ok: r.ok, summary: r.summary, ...extra }), ...trailing]);
   };
 
-  // A first attempt cannot find its own record (a retry after a crash is attempt 2 or later): it skips the read.
-  const firstAttempt = ctx.info.attempt === 1;
-  const recorded = firstAttempt ? undefined : await readStepRecord({ db: deps.store, objects: deps.workspace }, userId, runId, index, input.epoch);
+  // A fresh step cannot find its own record: it skips the read.
+  const fresh = book.fresh ?? (ctx.info.attempt === 1 && !ctx.info.isLocal);
+  const recorded = fresh ? undefined : await readStepRecord({ db: deps.store, objects: deps.workspace }, userId, runId, index, input.epoch);
   if (recorded) {
     const { outputTail: _tail, workspace: _files, changes: _changes, ...done } = recorded;
     await finish(done, false, {});
@@ -117,7 +123,7 @@ export async function stepOutcome(deps: ActivityDeps, input: RunStepInput, paid?
   const started = performance.now();
   let result: StepResult;
   try {
-    result = await executeTool(journal ? { ...deps, workspace: deps.workspace.journaled(journal) } : deps, input, ctx);
+    result = await executeTool(journal ? { ...deps, workspace: deps.workspace.journaled(journal) } : deps, input, ctx, fresh);
   } catch (err) {
     const failed = (summary: string) => record('failed', { index, tool: step.tool, ok: false, summary, durationMs: Math.round(performance.now() - started) });
     if (isOutsideFailure(err) && !ctx.cancellationSignal.aborted) {

@@ -7,7 +7,7 @@ import { condition, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TransitionInput } from '../activities/index.ts';
 import type { EventType, RunEvent, RunInput, RunStatus } from '../shared/run.ts';
 import { DIRECT_ACTOR, searchAttributes } from './definitions.ts';
-import { DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, has, LOCAL_OFFLINE_PLAN, ONE_CALL_ENDS, OPEN_WITH_PLAN, PAY_BEFORE_RUN } from './patches.ts';
+import { DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, has, LOCAL_FILE_STEPS, LOCAL_OFFLINE_PLAN, ONE_CALL_ENDS, OPEN_WITH_PLAN, PAY_BEFORE_RUN } from './patches.ts';
 import { acts, localActs, withEpoch } from './proxies.ts';
 import type { ShortCalls } from './proxies.ts';
 import type { AgentRunState } from './state.ts';
@@ -38,6 +38,8 @@ export interface RunContext {
   readonly localOfflinePlan: boolean;
   /** An offline run's first plan is made in the call that opens it (openRun); false when replaying a history recorded before. */
   readonly openWithPlan: boolean;
+  /** File steps run as local activities (proxies.ts localToolStep); false when replaying a history recorded before. */
+  readonly localFileSteps: boolean;
   /** `key` as this run writes it: with its epoch once it was reset (state.ts resetEpoch). */
   tag(key: string): string;
   /** A proxy whose calls pass the run's epoch on (proxies.ts withEpoch). */
@@ -74,6 +76,9 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
   const oneCallEnds = fewerRoundTrips && has(ONE_CALL_ENDS);
   const localOfflinePlan = oneCallEnds && input.provider === 'offline' && has(LOCAL_OFFLINE_PLAN);
   const openWithPlan = localOfflinePlan && has(OPEN_WITH_PLAN);
+  const stepPays = payFirst && fewerRoundTrips;
+  // Asked here, in the run's first workflow task, for all its steps (a paid step knows whether it ran before).
+  const localFileSteps = stepPays && has(LOCAL_FILE_STEPS);
   const key = () => tag(`wf:${s.seq++}`);
   const event = (type: EventType, data: Record<string, unknown>): RunEvent => ({ key: key(), type, data });
   const emit = (type: EventType, data: Record<string, unknown>) => calls.publish({ runId, events: [event(type, data)] });
@@ -84,7 +89,7 @@ export function createContext(input: RunInput, s: AgentRunState): RunContext {
     upsertSearchAttributes([{ key: searchAttributes.agentStatus, value: status }]);
   };
   return {
-    input, s, tag, proxy, payFirst, calls, stepPays: payFirst && fewerRoundTrips, oneCallEnds, localOfflinePlan, openWithPlan, nextKey: key, emit, event, markStatus, transitionInput,
+    input, s, tag, proxy, payFirst, calls, stepPays, oneCallEnds, localOfflinePlan, openWithPlan, localFileSteps, nextKey: key, emit, event, markStatus, transitionInput,
     async transition(status, data, fields) {
       markStatus(status);
       await calls.transition(transitionInput(status, data, fields));

@@ -53,19 +53,33 @@ export const CANCEL_WINS = 'cancel-wins';
  */
 export const OPEN_WITH_PLAN = 'open-with-plan';
 
+/**
+ * Patch id of workspace file steps (write_file, read_file, list_files, stat_file, delete_file)
+ * as local activities: run by the worker inside the workflow task that schedules them, recorded
+ * as a marker, with no task-queue round trip (src/workflows/proxies.ts localToolStep). Histories
+ * recorded before replay with each such step an activity.
+ */
+export const LOCAL_FILE_STEPS = 'local-file-steps';
+
 /** Patch id of the first baseline: a run that has it takes every change listed in IN_BASELINE_1. */
 export const BASELINE_1 = 'baseline-1';
 const IN_BASELINE_1: ReadonlySet<string> = new Set([PAY_BEFORE_RUN, DIRECT_MESSAGE_AUDIT, FEWER_ROUND_TRIPS, ONE_CALL_ENDS, LOCAL_OFFLINE_PLAN, UNTRACED_RUNS]);
-/** Patch id of the current baseline: the first one's changes and OPEN_WITH_PLAN. */
+/** Patch id of the second baseline: the first one's changes and OPEN_WITH_PLAN. */
 export const BASELINE_2 = 'baseline-2';
 const IN_BASELINE_2: ReadonlySet<string> = new Set([...IN_BASELINE_1, OPEN_WITH_PLAN]);
+/** Patch id of the current baseline: the second one's changes and LOCAL_FILE_STEPS. */
+export const BASELINE_3 = 'baseline-3';
+const IN_BASELINE_3: ReadonlySet<string> = new Set([...IN_BASELINE_2, LOCAL_FILE_STEPS]);
 
 /**
  * Whether this execution takes the change `patchId`: through a baseline when the change is
- * part of it (one marker for all: a run started now records only BASELINE_2, one recorded
- * under BASELINE_1 replays through it), else through the change's own `patched()`.
+ * part of it (one marker for all: a run started now records only BASELINE_3, one recorded
+ * under BASELINE_1 or BASELINE_2 replays through it), else through the change's own `patched()`.
+ * The newest baseline is asked first: a run's first workflow task asks, so a history without
+ * its marker there answers false for the whole execution, and the older baselines are asked.
  */
 export function has(patchId: string): boolean {
+  if (IN_BASELINE_3.has(patchId) && patched(BASELINE_3)) return true;
   if (IN_BASELINE_2.has(patchId) && patched(BASELINE_2)) return true;
   if (IN_BASELINE_1.has(patchId) && patched(BASELINE_1)) return true;
   return patched(patchId);

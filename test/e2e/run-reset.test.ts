@@ -41,7 +41,11 @@ describe('a run reset in Temporal', () => {
     const r = (await c.store.query<{ a: string; r: string }>('SELECT sum(available_delta) AS a, sum(reserved_delta) AS r FROM credit_ledger WHERE user_id = $1', [u])).rows[0]!;
     return { available: Number(r.a), reserved: Number(r.r) };
   };
-  /** The event id of the workflow task that completed after the `nth` (1-based) step activity did. */
+  /**
+   * The event id of the workflow task that completed after the `nth` (1-based) step activity did. A reset
+   * point is a workflow task: file steps (local activities) run back to back inside one, so the runs below
+   * begin with a shell step, an activity, to have a point after it.
+   */
   async function afterStep(id: string, nth: number): Promise<number> {
     const events = (await c.temporal.workflow.getHandle(id).fetchHistory()).events ?? [];
     let steps = 0;
@@ -62,7 +66,7 @@ describe('a run reset in Temporal', () => {
   }
 
   it('reset to after a completed step: the later steps run again after a reset marker, charged once more, and the run completes again', async () => {
-    const id = await createRun(api!.url, 'write_file a.txt one\nwrite_file b.txt two\nwrite_file c.txt three');
+    const id = await createRun(api!.url, 'shell true\nwrite_file b.txt two\nwrite_file c.txt three');
     const before = await collect(api!.url, id);
     assert.equal(parse(before.at(-1)!).status, 'completed');
     const charged = (await view(id)).usage.credits;
@@ -97,7 +101,7 @@ describe('a run reset in Temporal', () => {
 
   it('a fork of a reset run reads the records of the execution that ran each step: steps the reset ran first included', async () => {
     // The first execution fails at step 2 (b.txt is missing), so steps 3 and 4 exist only in the reset one.
-    const id = await createRun(api!.url, 'write_file a.txt one\nread_file b.txt\nwrite_file a.txt three\nwrite_file d.txt four');
+    const id = await createRun(api!.url, 'shell sh -c "printf one > a.txt"\nread_file b.txt\nwrite_file a.txt three\nwrite_file d.txt four');
     assert.equal(parse((await collect(api!.url, id)).at(-1)!).status, 'failed');
     // The operator supplies what was missing, then resets the run to after step 1.
     await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: `${s3Keys.workspaceFiles(user, id)}b.txt`, Body: 'supplied' }));

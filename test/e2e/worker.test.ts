@@ -23,15 +23,27 @@ async function streamHas(c: Clients, runId: string, predicate: (type: string, da
   return rows.some(([, f]) => predicate(f[1]!, JSON.parse(f[3]!) as Record<string, unknown>));
 }
 
-async function runStepHistory(c: Clients, runId: string) {
-  // Each step is one runPaidStep activity (held, run and settled in one call).
-  const history = await c.temporal.workflow.getHandle(runId).fetchHistory();
-  const events = history.events ?? [];
-  const scheduled = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPaidStep');
+/**
+ * A run's steps in its history, in order: each a runPaidStep activity (a sandboxed step: held, run and
+ * settled in one call) or local activity (a file step, recorded as a marker), with the attempt that ended it.
+ */
+async function runStepHistory(c: Clients, runId: string): Promise<{ local: boolean; attempt: number | undefined }[]> {
+  // `end` goes out from the run's last workflow task, before that task completes: the history is whole once the workflow closed.
+  const handle = c.temporal.workflow.getHandle(runId);
+  await handle.result().catch(() => undefined);
+  const events = (await handle.fetchHistory()).events ?? [];
   const started = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => ({
     scheduledId: Number(e.activityTaskStartedEventAttributes!.scheduledEventId), attempt: e.activityTaskStartedEventAttributes!.attempt ?? 1,
   }));
-  return scheduled.map((s) => ({ id: Number(s.eventId), attempt: started.find((x) => x.scheduledId === Number(s.eventId))?.attempt }));
+  return events.flatMap((e) => {
+    if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPaidStep') {
+      return [{ local: false, attempt: started.find((x) => x.scheduledId === Number(e.eventId))?.attempt }];
+    }
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_local_activity') return [];
+    const data = JSON.parse(Buffer.from(marker.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string; attempt: number };
+    return data.activity_type === 'runPaidStep' ? [{ local: true, attempt: data.attempt }] : [];
+  });
 }
 
 async function lastModified(c: Clients, key: string): Promise<Date> {
@@ -101,10 +113,8 @@ describe('worker resilience', () => {
     assert.ok(await lastModified(c, s3Keys.file(user, id, 'a.txt')) <= killedAt);
     const kept = await c.store.query<{ created_at: Date }>('SELECT created_at FROM agent_step_results WHERE run_id = $1 AND step_index = 0', [id]);
     assert.ok(kept.rows[0]!.created_at <= killedAt, 'its record was kept with its last row, before the kill');
-    // One activity per step; only the step in flight at the kill was retried.
-    const acts = await runStepHistory(c, id);
-    assert.equal(acts.length, 3);
-    assert.deepEqual(acts.map((a) => a.attempt), [1, 2, 1]);
+    // One call per step (the file steps local activities, the shell step an activity); only the step in flight at the kill was retried.
+    assert.deepEqual(await runStepHistory(c, id), [{ local: true, attempt: 1 }, { local: false, attempt: 2 }, { local: true, attempt: 1 }]);
     // Every step event appears once on the stream; the retried step's new attempt printed its own output.
     for (const index of [0, 1, 2]) {
       for (const phase of ['started', 'completed']) {
@@ -143,7 +153,7 @@ describe('worker resilience', () => {
     workers.push(w2);
     const events = await collect(api!.url, id, { timeoutMs: 60_000 });
     assert.equal(parse(events.at(-1)!).status, 'completed');
-    assert.deepEqual((await runStepHistory(c, id)).map((a) => a.attempt), [1, 1]);
+    assert.deepEqual(await runStepHistory(c, id), [{ local: false, attempt: 1 }, { local: true, attempt: 1 }]);
     assert.equal(events.filter((e) => e.event === 'log' && parse(e).text === 'drained').length, 1);
     await stop(w2);
   });
@@ -183,7 +193,7 @@ describe('worker resilience', () => {
     assert.equal(end.status, 'failed');
     assert.equal((end.error as { code: string }).code, 'InvalidPath');
     assert.match((end.error as { message: string }).message, /'\.\.' segments are not allowed/);
-    assert.deepEqual((await runStepHistory(c, id)).map((a) => a.attempt), [1]);
+    assert.deepEqual(await runStepHistory(c, id), [{ local: true, attempt: 1 }], 'one attempt, as a local activity');
     await stop(w);
   });
 });

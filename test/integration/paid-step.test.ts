@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities/index.ts';
 import type { PaidStep, RunPaidStepInput } from '../../src/activities/index.ts';
@@ -48,8 +48,10 @@ describe('runPaidStep: a step that holds, runs and settles in one activity', () 
   }
   const ledger = async (runId: string) => (await c.store.query<{ kind: string; amount: string }>(
     'SELECT kind, amount FROM credit_ledger WHERE run_id = $1 ORDER BY id', [runId])).rows.map((r) => `${r.kind} ${Number(r.amount)}`);
-  const attempt = (n: number, input: RunPaidStepInput): Promise<PaidStep> =>
-    new MockActivityEnvironment({ attempt: n }).run((i: RunPaidStepInput) => acts.runPaidStep(i), input);
+  const attempt = (n: number, input: RunPaidStepInput, isLocal = false): Promise<PaidStep> =>
+    new MockActivityEnvironment({ attempt: n, isLocal }).run((i: RunPaidStepInput) => acts.runPaidStep(i), input);
+  const fileBody = async (user: string, runId: string) =>
+    (await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, runId, 'f.txt') }))).Body!.transformToString();
 
   it('pays once: the hold, the step and the charge, and a retried attempt repeats none of them', async () => {
     const user = await newUser(c, 100, 'paid');
@@ -67,6 +69,29 @@ describe('runPaidStep: a step that holds, runs and settles in one activity', () 
     assert.deepEqual(events.filter((t) => t === 'usage').length, 1, 'one usage event');
     const body = await (await c.s3.send(new GetObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, input.runId, 'f.txt') }))).Body!.transformToString();
     assert.equal(body, 'paid');
+  });
+
+  it('as a local activity run again from attempt 1 (its worker died before the workflow task recorded it), finds its hold and returns the recorded result without running the tool', async () => {
+    const user = await newUser(c, 100, 'paid');
+    const input = await paidStep(user, 50, 5);
+    const first = await attempt(1, input, true);
+    assert.ok(first.paid && first.result.ok);
+    // Someone else changes the file after the step: a tool run again would write 'paid' over it.
+    await c.s3.send(new PutObjectCommand({ Bucket: c.config.s3.bucket, Key: s3Keys.file(user, input.runId, 'f.txt'), Body: 'changed later' }));
+    const again = await attempt(1, input, true);
+    assert.ok(again.paid);
+    assert.deepEqual(again.result, first.result, 'the recorded result, not a second run');
+    assert.equal(await fileBody(user, input.runId), 'changed later', 'the tool did not run again');
+    assert.deepEqual(await ledger(input.runId), ['reserve 50', 'charge 1']);
+  });
+
+  it('runs the tool on a later attempt whose hold is new (the attempt before failed before holding)', async () => {
+    const user = await newUser(c, 100, 'paid');
+    const input = await paidStep(user, 50, 5);
+    const r = await attempt(3, input);
+    assert.ok(r.paid && r.result.ok);
+    assert.equal(await fileBody(user, input.runId), 'paid');
+    assert.deepEqual(await ledger(input.runId), ['reserve 50', 'charge 1']);
   });
 
   it('runs nothing when the budget cannot hold it, and says why', async () => {

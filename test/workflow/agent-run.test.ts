@@ -98,10 +98,12 @@ describe('AgentRun workflow logic', () => {
     assert.ok(names(rec).includes('releaseCredits') && !names(rec).includes('settleCredits'));
   });
 
+  // The first step is an activity: a signal is seen when the workflow task after it starts (file steps,
+  // local activities, run back to back inside one workflow task: one sent meanwhile is seen when it ends).
   it('pauses before the next step on `pause` and goes on after `resume`', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
+    const { outcome, rec } = await run({ plans: [plan('shell', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
       await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
       await h.signal(pauseSignal);
       release();
@@ -117,7 +119,7 @@ describe('AgentRun workflow logic', () => {
   it('puts the actor a signal names on the events it causes; a signal without one is temporal-direct', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput({ requireApproval: true }), async (h, r) => {
+    const { outcome, rec } = await run({ plans: [plan('shell', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput({ requireApproval: true }), async (h, r) => {
       await waitStatus(h, 'awaiting_approval');
       await h.signal(approveSignal, { approved: true, comment: 'ok', actor: 'alice' });
       await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));

@@ -48,7 +48,9 @@ describe('AgentRun waits, with time skipping', () => {
   it('stops at the activation timeout, counting working time only', async () => {
     // The step takes 2 s of the test server's clock (skipped, not waited) against a 1.5 s limit.
     const { activities, rec } = fakeActivities({
-      plans: [{ summary: 's', steps: [{ tool: 'write_file', path: 'a', content: 'b' }, { tool: 'write_file', path: 'c', content: 'd' }] }],
+      // Activities: the test server's skipped clock moves the workflow's time at the next workflow task (a local
+      // activity's end is timed by the worker's own clock, which the skipping does not move).
+      plans: [{ summary: 's', steps: [{ tool: 'shell', argv: ['a'] }, { tool: 'shell', argv: ['b'] }] }],
       step: async () => { await env.sleep(2000); return {}; },
     });
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'ts-activation', workflowBundle: await workflowBundle(), activities, ...(await workerTracingOptions(undefined)) });

@@ -48,11 +48,12 @@ export function describeStep(step: PlanStep): Record<string, unknown> {
 }
 
 
-export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context): Promise<StepResult> {
+/** Runs the step's tool; `fresh`: no earlier attempt of the step wrote anything (steps.ts StepBook). */
+export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: Context, fresh: boolean): Promise<StepResult> {
   const { runId, userId, index, step } = input;
   const ws: Workspace = { userId, runId, workspaceId: input.workspaceId ?? runId };
   // The tools that write into the workspace write conditionally, as this step (see tools/files.ts).
-  const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: ctx.info.attempt === 1 };
+  const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: fresh };
   switch (step.tool) {
     case 'write_file': {
       const r = step.contentRef

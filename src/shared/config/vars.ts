@@ -144,7 +144,7 @@ export const CONFIG_VARS = {
   WORKER_SHUTDOWN_GRACE_MS: v(int(0, 3_600_000), 'How long a stopping worker lets in-flight activities finish', '30000'),
   WORKER_HEARTBEAT_TTL_S: v(int(2, 3600), 'TTL of the `worker:heartbeat` key (refreshed at a third of it)', '30'),
   WORKER_MAX_CONCURRENT_ACTIVITIES: v(int(1, 10_000), 'Activities (tool steps, LLM calls, records) one worker runs at once; more wait in Temporal\'s task queue', '20'),
-  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: v(int(1, 10_000), 'Short calls (records, events, credits: local activities inside workflow tasks) one worker runs at once', '100'),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: v(int(1, 10_000), 'Short calls (records, events, credits) and file steps — local activities inside workflow tasks — one worker runs at once', '100'),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: v(int(2, 10_000), 'Workflow tasks one worker processes at once (its pollers are half of it, at most 10)', '40'),
   WORKER_MAX_CACHED_WORKFLOWS: v(int(0, 1_000_000).optional(), 'Runs one worker keeps in its sticky cache (a cached run resumes without replaying its history); unset: the SDK\'s share of the heap (about 600 per GB)', undefined),
   WORKER_HEARTBEAT_THROTTLE_MS: v(int(100, 60_000), 'Most time between a running step\'s heartbeats reaching Temporal: how soon a cancelled step learns it is cancelled (the SDK\'s default, 80 % of the 10 s heartbeat timeout, made cancels take up to 8 s)', '1000'),
