@@ -154,6 +154,17 @@ export function dropTo(owner: { uid: number; gid: number } | undefined): string[
   return owner ? ['/usr/bin/setpriv', `--reuid=${owner.uid}`, `--regid=${owner.gid}`, '--clear-groups', '--'] : [];
 }
 
+/**
+ * `argv` bound to the life of the worker that spawns it (`workerPid`, this process): setpriv sets
+ * the parent-death signal — after any drop of user before it, which clears the signal — then a
+ * shell checks that its parent is still the worker. Without the check a worker killed between the
+ * spawn and the signal being set (the cgroup shell, the drop and bubblewrap's own
+ * --die-with-parent each an exec later) left the jail running with no one to stop it.
+ */
+export function boundToWorker(argv: readonly string[], workerPid: number = process.pid): string[] {
+  return ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', 'test "$PPID" = "$1" || exit 125; shift; exec "$@"', 'sh', String(workerPid), ...argv];
+}
+
 /** Writes the jail's passwd, group and hosts, and hands the workspace copy to the jail's host user. */
 export async function prepareJail(o: { etcDir: string; workspaceDir: string; scratch: string; owner?: { uid: number; gid: number } }): Promise<void> {
   await mkdir(o.etcDir, { recursive: true, mode: 0o755 });

@@ -9,7 +9,7 @@ import { mkdtemp, readdir, lstat, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, delimiter, isAbsolute, join } from 'node:path';
 import type { LocalSandboxConfig, SandboxLimits } from '../shared/config.ts';
-import { bwrapArgv, dropTo, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, workerNodeDir } from './bwrap.ts';
+import { boundToWorker, bwrapArgv, dropTo, hostLayout, JAIL, jailOwner, prepareJail, probeBubblewrap, workerNodeDir } from './bwrap.ts';
 import type { JailSpec } from './bwrap.ts';
 import { inCgroup, SandboxCgroups } from './cgroup.ts';
 
@@ -73,7 +73,8 @@ export class Jail {
     const codeFile = o.codeFile ? { host: o.codeFile, name: o.codeFile.split('/').pop()! } : undefined;
     // A browser: its many threads need more than a step's process count, its reservations an unlimited address space.
     const limits = o.browser ? { ...this.limits, pids: Math.max(this.limits.pids, BROWSER_MIN_PIDS) } : this.limits;
-    const argv = bwrapArgv({ ...this.spec, limits, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env, unlimitedAddressSpace: o.browser, roBinds: o.roBinds }, o.command(JAIL.code));
+    // Bound to this worker: a jail whose worker died (SIGKILL, even mid-spawn) dies with it.
+    const argv = boundToWorker(bwrapArgv({ ...this.spec, limits, workspaceDir: o.workspaceDir, etcDir, codeFile, env: o.env, unlimitedAddressSpace: o.browser, roBinds: o.roBinds }, o.command(JAIL.code)));
     const cg = await this.cgroups?.create(basename(o.scratch), { memoryBytes: limits.memoryBytes, pids: limits.pids });
     const ac = new AbortController();
     const watch = watchDisk(o.workspaceDir, limits, (reason) => ac.abort(reason));
