@@ -35,7 +35,7 @@ async function runStepHistory(c: Clients, runId: string): Promise<{ local: boole
   const started = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => ({
     scheduledId: Number(e.activityTaskStartedEventAttributes!.scheduledEventId), attempt: e.activityTaskStartedEventAttributes!.attempt ?? 1,
   }));
-  return events.flatMap((e) => {
+  return events.flatMap((e): { local: boolean; attempt: number | undefined }[] => {
     if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPaidStep') {
       return [{ local: false, attempt: started.find((x) => x.scheduledId === Number(e.eventId))?.attempt }];
     }
