@@ -195,6 +195,24 @@ describe('AgentRun workflow logic', () => {
     assert.deepEqual(rec.statuses, ['failed'], 'no planning status: the reservation came first');
   });
 
+  it('runs file steps as local activities: an offline run of them schedules no activity and shares its workflow tasks', async () => {
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'read_file', 'write_file')] }, runInput(), async (h) => {
+      await h.result();
+      const events = (await h.fetchHistory()).events ?? [];
+      assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no task-queue activity');
+      const localCalls = events.flatMap((e) => {
+        const m = e.markerRecordedEventAttributes;
+        if (m?.markerName !== 'core_local_activity') return [];
+        return [(JSON.parse(Buffer.from(m.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string }).activity_type];
+      });
+      assert.deepEqual(localCalls, ['openRun', 'runPaidStep', 'runPaidStep', 'runPaidStep', 'closeRun']);
+      assert.ok(events.filter((e) => e.workflowTaskCompletedEventAttributes).length <= 2, 'the steps ran inside the run\'s workflow tasks');
+    });
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.equal(rec.calls.filter((c) => c.name === 'runPaidStep').length, 3);
+  });
+
   it('opens an offline run with its plan in one call: reservation, planning, plan and running, then the step', async () => {
     const input = runInput({ limits: { ...runInput().limits, shellTimeoutMs: 60_000, shellTimeoutMaxMs: 120_000 } });
     const p: Plan = { summary: 'cut', steps: [{ tool: 'shell', argv: ['true'], timeoutMs: 999_000 }] };
