@@ -86,9 +86,11 @@ describe('fair under a flood: another user\'s run, and a priority-1 run, go ahea
     }
     const postedMs = Date.now() - floodStart;
 
-    const other = await start(y, 'write_file y.txt my turn');
+    // Shell steps, as the backlog's: activities in the same task queue (a file step is a local activity, run
+    // inside its run's workflow task, and would not wait in the activity queue at all).
+    const other = await start(y, 'shell echo my turn');
     const otherWaitMs = (await firstStepStarted(other.id)) - other.at;
-    const urgent = await start(x, 'write_file urgent.txt first', 1);
+    const urgent = await start(x, 'shell echo first', 1);
     const urgentWaitMs = (await firstStepStarted(urgent.id)) - urgent.at;
     const stillWaiting = await notStartedOf(backlog);
 
