@@ -116,6 +116,23 @@ describe('AgentRun workflow logic', () => {
     assert.deepEqual(rec.statuses.filter((s) => s === 'paused' || s === 'running').slice(-2), ['paused', 'running']);
   });
 
+  it('sees a pause sent during back-to-back file steps when their workflow task ends: before the step after the next activity', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file', 'shell', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
+      await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
+      await h.signal(pauseSignal);
+      release();
+      await waitStatus(h, 'paused');
+      // Steps 0 and 1 ran in the task that was running when the signal came; step 2, an activity, ended it.
+      assert.equal(r.calls.filter((c) => c.name === 'runStep').length, 3, 'paused before step 3');
+      await h.signal(resumeSignal);
+    });
+    assert.ok(outcome.ok);
+    assert.equal(outcome.r.status, 'completed');
+    assert.equal(rec.calls.filter((c) => c.name === 'runStep').length, 4);
+  });
+
   it('puts the actor a signal names on the events it causes; a signal without one is temporal-direct', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
