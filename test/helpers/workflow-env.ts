@@ -130,7 +130,8 @@ export function fakeActivities(o: FakeOptions): { activities: Activities; rec: R
     async runStep(input: { index: number; step: PlanStep }): Promise<StepResult> {
       call('runStep', input);
       const ctx = Context.current();
-      const beat = setInterval(() => ctx.heartbeat(), 200); // cancellation reaches an activity through heartbeats
+      // Cancellation reaches an activity through heartbeats; a local activity (a file step) has none, and hears it directly.
+      const beat = ctx.info.isLocal ? undefined : setInterval(() => ctx.heartbeat(), 200);
       const r = await Promise.race([
         Promise.resolve(o.step?.(input.step, input.index) ?? {}),
         ctx.cancelled.then(() => { throw new CancelledFailure('cancelled'); }),
