@@ -37,7 +37,7 @@ async function main(): Promise<void> {
 
   const redis = createRedis(config.redis.url, { name: 'agentrun-api' });
   const sub = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-api-sub' });
-  const store = createStore(config.store, config.credits.defaultLimits);
+  const store = await createStore(config.store, config.credits.defaultLimits);
   const s3 = createS3(config.s3);
   await checkRedis(redis, config.redis.url);
   await checkRedisKeys(redis, config.queue.keyPrefix);

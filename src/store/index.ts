@@ -1,18 +1,20 @@
 /** Builds the configured store and checks its schema at start. */
 import { PgStore } from './pg.ts';
 import { schemaProblems, schemaRefusal } from './schema.ts';
-import { SupabaseStore } from './supabase.ts';
 import type { Store } from './types.ts';
 import { PreflightError, withTimeout } from '../infra/preflight.ts';
 import type { Config, LimitDefaults } from '../shared/config.ts';
 
 export type { Store } from './types.ts';
 
-/** The store of `cfg`; `limitDefaults` (config.credits.defaultLimits) apply to users without limits of their own. */
-export function createStore(cfg: Config['store'], limitDefaults: LimitDefaults): Store {
-  return cfg.kind === 'postgres'
-    ? new PgStore({ databaseUrl: cfg.databaseUrl, maxConnections: cfg.poolMax, preparedStatements: cfg.preparedStatements, limitDefaults })
-    : new SupabaseStore({ ...cfg, limitDefaults });
+/**
+ * The store of `cfg`; `limitDefaults` (config.credits.defaultLimits) apply to users without limits of their own.
+ * The Supabase adapter (supabase-js and undici: about 100 ms of a process's start) is loaded only when configured.
+ */
+export async function createStore(cfg: Config['store'], limitDefaults: LimitDefaults): Promise<Store> {
+  if (cfg.kind === 'postgres') return new PgStore({ databaseUrl: cfg.databaseUrl, maxConnections: cfg.poolMax, preparedStatements: cfg.preparedStatements, limitDefaults });
+  const { SupabaseStore } = await import('./supabase.ts');
+  return new SupabaseStore({ ...cfg, limitDefaults });
 }
 
 /** Where the store points, for messages; never includes credentials. */

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const redis = createRedis(config.redis.url, { offlineQueue: true, name: 'agentrun-worker' });
   const s3 = createS3(config.s3);
   const workspace = new WorkspaceStore({ s3, bucket: config.s3.bucket, fileMaxBytes: config.workspace.fileMaxBytes });
-  const store = createStore(config.store, config.credits.defaultLimits);
+  const store = await createStore(config.store, config.credits.defaultLimits);
   let connection: NativeConnection | undefined;
   let metrics: { server: Server; url: string } | undefined;
   try {
