@@ -6,7 +6,7 @@
  * per-process rlimits are the limits; `SandboxCgroups.open` says which.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dropTo } from './bwrap.ts';
@@ -48,17 +48,47 @@ export class SandboxCgroups {
     try {
       await mkdir(cg.memoryDir, { recursive: true });
       await mkdir(cg.pidsDir, { recursive: true });
-      const probe = await cg.create(`probe-${process.pid}`, { memoryBytes: 64 << 20, pids: 16 });
+      const probe = await cg.create('probe', { memoryBytes: 64 << 20, pids: 16 });
       await probe.remove();
+      await cg.sweep().catch(() => undefined); // best effort: what is left is swept at the next start
       return cg;
     } catch {
       return undefined;
     }
   }
 
+  /** The step cgroups' parent directories (memory, pids). */
+  get dirs(): [string, string] {
+    return [this.memoryDir, this.pidsDir];
+  }
+
+  /**
+   * Removes the step cgroups of workers that are gone: a SIGKILLed worker cannot remove its
+   * own, and they would pile up, one per step it had running. A step cgroup is named after
+   * its worker's pid; only those whose worker is not alive are swept, after killing whatever
+   * still runs in them, so another worker's live steps are never touched. Returns how many.
+   */
+  async sweep(): Promise<number> {
+    let swept = 0;
+    for (const name of await readdir(this.memoryDir).catch(() => [] as string[])) {
+      const owner = /^(\d+)-/.exec(name)?.[1];
+      if (owner === undefined || alive(Number(owner))) continue;
+      const dirs = [join(this.memoryDir, name), join(this.pidsDir, name)];
+      for (const dir of dirs) {
+        for (const pid of (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean)) {
+          try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone already */ }
+        }
+      }
+      await removeDirs(dirs);
+      swept += 1;
+    }
+    return swept;
+  }
+
+  /** A step's cgroups, named `<this worker's pid>-<id>` (sweep() tells a dead worker's by it). */
   async create(id: string, limits: { memoryBytes: number; pids: number }): Promise<StepCgroup> {
-    const mem = join(this.memoryDir, id);
-    const pids = join(this.pidsDir, id);
+    const mem = join(this.memoryDir, `${process.pid}-${id}`);
+    const pids = join(this.pidsDir, `${process.pid}-${id}`);
     await mkdir(mem);
     await mkdir(pids);
     await writeFile(join(mem, 'memory.limit_in_bytes'), String(limits.memoryBytes));
@@ -68,22 +98,35 @@ export class SandboxCgroups {
     return {
       procs: [join(mem, 'cgroup.procs'), join(pids, 'cgroup.procs')],
       oomKilled: async () => /^oom_kill [1-9]/m.test(await readFile(join(mem, 'memory.oom_control'), 'utf8').catch(() => '')),
-      remove: async () => {
-        // The step's processes are gone once its pid namespace ended; the kernel may take a moment to notice.
-        for (const dir of [mem, pids]) {
-          for (let i = 0; ; i++) {
-            try {
-              await rmdir(dir);
-              break;
-            } catch (err) {
-              if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
-              if (i >= 50) throw err;
-              await sleep(20);
-            }
-          }
-        }
-      },
+      // The step's processes are gone once its pid namespace ended; the kernel may take a moment to notice.
+      remove: () => removeDirs([mem, pids]),
     };
+  }
+}
+
+/** Whether process `pid` exists (EPERM: it does, another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes cgroup directories, waiting up to a second for the kernel to see their processes gone. */
+async function removeDirs(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    for (let i = 0; ; i++) {
+      try {
+        await rmdir(dir);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+        if (i >= 50) throw err;
+        await sleep(20);
+      }
+    }
   }
 }
 

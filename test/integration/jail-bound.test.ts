@@ -7,9 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/shared/config.ts';
 import { Jail } from '../../src/sandbox/jail.ts';
@@ -20,7 +21,7 @@ import { ROOT, stackEnv, waitUntil } from '../helpers/stack.ts';
 const WORKER = `
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadConfig } from '${ROOT}src/shared/config.ts';
 import { Jail } from '${ROOT}src/sandbox/jail.ts';
 const [scratch, marker] = process.argv.slice(2);
@@ -55,6 +56,11 @@ describe('a jail is bound to the worker that started it', () => {
     const found = await Promise.all(runningWith(m).map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
     return found.some((cmd) => cmd.startsWith('/bin/sleep\0'));
   };
+  const openJail = async () => {
+    const sb = loadConfig(env).sandbox;
+    if (sb.kind !== 'local') throw new Error('SANDBOX=local expected');
+    return Jail.open(sb.local);
+  };
   const marker = () => `300.${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}7`;
 
   it('a worker SIGKILLed while its step runs leaves no process of the step', async () => {
@@ -68,6 +74,38 @@ describe('a jail is bound to the worker that started it', () => {
     await waitUntil('the step running in its jail', () => sleeping(m), 10_000);
     worker.kill('SIGKILL');
     await waitUntil('nothing of the step left', () => runningWith(m).length === 0, 10_000);
+
+    // Its step's cgroups outlived it (a SIGKILLed worker cannot remove them): the next jail to open sweeps them.
+    const memory = /^\d+:memory:(.*)$/m.exec(await readFile('/proc/self/cgroup', 'utf8'))?.[1];
+    const left = join('/sys/fs/cgroup/memory', memory ?? '/', 'agentrun-steps', `${worker.pid}-${basename(scratch)}`);
+    // As SandboxCgroups.open decides: a root worker with cgroup v1's memory controller makes them.
+    assert.equal(existsSync(left), process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs'), `left behind: ${left}`);
+    await openJail();
+    assert.ok(!existsSync(left), `swept: ${left}`);
+  });
+
+  it('a step cgroup of a worker that is gone is swept with whatever still runs in it; a live worker\'s is left alone', async () => {
+    const jail = await openJail();
+    if (!jail.cgroups) return;
+    // A pid that is not alive any more, as a SIGKILLed worker's.
+    const gone = spawn('/bin/true');
+    await new Promise((resolve) => gone.on('exit', resolve));
+    const m = marker();
+    const orphan = spawn('/bin/sleep', [m], { stdio: 'ignore' });
+    const theirs = jail.cgroups.dirs.map((d) => join(d, `${gone.pid}-left`));
+    const mine = jail.cgroups.dirs.map((d) => join(d, `${process.pid}-live`));
+    for (const d of [...theirs, ...mine]) await mkdir(d);
+    try {
+      for (const d of theirs) await writeFile(join(d, 'cgroup.procs'), String(orphan.pid));
+      const exited = new Promise((resolve) => orphan.on('exit', (_code, signal) => resolve(signal)));
+      assert.ok(await jail.cgroups.sweep() >= 1);
+      assert.equal(await exited, 'SIGKILL', 'what ran in it was killed');
+      assert.ok(theirs.every((d) => !existsSync(d)), 'the dead worker\'s step cgroups are gone');
+      assert.ok(mine.every((d) => existsSync(d)), 'a live worker\'s are kept');
+    } finally {
+      orphan.kill('SIGKILL');
+      for (const d of mine) await rmdir(d).catch(() => undefined);
+    }
   });
 
   it('a jail whose worker is gone before it is bound does not start (the window between spawn and the parent-death signal)', async () => {
