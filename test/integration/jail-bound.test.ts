@@ -63,7 +63,7 @@ describe('a jail is bound to the worker that started it', () => {
   };
   const marker = () => `300.${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}7`;
 
-  it('a worker SIGKILLed while its step runs leaves no process of the step', async () => {
+  it('a worker SIGKILLed while its step runs leaves no process of the step, and the next start sweeps its step\'s cgroups', async () => {
     const m = marker();
     const scratch = await mkdtemp(join(dir, 'kill-'));
     const worker = spawn(process.execPath, [script, scratch, m], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -72,14 +72,19 @@ describe('a jail is bound to the worker that started it', () => {
       worker.once('exit', (code) => reject(new Error(`the worker exited (${code}) before starting its step`)));
     });
     await waitUntil('the step running in its jail', () => sleeping(m), 10_000);
+    // While its worker lives the step's cgroup is there (as SandboxCgroups.open decides: a root worker with
+    // cgroup v1's memory controller makes them), and no other worker's start sweeps it.
+    const memory = /^\d+:memory:(.*)$/m.exec(await readFile('/proc/self/cgroup', 'utf8'))?.[1];
+    const left = join('/sys/fs/cgroup/memory', memory ?? '/', 'agentrun-steps', `${worker.pid}-${basename(scratch)}`);
+    const cgroups = process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs');
+    assert.equal(existsSync(left), cgroups, `the step's cgroup: ${left}`);
+    await openJail();
+    assert.equal(existsSync(left), cgroups, 'a live worker\'s step cgroup is not swept');
     worker.kill('SIGKILL');
     await waitUntil('nothing of the step left', () => runningWith(m).length === 0, 10_000);
 
-    // Its step's cgroups outlived it (a SIGKILLed worker cannot remove them): the next jail to open sweeps them.
-    const memory = /^\d+:memory:(.*)$/m.exec(await readFile('/proc/self/cgroup', 'utf8'))?.[1];
-    const left = join('/sys/fs/cgroup/memory', memory ?? '/', 'agentrun-steps', `${worker.pid}-${basename(scratch)}`);
-    // As SandboxCgroups.open decides: a root worker with cgroup v1's memory controller makes them.
-    assert.equal(existsSync(left), process.getuid?.() === 0 && existsSync('/sys/fs/cgroup/memory/cgroup.procs'), `left behind: ${left}`);
+    // It outlives its worker (a SIGKILLed worker cannot remove it): the next jail to open (this one, or
+    // another test's worker starting meanwhile) sweeps it.
     await openJail();
     assert.ok(!existsSync(left), `swept: ${left}`);
   });
