@@ -79,8 +79,8 @@ export class SandboxCgroups {
           try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone already */ }
         }
       }
-      await removeDirs(dirs);
-      swept += 1;
+      // One that will not go (a process the kernel has not reaped yet) stays for the next start; the others go now.
+      if (await removeDirs(dirs).then(() => true, () => false)) swept += 1;
     }
     return swept;
   }
