@@ -38,7 +38,7 @@ export interface RunContext {
   readonly localOfflinePlan: boolean;
   /** An offline run's first plan is made in the call that opens it (openRun); false when replaying a history recorded before. */
   readonly openWithPlan: boolean;
-  /** File steps run as local activities (proxies.ts localToolStep); false when replaying a history recorded before. */
+  /** File steps run as local activities (proxies.ts toolStep); false when replaying a history recorded before. */
   readonly localFileSteps: boolean;
   /** `key` as this run writes it: with its epoch once it was reset (state.ts resetEpoch). */
   tag(key: string): string;

@@ -56,7 +56,7 @@ export const OPEN_WITH_PLAN = 'open-with-plan';
 /**
  * Patch id of workspace file steps (write_file, read_file, list_files, stat_file, delete_file)
  * as local activities: run by the worker inside the workflow task that schedules them, recorded
- * as a marker, with no task-queue round trip (src/workflows/proxies.ts localToolStep). Histories
+ * as a marker, with no task-queue round trip (src/workflows/proxies.ts toolStep). Histories
  * recorded before replay with each such step an activity.
  */
 export const LOCAL_FILE_STEPS = 'local-file-steps';
@@ -70,6 +70,8 @@ const IN_BASELINE_2: ReadonlySet<string> = new Set([...IN_BASELINE_1, OPEN_WITH_
 /** Patch id of the current baseline: the second one's changes and LOCAL_FILE_STEPS. */
 export const BASELINE_3 = 'baseline-3';
 const IN_BASELINE_3: ReadonlySet<string> = new Set([...IN_BASELINE_2, LOCAL_FILE_STEPS]);
+/** The baselines, newest first: the order has() asks them in. A new baseline goes at the front. */
+const BASELINES: readonly (readonly [string, ReadonlySet<string>])[] = [[BASELINE_3, IN_BASELINE_3], [BASELINE_2, IN_BASELINE_2], [BASELINE_1, IN_BASELINE_1]];
 
 /**
  * Whether this execution takes the change `patchId`: through a baseline when the change is
@@ -79,8 +81,6 @@ const IN_BASELINE_3: ReadonlySet<string> = new Set([...IN_BASELINE_2, LOCAL_FILE
  * its marker there answers false for the whole execution, and the older baselines are asked.
  */
 export function has(patchId: string): boolean {
-  if (IN_BASELINE_3.has(patchId) && patched(BASELINE_3)) return true;
-  if (IN_BASELINE_2.has(patchId) && patched(BASELINE_2)) return true;
-  if (IN_BASELINE_1.has(patchId) && patched(BASELINE_1)) return true;
+  for (const [baseline, changes] of BASELINES) if (changes.has(patchId) && patched(baseline)) return true;
   return patched(patchId);
 }

@@ -72,13 +72,13 @@ export type ShortCalls = typeof acts;
 export const llmCall = (summary: string) => proxyActivities<Activities>({ ...LLM, summary });
 /**
  * The workspace's file tools: the worker runs them itself against S3, in milliseconds, so
- * they run as local activities (localToolStep) — no task-queue round trip, no workflow task of
- * their own (a run of such steps can be one workflow task). TOOL's retries and 4-hour bound;
- * no heartbeat (a local activity's is its workflow task's: a worker that dies mid-step lets it
- * time out, 10 s, and another worker runs the step again, finding its record); attempts that
- * keep failing past 10 s back off on server timers, so the workflow task is not held.
+ * they run as local activities — no task-queue round trip, no workflow task of their own (a
+ * run of such steps can be one workflow task). TOOL's retries and 4-hour bound; no heartbeat
+ * (a local activity's is its workflow task's: a worker that dies mid-step lets it time out,
+ * 10 s, and another worker runs the step again, finding its record); attempts that keep
+ * failing past 10 s back off on server timers, so the workflow task is not held.
  */
-export const LOCAL_TOOLS: ReadonlySet<string> = new Set(['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file']);
+const LOCAL_TOOLS: ReadonlySet<string> = new Set(['write_file', 'read_file', 'list_files', 'stat_file', 'delete_file']);
 const LOCAL_TOOL = {
   startToCloseTimeout: '10 minutes',
   scheduleToCloseTimeout: TOOL.scheduleToCloseTimeout,
@@ -86,10 +86,15 @@ const LOCAL_TOOL = {
   retry: TOOL.retry,
   localRetryThreshold: '10 seconds',
 } as const;
-/** A file step summarised as `summary`, run as a local activity. */
-export const localToolStep = (summary: string) => proxyLocalActivities<Activities>({ ...LOCAL_TOOL, summary });
-/** A step of `tool` summarised as `summary` (its options by the tool: outside services' attempts are capped). */
-export const toolStep = (summary: string, tool?: string) => proxyActivities<Activities>({ ...(tool !== undefined && OUTSIDE_TOOLS.has(tool) ? OUTSIDE_TOOL : TOOL), summary });
+/**
+ * A step of `tool` summarised as `summary`: a file tool's is a local activity when the run
+ * takes them so (`localFiles`: patch local-file-steps), any other an activity with its tool's
+ * options (outside services' attempts are capped).
+ */
+export function toolStep(summary: string, tool: string, localFiles: boolean) {
+  if (localFiles && LOCAL_TOOLS.has(tool)) return proxyLocalActivities<Activities>({ ...LOCAL_TOOL, summary });
+  return proxyActivities<Activities>({ ...(OUTSIDE_TOOLS.has(tool) ? OUTSIDE_TOOL : TOOL), summary });
+}
 
 /**
  * The proxy `p` whose calls carry `epoch` in their input (when there is one): a reset

@@ -10,7 +10,7 @@ import type { RunContext } from './context.ts';
 import type { Gates } from './gates.ts';
 import type { Planner } from './planning.ts';
 import { noteRecordEpoch } from './state.ts';
-import { LOCAL_TOOLS, localToolStep, toolStep } from './proxies.ts';
+import { toolStep } from './proxies.ts';
 import { toolLabel } from '../shared/tool-label.ts';
 
 /** Steps per workflow execution before continuing as new (history stays far below Temporal's warning limits). */
@@ -54,8 +54,7 @@ export async function runSteps(run: RunContext, gates: Gates, planner: Planner):
     s.stepsThisExecution += 1;
     s.state.currentStep = planIndex;
     const stepInput = { runId: input.runId, userId: input.userId, index: exec, planIndex, workspaceId: input.workspaceId, step };
-    const summary = `step ${exec}: ${toolLabel(step)}`;
-    const activity = run.proxy(run.localFileSteps && LOCAL_TOOLS.has(step.tool) ? localToolStep(summary) : toolStep(summary, step.tool));
+    const activity = run.proxy(toolStep(`step ${exec}: ${toolLabel(step)}`, step.tool, run.localFileSteps));
     const result = noteRecordEpoch(s.state, await gates.payStep(exec, step, { run: () => activity.runStep(stepInput), runPaid: (pay) => activity.runPaidStep({ ...stepInput, pay }) }));
     s.state.steps = [...s.state.steps.slice(-(RECENT_STEPS - 1)), result];
     if (result.ok) s.state.completedSteps += 1;

@@ -16,7 +16,7 @@ import { WorkspaceStore } from '../../src/workspace/store.ts';
 import type { StepResult } from '../../src/shared/run.ts';
 import { connectClients, newUser, stackEnv, startApi, startWorker, stop, uniqueQueue, waitUntil } from '../helpers/stack.ts';
 import type { Clients, Proc } from '../helpers/stack.ts';
-import { collect, createRun, parse } from '../helpers/runs.ts';
+import { collect, createRun, historyCalls, parse } from '../helpers/runs.ts';
 
 async function streamHas(c: Clients, runId: string, predicate: (type: string, data: Record<string, unknown>) => boolean): Promise<boolean> {
   const rows = await c.redis.xrange(redisKeys.events(runId), '-', '+');
@@ -31,19 +31,7 @@ async function runStepHistory(c: Clients, runId: string): Promise<{ local: boole
   // `end` goes out from the run's last workflow task, before that task completes: the history is whole once the workflow closed.
   const handle = c.temporal.workflow.getHandle(runId);
   await handle.result().catch(() => undefined);
-  const events = (await handle.fetchHistory()).events ?? [];
-  const started = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => ({
-    scheduledId: Number(e.activityTaskStartedEventAttributes!.scheduledEventId), attempt: e.activityTaskStartedEventAttributes!.attempt ?? 1,
-  }));
-  return events.flatMap((e): { local: boolean; attempt: number | undefined }[] => {
-    if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'runPaidStep') {
-      return [{ local: false, attempt: started.find((x) => x.scheduledId === Number(e.eventId))?.attempt }];
-    }
-    const marker = e.markerRecordedEventAttributes;
-    if (marker?.markerName !== 'core_local_activity') return [];
-    const data = JSON.parse(Buffer.from(marker.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string; attempt: number };
-    return data.activity_type === 'runPaidStep' ? [{ local: true, attempt: data.attempt }] : [];
-  });
+  return historyCalls(await handle.fetchHistory()).filter((s) => s.name === 'runPaidStep').map(({ local, attempt }) => ({ local, attempt }));
 }
 
 async function lastModified(c: Clients, key: string): Promise<Date> {

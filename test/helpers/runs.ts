@@ -1,4 +1,5 @@
 /** Helpers that drive runs through the real HTTP API. */
+import type { temporal } from '@temporalio/proto';
 import { readSse } from '../../src/client/sse.ts';
 import type { SseMessage } from '../../src/client/sse.ts';
 import { apiFetch, authHeaders } from './auth.ts';
@@ -49,18 +50,32 @@ const RECONNECTS = 5;
 
 export const parse = (m: SseMessage) => JSON.parse(m.data) as Record<string, unknown>;
 
-/** The activities a run's history called, in order: activities by their scheduled event, local activities by their marker. */
-export function activityNames(history: { events?: { activityTaskScheduledEventAttributes?: { activityType?: { name?: string | null } | null } | null; markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: { data?: Uint8Array | null }[] | null }> | null } | null }[] | null }): string[] {
-  const names: string[] = [];
-  for (const e of history.events ?? []) {
+/** One call in a run's history: an activity (its scheduled event) or a local activity (its marker). */
+export interface HistoryCall { name: string; local: boolean; attempt: number | undefined }
+
+/**
+ * The activities a run's history called, in order: activities by their scheduled event (the
+ * attempt of their last start), local activities by their marker (the attempt it recorded).
+ */
+export function historyCalls(history: temporal.api.history.v1.IHistory): HistoryCall[] {
+  const events = history.events ?? [];
+  const started = new Map(events.flatMap((e) => {
+    const s = e.activityTaskStartedEventAttributes;
+    return s ? [[Number(s.scheduledEventId), s.attempt ?? 1] as const] : [];
+  }));
+  return events.flatMap((e): HistoryCall[] => {
     const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    if (scheduled) names.push(scheduled);
+    if (scheduled) return [{ name: scheduled, local: false, attempt: started.get(Number(e.eventId)) }];
     const marker = e.markerRecordedEventAttributes;
     const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
-    if (data) names.push((JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string }).activity_type);
-  }
-  return names;
+    if (!data) return [];
+    const la = JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type: string; attempt: number };
+    return [{ name: la.activity_type, local: true, attempt: la.attempt }];
+  });
 }
+
+/** The names of the activities a run's history called, in order (historyCalls). */
+export const activityNames = (history: temporal.api.history.v1.IHistory): string[] => historyCalls(history).map((c) => c.name);
 
 /** A run's view as GET /v1/runs/:id answers it (the fields tests read). */
 export interface RunViewBody { status: string; error?: { code: string; message: string } }

@@ -22,6 +22,7 @@ import { workerTracingOptions } from '../../src/worker/tracing.ts';
 import type { FakeOptions, Recorded } from '../helpers/workflow-env.ts';
 import type { RunPaidStepInput } from '../../src/activities/index.ts';
 import { waitUntil } from '../helpers/stack.ts';
+import { historyCalls } from '../helpers/runs.ts';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
 const plan = (...tools: ('write_file' | 'read_file' | 'shell')[]): Plan => ({
@@ -215,14 +216,12 @@ describe('AgentRun workflow logic', () => {
   it('runs file steps as local activities: an offline run of them schedules no activity and shares its workflow tasks', async () => {
     const { outcome, rec } = await run({ plans: [plan('write_file', 'read_file', 'write_file')] }, runInput(), async (h) => {
       await h.result();
-      const events = (await h.fetchHistory()).events ?? [];
+      const history = await h.fetchHistory();
+      const events = history.events ?? [];
       assert.equal(events.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no task-queue activity');
-      const localCalls = events.flatMap((e) => {
-        const m = e.markerRecordedEventAttributes;
-        if (m?.markerName !== 'core_local_activity') return [];
-        return [(JSON.parse(Buffer.from(m.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string }).activity_type];
-      });
-      assert.deepEqual(localCalls, ['openRun', 'runPaidStep', 'runPaidStep', 'runPaidStep', 'closeRun']);
+      const calls = historyCalls(history);
+      assert.ok(calls.every((c) => c.local));
+      assert.deepEqual(calls.map((c) => c.name), ['openRun', 'runPaidStep', 'runPaidStep', 'runPaidStep', 'closeRun']);
       assert.ok(events.filter((e) => e.workflowTaskCompletedEventAttributes).length <= 2, 'the steps ran inside the run\'s workflow tasks');
     });
     assert.ok(outcome.ok);

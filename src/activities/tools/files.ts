@@ -84,8 +84,8 @@ export interface WriteOptions {
   writer: string;
   /** Intent record of the step (`s3Keys.stepIntent`); without one the write observes afresh. */
   intentKey?: string;
-  /** The step's first attempt: no earlier attempt can have recorded an intent, so none is read first. */
-  firstAttempt?: boolean;
+  /** Nothing of the step was written before (src/activities/steps.ts StepBook.fresh): no earlier attempt's intent to read first. */
+  fresh?: boolean;
 }
 
 export interface WriteResult { key: string; bytes: number; etag: string; contentType: string; created: boolean; multipart: boolean }
@@ -108,7 +108,7 @@ export async function writeFile(deps: ActivityDeps, ws: Workspace, path: string,
   const mine = (info: ObjectInfo | undefined): boolean => info?.metadata?.[META_WRITER] === opts.writer && info.metadata[META_SHA256] === sha256;
   const done = (etag: string, created: boolean): WriteResult => ({ key, bytes: body.length, etag, contentType, created, multipart });
 
-  let observed = opts.firstAttempt ? undefined : await storedObservation(deps, key, opts.intentKey);
+  let observed = opts.fresh ? undefined : await storedObservation(deps, key, opts.intentKey);
   if (!observed) {
     const put = await deps.workspace.put(key, body, { contentType, metadata, condition: { ifAbsent: true } });
     if (put.written) return done(put.etag, true);

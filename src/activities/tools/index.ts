@@ -53,7 +53,7 @@ export async function executeTool(deps: ActivityDeps, input: RunStepInput, ctx: 
   const { runId, userId, index, step } = input;
   const ws: Workspace = { userId, runId, workspaceId: input.workspaceId ?? runId };
   // The tools that write into the workspace write conditionally, as this step (see tools/files.ts).
-  const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), firstAttempt: fresh };
+  const opts = { writer: `${runId}/${index}`, intentKey: s3Keys.stepIntent(userId, runId, index), fresh };
   switch (step.tool) {
     case 'write_file': {
       const r = step.contentRef
