@@ -279,10 +279,10 @@ export class SseSession implements Follower {
     if (this.closed) return;
     this.out.send(': heartbeat\n\n');
     if (this.reading || this.lagging || Date.now() - this.lastDeliveryAt < this.opts.heartbeatMs) return;
-    // A run closed without `end` (terminated) ends the stream once all it holds was delivered (a failed read ends nothing).
+    // A run closed without `end` (terminated) ends the stream once all it holds was delivered (a failed read ends nothing; one that brought the run's own `end` closes once the client drained it, with no second `end`).
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
-      if (!(await this.read(true)) || this.closed || this.reading) return;
+      if (!(await this.read(true)) || this.closed || this.reading || this.ended) return;
       this.out.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
       this.close();
     }).catch(() => undefined);
