@@ -271,9 +271,7 @@ export class SseSession implements Follower {
   }
 
   /** Waits for the client to drain; one that does not within 30 s is dropped (it resumes from its last id). */
-  private async drainOrDrop(): Promise<void> {
-    if (!(await this.out.drained(30_000))) this.close(true);
-  }
+  private async drainOrDrop(): Promise<void> { if (!(await this.out.drained(30_000))) this.close(true); }
 
   private tick(): void {
     if (this.closed) return;
@@ -283,6 +281,7 @@ export class SseSession implements Follower {
     this.deps.isClosed().then(async ({ closed, status }) => {
       if (!closed || this.closed || this.reading) return;
       if (!(await this.read(true)) || this.closed || this.reading || this.ended) return;
+      this.deps.log.info({ runId: this.runId, cursor: this.cursor, status }, 'run closed without an end event after the cursor: ending its stream with a synthetic end');
       this.out.send(`event: end\ndata: ${JSON.stringify({ status, synthetic: true })}\n\n`);
       this.close();
     }).catch(() => undefined);

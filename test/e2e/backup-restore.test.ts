@@ -157,7 +157,7 @@ describe('backup and restore of a whole stack', () => {
 
     // The follower missed nothing and saw nothing twice: its two halves are the whole stream.
     const whole = await events(running);
-    assert.deepEqual([...seen, ...rest].map((m) => m.id), whole.map((m) => m.id));
+    assert.deepEqual([...seen, ...rest].map((m) => m.id), whole.map((m) => m.id), `the resumed stream ended with ${JSON.stringify(rest.slice(-2))}`);
     assert.equal(whole.at(-1)!.event, 'end');
     assert.equal((JSON.parse(whole.at(-1)!.data) as { status: string }).status, 'completed');
 

@@ -95,7 +95,8 @@ describe('the agentrun CLI', () => {
     await waitUntil('its approval', async () => (await c.store.getRun(id2))?.status === 'awaiting_approval');
     assert.equal((await cli(['reject', id2, '--comment', 'no']).done).code, 0);
     assert.equal((await rejected.done).code, 2, 'a rejected plan ends the run cancelled');
-    const paused = cli(['run', 'shell sleep 1\nwrite_file after.txt resumed']);
+    // Its first step outlasts a slow machine's `agentrun pause` start, so the pause lands before the second step.
+    const paused = cli(['run', 'shell sleep 6\nwrite_file after.txt resumed']);
     const id3 = await waitUntil('third run', () => /run (run_\w+) queued/.exec(paused.output())?.[1]);
     assert.equal((await cli(['pause', id3]).done).code, 0);
     await waitUntil('paused', async () => (await c.store.getRun(id3))?.status === 'paused', 30_000);
@@ -183,18 +184,19 @@ describe('the agentrun CLI', () => {
 
   it('a token expiring mid-follow: a new token from the config file carries on with no line lost; without one the CLI stops with the reason', async () => {
     const config = join(home, 'expiring.json');
-    const prompt = 'shell sh -c "i=1; while [ $i -le 40 ]; do echo tick-$i; i=$((i+1)); sleep 0.1; done"';
-    // The CLI reads the short token at its start; the new one is written as soon as the run
-    // exists (waiting for its first lines let the old token expire first on a loaded machine).
-    // The 40 lines take 4 s after the run's start: the old token expires mid-follow.
-    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 3 }) }), { mode: 0o600 });
+    const prompt = 'shell sh -c "i=1; while [ $i -le 100 ]; do echo tick-$i; i=$((i+1)); sleep 0.1; done"';
+    // The CLI must follow with the old token first: the new one is written once its first line
+    // is out (written as soon as the run existed, a slow CLI's stream opened with the new one and
+    // nothing expired). The old token lasts 8 s, long enough for that first line on a loaded
+    // machine; the 100 lines take 10 s from the run's start, so it expires mid-follow.
+    writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 8 }) }), { mode: 0o600 });
     const renewed = cli(['--json', 'run', prompt], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } });
-    await waitUntil('the run started', () => /run_[0-9a-z]{20,}/.test(renewed.output()), 30_000);
+    await waitUntil('the first line followed', () => renewed.output().includes('tick-1'), 30_000);
     writeFileSync(config, JSON.stringify({ token: await mintToken(user) }), { mode: 0o600 });
     const done = await renewed.done;
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stderr, /token expired/);
-    assert.deepEqual(lines(ndjson(done.stdout)), Array.from({ length: 40 }, (_, i) => `tick-${i + 1}`));
+    assert.deepEqual(lines(ndjson(done.stdout)), Array.from({ length: 100 }, (_, i) => `tick-${i + 1}`));
 
     writeFileSync(config, JSON.stringify({ token: await mintToken(user, { expiresInS: 2 }) }), { mode: 0o600 });
     const stale = await cli(['run', prompt], { env: { AGENTRUN_CONFIG: config, AGENTRUN_TOKEN: '' } }).done;
