@@ -120,7 +120,8 @@ async function main(): Promise<void> {
     ? startRepairLoop({ store, temporal, queue, log: log.child({ component: 'run-repair' }) }, config.api.repair)
     : undefined;
 
-  const server = app.listen(config.api.port, config.api.host);
+  // With API_REUSE_PORT, the other API processes of this host listen on the port too; the kernel spreads connections.
+  const server = app.listen({ port: config.api.port, host: config.api.host, reusePort: config.api.reusePort });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', (err) => reject(new PreflightError(`cannot listen on ${config.api.host}:${config.api.port}: ${err.message}`)));

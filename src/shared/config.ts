@@ -41,6 +41,7 @@ function mcpServersOf(json: string | undefined): McpServers {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const c = readVars(env);
   const provider = c.LLM_PROVIDER ?? (c.ANTHROPIC_API_KEY ? 'anthropic' : 'offline');
+  if (c.API_REUSE_PORT && c.API_PORT === 0) throw new ConfigError('invalid configuration: API_REUSE_PORT=true shares one API_PORT among processes, and API_PORT=0 gives each its own: set API_PORT');
   if (provider === 'anthropic' && !c.ANTHROPIC_API_KEY) throw new ConfigError('invalid configuration: ANTHROPIC_API_KEY is required when LLM_PROVIDER=anthropic');
   if (c.SHELL_TIMEOUT_MS > c.SHELL_TIMEOUT_MAX_MS) {
     throw new ConfigError(`invalid configuration: SHELL_TIMEOUT_MS (${c.SHELL_TIMEOUT_MS}) is above SHELL_TIMEOUT_MAX_MS (${c.SHELL_TIMEOUT_MAX_MS})`);
@@ -116,7 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
     },
     api: {
-      host: c.API_HOST, port: c.API_PORT, bodyMaxBytes: c.API_BODY_MAX_BYTES,
+      host: c.API_HOST, port: c.API_PORT, reusePort: c.API_REUSE_PORT, bodyMaxBytes: c.API_BODY_MAX_BYTES,
       sseHeartbeatMs: c.SSE_HEARTBEAT_MS, shutdownGraceMs: c.API_SHUTDOWN_GRACE_MS,
       auth: authConfig(c),
       corsOrigins: c.API_CORS_ORIGINS ? c.API_CORS_ORIGINS.split(',') : [],

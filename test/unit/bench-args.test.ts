@@ -6,7 +6,7 @@ import { parseBenchArgs, parseOnly, ROW_GROUPS } from '../../src/dev/bench/args.
 describe('bench parameters', () => {
   it('has full-size defaults and every row group', () => {
     const p = parseBenchArgs([]);
-    assert.deepEqual(p, { runs: 20, steps: 5, rounds: 3, samples: 10, clients: 1000, events: 5000, rate: 50, backlog: 10_000, waiting: 200, only: [...ROW_GROUPS] });
+    assert.deepEqual(p, { runs: 20, steps: 5, rounds: 3, samples: 10, clients: 1000, events: 5000, rate: 50, backlog: 10_000, waiting: 200, apis: 2, only: [...ROW_GROUPS] });
   });
 
   it('takes small defaults with --quick (or BENCH_QUICK=1), a flag over its BENCH_ variable', () => {
@@ -15,6 +15,8 @@ describe('bench parameters', () => {
     assert.equal(p.clients, 70);
     assert.equal(p.events, 500);
     assert.equal(p.waiting, 20);
+    assert.equal(p.apis, 1);
+    assert.equal(parseBenchArgs(['--apis', '3']).apis, 3);
     assert.equal(parseBenchArgs([], { BENCH_QUICK: '1' }).steps, 2);
   });
 

@@ -18,6 +18,8 @@ describe('config', () => {
     assert.throws(() => loadConfig({}), (e: unknown) => e instanceof ConfigError && /S3_ACCESS_KEY_ID is required/.test(e.message) && !e.message.includes('\n'));
     assert.throws(() => loadConfig({ ...secrets, REDIS_URL: 'http://x' }), /REDIS_URL="http:\/\/x"/);
     assert.throws(() => loadConfig({ ...secrets, API_PORT: 'eighty' }), /API_PORT/);
+    assert.throws(() => loadConfig({ ...secrets, API_REUSE_PORT: 'true', API_PORT: '0' }), /API_REUSE_PORT=true shares one API_PORT among processes.*set API_PORT/);
+    assert.equal(loadConfig({ ...secrets, API_REUSE_PORT: 'true', API_PORT: '8080' }).api.reusePort, true);
     assert.throws(() => loadConfig({ ...secrets, S3_SECRET_ACCESS_KEY: 'short' }), (e: unknown) => (e as Error).message.includes('<redacted>') && !(e as Error).message.includes('short'));
   });
 

@@ -19,8 +19,8 @@ export interface BenchRig {
   temporal: ChildProcess;
   temporalMetrics: string;
   worker: ChildProcess;
-  /** The bench's API and the bare side's worker (for CPU accounting). */
-  api: ChildProcess;
+  /** The bench's API processes (p.apis, sharing the port) and the bare side's worker (for CPU accounting). */
+  apis: ChildProcess[];
   bareWorker: ChildProcess;
   tag: string;
   say: (line: string) => void;

@@ -23,14 +23,16 @@ export interface BenchParams {
   backlog: number;
   /** P6: runs waiting on approval while the worker's RSS is read. */
   waiting: number;
+  /** API processes sharing the bench API's port (API_REUSE_PORT): every row goes through them. */
+  apis: number;
   /** The row groups to measure (all unless --only). */
   only: RowGroup[];
 }
 
 type Sizes = Omit<BenchParams, 'only'>;
-const FULL: Sizes = { runs: 20, steps: 5, rounds: 3, samples: 10, clients: 1000, events: 5000, rate: 50, backlog: 10_000, waiting: 200 };
-const QUICK: Sizes = { runs: 5, steps: 2, rounds: 1, samples: 3, clients: 50, events: 500, rate: 100, backlog: 1000, waiting: 20 };
-const MAX: Record<keyof Sizes, number> = { runs: 10_000, steps: 10_000, rounds: 10_000, samples: 10_000, clients: 10_000, events: 1_000_000, rate: 100_000, backlog: 1_000_000, waiting: 10_000 };
+const FULL: Sizes = { runs: 20, steps: 5, rounds: 3, samples: 10, clients: 1000, events: 5000, rate: 50, backlog: 10_000, waiting: 200, apis: 2 };
+const QUICK: Sizes = { runs: 5, steps: 2, rounds: 1, samples: 3, clients: 50, events: 500, rate: 100, backlog: 1000, waiting: 20, apis: 1 };
+const MAX: Record<keyof Sizes, number> = { runs: 10_000, steps: 10_000, rounds: 10_000, samples: 10_000, clients: 10_000, events: 1_000_000, rate: 100_000, backlog: 1_000_000, waiting: 10_000, apis: 64 };
 
 export function parseBenchArgs(args: readonly string[], env: Record<string, string | undefined> = {}): BenchParams {
   const quick = args.includes('--quick') || env.BENCH_QUICK === '1';

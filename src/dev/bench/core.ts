@@ -18,7 +18,7 @@ export async function coreRows(rig: BenchRig, client: Client, bareQueue: string)
   // Every part that may work for a run; the bench process itself is the load generator.
   const parts: Record<string, CpuPart> = {
     temporal: { pids: () => [rig.temporal.pid] }, postgres: { comm: 'postgres' }, redis: { comm: 'redis-server' }, minio: { comm: 'minio' },
-    worker: { pids: () => [rig.worker.pid] }, api: { pids: () => [rig.api.pid] }, 'bare-worker': { pids: () => [rig.bareWorker.pid] },
+    worker: { pids: () => [rig.worker.pid] }, api: { pids: () => rig.apis.map((a) => a.pid) }, 'bare-worker': { pids: () => [rig.bareWorker.pid] },
     bench: { pids: () => [process.pid] },
   };
   const measured = async (side: typeof a, run: () => Promise<RunTiming>) => {

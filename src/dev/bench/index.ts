@@ -1,11 +1,11 @@
 /**
  * `./dev bench [--quick] [--only P3,P5] [--runs N] [--steps K] [--rounds R] [--samples S]
- * [--clients C] [--events E] [--rate R] [--backlog B] [--waiting W]` (args.ts): agentrun
+ * [--clients C] [--events E] [--rate R] [--backlog B] [--waiting W] [--apis A]` (args.ts): agentrun
  * against its baselines on the same local stack, each figure next to its baseline measured
  * in the same run (alternating rounds where both sides are timed). Prints one table and
  * writes it with the raw samples to <data>/bench/<time>.json. Starts its own Temporal dev
- * server (server.ts: a fresh database each bench), its own agentrun worker and API and a
- * bare Temporal worker, each a process, on task queues of their own;
+ * server (server.ts: a fresh database each bench), its own agentrun worker, A API processes
+ * sharing one port (API_REUSE_PORT) and a bare Temporal worker, on task queues of their own;
  * the Kubernetes rows (P5, P7) start a second worker and API with SANDBOX=kubernetes.
  * Rows: core.ts (P1, P2, P2b), sse.ts (P3, P4), memory.ts (P6), kube.ts (P5, P7).
  */
@@ -63,13 +63,14 @@ export async function bench(ctx: StackContext, args: string[], say: (l: string) 
     const config = loadConfig(env);
     const bareQueue = `${tag}-bare`;
     const worker = startNode(join(ROOT, 'src/worker/main.ts'), env, logs('worker'));
-    const api = startNode(join(ROOT, 'src/api/main.ts'), env, logs('api'));
+    // p.apis API processes share the port (API_REUSE_PORT), as on a host that runs one per core.
+    const apis = Array.from({ length: p.apis }, (_, i) => startNode(join(ROOT, 'src/api/main.ts'), { ...env, API_REUSE_PORT: String(p.apis > 1) }, logs(i === 0 ? 'api' : `api-${i + 1}`)));
     const bareWorker = startNode(join(ROOT, 'src/dev/bench/bare-worker.ts'), { ...env, BENCH_TASK_QUEUE: bareQueue }, logs('bare-worker'));
-    const procs = [worker, api, bareWorker];
+    const procs = [worker, ...apis, bareWorker];
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection, namespace: 'default' });
     const base = `http://127.0.0.1:${port}`;
-    const rig: BenchRig = { ctx, p, env, base, temporal: server.process, temporalMetrics: server.metricsUrl, worker, api, bareWorker, tag, say, logs };
+    const rig: BenchRig = { ctx, p, env, base, temporal: server.process, temporalMetrics: server.metricsUrl, worker, apis, bareWorker, tag, say, logs };
     const figures: Figure[] = [];
     const samples: Record<string, unknown> = {};
     const add = (r: { figures: Figure[]; samples: Record<string, unknown> }) => {

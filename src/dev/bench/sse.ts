@@ -95,7 +95,7 @@ export async function sseRows(rig: BenchRig, config: Config, groups: { p3: boole
     if (groups.p3) {
       const r = await fanout(rig, log, sub, runs[0]!);
       samples.P3 = r.summary;
-      const what = `${rig.p.clients} SSE clients, ${rig.p.events} events at ${rig.p.rate}/s`;
+      const what = `${rig.p.clients} SSE clients, ${rig.p.events} events at ${rig.p.rate}/s, ${rig.p.apis} API process${rig.p.apis > 1 ? 'es' : ''}`;
       figures.push(
         figure({ id: 'P3 delivered', what: `delivered/published, ${what} (${r.summary.losslessClients}/${rig.p.clients} clients lossless, ${r.summary.reconnects} reconnects)`, unit: '', agentrun: r.delivered, baseline: r.rawDelivered, baselineWhat: 'raw ioredis subscriber', higherIsBetter: true }),
         figure({ id: 'P3 p50', what: `publish → client, ${what}`, unit: 'ms', agentrun: quantile(r.lat, 0.5), baseline: quantile(r.rawLat, 0.5), baselineWhat: 'raw ioredis subscriber, same events', higherIsBetter: false }),

@@ -72,7 +72,10 @@ export interface Config {
     | { kind: 'unsafe-host' }
     | { kind: 'kubernetes'; kubernetes: KubernetesSandboxConfig };
   api: {
-    host: string; port: number; bodyMaxBytes: number; sseHeartbeatMs: number; shutdownGraceMs: number;
+    host: string; port: number;
+    /** Other API processes of this host share the port (API_REUSE_PORT, SO_REUSEPORT). */
+    reusePort: boolean;
+    bodyMaxBytes: number; sseHeartbeatMs: number; shutdownGraceMs: number;
     auth: AuthConfig;
     corsOrigins: string[];
     promptMaxChars: number;

@@ -116,6 +116,7 @@ export const CONFIG_VARS = {
   K8S_POD_ANNOTATIONS: v(z.string().regex(/^(|[\w./-]+=[^,]*(,[\w./-]+=[^,]*)*)$/, 'must be k=v,k=v'), 'Extra annotations on tool pods, `k=v,k=v`', ''),
   API_HOST: v(z.string().min(1), 'Address the API listens on', '127.0.0.1'),
   API_PORT: v(int(0, 65535), 'Port the API listens on (0 picks a free one)', '18080'),
+  API_REUSE_PORT: v(bool, 'Let several API processes on one host listen on the same API_PORT (SO_REUSEPORT, Linux): the kernel spreads new connections among them, so event streams use every core. Each process keeps its own event hub, SSE caps and metrics port; needs a fixed API_PORT', 'false'),
   API_BODY_MAX_BYTES: v(int(1024, 10_485_760), 'Largest accepted JSON body', '262144'),
   SSE_HEARTBEAT_MS: v(int(100, 300_000), 'Interval of SSE comment heartbeats', '15000'),
   API_SHUTDOWN_GRACE_MS: v(int(0, 3_600_000), 'How long a stopping API lets requests in flight finish after it ended its event streams (with a `: shutting down` comment) and stopped accepting; then it closes what is left and exits. Keep it below the pod\'s terminationGracePeriodSeconds', '10000'),
