@@ -99,38 +99,36 @@ describe('AgentRun workflow logic', () => {
     assert.ok(names(rec).includes('releaseCredits') && !names(rec).includes('settleCredits'));
   });
 
-  // The first step is an activity: a signal is seen when the workflow task after it starts (file steps,
-  // local activities, run back to back inside one workflow task: one sent meanwhile is seen when it ends).
-  it('pauses before the next step on `pause` and goes on after `resume`', async () => {
+  /**
+   * Runs `tools`, sending `pause` while step 0 runs; once the run is paused, `before` steps have
+   * run (none starts while paused); then `resume`, and the run completes. The records, for more.
+   */
+  const pauseDuringFirstStep = async (tools: Parameters<typeof plan>, before: number, fixture?: string): Promise<Recorded> => {
     let release!: () => void;
     const gate = new Promise<void>((r) => { release = r; });
-    const { outcome, rec } = await run({ plans: [plan('shell', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
+    const { outcome, rec } = await run({ plans: [plan(...tools)], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
       await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
       await h.signal(pauseSignal);
       release();
       await waitStatus(h, 'paused');
-      assert.equal(r.calls.filter((c) => c.name === 'runStep').length, 1, 'no step starts while paused');
+      assert.equal(r.calls.filter((c) => c.name === 'runStep').length, before, `${before} step(s) ran before the pause, none while paused`);
       await h.signal(resumeSignal);
-    }, 'pause-resume');
+    }, fixture);
     assert.ok(outcome.ok);
     assert.equal(outcome.r.status, 'completed');
+    return rec;
+  };
+
+  // The first step is an activity: a signal is seen when the workflow task after it starts (file steps,
+  // local activities, run back to back inside one workflow task: one sent meanwhile is seen when it ends).
+  it('pauses before the next step on `pause` and goes on after `resume`', async () => {
+    const rec = await pauseDuringFirstStep(['shell', 'write_file'], 1, 'pause-resume');
     assert.deepEqual(rec.statuses.filter((s) => s === 'paused' || s === 'running').slice(-2), ['paused', 'running']);
   });
 
   it('sees a pause sent during back-to-back file steps when their workflow task ends: before the step after the next activity', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    const { outcome, rec } = await run({ plans: [plan('write_file', 'write_file', 'shell', 'write_file')], step: async (_s, i) => { if (i === 0) await gate; return {}; } }, runInput(), async (h, r) => {
-      await waitUntil('first step running', () => r.calls.some((c) => c.name === 'runStep'));
-      await h.signal(pauseSignal);
-      release();
-      await waitStatus(h, 'paused');
-      // Steps 0 and 1 ran in the task that was running when the signal came; step 2, an activity, ended it.
-      assert.equal(r.calls.filter((c) => c.name === 'runStep').length, 3, 'paused before step 3');
-      await h.signal(resumeSignal);
-    });
-    assert.ok(outcome.ok);
-    assert.equal(outcome.r.status, 'completed');
+    // Steps 0 and 1 ran in the task that was running when the signal came; step 2, an activity, ended it.
+    const rec = await pauseDuringFirstStep(['write_file', 'write_file', 'shell', 'write_file'], 3);
     assert.equal(rec.calls.filter((c) => c.name === 'runStep').length, 4);
   });
 
