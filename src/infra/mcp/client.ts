@@ -15,7 +15,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Logger } from 'pino';
 import { argumentsError } from './arguments.ts';
-import { mcpFailure, McpRejected, McpUnavailable } from './errors.ts';
+import { McpRejected, McpUnavailable } from './errors.ts';
+import { mcpFailure } from './failure.ts';
 import { plainText } from './text.ts';
 import { describeTool, shapeResult } from './tools.ts';
 import type { McpCallResult, McpToolInfo } from './tools.ts';
