@@ -9,7 +9,6 @@
  * P4: a client reconnecting with Last-Event-ID `backlog` events back, timed until it has
  * them all, against one XRANGE of the same entries, alternating.
  */
-import { Agent, get as httpGet } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventLog } from '../../infra/event-log.ts';
 import { createRedis, type Redis } from '../../infra/redis.ts';
@@ -18,63 +17,11 @@ import { redisKeys } from '../../shared/names.ts';
 import type { RunEvent } from '../../shared/run.ts';
 import { waitFor } from '../proc.ts';
 import { cancelAll, startRun, waitForStatus, type BenchRig } from './api.ts';
-import { SeqTracker, countSeqs, lastEventIdIn, splitEvents } from './seq.ts';
+import { follow } from './sse-client.ts';
+import { SeqTracker, countSeqs } from './seq.ts';
 import { figure, quantile, type Figure } from './stats.ts';
 
 const benchEvent = (tag: string, seq: number): RunEvent => ({ key: `${tag}:${seq}`, type: 'log', data: { stream: 'bench', seq, text: `bench event ${seq}` } });
-
-/** Sockets for the bench's SSE clients: as many as there are clients. */
-const agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
-
-type OnText = (text: string) => void;
-
-/** One response of an SSE stream, handed on as text blocks of whole events; resolves when it closes. */
-function streamOnce(url: string, lastEventId: string | undefined, signal: AbortSignal, onOpen: () => void, onText: OnText): Promise<{ sawEnd: boolean; lastId: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    let sawEnd = false;
-    let lastId = lastEventId;
-    let carry = '';
-    const headers: Record<string, string> = { Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) };
-    const req = httpGet(url, { agent, headers, signal }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`SSE ${url} answered ${res.statusCode}`));
-        return;
-      }
-      onOpen();
-      res.setEncoding('latin1'); // the bench reads only ASCII (ids, event names, "seq":N)
-      res.on('data', (chunk: string) => {
-        const { events, rest } = splitEvents(carry + chunk);
-        carry = rest;
-        if (!events) return;
-        lastId = lastEventIdIn(events) ?? lastId;
-        if (events.includes('event: end\n')) sawEnd = true;
-        onText(events);
-      });
-      res.on('error', () => undefined); // a dropped connection ends in 'close': the caller reconnects
-      res.on('close', () => resolve({ sawEnd, lastId }));
-    });
-    req.on('error', (err) => (signal.aborted ? resolve({ sawEnd, lastId }) : reject(err)));
-  });
-}
-
-/**
- * Follows a run's SSE stream the way an EventSource does, reconnecting with Last-Event-ID
- * when the server drops it (a slow client is dropped), until its `end` event or `signal`.
- * Reads text blocks without parsing each message: the bench's clients share one process.
- * Returns how many times it reconnected.
- */
-async function follow(url: string, from: string | undefined, signal: AbortSignal, onOpen: () => void, onText: OnText): Promise<number> {
-  let lastId = from;
-  for (let reconnects = 0; ; reconnects += 1) {
-    // A kept-alive socket the server closed as it was reused fails with ECONNRESET: reconnect, as EventSource does.
-    const r = await streamOnce(url, lastId, signal, reconnects === 0 ? onOpen : () => undefined, onText)
-      .catch((err: NodeJS.ErrnoException) => { if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return { sawEnd: false, lastId }; throw err; });
-    lastId = r.lastId;
-    if (r.sawEnd || signal.aborted) return reconnects;
-    if (reconnects === 100) throw new Error(`SSE ${url}: dropped 100 times`);
-  }
-}
 
 /** A run parked on approval (no events of its own while the bench appends), and the log to append to. */
 async function parkedRuns(rig: BenchRig, n: number): Promise<string[]> {
