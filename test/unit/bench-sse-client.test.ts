@@ -1,9 +1,11 @@
-/** The bench's bare-socket SSE client (src/dev/bench/sse-client.ts) against a real node:http server: chunked bodies cut anywhere, a drop and a resume, a refusal. */
+/** The bench's bare-socket SSE client (src/dev/bench/sse-client.ts) against a real node:http server (a drop and a resume, a refusal) and a bare one whose response arrives a few bytes at a time (cuts in a chunk's size line, in `"seq":N`, in an id). */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { follow } from '../../src/dev/bench/sse-client.ts';
+import { follow, streamOnce } from '../../src/dev/bench/sse-client.ts';
 import { countSeqs, SeqTracker } from '../../src/dev/bench/seq.ts';
 
 const frame = (seq: number) => `id: 1-${seq}\nevent: log\ndata: {"stream":"bench","seq":${seq}}\n\n`;
@@ -45,6 +47,35 @@ describe('bench SSE client', () => {
     assert.equal(opened, 1, 'onOpen is for the first response only');
     assert.deepEqual(asked, [undefined, '1-4']);
     assert.equal(seen.lossless(), true, `${seen.count} of 8 events, ${seen.disorder} out of order`);
+  });
+
+  it('reads an HTTP/1.1 chunked response that arrives a few bytes at a time, cut anywhere', async () => {
+    // What the API sends, framed by hand: the head, then each event as one chunk (size line, frame, CRLF).
+    const frames = [...Array.from({ length: 12 }, (_, i) => frame(i)), ': heartbeat\n\n', 'id: 1-12\nevent: end\ndata: {"status":"completed"}\n\n'];
+    const wire = 'HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n'
+      + frames.map((f) => `${Buffer.byteLength(f).toString(16)}\r\n${f}\r\n`).join('') + '0\r\n\r\n';
+    const slow = createTcpServer((socket: Socket) => {
+      socket.setNoDelay(true);
+      socket.once('data', async () => {
+        // Pieces of 7, 50, 3, 91 and 13 bytes in turn: cuts land in size lines, ids, `"seq":N` and blank lines.
+        for (let at = 0, i = 0; at < wire.length; i += 1) {
+          const size = [7, 50, 3, 91, 13][i % 5]!;
+          socket.write(wire.slice(at, at + size));
+          at += size;
+          await sleep(1);
+        }
+        socket.end();
+      });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const seen = new SeqTracker(12);
+      const r = await streamOnce(new URL(`http://127.0.0.1:${(slow.address() as AddressInfo).port}/events`), undefined, new AbortController().signal, () => undefined, (text) => countSeqs(text, (s) => seen.see(s)));
+      assert.deepEqual(r, { sawEnd: true, lastId: '1-12' });
+      assert.equal(seen.lossless(), true, `${seen.count} of 12 events, ${seen.disorder} out of order`);
+    } finally {
+      await new Promise<void>((resolve) => slow.close(() => resolve()));
+    }
   });
 
   it('rejects a response other than 200 with its status line', async () => {
