@@ -27,7 +27,7 @@ export function streamOnce(url: URL, lastEventId: string | undefined, signal: Ab
     let lastId = lastEventId;
     let head: string | undefined = '';
     let carry = '';
-    const socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
+    const socket = connect({ host: url.hostname, port: Number(url.port || 80), noDelay: true });
     const onAbort = () => socket.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
     socket.setEncoding('latin1'); // the bench reads only ASCII (ids, event names, "seq":N)
