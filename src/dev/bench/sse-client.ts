@@ -39,8 +39,7 @@ export function streamOnce(url: URL, lastEventId: string | undefined, signal: Ab
         head += chunk;
         const end = head.indexOf(HEAD_END);
         if (end < 0) return;
-        const status = head.slice(9, 12);
-        if (!head.startsWith('HTTP/1.1 ') || status !== '200') {
+        if (!head.startsWith('HTTP/1.1 200 ')) {
           socket.destroy();
           reject(new Error(`SSE ${url.pathname} answered ${head.slice(0, head.indexOf('\r\n'))}`));
           return;

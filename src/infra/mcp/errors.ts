@@ -3,6 +3,7 @@
  * an answer, returned as such. Free of the SDK, so that a worker loads the SDK only when it
  * connects to a server (index.ts); the mapping from what the SDK throws is failure.ts.
  */
+
 /**
  * Thrown when the server could not be reached or stopped answering: a stdio server that
  * would not start or exited, a network error, a closed connection, a request that timed
