@@ -73,6 +73,19 @@ export function nextPageCount(page: readonly StoredEvent[], opts: { pageSize: nu
 /** Bytes of frames a client's writer holds before writing them without waiting for the turn to end. */
 const QUEUED_BYTES = 64 << 10;
 
+/**
+ * The writers with frames queued this turn, flushed together by one setImmediate: an event
+ * fanned out to a thousand clients schedules one callback, not a thousand.
+ */
+const queued = new Set<FrameWriter>();
+let flushScheduled = false;
+function flushQueued(): void {
+  flushScheduled = false;
+  const writers = [...queued];
+  queued.clear();
+  for (const w of writers) w.flush();
+}
+
 export interface FrameWriterHooks {
   /** The client's buffer passed `maxBufferedBytes` (it should be dropped). */
   onOverflow(buffered: number): void;
@@ -88,7 +101,6 @@ export class FrameWriter {
   private pendingBytes = 0;
   /** The head is written and the body is chunked: frames go to the socket as chunks. */
   private chunked = false;
-  private flushScheduled = false;
 
   constructor(res: Response, maxBufferedBytes: number, hooks: FrameWriterHooks) {
     this.res = res;
@@ -128,14 +140,15 @@ export class FrameWriter {
       this.flush();
       return;
     }
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    queued.add(this);
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(flushQueued);
   }
 
   /** Writes the queued frames now, then tells the hooks how the client keeps up. */
   flush(): void {
-    this.flushScheduled = false;
+    queued.delete(this);
     if (this.pending.length === 0 || this.res.destroyed) {
       this.pending = [];
       this.pendingBytes = 0;
@@ -145,7 +158,9 @@ export class FrameWriter {
     this.pending = [];
     this.pendingBytes = 0;
     const socket = this.res.socket;
-    if (this.chunked && socket) {
+    if (this.chunked && socket && frames.length === 1) {
+      socket.write(chunkOf(frames[0]!)); // most often, one live event: no cork's bookkeeping
+    } else if (this.chunked && socket) {
       socket.cork();
       for (const f of frames) socket.write(chunkOf(f));
       socket.uncork();

@@ -8,9 +8,9 @@
 import type { Response } from 'express';
 import type { Logger } from 'pino';
 import type { EventHub, Follower } from './event-hub.ts';
-import { isDeliverable } from '../infra/event-log.ts';
+import { deliveryVerdict } from '../infra/event-log.ts';
 import type { EventLog, StoredEvent } from '../infra/event-log.ts';
-import { compareStreamIds, isStreamId } from '../shared/stream-id.ts';
+import { compareStreamIds } from '../shared/stream-id.ts';
 import { RECENT_PAGE_BYTES } from './recent-events.ts';
 import { FrameWriter, frameOf, nextPageCount } from './sse-writer.ts';
 import type { SseOptions } from './sse-writer.ts';
@@ -245,13 +245,14 @@ export class SseSession implements Follower {
   private deliver(e: StoredEvent): void {
     if (this.closed) return;
     // Ids and types reach a response only when valid (an id is written verbatim after `id:`).
-    if (!isStreamId(e.id)) {
+    const verdict = deliveryVerdict(e);
+    if (verdict === 'invalid id') {
       this.deps.log.warn({ runId: this.runId }, 'event with an invalid id skipped');
       return;
     }
     if (this.cursor !== undefined && compareStreamIds(e.id, this.cursor) <= 0) return;
     this.cursor = e.id;
-    if (!isDeliverable(e)) {
+    if (verdict !== 'ok') {
       this.deps.log.warn({ runId: this.runId, id: e.id }, 'stream entry with an unknown type or unreadable data skipped');
       return;
     }

@@ -170,6 +170,21 @@ export function isDeliverable(e: StoredEvent): boolean {
   return isStreamId(e.id) && TYPES.has(e.type);
 }
 
+export type DeliveryVerdict = 'ok' | 'invalid id' | 'undeliverable';
+const verdicts = new WeakMap<StoredEvent, DeliveryVerdict>();
+/**
+ * Whether an event object may be written to a client, and if not why, worked out once per
+ * object: the event hub hands one object to every client following the run.
+ */
+export function deliveryVerdict(e: StoredEvent): DeliveryVerdict {
+  let v = verdicts.get(e);
+  if (v === undefined) {
+    v = !isStreamId(e.id) ? 'invalid id' : isDeliverable(e) ? 'ok' : 'undeliverable';
+    verdicts.set(e, v);
+  }
+  return v;
+}
+
 /** A stream entry as an event; an entry with unreadable data keeps its id (so readers move past it) and is not deliverable. */
 function decodeFields(id: string, fields: string[]): StoredEvent {
   let type = 'log';
