@@ -174,7 +174,8 @@ export type DeliveryVerdict = 'ok' | 'invalid id' | 'undeliverable';
 const verdicts = new WeakMap<StoredEvent, DeliveryVerdict>();
 /**
  * Whether an event object may be written to a client, and if not why, worked out once per
- * object: the event hub hands one object to every client following the run.
+ * object: the event hub hands one object to every client following the run (nothing changes
+ * a StoredEvent once it is read).
  */
 export function deliveryVerdict(e: StoredEvent): DeliveryVerdict {
   let v = verdicts.get(e);
