@@ -158,12 +158,12 @@ export class FrameWriter {
     this.pending = [];
     this.pendingBytes = 0;
     const socket = this.res.socket;
-    if (this.chunked && socket && frames.length === 1) {
-      socket.write(chunkOf(frames[0]!)); // most often, one live event: no cork's bookkeeping
-    } else if (this.chunked && socket) {
-      socket.cork();
+    if (this.chunked && socket) {
+      // Several frames go out in one writev; a lone one (most often, a live event) needs no cork.
+      const several = frames.length > 1;
+      if (several) socket.cork();
       for (const f of frames) socket.write(chunkOf(f));
-      socket.uncork();
+      if (several) socket.uncork();
     } else {
       // Corked: the shared frames go out in one writev, none copied into a per-client string.
       this.res.cork();

@@ -165,22 +165,17 @@ export class EventLog {
 
 const TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
-/** Whether a stored event may be written to a client: a stream id and a known type (anything else is skipped). */
-export function isDeliverable(e: StoredEvent): boolean {
-  return isStreamId(e.id) && TYPES.has(e.type);
-}
-
 export type DeliveryVerdict = 'ok' | 'invalid id' | 'undeliverable';
 const verdicts = new WeakMap<StoredEvent, DeliveryVerdict>();
 /**
- * Whether an event object may be written to a client, and if not why, worked out once per
- * object: the event hub hands one object to every client following the run (nothing changes
- * a StoredEvent once it is read).
+ * Whether a stored event may be written to a client — a stream id and a known type; anything
+ * else is skipped — and if not, why. Worked out once per object: the event hub hands one
+ * object to every client following the run (nothing changes a StoredEvent once it is read).
  */
 export function deliveryVerdict(e: StoredEvent): DeliveryVerdict {
   let v = verdicts.get(e);
   if (v === undefined) {
-    v = !isStreamId(e.id) ? 'invalid id' : isDeliverable(e) ? 'ok' : 'undeliverable';
+    v = !isStreamId(e.id) ? 'invalid id' : TYPES.has(e.type) ? 'ok' : 'undeliverable';
     verdicts.set(e, v);
   }
   return v;
